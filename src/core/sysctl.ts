@@ -1,0 +1,140 @@
+/**
+ * The IPVS sysctls (spec §11): every knob with its default and the range the kernel accepts.
+ * Values are plain numbers (seconds for the expiration knobs); `sync_threshold` is a pair.
+ */
+import { NoSysctlError, SysctlError } from './errors.js';
+
+/** Every sysctl and its current value. */
+export interface Sysctls {
+  am_droprate: number;
+  amemthresh: number;
+  backup_only: number;
+  cache_bypass: number;
+  conn_reuse_mode: number;
+  conntrack: number;
+  debug_level: number;
+  drop_entry: number;
+  drop_packet: number;
+  est_nice: number;
+  expire_nodest_conn: number;
+  expire_quiescent_template: number;
+  ignore_tunneled: number;
+  lblc_expiration: number;
+  lblcr_expiration: number;
+  nat_icmp_send: number;
+  pmtu_disc: number;
+  run_estimation: number;
+  schedule_icmp: number;
+  secure_tcp: number;
+  sloppy_sctp: number;
+  sloppy_tcp: number;
+  snat_reroute: number;
+  sync_persist_mode: number;
+  sync_ports: number;
+  sync_qlen_max: number;
+  sync_refresh_period: number;
+  sync_retries: number;
+  sync_sock_size: number;
+  sync_threshold: [number, number];
+  sync_version: number;
+}
+
+/** Default values (spec §11). */
+export function defaultSysctls(): Sysctls {
+  return {
+    am_droprate: 10,
+    amemthresh: 1024,
+    backup_only: 0,
+    cache_bypass: 0,
+    conn_reuse_mode: 1,
+    conntrack: 0,
+    debug_level: 0,
+    drop_entry: 0,
+    drop_packet: 0,
+    est_nice: 0,
+    expire_nodest_conn: 0,
+    expire_quiescent_template: 0,
+    ignore_tunneled: 0,
+    lblc_expiration: 86400,
+    lblcr_expiration: 86400,
+    nat_icmp_send: 0,
+    pmtu_disc: 1,
+    run_estimation: 1,
+    schedule_icmp: 0,
+    secure_tcp: 0,
+    sloppy_sctp: 0,
+    sloppy_tcp: 0,
+    snat_reroute: 1,
+    sync_persist_mode: 0,
+    sync_ports: 1,
+    sync_qlen_max: 1 << 16,
+    sync_refresh_period: 0,
+    sync_retries: 0,
+    sync_sock_size: 0,
+    sync_threshold: [3, 50],
+    sync_version: 1,
+  };
+}
+
+const INT_MAX = 0x7fffffff;
+/** Accepted range per scalar sysctl, [min, max]. */
+const RANGES: Record<Exclude<keyof Sysctls, 'sync_threshold'>, [number, number]> = {
+  am_droprate: [0, INT_MAX],
+  amemthresh: [-INT_MAX - 1, INT_MAX],
+  backup_only: [0, 1],
+  cache_bypass: [0, 1],
+  conn_reuse_mode: [0, INT_MAX],
+  conntrack: [0, 1],
+  debug_level: [0, 12],
+  drop_entry: [0, 3],
+  drop_packet: [0, 3],
+  est_nice: [-20, 19],
+  expire_nodest_conn: [0, 1],
+  expire_quiescent_template: [0, 1],
+  ignore_tunneled: [0, 1],
+  lblc_expiration: [0, INT_MAX],
+  lblcr_expiration: [0, INT_MAX],
+  nat_icmp_send: [0, 1],
+  pmtu_disc: [0, 1],
+  run_estimation: [0, 1],
+  schedule_icmp: [0, 1],
+  secure_tcp: [0, 3],
+  sloppy_sctp: [0, 1],
+  sloppy_tcp: [0, 1],
+  snat_reroute: [0, 1],
+  sync_persist_mode: [0, 1],
+  sync_ports: [1, 64],
+  sync_qlen_max: [1, INT_MAX],
+  sync_refresh_period: [0, INT_MAX],
+  sync_retries: [0, 3],
+  sync_sock_size: [0, INT_MAX],
+  sync_version: [0, 1],
+};
+
+/** The names of every sysctl. */
+export const SYSCTL_NAMES = Object.keys(defaultSysctls()) as (keyof Sysctls)[];
+
+/**
+ * Validates a new value for `name` and returns it normalised; throws a coded error and changes
+ * nothing when the value is out of range (spec §11).
+ */
+export function validateSysctl(name: string, value: unknown): number | [number, number] {
+  if (!(SYSCTL_NAMES as string[]).includes(name)) throw new NoSysctlError(`no sysctl named ${name}`);
+  if (name === 'sync_threshold') {
+    const v = value as unknown[];
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
+      throw new SysctlError('sync_threshold takes two non-negative integers');
+    }
+    const [t, p] = v as [number, number];
+    if (p !== 0 && t >= p) throw new SysctlError('sync_threshold: threshold must be below period');
+    return [t, p];
+  }
+  const [min, max] = RANGES[name as Exclude<keyof Sysctls, 'sync_threshold'>];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new SysctlError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  if (name === 'sync_ports' && (value & (value - 1)) !== 0) {
+    throw new SysctlError('sync_ports must be a power of two');
+  }
+  return value;
+}
