@@ -2,7 +2,7 @@
 // Runs every compiled test file under dist/test with node's test runner.
 // Arguments, when given, filter the test files by substring (e.g. `npm run test:only -- sched`).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,25 @@ function walk(dir, out) {
   }
   return out;
 }
+
+// Debian packages the tests use (tshark, socat, …): install the missing ones when we are root.
+function ensureDebianPackages() {
+  const list = readFileSync(join(root, 'scripts', 'debian-packages.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
+  if (list.length === 0 || process.getuid?.() !== 0) return;
+  const missing = list.filter(
+    (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout?.includes('install ok installed') !== true,
+  );
+  if (missing.length === 0) return;
+  console.error(`ipvs-ts: installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  if (r.status !== 0) console.error('ipvs-ts: could not install some Debian packages; the tests that need them will say so');
+}
+ensureDebianPackages();
 
 const filters = process.argv.slice(2);
 const files = walk(testDir, []).filter(
