@@ -1,0 +1,663 @@
+/**
+ * Connection lifecycle (spec §1.3, §1.4, §3.4, §3.5, §5.4): creating connections and persistence
+ * templates, binding them to destinations (counters and OVERLOAD hysteresis), controller links,
+ * state transitions with active/inactive accounting, statistics, expiry with IPVS timer semantics,
+ * scheduling, and the memory-pressure defences. Everything works on integer handles.
+ */
+import * as diagnostics from 'node:diagnostics_channel';
+import { AF_INET6, addrCopy, formatIp, maskAddr } from './addr.js';
+import { NO_CONN } from './conn.js';
+import {
+  CONN_F_FWD_MASK,
+  CONN_F_INACTIVE,
+  CONN_F_NOOUTPUT,
+  CONN_F_ONE_PACKET,
+  CONN_F_SYNC,
+  CONN_F_TEMPLATE,
+  DEST_F_AVAILABLE,
+  DEST_F_OVERLOAD,
+  IPPROTO_IP,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SVC_F_ONEPACKET,
+  SVC_F_PERSISTENT,
+  protoName,
+} from './constants.js';
+import type { Flow } from './flow.js';
+import type { Ipvs } from './ipvs.js';
+import type { Dest, Service } from './service.js';
+import {
+  DIR_INPUT_ONLY,
+  DIR_OUTPUT,
+  SCTP_S_CLOSED,
+  SCTP_S_ESTABLISHED,
+  SCTP_S_INIT,
+  SCTP_S_INIT1,
+  TCP_S_CLOSE,
+  TCP_S_ESTABLISHED,
+  TCP_S_FIN_WAIT,
+  TCP_S_SYN_RECV,
+  TCP_S_TIME_WAIT,
+  TCP_S_SYNACK,
+  TEMPLATE_STATE_ASSURED,
+  protoOps,
+  sctpNextState,
+  tcpNextState,
+} from '../proto/index.js';
+
+/** `schedule()` results that are not a connection handle (spec §5.4). */
+export const SCHED_PASS = -2; // ignored = 1: let the packet through untouched
+export const SCHED_LEAVE = -3; // ignored = 0: no destination → the "leave" path
+export const SCHED_DROP = -4; // ignored = -1: drop (table full, drop_packet, PE failure)
+
+/** New connections start with this placeholder timeout (spec §1.3.3). */
+export const INITIAL_TIMEOUT_MS = 3000;
+/** Expiring connections that still control others are postponed by this much (spec §1.3.4). */
+export const POSTPONE_MS = 60_000;
+const FTPPORT = 21;
+const FTPDATA = 20;
+
+const chConnNew = diagnostics.channel('ipvs:conn:new');
+const chConnExpire = diagnostics.channel('ipvs:conn:expire');
+const chSchedNone = diagnostics.channel('ipvs:sched:none');
+
+/** Counters of conditions that are not errors a caller sees (ipvs-ts extension). */
+export interface ConnCounters {
+  /** New connections refused because the table was full. */
+  tableFull: number;
+  /** New-connection packets dropped by drop_packet. */
+  defenseDropPacket: number;
+  /** Connections dropped by drop_entry. */
+  defenseDropEntry: number;
+  /** Scheduling attempts that found no destination. */
+  noDest: number;
+}
+
+/** Connection operations of one `Ipvs`. */
+export class ConnOps {
+  readonly #ipvs: Ipvs;
+  readonly counters: ConnCounters = { tableFull: 0, defenseDropPacket: 0, defenseDropEntry: 0, noDest: 0 };
+  /** Called just before a connection is freed (data planes close what belongs to it). */
+  onFree: ((h: number) => void) | null = null;
+  #nodestPending = false;
+  /** drop_packet state (spec §3.5). */
+  dropRate = 0;
+  #dropCounter = 0;
+  /** Whether drop_entry is currently on. */
+  dropEntryOn = false;
+  readonly #todropCounter = new Int8Array(9);
+  readonly #peName = new Map<number, string>();
+  readonly #peData = new Map<number, string>();
+  // scratch buffers (no allocation per packet)
+  readonly #snet = new Uint32Array(4);
+  readonly #vkey = new Uint32Array(4);
+  readonly #bucket: number[] = [];
+
+  constructor(ipvs: Ipvs) {
+    this.#ipvs = ipvs;
+  }
+
+  /** The destination bound to `h`, or null. */
+  dest(h: number): Dest | null {
+    const id = this.#ipvs.conns.dest[h]!;
+    return id >= 0 ? this.#ipvs.destById[id] ?? null : null;
+  }
+
+  /** Persistence-engine name / data of a template ('' when none). */
+  peName(h: number): string {
+    return this.#peName.get(h) ?? '';
+  }
+
+  peData(h: number): string {
+    return this.#peData.get(h) ?? '';
+  }
+
+  // ---- creation and binding ----------------------------------------------------------------
+
+  /**
+   * Creates a connection (ip_vs_conn_new): hashed unless ONE_PACKET, bound to `dest`, timer armed
+   * with the 3 s placeholder. Returns NO_CONN when the table is full (counted, logged rate-limited).
+   */
+  newConn(
+    af: number,
+    proto: number,
+    caddr: ArrayLike<number>,
+    cport: number,
+    vaddr: ArrayLike<number>,
+    vport: number,
+    daf: number,
+    daddr: ArrayLike<number>,
+    dport: number,
+    flags: number,
+    dest: Dest | null,
+    fwmark: number,
+  ): number {
+    const t = this.#ipvs.conns;
+    const h = t.alloc();
+    if (h === NO_CONN) {
+      this.counters.tableFull++;
+      this.#ipvs.warn('conn-full', `connection table full (${t.capacity} entries): new connection refused`);
+      return NO_CONN;
+    }
+    t.af[h] = af;
+    t.daf[h] = daf;
+    t.protocol[h] = proto;
+    addrCopy(af, caddr, t.caddr, h * 4);
+    addrCopy(af, vaddr, t.vaddr, h * 4);
+    addrCopy(daf, daddr, t.daddr, h * 4);
+    t.cport[h] = cport;
+    t.vport[h] = vport;
+    t.dport[h] = dport;
+    t.flags[h] = flags >>> 0;
+    t.fwmark[h] = fwmark >>> 0;
+    t.timeout[h] = INITIAL_TIMEOUT_MS;
+    if (dest) this.bind(h, dest);
+    if (!(t.flags[h]! & CONN_F_ONE_PACKET)) {
+      t.hash(h);
+      this.#ipvs.wheel.arm(h, this.#ipvs.now() + INITIAL_TIMEOUT_MS);
+    }
+    if (chConnNew.hasSubscribers) chConnNew.publish({ handle: h });
+    return h;
+  }
+
+  /** Binds `h` to `dest` (ip_vs_bind_dest): flags, counters, OVERLOAD set (spec §1.3.3). */
+  bind(h: number, dest: Dest): void {
+    const t = this.#ipvs.conns;
+    if (t.dest[h]! >= 0) return;
+    let cf = dest.connFlags;
+    if (t.protocol[h] !== IPPROTO_UDP) cf &= ~CONN_F_ONE_PACKET;
+    let f = t.flags[h]!;
+    if (f & CONN_F_SYNC) {
+      if (!(f & CONN_F_TEMPLATE)) cf &= ~CONN_F_INACTIVE;
+      f &= ~CONN_F_FWD_MASK;
+    }
+    t.flags[h] = (f | cf) >>> 0;
+    t.dest[h] = dest.id;
+    dest.refs++;
+    if (t.flags[h]! & CONN_F_TEMPLATE) dest.persistConns++;
+    else if (t.flags[h]! & CONN_F_INACTIVE) dest.inactConns++;
+    else dest.activeConns++;
+    if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) {
+      dest.flags |= DEST_F_OVERLOAD;
+    }
+  }
+
+  /** Unbinds `h` from its destination: counters, then OVERLOAD clear by the hysteresis rule. */
+  unbind(h: number): void {
+    const t = this.#ipvs.conns;
+    const dest = this.dest(h);
+    t.dest[h] = -1;
+    if (!dest) return;
+    dest.refs--;
+    const f = t.flags[h]!;
+    if (f & CONN_F_TEMPLATE) dest.persistConns--;
+    else if (f & CONN_F_INACTIVE) dest.inactConns--;
+    else dest.activeConns--;
+    const total = dest.activeConns + dest.inactConns;
+    if (dest.lThreshold !== 0) {
+      if (total < dest.lThreshold) dest.flags &= ~DEST_F_OVERLOAD;
+    } else if (dest.uThreshold !== 0) {
+      if (total * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F_OVERLOAD;
+    } else dest.flags &= ~DEST_F_OVERLOAD;
+  }
+
+  /** Makes `ct` the controller of `h`. */
+  controlAdd(h: number, ct: number): void {
+    const t = this.#ipvs.conns;
+    if (t.control[h] !== NO_CONN) this.controlDel(h);
+    t.control[h] = ct;
+    t.nControl[ct]!++;
+  }
+
+  /** Detaches `h` from its controller. */
+  controlDel(h: number): void {
+    const t = this.#ipvs.conns;
+    const ct = t.control[h]!;
+    if (ct === NO_CONN) return;
+    t.control[h] = NO_CONN;
+    t.nControl[ct]!--;
+  }
+
+  // ---- timers and expiry ------------------------------------------------------------------
+
+  /** Re-arms the idle timer after a packet (ip_vs_conn_put); ONE_PACKET connections go at once. */
+  put(h: number): void {
+    const t = this.#ipvs.conns;
+    if (t.flags[h]! & CONN_F_ONE_PACKET) {
+      this.expire(h);
+      return;
+    }
+    this.#ipvs.wheel.arm(h, this.#ipvs.now() + t.timeout[h]!);
+  }
+
+  /** Moves the timer so the connection expires at the next tick (ip_vs_conn_expire_now). */
+  expireNow(h: number): void {
+    const w = this.#ipvs.wheel;
+    if (w.isArmed(h) && w.expires[h]! > this.#ipvs.now()) w.arm(h, this.#ipvs.now());
+  }
+
+  /** Deletes a connection now, as flush and the defences do (timeout forced to 0). */
+  del(h: number): void {
+    const w = this.#ipvs.wheel;
+    if (!w.isArmed(h) && !(this.#ipvs.conns.flags[h]! & CONN_F_ONE_PACKET)) return;
+    w.cancel(h);
+    this.#ipvs.conns.timeout[h] = 0;
+    this.expire(h);
+  }
+
+  /** The timer fired (ip_vs_conn_expire, spec §1.3.4). */
+  expire(h: number): void {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    if (t.nControl[h]! > 0 || t.refcnt[h]! > 0) {
+      t.timeout[h] = POSTPONE_MS;
+      ipvs.wheel.arm(h, ipvs.now() + POSTPONE_MS);
+      return;
+    }
+    ipvs.wheel.cancel(h);
+    this.onFree?.(h);
+    if (chConnExpire.hasSubscribers) chConnExpire.publish({ handle: h });
+    if (!(t.flags[h]! & CONN_F_ONE_PACKET)) t.unhash(h);
+    const ct = t.control[h]!;
+    if (ct !== NO_CONN) {
+      const forced = t.timeout[h] === 0;
+      this.controlDel(h);
+      if (
+        forced &&
+        t.nControl[ct] === 0 &&
+        (!(t.flags[ct]! & CONN_F_TEMPLATE) || !(t.state[ct]! & TEMPLATE_STATE_ASSURED))
+      ) {
+        this.del(ct);
+      }
+    }
+    this.unbind(h);
+    if (this.#peName.size) {
+      this.#peName.delete(h);
+      this.#peData.delete(h);
+    }
+    t.release(h);
+  }
+
+  // ---- state and statistics ---------------------------------------------------------------
+
+  /**
+   * Runs the protocol state machine for a packet in direction `dir` (DIR_INPUT / DIR_OUTPUT):
+   * `arg` is the TCP flags byte for TCP, the SCTP event for SCTP, ignored for UDP. Moves the
+   * connection between active and inactive counters and sets its timeout (spec §4).
+   */
+  transition(h: number, dir: number, arg: number): void {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const proto = t.protocol[h]!;
+    if (t.flags[h]! & CONN_F_TEMPLATE) return;
+    if (proto === IPPROTO_UDP) {
+      if (dir === DIR_OUTPUT) this.#assureController(h);
+      t.timeout[h] = ipvs.timeouts.get(IPPROTO_UDP)![0]!;
+      return;
+    }
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_SCTP) return;
+    if (t.flags[h]! & CONN_F_NOOUTPUT) {
+      if (dir === DIR_OUTPUT) t.flags[h] = t.flags[h]! & ~CONN_F_NOOUTPUT;
+      else dir = DIR_INPUT_ONLY;
+    }
+    const cur = t.state[h]!;
+    const next =
+      proto === IPPROTO_TCP
+        ? tcpNextState(ipvs.sysctl.secure_tcp > 1, dir, arg, cur)
+        : sctpNextState(dir, arg, cur);
+    const established = proto === IPPROTO_TCP ? TCP_S_ESTABLISHED : SCTP_S_ESTABLISHED;
+    if (next !== cur) {
+      const dest = this.dest(h);
+      if (dest) {
+        const active = protoOps(proto)!.isActive(next);
+        const f = t.flags[h]!;
+        if (!(f & CONN_F_INACTIVE) && !active) {
+          dest.activeConns--;
+          dest.inactConns++;
+          t.flags[h] = f | CONN_F_INACTIVE;
+        } else if (f & CONN_F_INACTIVE && active) {
+          dest.activeConns++;
+          dest.inactConns--;
+          t.flags[h] = f & ~CONN_F_INACTIVE;
+        }
+      }
+      if (next === established) this.#assureController(h);
+    }
+    t.state[h] = next;
+    t.timeout[h] = ipvs.timeouts.get(proto)![next]!;
+  }
+
+  #assureController(h: number): void {
+    const t = this.#ipvs.conns;
+    const ct = t.control[h]!;
+    if (ct !== NO_CONN && t.flags[ct]! & CONN_F_TEMPLATE) t.state[ct] = t.state[ct]! | TEMPLATE_STATE_ASSURED;
+  }
+
+  /** Counts an incoming packet of `len` bytes (spec §5.6), only for an AVAILABLE destination. */
+  inStats(h: number, len: number): void {
+    const d = this.dest(h);
+    if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
+    d.stats.inpkts++;
+    d.stats.inbytes += len;
+    const s = d.svc!.stats;
+    s.inpkts++;
+    s.inbytes += len;
+    this.#ipvs.total.inpkts++;
+    this.#ipvs.total.inbytes += len;
+  }
+
+  /** Counts an outgoing (reply) packet of `len` bytes. */
+  outStats(h: number, len: number): void {
+    const d = this.dest(h);
+    if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
+    d.stats.outpkts++;
+    d.stats.outbytes += len;
+    const s = d.svc!.stats;
+    s.outpkts++;
+    s.outbytes += len;
+    this.#ipvs.total.outpkts++;
+    this.#ipvs.total.outbytes += len;
+  }
+
+  #connStats(dest: Dest, svc: Service): void {
+    dest.stats.conns++;
+    svc.stats.conns++;
+    this.#ipvs.total.conns++;
+  }
+
+  // ---- scheduling -------------------------------------------------------------------------
+
+  /** drop_packet's decision for one new-connection packet (ip_vs_todrop, spec §3.5). */
+  todrop(): boolean {
+    if (!this.dropRate) return false;
+    if (--this.#dropCounter > 0) return false;
+    this.#dropCounter = this.dropRate;
+    this.counters.defenseDropPacket++;
+    return true;
+  }
+
+  /**
+   * The protocol `conn_schedule` step for a packet that may open a connection to `svc`:
+   * drop_packet first, then `schedule`. Returns a handle or a SCHED_* code.
+   */
+  connSchedule(svc: Service, flow: Flow): number {
+    if (this.todrop()) return SCHED_DROP;
+    return this.schedule(svc, flow);
+  }
+
+  /** ip_vs_schedule (spec §5.4): returns a new connection's handle or a SCHED_* code. */
+  schedule(svc: Service, flow: Flow): number {
+    const inv = flow.inverse;
+    const cport = inv ? flow.dport : flow.sport;
+    const vport = inv ? flow.sport : flow.dport;
+    const caddr = inv ? flow.daddr : flow.saddr;
+    const vaddr = inv ? flow.saddr : flow.daddr;
+    if (cport === FTPDATA) return SCHED_PASS;
+    if (svc.flags & SVC_F_PERSISTENT) return this.#schedPersist(svc, flow, caddr, cport, vaddr, vport);
+    if (!svc.fwmark && vport !== svc.port) {
+      if (!svc.port) {
+        this.#ipvs.warn(
+          'port0',
+          'Schedule: port zero only supported in persistent services, check your ipvs configuration',
+        );
+      }
+      return SCHED_LEAVE;
+    }
+    const dest = this.#pick(svc, flow);
+    if (!dest) return SCHED_LEAVE;
+    const flags = svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+    const h = this.newConn(
+      svc.af,
+      flow.protocol,
+      caddr,
+      cport,
+      vaddr,
+      vport,
+      dest.af,
+      dest.addr,
+      dest.port ? dest.port : vport,
+      flags,
+      dest,
+      flow.fwmark,
+    );
+    if (h === NO_CONN) return SCHED_DROP;
+    this.#connStats(dest, svc);
+    return h;
+  }
+
+  #pick(svc: Service, flow: Flow): Dest | null {
+    const dest = svc.sched ? svc.sched.schedule(svc, flow) : null;
+    if (!dest) {
+      this.counters.noDest++;
+      const where = svc.fwmark
+        ? `FWM ${svc.fwmark} 0x${svc.fwmark.toString(16).toUpperCase().padStart(8, '0')}`
+        : `${protoName(svc.protocol)} ${svc.af === AF_INET6 ? `[${formatIp(svc.af, svc.addr)}]` : formatIp(svc.af, svc.addr)}:${svc.port}`;
+      this.#ipvs.warn(`nodest:${where}`, `${svc.schedName}: ${where} - no destination available`);
+      if (chSchedNone.hasSubscribers) chSchedNone.publish({ service: where });
+    }
+    return dest;
+  }
+
+  /**
+   * ip_vs_check_template: a template is invalid when its destination is gone, deleted, or (with
+   * expire_quiescent_template) quiescent; an invalid one is neutralised so it never matches again.
+   */
+  checkTemplate(ct: number): boolean {
+    const t = this.#ipvs.conns;
+    const dest = this.dest(ct);
+    if (
+      dest &&
+      dest.flags & DEST_F_AVAILABLE &&
+      !(this.#ipvs.sysctl.expire_quiescent_template && dest.weight === 0)
+    ) {
+      return true;
+    }
+    if (t.vport[ct] !== 0xffff && t.unhash(ct)) {
+      t.dport[ct] = 0xffff;
+      t.vport[ct] = 0xffff;
+      t.cport[ct] = 0;
+      t.hash(ct);
+    }
+    return false;
+  }
+
+  /** ip_vs_sched_persist (spec §1.4). */
+  #schedPersist(
+    svc: Service,
+    flow: Flow,
+    caddr: Uint32Array,
+    cport: number,
+    vaddr: Uint32Array,
+    vport: number,
+  ): number {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const snet = this.#snet;
+    maskAddr(svc.af, caddr, svc.netmask, snet);
+    let tproto = flow.protocol;
+    let tvport: number;
+    let tvaddr: ArrayLike<number> = vaddr;
+    let dport: number;
+    const normal = vport === svc.port;
+    if (normal) {
+      tvport = svc.port !== FTPPORT ? vport : 0;
+    } else {
+      tvport = 0;
+      if (svc.fwmark) {
+        tproto = IPPROTO_IP;
+        const k = this.#vkey;
+        k[0] = svc.fwmark;
+        k[1] = k[2] = k[3] = 0;
+        tvaddr = k;
+      }
+    }
+    let ct = t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport);
+    let dest: Dest | null;
+    if (ct === NO_CONN || !this.checkTemplate(ct)) {
+      dest = this.#pick(svc, flow);
+      if (!dest) return SCHED_LEAVE;
+      const tdport = normal && svc.port !== FTPPORT ? dest.port : 0;
+      ct = this.newConn(svc.af, tproto, snet, 0, tvaddr, tvport, dest.af, dest.addr, tdport, CONN_F_TEMPLATE, dest, flow.fwmark);
+      if (ct === NO_CONN) return SCHED_DROP;
+      t.timeout[ct] = svc.timeout * 1000;
+    } else {
+      dest = this.dest(ct)!;
+    }
+    dport = vport;
+    if (normal && dest.port !== 0) dport = dest.port;
+    const flags = svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+    const h = this.newConn(svc.af, flow.protocol, caddr, cport, vaddr, vport, dest.af, dest.addr, dport, flags, dest, flow.fwmark);
+    if (h === NO_CONN) {
+      this.put(ct);
+      return SCHED_DROP;
+    }
+    this.controlAdd(h, ct);
+    this.put(ct);
+    this.#connStats(dest, svc);
+    return h;
+  }
+
+  // ---- defences and sweeps ----------------------------------------------------------------
+
+  /** Once a second (spec §3.5): update the defence modes from available memory, run drop_entry. */
+  defenseTick(): void {
+    const ipvs = this.#ipvs;
+    const sc = ipvs.sysctl;
+    const avail = ipvs.availMemPages();
+    const thresh = Math.max(0, sc.amemthresh);
+    const nomem = avail < thresh;
+    switch (sc.drop_entry) {
+      case 0:
+        this.dropEntryOn = false;
+        break;
+      case 1:
+        this.dropEntryOn = nomem;
+        if (nomem) sc.drop_entry = 2;
+        break;
+      case 2:
+        this.dropEntryOn = nomem;
+        if (!nomem) sc.drop_entry = 1;
+        break;
+      default:
+        this.dropEntryOn = true;
+    }
+    const autoRate = (): number => Math.floor(thresh / Math.max(1, thresh - avail));
+    switch (sc.drop_packet) {
+      case 0:
+        this.dropRate = 0;
+        break;
+      case 1:
+        if (nomem) {
+          this.dropRate = this.#dropCounter = autoRate();
+          sc.drop_packet = 2;
+        } else this.dropRate = 0;
+        break;
+      case 2:
+        if (nomem) this.dropRate = this.#dropCounter = autoRate();
+        else {
+          this.dropRate = 0;
+          sc.drop_packet = 1;
+        }
+        break;
+      default:
+        if (this.dropRate !== sc.am_droprate) this.dropRate = this.#dropCounter = sc.am_droprate;
+    }
+    if (sc.secure_tcp === 1 && nomem) sc.secure_tcp = 2;
+    else if (sc.secure_tcp === 2 && !nomem) sc.secure_tcp = 1;
+    if (this.dropEntryOn) this.randomDropEntry();
+  }
+
+  #todropEntry(h: number): boolean {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const armedAt = ipvs.wheel.expires[h]! - t.timeout[h]!;
+    if (ipvs.now() - armedAt < 60_000) return false;
+    const i = t.inPkts[h]!;
+    if (i > 8 || i === 0) return false;
+    if (--this.#todropCounter[i]! > 0) return false;
+    this.#todropCounter[i] = i;
+    return true;
+  }
+
+  /** drop_entry: visit 1/32 of the buckets at random and drop connections by the spec's rules. */
+  randomDropEntry(): void {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const visits = Math.max(1, t.bucketCount >>> 5);
+    const list = this.#bucket;
+    for (let v = 0; v < visits; v++) {
+      t.bucketHandles(ipvs.randomU32(), list);
+      for (const h of list) {
+        if (t.nControl[h]! > 0) continue;
+        const f = t.flags[h]!;
+        let drop: boolean;
+        if (f & CONN_F_TEMPLATE) {
+          if (!(t.state[h]! & TEMPLATE_STATE_ASSURED)) drop = true;
+          else drop = (this.dest(h)?.svc?.flags ?? 0) & SVC_F_ONEPACKET ? this.#todropEntry(h) : false;
+        } else if (t.protocol[h] === IPPROTO_TCP) {
+          const s = t.state[h]!;
+          drop = s === TCP_S_SYN_RECV || s === TCP_S_SYNACK || (s === TCP_S_ESTABLISHED && this.#todropEntry(h));
+        } else if (t.protocol[h] === IPPROTO_SCTP) {
+          const s = t.state[h]!;
+          drop = s === SCTP_S_INIT1 || s === SCTP_S_INIT || (s === SCTP_S_ESTABLISHED && this.#todropEntry(h));
+        } else drop = this.#todropEntry(h);
+        if (drop) {
+          this.counters.defenseDropEntry++;
+          this.del(h);
+        }
+      }
+    }
+  }
+
+  /** Asks for an expire_nodest_conn sweep at the next tick (after a destination is deleted). */
+  deferNodestSweep(): void {
+    this.#nodestPending = true;
+  }
+
+  /** Runs deferred work (the nodest sweep). */
+  runDeferred(): void {
+    if (!this.#nodestPending) return;
+    this.#nodestPending = false;
+    const t = this.#ipvs.conns;
+    for (const h of t.handles()) {
+      if (!this.#ipvs.wheel.isArmed(h)) continue; // freed earlier in this sweep
+      const d = this.dest(h);
+      if (!d || d.flags & DEST_F_AVAILABLE || t.nControl[h]! > 0) continue;
+      const ct = t.control[h]!;
+      this.del(h);
+      if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl[ct] === 0) this.del(ct);
+    }
+  }
+
+  /** Deletes every connection, children before their controllers (spec §3.6). */
+  flushAll(): void {
+    const t = this.#ipvs.conns;
+    while (t.count > 0) {
+      let progressed = false;
+      for (const h of t.handles()) {
+        if (!this.#ipvs.wheel.isArmed(h) || t.nControl[h]! > 0) continue;
+        const ct = t.control[h]!;
+        this.del(h);
+        progressed = true;
+        if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl[ct] === 0) this.del(ct);
+      }
+      if (!progressed) break;
+    }
+  }
+
+  /** Whether a TCP/SCTP connection in `state` may be reused by a new opener (conn_reuse_mode, spec §1.6). */
+  reusable(h: number): boolean {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const mode = ipvs.sysctl.conn_reuse_mode;
+    if (!mode || t.control[h] !== NO_CONN) return false;
+    const s = t.state[h]!;
+    if (t.protocol[h] === IPPROTO_TCP) {
+      if (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE) return true;
+      return (mode & 2) !== 0 && s === TCP_S_FIN_WAIT && (t.flags[h]! & CONN_F_NOOUTPUT) !== 0;
+    }
+    if (t.protocol[h] === IPPROTO_SCTP) return s === SCTP_S_CLOSED;
+    return false;
+  }
+}

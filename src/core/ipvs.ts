@@ -1,0 +1,694 @@
+/**
+ * The `Ipvs` instance: everything the kernel keeps per network namespace — services and
+ * destinations, the destination trash, the connection table and its timer wheel, sysctls,
+ * timeouts, statistics and the estimator, defence modes and sync-daemon settings. It does no I/O;
+ * its clock and random source are injected. Configuration methods validate fully and change nothing
+ * when they throw a coded error (spec §1.7). Data planes use the connection methods in
+ * `./conn-ops.ts` through this object.
+ */
+import * as diagnostics from 'node:diagnostics_channel';
+import { AF_INET, AF_INET6, type Af, formatIp, formatIpv4, parseIp } from './addr.js';
+import { ConnTable } from './conn.js';
+import {
+  CONN_F_DEST_MASK,
+  CONN_F_FWD_MASK,
+  CONN_F_INACTIVE,
+  CONN_F_NOOUTPUT,
+  CONN_F_TEMPLATE,
+  DEST_F_OVERLOAD,
+  FWD_MASQ,
+  FWD_TUNNEL,
+  IPPROTO_IP,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPVS_VERSION,
+  MAX_TIMEOUT_SEC,
+  PE_NAME_MAX,
+  SCHED_NAME_MAX,
+  SVC_F_HASHED,
+  TUN_TYPE_GUE,
+} from './constants.js';
+import { bindScheduler, linkDest, unlinkDest, updatedDest } from './dests.js';
+import {
+  AfNotSupportedError,
+  DaemonRunningError,
+  DestExistsError,
+  InvalidError,
+  NoDaemonError,
+  NoPeError,
+  NoSchedulerError,
+  NoSuchDestError,
+  NoSuchServiceError,
+  RangeError_,
+  ServiceExistsError,
+  ServiceNotDefinedError,
+  validateInt,
+} from './errors.js';
+import { Dest, type SchedEnv, Service } from './service.js';
+import { EST_INTERVAL_MS, Stats } from './stats.js';
+import { ServiceTable } from './svc-table.js';
+import { defaultSysctls, type Sysctls, validateSysctl } from './sysctl.js';
+import { TimerWheel } from './timer-wheel.js';
+import { DestTrash, TRASH_SWEEP_MS } from './trash.js';
+import { getScheduler } from '../sched/registry.js';
+import '../sched/index.js';
+import { protoOps } from '../proto/index.js';
+import type {
+  ConnInfo,
+  DaemonSpec,
+  DestInfo,
+  DestKey,
+  DestSpec,
+  Info,
+  ServiceInfo,
+  ServiceKey,
+  ServiceSpec,
+  Timeouts,
+} from '../ctl/types.js';
+import { ConnOps } from './conn-ops.js';
+
+/** Options for a new `Ipvs`. */
+export interface IpvsOptions {
+  /** Monotonic clock in milliseconds (default: performance.now based). */
+  now?: () => number;
+  /** Uniform random unsigned 32-bit integers (default: Math.random based). */
+  randomU32?: () => number;
+  /** log2 of the connection hash size reported as `size=` (default 12 → 4096, range 8..20). */
+  connTabBits?: number;
+  /** Capacity of the connection table (default 1,048,576 entries). */
+  maxConns?: number;
+  /** Available memory in 4 KiB pages, for the automatic defence modes (default: plenty). */
+  availMemPages?: () => number;
+  /** Log sink (default: stderr). */
+  log?: (msg: string) => void;
+  /** Timer wheel resolution in ms (default 10). */
+  tickMs?: number;
+}
+
+/** Known persistence engines (spec §7). */
+const PERSISTENCE_ENGINES = new Set(['sip']);
+
+const chConfig = diagnostics.channel('ipvs:config');
+
+interface Job {
+  next: number;
+  ms: number;
+  fn: () => void;
+  live: boolean;
+}
+
+/** Per-namespace IPVS state and configuration operations. */
+export class Ipvs implements SchedEnv {
+  readonly sysctl: Sysctls = defaultSysctls();
+  /** Global statistics (all services). */
+  readonly total = new Stats();
+  readonly conns: ConnTable;
+  readonly wheel: TimerWheel;
+  readonly services: ServiceTable;
+  readonly trash = new DestTrash();
+  /** Destination by id (connections refer to destinations by id). */
+  readonly destById: (Dest | null)[] = [];
+  readonly connTabBits: number;
+  /** Connection-level operations used by data planes. */
+  readonly ops: ConnOps;
+  /** Timeouts in ms per protocol, indexed by state. */
+  readonly timeouts: Map<number, Uint32Array> = new Map();
+  /** Running sync daemons (state only; the sync issue adds the wire protocol). */
+  readonly daemons: { master: DaemonSpec | null; backup: DaemonSpec | null } = {
+    master: null,
+    backup: null,
+  };
+  readonly #now: () => number;
+  readonly #rand: () => number;
+  readonly #log: (msg: string) => void;
+  readonly availMemPages: () => number;
+  readonly #jobs: Job[] = [];
+  readonly #freeDestIds: number[] = [];
+  readonly #warned = new Map<string, number>();
+  #trashStop: (() => void) | null = null;
+  #estStop: (() => void) | null = null;
+  #defStop: (() => void) | null = null;
+  #enabled = false;
+
+  constructor(opts: IpvsOptions = {}) {
+    const t0 = Date.now();
+    this.#now = opts.now ?? (() => performance.now() + t0);
+    this.#rand = opts.randomU32 ?? (() => (Math.random() * 0x100000000) >>> 0);
+    this.#log = opts.log ?? ((m) => process.stderr.write(`ipvs: ${m}\n`));
+    this.availMemPages = opts.availMemPages ?? (() => Number.MAX_SAFE_INTEGER);
+    const bits = opts.connTabBits ?? 12;
+    validateInt(bits, 'connTabBits', 8, 20);
+    this.connTabBits = bits;
+    const cap = opts.maxConns ?? 1 << 20;
+    validateInt(cap, 'maxConns', 1, 1 << 26);
+    this.conns = new ConnTable(cap, this.#rand());
+    this.services = new ServiceTable(this.#rand());
+    this.ops = new ConnOps(this);
+    this.wheel = new TimerWheel(cap, (h) => this.ops.expire(h), this.#now(), opts.tickMs ?? 10);
+    for (const p of [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]) {
+      const po = protoOps(p)!;
+      this.timeouts.set(p, Uint32Array.from(po.defaultTimeouts, (s) => s * 1000));
+    }
+  }
+
+  // ---- SchedEnv ---------------------------------------------------------------------------
+
+  now(): number {
+    return this.#now();
+  }
+
+  randomU32(): number {
+    return this.#rand() >>> 0;
+  }
+
+  every(ms: number, fn: () => void): () => void {
+    const job: Job = { next: this.#now() + ms, ms, fn, live: true };
+    this.#jobs.push(job);
+    return () => {
+      job.live = false;
+      const i = this.#jobs.indexOf(job);
+      if (i >= 0) this.#jobs.splice(i, 1);
+    };
+  }
+
+  /** Logs `msg` at most once per second per `key`. */
+  warn(key: string, msg: string): void {
+    const now = this.#now();
+    const last = this.#warned.get(key);
+    if (last !== undefined && now - last < 1000) return;
+    this.#warned.set(key, now);
+    this.#log(msg);
+  }
+
+  /** Runs due timers: connection expiries, periodic jobs (estimator, defence, sweeps). */
+  tick(): void {
+    const now = this.#now();
+    this.wheel.advance(now);
+    for (let i = 0; i < this.#jobs.length; i++) {
+      const j = this.#jobs[i]!;
+      while (j.live && j.next <= now) {
+        j.next += j.ms;
+        j.fn();
+      }
+    }
+    this.ops.runDeferred();
+  }
+
+  /** Stops every periodic job. */
+  close(): void {
+    this.#estStop?.();
+    this.#defStop?.();
+    this.#trashStop?.();
+    this.#jobs.length = 0;
+    this.#enabled = false;
+    this.#trashStop = this.#estStop = this.#defStop = null;
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  /** IPVS processing is enabled once a service exists (spec §1.1). */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  #enable(): void {
+    if (this.#enabled) return;
+    this.#enabled = true;
+    this.#estStop = this.every(EST_INTERVAL_MS, () => this.#estimate());
+    this.#defStop = this.every(1000, () => this.ops.defenseTick());
+  }
+
+  #estimate(): void {
+    if (!this.sysctl.run_estimation) return;
+    this.total.estimate();
+    for (const s of this.services.list()) {
+      s.stats.estimate();
+      for (const d of s.dests) d.stats.estimate();
+    }
+  }
+
+  #parseAddr(af: number, text: string, what: string): Uint32Array {
+    const a = parseIp(text);
+    if (!a) throw new InvalidError(`${what}: invalid address '${text}'`);
+    if (a.af !== af) throw new InvalidError(`${what}: address '${text}' is not of family ${af}`);
+    return a.words;
+  }
+
+  #checkAf(af: number): Af {
+    if (af !== AF_INET && af !== AF_INET6) throw new AfNotSupportedError(`unsupported address family ${af}`);
+    return af;
+  }
+
+  /** Finds a service by its key; null when missing. */
+  findService(key: ServiceKey): Service | null {
+    const af = this.#checkAf(key.af);
+    if (key.fwmark) return this.services.findFwmark(af, key.fwmark >>> 0);
+    const a = parseIp(key.addr);
+    if (!a || a.af !== af) return null;
+    return this.services.findExact(af, key.protocol, a.words, key.port);
+  }
+
+  #needService(key: ServiceKey): Service {
+    const s = this.findService(key);
+    if (!s) throw new NoSuchServiceError(`no such service: ${keyText(key)}`);
+    return s;
+  }
+
+  #validateServiceSpec(spec: ServiceSpec): { af: Af; addr: Uint32Array | null } {
+    const af = this.#checkAf(spec.af);
+    let addr: Uint32Array | null = null;
+    if (spec.fwmark) validateInt(spec.fwmark, 'fwmark', 1, 0xffffffff);
+    else {
+      if (![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP].includes(spec.protocol)) {
+        throw new InvalidError(`unsupported protocol ${spec.protocol}`);
+      }
+      validateInt(spec.port, 'port', 0, 65535);
+      addr = this.#parseAddr(af, spec.addr, 'service');
+    }
+    if (!spec.scheduler || spec.scheduler.length > SCHED_NAME_MAX) {
+      throw new InvalidError(`scheduler name '${spec.scheduler}' is empty or longer than ${SCHED_NAME_MAX}`);
+    }
+    if (spec.scheduler !== 'none' && !getScheduler(spec.scheduler)) {
+      throw new NoSchedulerError(`scheduler '${spec.scheduler}' not found`);
+    }
+    if (spec.pe) {
+      if (spec.pe.length > PE_NAME_MAX || !PERSISTENCE_ENGINES.has(spec.pe)) {
+        throw new NoPeError(`persistence engine '${spec.pe}' not found`);
+      }
+    }
+    validateInt(spec.flags, 'flags', 0, 0xffffffff);
+    validateInt(spec.timeout, 'timeout', 0, MAX_TIMEOUT_SEC);
+    if (af === AF_INET6) {
+      if (!Number.isInteger(spec.netmask) || spec.netmask < 1 || spec.netmask > 128) {
+        throw new InvalidError(`IPv6 persistence prefix must be 1..128, got ${spec.netmask}`);
+      }
+    } else validateInt(spec.netmask, 'netmask', 0, 0xffffffff);
+    return { af, addr };
+  }
+
+  #applyServiceSettings(svc: Service, spec: ServiceSpec): void {
+    svc.flags = (spec.flags & ~SVC_F_HASHED) >>> 0;
+    svc.timeout = spec.timeout;
+    svc.netmask = spec.netmask >>> 0;
+    svc.peName = spec.pe ?? '';
+    svc.ext = { ...(spec.ext ?? {}) };
+  }
+
+  // ---- services ---------------------------------------------------------------------------
+
+  /** NEW_SERVICE (spec §1.7): EEXIST, ENOENT scheduler/PE, EINVAL. */
+  addService(spec: ServiceSpec): Service {
+    const { af, addr } = this.#validateServiceSpec(spec);
+    if (this.findService(spec)) throw new ServiceExistsError(`service ${keyText(spec)} already exists`);
+    const svc = new Service(this, af, spec.protocol, addr, spec.port, spec.fwmark);
+    this.#applyServiceSettings(svc, spec);
+    bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
+    this.services.add(svc);
+    this.#enable();
+    chConfig.publish({ op: 'addService', service: svc.toString() });
+    return svc;
+  }
+
+  /** SET_SERVICE: replaces flags, timeout, netmask, scheduler and PE wholesale. */
+  editService(spec: ServiceSpec): Service {
+    this.#validateServiceSpec(spec);
+    const svc = this.#needService(spec);
+    this.#applyServiceSettings(svc, spec);
+    if (spec.scheduler !== svc.schedName) {
+      // the new scheduler's initService builds its state from the current destinations
+      bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
+    }
+    chConfig.publish({ op: 'editService', service: svc.toString() });
+    return svc;
+  }
+
+  /** DEL_SERVICE: destinations go to the trash; connections are left to expire. */
+  delService(key: ServiceKey): void {
+    const svc = this.#needService(key);
+    this.#removeService(svc);
+    chConfig.publish({ op: 'delService', service: svc.toString() });
+  }
+
+  #removeService(svc: Service): void {
+    while (svc.dests.length) this.#trashDest(svc, svc.dests[0]!);
+    bindScheduler(svc, null);
+    this.services.remove(svc);
+  }
+
+  /** FLUSH: removes every service. */
+  flush(): void {
+    for (const s of this.services.list()) this.#removeService(s);
+    chConfig.publish({ op: 'flush' });
+  }
+
+  // ---- destinations -----------------------------------------------------------------------
+
+  #validateDest(svc: Service, d: DestSpec): { daf: Af; addr: Uint32Array } {
+    const daf = this.#checkAf(d.af ?? svc.af);
+    const addr = this.#parseAddr(daf, d.addr, 'destination');
+    validateInt(d.port, 'port', 0, 65535);
+    validateInt(d.fwd, 'forwarding method', 0, 7);
+    if (!Number.isInteger(d.weight)) throw new InvalidError('weight must be an integer');
+    if (d.weight < 0) throw new RangeError_(`weight ${d.weight} is negative`);
+    validateInt(d.weight, 'weight', 0, 0x7fffffff);
+    validateInt(d.uThreshold, 'upper threshold', 0, 0xffffffff);
+    validateInt(d.lThreshold, 'lower threshold', 0, 0xffffffff);
+    if (d.lThreshold > d.uThreshold) {
+      throw new RangeError_(`lower threshold ${d.lThreshold} is above upper threshold ${d.uThreshold}`);
+    }
+    validateInt(d.tunType, 'tunnel type', 0, 2);
+    validateInt(d.tunPort, 'tunnel port', 0, 65535);
+    validateInt(d.tunFlags, 'tunnel flags', 0, 2);
+    if (d.tunType === TUN_TYPE_GUE && d.tunPort === 0 && (d.fwd & CONN_F_FWD_MASK) === FWD_TUNNEL) {
+      throw new InvalidError('GUE tunnels need a non-zero port');
+    }
+    if (daf !== svc.af) {
+      if ((d.fwd & CONN_F_FWD_MASK) !== FWD_TUNNEL) {
+        throw new InvalidError('a destination of another address family needs tunnel forwarding');
+      }
+      if (this.daemons.master || this.daemons.backup) {
+        throw new InvalidError('mixed-family destinations cannot be used while a sync daemon runs');
+      }
+    }
+    if (!isUnicast(daf, addr)) throw new InvalidError(`destination ${d.addr} is not a unicast address`);
+    return { daf, addr };
+  }
+
+  #findDest(svc: Service, daf: number, addr: ArrayLike<number>, port: number): Dest | null {
+    for (const d of svc.dests) {
+      if (d.af === daf && d.port === port && sameAddr(daf, d.addr, addr)) return d;
+    }
+    return null;
+  }
+
+  #updateDestSettings(svc: Service, dest: Dest, d: DestSpec, add: boolean): void {
+    let flags = (d.fwd & CONN_F_DEST_MASK) | CONN_F_INACTIVE;
+    if ((flags & CONN_F_FWD_MASK) !== FWD_MASQ) flags |= CONN_F_NOOUTPUT;
+    dest.connFlags = flags >>> 0;
+    dest.weight = d.weight;
+    if (add || d.weight !== 0) dest.lastWeight = d.weight;
+    if (d.uThreshold === 0 || d.uThreshold > dest.uThreshold) dest.flags &= ~DEST_F_OVERLOAD;
+    dest.uThreshold = d.uThreshold;
+    dest.lThreshold = d.lThreshold;
+    dest.tunType = d.tunType;
+    dest.tunPort = d.tunPort;
+    dest.tunFlags = d.tunFlags;
+    void svc;
+  }
+
+  /** NEW_DEST: ESRCH service, EEXIST, ERANGE, EINVAL; resurrects a trashed twin with its counters. */
+  addDest(key: ServiceKey, d: DestSpec): Dest {
+    const svc = this.findService(key);
+    if (!svc) throw new ServiceNotDefinedError(`service ${keyText(key)} is not defined`);
+    const { daf, addr } = this.#validateDest(svc, d);
+    if (this.#findDest(svc, daf, addr, d.port)) {
+      throw new DestExistsError(`destination ${d.addr}:${d.port} already exists`);
+    }
+    let dest = this.trash.take(svc, daf, addr, d.port);
+    if (!dest) {
+      dest = new Dest(daf, addr, d.port);
+      dest.id = this.#freeDestIds.pop() ?? this.destById.length;
+      this.destById[dest.id] = dest;
+    }
+    this.#updateDestSettings(svc, dest, d, true);
+    try {
+      linkDest(svc, dest);
+    } catch (e) {
+      // a scheduler refused the destination (e.g. mh table full): undo
+      unlinkDest(svc, dest);
+      this.#freeDest(dest);
+      throw e;
+    }
+    chConfig.publish({ op: 'addDest', service: svc.toString(), dest: dest.toString() });
+    return dest;
+  }
+
+  /** SET_DEST: replaces every setting; clears OVERLOAD when the upper threshold is raised or removed. */
+  editDest(key: ServiceKey, d: DestSpec): Dest {
+    const svc = this.findService(key);
+    if (!svc) throw new ServiceNotDefinedError(`service ${keyText(key)} is not defined`);
+    const { daf, addr } = this.#validateDest(svc, d);
+    const dest = this.#findDest(svc, daf, addr, d.port);
+    if (!dest) throw new NoSuchDestError(`no destination ${d.addr}:${d.port}`);
+    this.#updateDestSettings(svc, dest, d, false);
+    updatedDest(svc, dest);
+    chConfig.publish({ op: 'editDest', service: svc.toString(), dest: dest.toString() });
+    return dest;
+  }
+
+  /** DEL_DEST: unlinks to the trash; with expire_nodest_conn its connections are swept next tick. */
+  delDest(key: ServiceKey, d: DestKey): void {
+    const svc = this.findService(key);
+    if (!svc) throw new ServiceNotDefinedError(`service ${keyText(key)} is not defined`);
+    const daf = this.#checkAf(d.af ?? svc.af);
+    const a = parseIp(d.addr);
+    const dest = a && a.af === daf ? this.#findDest(svc, daf, a.words, d.port) : null;
+    if (!dest) throw new NoSuchDestError(`no destination ${d.addr}:${d.port}`);
+    this.#trashDest(svc, dest);
+    chConfig.publish({ op: 'delDest', service: svc.toString(), dest: dest.toString() });
+  }
+
+  #trashDest(svc: Service, dest: Dest): void {
+    unlinkDest(svc, dest);
+    this.trash.put(dest);
+    if (!this.#trashStop) {
+      this.#trashStop = this.every(TRASH_SWEEP_MS, () => {
+        for (const f of this.trash.sweep(this.#now())) this.#freeDest(f);
+        if (this.trash.size === 0) {
+          this.#trashStop?.();
+          this.#trashStop = null;
+        }
+      });
+    }
+    if (this.sysctl.expire_nodest_conn) this.ops.deferNodestSweep();
+  }
+
+  #freeDest(d: Dest): void {
+    if (d.id >= 0 && this.destById[d.id] === d) {
+      this.destById[d.id] = null;
+      this.#freeDestIds.push(d.id);
+    }
+  }
+
+  // ---- counters, timeouts, sysctls, daemons, info -----------------------------------------
+
+  /** ZERO: one service and its destinations, or everything including the totals. */
+  zero(key?: ServiceKey): void {
+    if (key) {
+      const svc = this.#needService(key);
+      svc.stats.zero();
+      for (const d of svc.dests) d.stats.zero();
+      return;
+    }
+    for (const s of this.services.list()) {
+      s.stats.zero();
+      for (const d of s.dests) d.stats.zero();
+    }
+    this.total.zero();
+  }
+
+  /** SET_CONFIG: tcp → ESTABLISHED, tcpfin → FIN_WAIT, udp → NORMAL; 0 leaves a value unchanged. */
+  setTimeouts(t: Timeouts): void {
+    for (const [k, v] of Object.entries(t)) validateInt(v, `${k} timeout`, 0, MAX_TIMEOUT_SEC);
+    const tcp = this.timeouts.get(IPPROTO_TCP)!;
+    if (t.tcp) tcp[1] = t.tcp * 1000;
+    if (t.tcpfin) tcp[4] = t.tcpfin * 1000;
+    if (t.udp) this.timeouts.get(IPPROTO_UDP)![0] = t.udp * 1000;
+  }
+
+  /** GET_CONFIG. */
+  getTimeouts(): Timeouts {
+    const tcp = this.timeouts.get(IPPROTO_TCP)!;
+    return {
+      tcp: Math.floor(tcp[1]! / 1000),
+      tcpfin: Math.floor(tcp[4]! / 1000),
+      udp: Math.floor(this.timeouts.get(IPPROTO_UDP)![0]! / 1000),
+    };
+  }
+
+  /** Writes a sysctl after validating it (spec §11). */
+  setSysctl(name: string, value: number | [number, number]): void {
+    const v = validateSysctl(name, value);
+    (this.sysctl as unknown as Record<string, unknown>)[name] = v;
+    if (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp') this.ops.defenseTick();
+  }
+
+  /** Every sysctl's value. */
+  getSysctls(): Sysctls {
+    return { ...this.sysctl, sync_threshold: [...this.sysctl.sync_threshold] };
+  }
+
+  /** GET_INFO. */
+  info(): Info {
+    return { version: IPVS_VERSION, connTabSize: 1 << this.connTabBits };
+  }
+
+  /** NEW_DAEMON (state only): EEXIST when the role runs, EINVAL on bad settings. */
+  startDaemon(d: DaemonSpec): void {
+    if (d.state !== 1 && d.state !== 2) throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
+    const role = d.state === 1 ? 'master' : 'backup';
+    if (this.daemons[role]) throw new DaemonRunningError(`${role} sync daemon is already running`);
+    if (!d.mcastIfn || d.mcastIfn.length > 15) throw new InvalidError('interface name must be 1..15 characters');
+    validateInt(d.syncId, 'syncid', 0, 255);
+    const group = d.mcastGroup ?? '224.0.0.81';
+    const g = parseIp(group);
+    if (!g || !isMulticast(g.af, g.words)) throw new InvalidError(`${group} is not a multicast group`);
+    const port = d.mcastPort ?? 8848;
+    validateInt(port, 'mcast port', 1, 65535);
+    const ttl = d.mcastTtl ?? 1;
+    validateInt(ttl, 'mcast ttl', 1, 255);
+    const hdr = g.af === AF_INET6 ? 48 : 28;
+    let maxlen = d.syncMaxlen ?? 1500 - hdr;
+    if (d.syncMaxlen !== undefined) {
+      validateInt(d.syncMaxlen, 'sync maxlen', 1, 65535);
+      maxlen = Math.max(d.state === 1 ? 1 : 1024, Math.min(d.syncMaxlen, 65535 - hdr));
+    }
+    for (const s of this.services.list()) {
+      for (const x of s.dests) {
+        if (x.af !== s.af) throw new InvalidError('mixed-family destinations exist; sync cannot start');
+      }
+    }
+    this.daemons[role] = {
+      state: d.state,
+      mcastIfn: d.mcastIfn,
+      syncId: d.syncId,
+      syncMaxlen: maxlen,
+      mcastGroup: formatIp(g.af, g.words),
+      mcastPort: port,
+      mcastTtl: ttl,
+    };
+  }
+
+  /** DEL_DAEMON: ESRCH when that role is not running. */
+  stopDaemon(state: 1 | 2): void {
+    const role = state === 1 ? 'master' : state === 2 ? 'backup' : null;
+    if (!role) throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
+    if (!this.daemons[role]) throw new NoDaemonError(`no ${role} sync daemon is running`);
+    this.daemons[role] = null;
+  }
+
+  /** GET_DAEMON: master first, then backup. */
+  listDaemons(): DaemonSpec[] {
+    return [this.daemons.master, this.daemons.backup].filter((x): x is DaemonSpec => x !== null).map((x) => ({ ...x }));
+  }
+
+  // ---- listings ---------------------------------------------------------------------------
+
+  /** GET_SERVICE dump: every service in kernel order, destinations newest-first. */
+  listServices(): ServiceInfo[] {
+    return this.services.list().map((s) => serviceInfo(s));
+  }
+
+  /** GET_SERVICE do: one service. */
+  getService(key: ServiceKey): ServiceInfo {
+    return serviceInfo(this.#needService(key));
+  }
+
+  /** The connection table, as `ipvsadm -L -c` lists it (templates included). */
+  listConns(): ConnInfo[] {
+    const t = this.conns;
+    const now = this.#now();
+    const out: ConnInfo[] = [];
+    t.forEach((h) => {
+      const af = t.af[h] as Af;
+      const daf = t.daf[h] as Af;
+      const proto = t.protocol[h]!;
+      const tmpl = (t.flags[h]! & CONN_F_TEMPLATE) !== 0;
+      const po = protoOps(proto);
+      const stateName = tmpl
+        ? t.state[h]
+          ? 'ASSURED'
+          : 'NONE'
+        : po
+          ? po.stateName(t.state[h]!)
+          : 'ERR!';
+      out.push({
+        af,
+        daf,
+        protocol: proto,
+        caddr: formatIp(af, t.caddr, h * 4),
+        cport: t.cport[h]!,
+        vaddr: proto === IPPROTO_IP ? formatIpv4(t.vaddr[h * 4]!) : formatIp(af, t.vaddr, h * 4),
+        vport: t.vport[h]!,
+        daddr: formatIp(daf, t.daddr, h * 4),
+        dport: t.dport[h]!,
+        fwmark: t.fwmark[h]!,
+        flags: t.flags[h]!,
+        state: t.state[h]!,
+        stateName,
+        expiresMs: Math.max(0, this.wheel.expires[h]! - now),
+        peName: this.ops.peName(h),
+        peData: this.ops.peData(h),
+      });
+    });
+    return out;
+  }
+}
+
+/** `TCP 10.0.0.1:80` / `FWM 5` for messages. */
+function keyText(k: ServiceKey): string {
+  if (k.fwmark) return `FWM ${k.fwmark}`;
+  const p = k.protocol === IPPROTO_TCP ? 'TCP' : k.protocol === IPPROTO_UDP ? 'UDP' : 'SCTP';
+  return `${p} ${k.af === AF_INET6 ? `[${k.addr}]` : k.addr}:${k.port}`;
+}
+
+function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  return a[0] === b[0] && (af !== AF_INET6 || (a[1] === b[1] && a[2] === b[2] && a[3] === b[3]));
+}
+
+/** Unicast test of spec §1.2: IPv4 not 0/8, not multicast, not limited broadcast; IPv6 unicast, not link-local. */
+function isUnicast(af: number, w: ArrayLike<number>): boolean {
+  if (af === AF_INET) {
+    const a = w[0]! >>> 0;
+    return a >>> 24 !== 0 && a >>> 28 !== 0xe && a !== 0xffffffff;
+  }
+  const w0 = w[0]! >>> 0;
+  if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3]! >>> 0 <= 1) return false; // :: and ::1 are not unicast here
+  if (w0 >>> 24 === 0xff) return false;
+  if (w0 >>> 22 === 0x3fa) return false; // fe80::/10
+  return true;
+}
+
+function isMulticast(af: number, w: ArrayLike<number>): boolean {
+  return af === AF_INET ? w[0]! >>> 28 === 0xe : w[0]! >>> 24 === 0xff;
+}
+
+function destInfo(d: Dest): DestInfo {
+  return {
+    af: d.af as 2 | 10,
+    addr: formatIp(d.af, d.addr),
+    port: d.port,
+    fwd: d.connFlags & CONN_F_FWD_MASK,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunFlags: d.tunFlags,
+    activeConns: d.activeConns,
+    inactConns: d.inactConns,
+    persistConns: d.persistConns,
+    stats: d.stats.snapshot(),
+    connectFailures: d.connectFailures,
+  };
+}
+
+function serviceInfo(s: Service): ServiceInfo {
+  return {
+    af: s.af as 2 | 10,
+    protocol: s.protocol,
+    addr: s.fwmark ? '' : formatIp(s.af, s.addr),
+    port: s.port,
+    fwmark: s.fwmark,
+    scheduler: s.schedName,
+    flags: s.flags,
+    timeout: s.timeout,
+    netmask: s.netmask,
+    pe: s.peName,
+    ext: { ...s.ext },
+    stats: s.stats.snapshot(),
+    numDests: s.dests.length,
+    dests: s.dests.map(destInfo),
+  };
+}
