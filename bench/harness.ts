@@ -26,6 +26,10 @@ export interface BenchOptions {
   warmupRounds?: number;
   /** Measure heap growth (needs --expose-gc for accuracy). */
   heap?: boolean;
+  /** Untimed work before each round (also before warm-up rounds). */
+  beforeRound?: () => void;
+  /** Untimed work after each round. */
+  afterRound?: () => void;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -33,14 +37,20 @@ const gc = (globalThis as { gc?: () => void }).gc;
 /** Runs `fn(ops)` for each round and returns the median cost per operation. */
 export function bench(name: string, fn: (ops: number) => void, opts: BenchOptions): BenchResult {
   const rounds = opts.rounds ?? 9;
-  for (let i = 0; i < (opts.warmupRounds ?? 3); i++) fn(opts.ops);
+  for (let i = 0; i < (opts.warmupRounds ?? 3); i++) {
+    opts.beforeRound?.();
+    fn(opts.ops);
+    opts.afterRound?.();
+  }
   gc?.();
   const heap0 = process.memoryUsage().heapUsed;
   const times: number[] = [];
   for (let i = 0; i < rounds; i++) {
+    opts.beforeRound?.();
     const t0 = performance.now();
     fn(opts.ops);
     times.push(performance.now() - t0);
+    opts.afterRound?.();
   }
   gc?.();
   const heap1 = process.memoryUsage().heapUsed;

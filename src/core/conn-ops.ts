@@ -5,7 +5,7 @@
  * scheduling, and the memory-pressure defences. Everything works on integer handles.
  */
 import * as diagnostics from 'node:diagnostics_channel';
-import { AF_INET6, addrCopy, formatIp, maskAddr } from './addr.js';
+import { AF_INET6, formatIp, maskAddr } from './addr.js';
 import { NO_CONN } from './conn.js';
 import {
   CONN_F_FWD_MASK,
@@ -100,7 +100,7 @@ export class ConnOps {
 
   /** The destination bound to `h`, or null. */
   dest(h: number): Dest | null {
-    const id = this.#ipvs.conns.dest[h]!;
+    const id = this.#ipvs.conns.dest(h);
     return id >= 0 ? this.#ipvs.destById[id] ?? null : null;
   }
 
@@ -134,26 +134,15 @@ export class ConnOps {
     fwmark: number,
   ): number {
     const t = this.#ipvs.conns;
-    const h = t.alloc();
+    const h = t.alloc(af, proto, caddr, 0, cport, vaddr, 0, vport, daf, daddr, 0, dport, flags >>> 0, fwmark >>> 0);
     if (h === NO_CONN) {
       this.counters.tableFull++;
       this.#ipvs.warn('conn-full', `connection table full (${t.capacity} entries): new connection refused`);
       return NO_CONN;
     }
-    t.af[h] = af;
-    t.daf[h] = daf;
-    t.protocol[h] = proto;
-    addrCopy(af, caddr, t.caddr, h * 4);
-    addrCopy(af, vaddr, t.vaddr, h * 4);
-    addrCopy(daf, daddr, t.daddr, h * 4);
-    t.cport[h] = cport;
-    t.vport[h] = vport;
-    t.dport[h] = dport;
-    t.flags[h] = flags >>> 0;
-    t.fwmark[h] = fwmark >>> 0;
-    t.timeout[h] = INITIAL_TIMEOUT_MS;
+    t.setTimeout(h, INITIAL_TIMEOUT_MS);
     if (dest) this.bind(h, dest);
-    if (!(t.flags[h]! & CONN_F_ONE_PACKET)) {
+    if (!(t.flags(h) & CONN_F_ONE_PACKET)) {
       t.hash(h);
       this.#ipvs.wheel.arm(h, this.#ipvs.now() + INITIAL_TIMEOUT_MS);
     }
@@ -164,19 +153,19 @@ export class ConnOps {
   /** Binds `h` to `dest` (ip_vs_bind_dest): flags, counters, OVERLOAD set (spec §1.3.3). */
   bind(h: number, dest: Dest): void {
     const t = this.#ipvs.conns;
-    if (t.dest[h]! >= 0) return;
+    if (t.dest(h) >= 0) return;
     let cf = dest.connFlags;
-    if (t.protocol[h] !== IPPROTO_UDP) cf &= ~CONN_F_ONE_PACKET;
-    let f = t.flags[h]!;
+    if (t.protocol(h) !== IPPROTO_UDP) cf &= ~CONN_F_ONE_PACKET;
+    let f = t.flags(h);
     if (f & CONN_F_SYNC) {
       if (!(f & CONN_F_TEMPLATE)) cf &= ~CONN_F_INACTIVE;
       f &= ~CONN_F_FWD_MASK;
     }
-    t.flags[h] = (f | cf) >>> 0;
-    t.dest[h] = dest.id;
+    t.setFlags(h, (f | cf) >>> 0);
+    t.setDest(h, dest.id);
     dest.refs++;
-    if (t.flags[h]! & CONN_F_TEMPLATE) dest.persistConns++;
-    else if (t.flags[h]! & CONN_F_INACTIVE) dest.inactConns++;
+    if (t.flags(h) & CONN_F_TEMPLATE) dest.persistConns++;
+    else if (t.flags(h) & CONN_F_INACTIVE) dest.inactConns++;
     else dest.activeConns++;
     if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) {
       dest.flags |= DEST_F_OVERLOAD;
@@ -187,10 +176,10 @@ export class ConnOps {
   unbind(h: number): void {
     const t = this.#ipvs.conns;
     const dest = this.dest(h);
-    t.dest[h] = -1;
+    t.setDest(h, -1);
     if (!dest) return;
     dest.refs--;
-    const f = t.flags[h]!;
+    const f = t.flags(h);
     if (f & CONN_F_TEMPLATE) dest.persistConns--;
     else if (f & CONN_F_INACTIVE) dest.inactConns--;
     else dest.activeConns--;
@@ -205,18 +194,18 @@ export class ConnOps {
   /** Makes `ct` the controller of `h`. */
   controlAdd(h: number, ct: number): void {
     const t = this.#ipvs.conns;
-    if (t.control[h] !== NO_CONN) this.controlDel(h);
-    t.control[h] = ct;
-    t.nControl[ct]!++;
+    if (t.control(h) !== NO_CONN) this.controlDel(h);
+    t.setControl(h, ct);
+    t.setNControl(ct, t.nControl(ct) + 1);
   }
 
   /** Detaches `h` from its controller. */
   controlDel(h: number): void {
     const t = this.#ipvs.conns;
-    const ct = t.control[h]!;
+    const ct = t.control(h);
     if (ct === NO_CONN) return;
-    t.control[h] = NO_CONN;
-    t.nControl[ct]!--;
+    t.setControl(h, NO_CONN);
+    t.setNControl(ct, t.nControl(ct) - 1);
   }
 
   // ---- timers and expiry ------------------------------------------------------------------
@@ -224,25 +213,25 @@ export class ConnOps {
   /** Re-arms the idle timer after a packet (ip_vs_conn_put); ONE_PACKET connections go at once. */
   put(h: number): void {
     const t = this.#ipvs.conns;
-    if (t.flags[h]! & CONN_F_ONE_PACKET) {
+    if (t.flags(h) & CONN_F_ONE_PACKET) {
       this.expire(h);
       return;
     }
-    this.#ipvs.wheel.arm(h, this.#ipvs.now() + t.timeout[h]!);
+    this.#ipvs.wheel.arm(h, this.#ipvs.now() + t.timeout(h));
   }
 
   /** Moves the timer so the connection expires at the next tick (ip_vs_conn_expire_now). */
   expireNow(h: number): void {
     const w = this.#ipvs.wheel;
-    if (w.isArmed(h) && w.expires[h]! > this.#ipvs.now()) w.arm(h, this.#ipvs.now());
+    if (w.isArmed(h) && w.expires(h) > this.#ipvs.now()) w.arm(h, this.#ipvs.now());
   }
 
   /** Deletes a connection now, as flush and the defences do (timeout forced to 0). */
   del(h: number): void {
     const w = this.#ipvs.wheel;
-    if (!w.isArmed(h) && !(this.#ipvs.conns.flags[h]! & CONN_F_ONE_PACKET)) return;
+    if (!w.isArmed(h) && !(this.#ipvs.conns.flags(h) & CONN_F_ONE_PACKET)) return;
     w.cancel(h);
-    this.#ipvs.conns.timeout[h] = 0;
+    this.#ipvs.conns.setTimeout(h, 0);
     this.expire(h);
   }
 
@@ -250,23 +239,23 @@ export class ConnOps {
   expire(h: number): void {
     const ipvs = this.#ipvs;
     const t = ipvs.conns;
-    if (t.nControl[h]! > 0 || t.refcnt[h]! > 0) {
-      t.timeout[h] = POSTPONE_MS;
+    if (t.nControl(h) > 0 || t.refcnt(h) > 0) {
+      t.setTimeout(h, POSTPONE_MS);
       ipvs.wheel.arm(h, ipvs.now() + POSTPONE_MS);
       return;
     }
     ipvs.wheel.cancel(h);
     this.onFree?.(h);
     if (chConnExpire.hasSubscribers) chConnExpire.publish({ handle: h });
-    if (!(t.flags[h]! & CONN_F_ONE_PACKET)) t.unhash(h);
-    const ct = t.control[h]!;
+    if (!(t.flags(h) & CONN_F_ONE_PACKET)) t.unhash(h);
+    const ct = t.control(h);
     if (ct !== NO_CONN) {
-      const forced = t.timeout[h] === 0;
+      const forced = t.timeout(h) === 0;
       this.controlDel(h);
       if (
         forced &&
-        t.nControl[ct] === 0 &&
-        (!(t.flags[ct]! & CONN_F_TEMPLATE) || !(t.state[ct]! & TEMPLATE_STATE_ASSURED))
+        t.nControl(ct) === 0 &&
+        (!(t.flags(ct) & CONN_F_TEMPLATE) || !(t.state(ct) & TEMPLATE_STATE_ASSURED))
       ) {
         this.del(ct);
       }
@@ -289,19 +278,19 @@ export class ConnOps {
   transition(h: number, dir: number, arg: number): void {
     const ipvs = this.#ipvs;
     const t = ipvs.conns;
-    const proto = t.protocol[h]!;
-    if (t.flags[h]! & CONN_F_TEMPLATE) return;
+    const proto = t.protocol(h);
+    if (t.flags(h) & CONN_F_TEMPLATE) return;
     if (proto === IPPROTO_UDP) {
       if (dir === DIR_OUTPUT) this.#assureController(h);
-      t.timeout[h] = ipvs.timeouts.get(IPPROTO_UDP)![0]!;
+      t.setTimeout(h, ipvs.timeouts.get(IPPROTO_UDP)![0]!);
       return;
     }
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_SCTP) return;
-    if (t.flags[h]! & CONN_F_NOOUTPUT) {
-      if (dir === DIR_OUTPUT) t.flags[h] = t.flags[h]! & ~CONN_F_NOOUTPUT;
+    if (t.flags(h) & CONN_F_NOOUTPUT) {
+      if (dir === DIR_OUTPUT) t.setFlags(h, t.flags(h) & ~CONN_F_NOOUTPUT);
       else dir = DIR_INPUT_ONLY;
     }
-    const cur = t.state[h]!;
+    const cur = t.state(h);
     const next =
       proto === IPPROTO_TCP
         ? tcpNextState(ipvs.sysctl.secure_tcp > 1, dir, arg, cur)
@@ -311,27 +300,27 @@ export class ConnOps {
       const dest = this.dest(h);
       if (dest) {
         const active = protoOps(proto)!.isActive(next);
-        const f = t.flags[h]!;
+        const f = t.flags(h);
         if (!(f & CONN_F_INACTIVE) && !active) {
           dest.activeConns--;
           dest.inactConns++;
-          t.flags[h] = f | CONN_F_INACTIVE;
+          t.setFlags(h, f | CONN_F_INACTIVE);
         } else if (f & CONN_F_INACTIVE && active) {
           dest.activeConns++;
           dest.inactConns--;
-          t.flags[h] = f & ~CONN_F_INACTIVE;
+          t.setFlags(h, f & ~CONN_F_INACTIVE);
         }
       }
       if (next === established) this.#assureController(h);
     }
-    t.state[h] = next;
-    t.timeout[h] = ipvs.timeouts.get(proto)![next]!;
+    t.setState(h, next);
+    t.setTimeout(h, ipvs.timeouts.get(proto)![next]!);
   }
 
   #assureController(h: number): void {
     const t = this.#ipvs.conns;
-    const ct = t.control[h]!;
-    if (ct !== NO_CONN && t.flags[ct]! & CONN_F_TEMPLATE) t.state[ct] = t.state[ct]! | TEMPLATE_STATE_ASSURED;
+    const ct = t.control(h);
+    if (ct !== NO_CONN && t.flags(ct) & CONN_F_TEMPLATE) t.setState(ct, t.state(ct) | TEMPLATE_STATE_ASSURED);
   }
 
   /** Counts an incoming packet of `len` bytes (spec §5.6), only for an AVAILABLE destination. */
@@ -453,10 +442,9 @@ export class ConnOps {
     ) {
       return true;
     }
-    if (t.vport[ct] !== 0xffff && t.unhash(ct)) {
-      t.dport[ct] = 0xffff;
-      t.vport[ct] = 0xffff;
-      t.cport[ct] = 0;
+    if (t.vport(ct) !== 0xffff && t.unhash(ct)) {
+      t.setDport(ct, 0xffff);
+      t.setPorts(ct, 0, 0xffff);
       t.hash(ct);
     }
     return false;
@@ -500,7 +488,7 @@ export class ConnOps {
       const tdport = normal && svc.port !== FTPPORT ? dest.port : 0;
       ct = this.newConn(svc.af, tproto, snet, 0, tvaddr, tvport, dest.af, dest.addr, tdport, CONN_F_TEMPLATE, dest, flow.fwmark);
       if (ct === NO_CONN) return SCHED_DROP;
-      t.timeout[ct] = svc.timeout * 1000;
+      t.setTimeout(ct, svc.timeout * 1000);
     } else {
       dest = this.dest(ct)!;
     }
@@ -571,9 +559,9 @@ export class ConnOps {
   #todropEntry(h: number): boolean {
     const ipvs = this.#ipvs;
     const t = ipvs.conns;
-    const armedAt = ipvs.wheel.expires[h]! - t.timeout[h]!;
+    const armedAt = ipvs.wheel.expires(h) - t.timeout(h);
     if (ipvs.now() - armedAt < 60_000) return false;
-    const i = t.inPkts[h]!;
+    const i = t.inPkts(h);
     if (i > 8 || i === 0) return false;
     if (--this.#todropCounter[i]! > 0) return false;
     this.#todropCounter[i] = i;
@@ -589,17 +577,17 @@ export class ConnOps {
     for (let v = 0; v < visits; v++) {
       t.bucketHandles(ipvs.randomU32(), list);
       for (const h of list) {
-        if (t.nControl[h]! > 0) continue;
-        const f = t.flags[h]!;
+        if (t.nControl(h) > 0) continue;
+        const f = t.flags(h);
         let drop: boolean;
         if (f & CONN_F_TEMPLATE) {
-          if (!(t.state[h]! & TEMPLATE_STATE_ASSURED)) drop = true;
+          if (!(t.state(h) & TEMPLATE_STATE_ASSURED)) drop = true;
           else drop = (this.dest(h)?.svc?.flags ?? 0) & SVC_F_ONEPACKET ? this.#todropEntry(h) : false;
-        } else if (t.protocol[h] === IPPROTO_TCP) {
-          const s = t.state[h]!;
+        } else if (t.protocol(h) === IPPROTO_TCP) {
+          const s = t.state(h);
           drop = s === TCP_S_SYN_RECV || s === TCP_S_SYNACK || (s === TCP_S_ESTABLISHED && this.#todropEntry(h));
-        } else if (t.protocol[h] === IPPROTO_SCTP) {
-          const s = t.state[h]!;
+        } else if (t.protocol(h) === IPPROTO_SCTP) {
+          const s = t.state(h);
           drop = s === SCTP_S_INIT1 || s === SCTP_S_INIT || (s === SCTP_S_ESTABLISHED && this.#todropEntry(h));
         } else drop = this.#todropEntry(h);
         if (drop) {
@@ -623,10 +611,10 @@ export class ConnOps {
     for (const h of t.handles()) {
       if (!this.#ipvs.wheel.isArmed(h)) continue; // freed earlier in this sweep
       const d = this.dest(h);
-      if (!d || d.flags & DEST_F_AVAILABLE || t.nControl[h]! > 0) continue;
-      const ct = t.control[h]!;
+      if (!d || d.flags & DEST_F_AVAILABLE || t.nControl(h) > 0) continue;
+      const ct = t.control(h);
       this.del(h);
-      if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl[ct] === 0) this.del(ct);
+      if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl(ct) === 0) this.del(ct);
     }
   }
 
@@ -636,11 +624,11 @@ export class ConnOps {
     while (t.count > 0) {
       let progressed = false;
       for (const h of t.handles()) {
-        if (!this.#ipvs.wheel.isArmed(h) || t.nControl[h]! > 0) continue;
-        const ct = t.control[h]!;
+        if (!this.#ipvs.wheel.isArmed(h) || t.nControl(h) > 0) continue;
+        const ct = t.control(h);
         this.del(h);
         progressed = true;
-        if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl[ct] === 0) this.del(ct);
+        if (ct !== NO_CONN && this.#ipvs.wheel.isArmed(ct) && t.nControl(ct) === 0) this.del(ct);
       }
       if (!progressed) break;
     }
@@ -651,13 +639,13 @@ export class ConnOps {
     const ipvs = this.#ipvs;
     const t = ipvs.conns;
     const mode = ipvs.sysctl.conn_reuse_mode;
-    if (!mode || t.control[h] !== NO_CONN) return false;
-    const s = t.state[h]!;
-    if (t.protocol[h] === IPPROTO_TCP) {
+    if (!mode || t.control(h) !== NO_CONN) return false;
+    const s = t.state(h);
+    if (t.protocol(h) === IPPROTO_TCP) {
       if (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE) return true;
-      return (mode & 2) !== 0 && s === TCP_S_FIN_WAIT && (t.flags[h]! & CONN_F_NOOUTPUT) !== 0;
+      return (mode & 2) !== 0 && s === TCP_S_FIN_WAIT && (t.flags(h) & CONN_F_NOOUTPUT) !== 0;
     }
-    if (t.protocol[h] === IPPROTO_SCTP) return s === SCTP_S_CLOSED;
+    if (t.protocol(h) === IPPROTO_SCTP) return s === SCTP_S_CLOSED;
     return false;
   }
 }

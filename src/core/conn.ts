@@ -1,46 +1,54 @@
 /**
- * The connection table (spec §1.3, §3): struct-of-arrays storage in typed arrays with integer
- * handles, a hash index keyed like the kernel's — (protocol, client address, client port), templates
- * by (protocol, masked client, 0) — and the in / out / template lookups. No object per connection;
- * lookups allocate nothing. Binding, state and expiry policy live in `Ipvs`; this is storage.
+ * The connection table (spec §1.3, §3): every connection and persistence template lives in two
+ * fixed-size records inside typed arrays, addressed by an integer handle — no object per
+ * connection. The "hot" record (64 bytes, one cache line) holds what a packet needs: the lookup
+ * key, flags, state, timeout, destination and expiry time; the "cold" record (48 bytes) holds the
+ * real-server address, controller links, counters and the timer-wheel links. The index is keyed
+ * like the kernel's — (protocol, client address, client port), templates by (protocol, masked
+ * client, 0) — and the in / out / template lookups allocate nothing. Binding, state and expiry
+ * policy live in `ConnOps`; this is storage.
  */
 import { AF_INET6 } from './addr.js';
 import { CONN_F_FWD_MASK, CONN_F_NO_CPORT, CONN_F_TEMPLATE, FWD_MASQ } from './constants.js';
+import type { WheelStorage } from './timer-wheel.js';
 
 /** Handle value meaning "no connection". */
 export const NO_CONN = -1;
 
+/** Hot record layout, in 32-bit words. */
+const HS = 16;
+const H_NEXT = 0; // hash chain / free list link (i32)
+const H_PORTS = 1; // cport | vport << 16
+const H_META = 2; // af | protocol << 8 | state << 16 | oldState << 24
+const H_FLAGS = 3;
+const H_CADDR = 4; // 4 words
+const H_VADDR = 8; // 4 words
+const H_TIMEOUT = 12; // ms
+const H_DEST = 13; // destination id (i32)
+const H_EXPIRES = 14; // f64 over words 14..15
+/** Cold record layout, in 32-bit words. */
+const CS = 12;
+const C_DADDR = 0; // 4 words
+const C_DPORT = 4; // dport | daf << 16 | refcnt << 24
+const C_FWMARK = 5;
+const C_INPKTS = 6;
+const C_CONTROL = 7; // i32
+const C_NCONTROL = 8; // i32
+const C_WHEEL = 9; // next, prev, slot (i32)
+
+/** Bytes of table memory per entry: both records plus one index bucket at load factor ≤ 1. */
+export const BYTES_PER_ENTRY = HS * 4 + CS * 4 + 4;
+
 /** Storage and index for every connection and persistence template. */
 export class ConnTable {
   readonly capacity: number;
-  readonly af: Uint8Array;
-  /** Destination family (differs from af only for mixed-family tunnels). */
-  readonly daf: Uint8Array;
-  readonly protocol: Uint8Array;
-  readonly state: Uint8Array;
-  readonly oldState: Uint8Array;
-  readonly flags: Uint32Array;
-  /** Four words per handle: caddr[h*4 .. h*4+3]. */
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly cport: Uint16Array;
-  readonly vport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly fwmark: Uint32Array;
-  /** Current idle timeout, ms. */
-  readonly timeout: Uint32Array;
-  /** Controlling connection (template or FTP control), or -1. */
-  readonly control: Int32Array;
-  /** Number of connections this one controls. */
-  readonly nControl: Int32Array;
-  /** Bound destination id, or -1. */
-  readonly dest: Int32Array;
-  readonly inPkts: Uint32Array;
-  /** In-flight users (a data plane holding the handle during one event). */
-  readonly refcnt: Uint16Array;
-  /** Hash chain link; also the free-list link for released handles. */
-  readonly #hnext: Int32Array;
+  /** Hot records; addresses are at `caddrOff(h)` / `vaddrOff(h)`. */
+  readonly hot: Uint32Array;
+  /** Cold records; the real-server address is at `daddrOff(h)`. */
+  readonly cold: Uint32Array;
+  readonly #hoti: Int32Array;
+  readonly #hotf: Float64Array;
+  readonly #coldi: Int32Array;
   readonly #buckets: Int32Array;
   readonly #bmask: number;
   readonly #seed: number;
@@ -52,31 +60,28 @@ export class ConnTable {
 
   constructor(capacity: number, seed: number) {
     this.capacity = capacity;
-    this.af = new Uint8Array(capacity);
-    this.daf = new Uint8Array(capacity);
-    this.protocol = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.oldState = new Uint8Array(capacity);
-    this.flags = new Uint32Array(capacity);
-    this.caddr = new Uint32Array(capacity * 4);
-    this.vaddr = new Uint32Array(capacity * 4);
-    this.daddr = new Uint32Array(capacity * 4);
-    this.cport = new Uint16Array(capacity);
-    this.vport = new Uint16Array(capacity);
-    this.dport = new Uint16Array(capacity);
-    this.fwmark = new Uint32Array(capacity);
-    this.timeout = new Uint32Array(capacity);
-    this.control = new Int32Array(capacity);
-    this.nControl = new Int32Array(capacity);
-    this.dest = new Int32Array(capacity);
-    this.inPkts = new Uint32Array(capacity);
-    this.refcnt = new Uint16Array(capacity);
-    this.#hnext = new Int32Array(capacity);
+    this.hot = new Uint32Array(capacity * HS);
+    this.#hoti = new Int32Array(this.hot.buffer);
+    this.#hotf = new Float64Array(this.hot.buffer);
+    this.cold = new Uint32Array(capacity * CS);
+    this.#coldi = new Int32Array(this.cold.buffer);
     let nb = 1;
     while (nb < capacity) nb <<= 1;
     this.#buckets = new Int32Array(nb).fill(NO_CONN);
     this.#bmask = nb - 1;
     this.#seed = seed >>> 0;
+  }
+
+  /** Where the timer wheel keeps each handle's expiry and links. */
+  wheelStorage(): WheelStorage {
+    return {
+      exp: this.#hotf,
+      expStride: HS / 2,
+      expOff: H_EXPIRES / 2,
+      links: this.#coldi,
+      linkStride: CS,
+      linkOff: C_WHEEL,
+    };
   }
 
   /** Live connections (hashed or not). */
@@ -89,36 +94,184 @@ export class ConnTable {
     return this.#noCport;
   }
 
-  /** Takes a free handle, or NO_CONN when the table is full. Fields are reset. */
-  alloc(): number {
+  /** Number of index buckets. */
+  get bucketCount(): number {
+    return this.#bmask + 1;
+  }
+
+  // ---- field access -----------------------------------------------------------------------
+
+  af(h: number): number {
+    return this.hot[h * HS + H_META]! & 0xff;
+  }
+  protocol(h: number): number {
+    return (this.hot[h * HS + H_META]! >>> 8) & 0xff;
+  }
+  state(h: number): number {
+    return (this.hot[h * HS + H_META]! >>> 16) & 0xff;
+  }
+  setState(h: number, s: number): void {
+    const i = h * HS + H_META;
+    this.hot[i] = (this.hot[i]! & 0xff00ffff) | ((s & 0xff) << 16);
+  }
+  oldState(h: number): number {
+    return this.hot[h * HS + H_META]! >>> 24;
+  }
+  setOldState(h: number, s: number): void {
+    const i = h * HS + H_META;
+    this.hot[i] = (this.hot[i]! & 0x00ffffff) | ((s & 0xff) << 24);
+  }
+  flags(h: number): number {
+    return this.hot[h * HS + H_FLAGS]!;
+  }
+  setFlags(h: number, f: number): void {
+    this.hot[h * HS + H_FLAGS] = f;
+  }
+  cport(h: number): number {
+    return this.hot[h * HS + H_PORTS]! & 0xffff;
+  }
+  vport(h: number): number {
+    return this.hot[h * HS + H_PORTS]! >>> 16;
+  }
+  /** Sets both ports at once (callers that change a port re-hash around it). */
+  setPorts(h: number, cport: number, vport: number): void {
+    this.hot[h * HS + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
+  }
+  timeout(h: number): number {
+    return this.hot[h * HS + H_TIMEOUT]!;
+  }
+  setTimeout(h: number, ms: number): void {
+    this.hot[h * HS + H_TIMEOUT] = ms;
+  }
+  dest(h: number): number {
+    return this.#hoti[h * HS + H_DEST]!;
+  }
+  setDest(h: number, id: number): void {
+    this.#hoti[h * HS + H_DEST] = id;
+  }
+  /** Offset of the client address words in `hot`. */
+  caddrOff(h: number): number {
+    return h * HS + H_CADDR;
+  }
+  /** Offset of the virtual address words in `hot`. */
+  vaddrOff(h: number): number {
+    return h * HS + H_VADDR;
+  }
+  /** Offset of the real-server address words in `cold`. */
+  daddrOff(h: number): number {
+    return h * CS + C_DADDR;
+  }
+  dport(h: number): number {
+    return this.cold[h * CS + C_DPORT]! & 0xffff;
+  }
+  setDport(h: number, p: number): void {
+    const i = h * CS + C_DPORT;
+    this.cold[i] = (this.cold[i]! & 0xffff0000) | (p & 0xffff);
+  }
+  daf(h: number): number {
+    return (this.cold[h * CS + C_DPORT]! >>> 16) & 0xff;
+  }
+  refcnt(h: number): number {
+    return this.cold[h * CS + C_DPORT]! >>> 24;
+  }
+  setRefcnt(h: number, n: number): void {
+    const i = h * CS + C_DPORT;
+    this.cold[i] = (this.cold[i]! & 0x00ffffff) | ((n & 0xff) << 24);
+  }
+  fwmark(h: number): number {
+    return this.cold[h * CS + C_FWMARK]!;
+  }
+  inPkts(h: number): number {
+    return this.cold[h * CS + C_INPKTS]!;
+  }
+  setInPkts(h: number, n: number): void {
+    this.cold[h * CS + C_INPKTS] = n;
+  }
+  control(h: number): number {
+    return this.#coldi[h * CS + C_CONTROL]!;
+  }
+  setControl(h: number, c: number): void {
+    this.#coldi[h * CS + C_CONTROL] = c;
+  }
+  nControl(h: number): number {
+    return this.#coldi[h * CS + C_NCONTROL]!;
+  }
+  setNControl(h: number, n: number): void {
+    this.#coldi[h * CS + C_NCONTROL] = n;
+  }
+
+  // ---- allocation -------------------------------------------------------------------------
+
+  /**
+   * Takes a free handle and fills its identity, or returns NO_CONN when the table is full.
+   * Addresses are four-word arrays read from offset `ao` / `vo` / `do`.
+   */
+  alloc(
+    af: number,
+    proto: number,
+    caddr: ArrayLike<number>,
+    ao: number,
+    cport: number,
+    vaddr: ArrayLike<number>,
+    vo: number,
+    vport: number,
+    daf: number,
+    daddr: ArrayLike<number>,
+    dOff: number,
+    dport: number,
+    flags: number,
+    fwmark: number,
+  ): number {
     let h: number;
     if (this.#freeHead !== NO_CONN) {
       h = this.#freeHead;
-      this.#freeHead = this.#hnext[h]!;
+      this.#freeHead = this.#hoti[h * HS + H_NEXT]!;
     } else if (this.#hwm < this.capacity) h = this.#hwm++;
     else return NO_CONN;
-    this.#hnext[h] = NO_CONN;
-    this.flags[h] = 0;
-    this.state[h] = 0;
-    this.oldState[h] = 0;
-    this.control[h] = NO_CONN;
-    this.nControl[h] = 0;
-    this.dest[h] = -1;
-    this.inPkts[h] = 0;
-    this.refcnt[h] = 0;
-    this.fwmark[h] = 0;
+    const hb = h * HS;
+    const hot = this.hot;
+    this.#hoti[hb + H_NEXT] = NO_CONN;
+    hot[hb + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
+    hot[hb + H_META] = (af & 0xff) | ((proto & 0xff) << 8);
+    hot[hb + H_FLAGS] = flags;
+    const v6 = af === AF_INET6;
+    hot[hb + H_CADDR] = caddr[ao]!;
+    hot[hb + H_CADDR + 1] = v6 ? caddr[ao + 1]! : 0;
+    hot[hb + H_CADDR + 2] = v6 ? caddr[ao + 2]! : 0;
+    hot[hb + H_CADDR + 3] = v6 ? caddr[ao + 3]! : 0;
+    hot[hb + H_VADDR] = vaddr[vo]!;
+    hot[hb + H_VADDR + 1] = v6 ? vaddr[vo + 1]! : 0;
+    hot[hb + H_VADDR + 2] = v6 ? vaddr[vo + 2]! : 0;
+    hot[hb + H_VADDR + 3] = v6 ? vaddr[vo + 3]! : 0;
+    hot[hb + H_TIMEOUT] = 0;
+    this.#hoti[hb + H_DEST] = -1;
+    const cb = h * CS;
+    const cold = this.cold;
+    const d6 = daf === AF_INET6;
+    cold[cb + C_DADDR] = daddr[dOff]!;
+    cold[cb + C_DADDR + 1] = d6 ? daddr[dOff + 1]! : 0;
+    cold[cb + C_DADDR + 2] = d6 ? daddr[dOff + 2]! : 0;
+    cold[cb + C_DADDR + 3] = d6 ? daddr[dOff + 3]! : 0;
+    cold[cb + C_DPORT] = (dport & 0xffff) | ((daf & 0xff) << 16);
+    cold[cb + C_FWMARK] = fwmark;
+    cold[cb + C_INPKTS] = 0;
+    this.#coldi[cb + C_CONTROL] = NO_CONN;
+    this.#coldi[cb + C_NCONTROL] = 0;
+    this.#coldi[cb + C_WHEEL + 2] = -1;
     this.#count++;
     return h;
   }
 
-  /** Returns a handle to the free list (it must be unhashed). */
+  /** Returns a handle to the free list (it must be unhashed and disarmed). */
   release(h: number): void {
-    this.#hnext[h] = this.#freeHead;
+    this.#hoti[h * HS + H_NEXT] = this.#freeHead;
     this.#freeHead = h;
     this.#count--;
   }
 
-  /** The hash of (protocol, client address, client port). */
+  // ---- index ------------------------------------------------------------------------------
+
+  /** The bucket of (protocol, client address, client port). */
   #hash(proto: number, af: number, a: ArrayLike<number>, ao: number, port: number): number {
     let k = a[ao]!;
     if (af === AF_INET6) k = Math.imul(k ^ a[ao + 1]!, 0x9e3779b1) ^ a[ao + 2]! ^ Math.imul(a[ao + 3]!, 0x85ebca6b);
@@ -128,33 +281,41 @@ export class ConnTable {
     return (x ^ (x >>> 16)) & this.#bmask;
   }
 
+  #bucketOf(h: number): number {
+    const hb = h * HS;
+    const meta = this.hot[hb + H_META]!;
+    return this.#hash((meta >>> 8) & 0xff, meta & 0xff, this.hot, hb + H_CADDR, this.hot[hb + H_PORTS]! & 0xffff);
+  }
+
   /** Inserts `h` into the index under its (protocol, caddr, cport). */
   hash(h: number): void {
-    const b = this.#hash(this.protocol[h]!, this.af[h]!, this.caddr, h * 4, this.cport[h]!);
-    this.#hnext[h] = this.#buckets[b]!;
+    const b = this.#bucketOf(h);
+    this.#hoti[h * HS + H_NEXT] = this.#buckets[b]!;
     this.#buckets[b] = h;
-    if (this.flags[h]! & CONN_F_NO_CPORT) this.#noCport++;
+    if (this.hot[h * HS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport++;
   }
 
   /** Removes `h` from the index. Returns false when it was not there. */
   unhash(h: number): boolean {
-    const b = this.#hash(this.protocol[h]!, this.af[h]!, this.caddr, h * 4, this.cport[h]!);
+    const b = this.#bucketOf(h);
+    const hi = this.#hoti;
     let p = NO_CONN;
-    for (let x = this.#buckets[b]!; x !== NO_CONN; p = x, x = this.#hnext[x]!) {
+    for (let x = this.#buckets[b]!; x !== NO_CONN; p = x, x = hi[x * HS + H_NEXT]!) {
       if (x !== h) continue;
-      if (p === NO_CONN) this.#buckets[b] = this.#hnext[x]!;
-      else this.#hnext[p] = this.#hnext[x]!;
-      this.#hnext[h] = NO_CONN;
-      if (this.flags[h]! & CONN_F_NO_CPORT) this.#noCport--;
+      const n = hi[x * HS + H_NEXT]!;
+      if (p === NO_CONN) this.#buckets[b] = n;
+      else hi[p * HS + H_NEXT] = n;
+      hi[h * HS + H_NEXT] = NO_CONN;
+      if (this.hot[h * HS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport--;
       return true;
     }
     return false;
   }
 
-  #addrEq(af: number, t: Uint32Array, h: number, a: ArrayLike<number>, ao: number): boolean {
-    const o = h * 4;
-    if (t[o] !== a[ao]) return false;
-    return af !== AF_INET6 || (t[o + 1] === a[ao + 1] && t[o + 2] === a[ao + 2] && t[o + 3] === a[ao + 3]);
+  /** True when the four-word address at `ao` in `a` equals the one at `to` in `t`. */
+  #eq(af: number, t: Uint32Array, to: number, a: ArrayLike<number>, ao: number): boolean {
+    if (t[to] !== a[ao]) return false;
+    return af !== AF_INET6 || (t[to + 1] === a[ao + 1] && t[to + 2] === a[ao + 2] && t[to + 3] === a[ao + 3]);
   }
 
   /**
@@ -182,16 +343,19 @@ export class ConnTable {
     vaddr: ArrayLike<number>,
     vport: number,
   ): number {
-    const noCport = cport === 0;
-    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = this.#hnext[x]!) {
+    const hot = this.hot;
+    const hi = this.#hoti;
+    const ports = (cport | (vport << 16)) >>> 0;
+    const meta = af | (proto << 8);
+    const noCport = cport === 0 ? CONN_F_NO_CPORT : 0;
+    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+      const b = x * HS;
       if (
-        this.cport[x] === cport &&
-        this.vport[x] === vport &&
-        this.af[x] === af &&
-        this.protocol[x] === proto &&
-        noCport === ((this.flags[x]! & CONN_F_NO_CPORT) !== 0) &&
-        this.#addrEq(af, this.caddr, x, caddr, 0) &&
-        this.#addrEq(af, this.vaddr, x, vaddr, 0)
+        hot[b + H_PORTS] === ports &&
+        (hot[b + H_META]! & 0xffff) === meta &&
+        (hot[b + H_FLAGS]! & CONN_F_NO_CPORT) === noCport &&
+        this.#eq(af, hot, b + H_CADDR, caddr, 0) &&
+        this.#eq(af, hot, b + H_VADDR, vaddr, 0)
       ) {
         return x;
       }
@@ -212,19 +376,26 @@ export class ConnTable {
     daddr: ArrayLike<number>,
     dport: number,
   ): number {
-    for (let x = this.#buckets[this.#hash(proto, af, daddr, 0, dport)]!; x !== NO_CONN; x = this.#hnext[x]!) {
+    const hot = this.hot;
+    const hi = this.#hoti;
+    const meta = af | (proto << 8);
+    for (let x = this.#buckets[this.#hash(proto, af, daddr, 0, dport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+      const b = x * HS;
+      const f = hot[b + H_FLAGS]!;
       if (
-        this.cport[x] !== dport ||
-        this.af[x] !== af ||
-        this.protocol[x] !== proto ||
-        this.flags[x]! & CONN_F_TEMPLATE ||
-        !this.#addrEq(af, this.caddr, x, daddr, 0)
+        (hot[b + H_PORTS]! & 0xffff) !== dport ||
+        (hot[b + H_META]! & 0xffff) !== meta ||
+        f & CONN_F_TEMPLATE ||
+        !this.#eq(af, hot, b + H_CADDR, daddr, 0)
       ) {
         continue;
       }
-      if ((this.flags[x]! & CONN_F_FWD_MASK) === FWD_MASQ) {
-        if (this.dport[x] === sport && this.#addrEq(this.daf[x]!, this.daddr, x, saddr, 0)) return x;
-      } else if (this.vport[x] === sport && this.#addrEq(af, this.vaddr, x, saddr, 0)) return x;
+      if ((f & CONN_F_FWD_MASK) === FWD_MASQ) {
+        const c = x * CS;
+        if ((this.cold[c + C_DPORT]! & 0xffff) === sport && this.#eq(this.daf(x), this.cold, c + C_DADDR, saddr, 0)) {
+          return x;
+        }
+      } else if (hot[b + H_PORTS]! >>> 16 === sport && this.#eq(af, hot, b + H_VADDR, saddr, 0)) return x;
     }
     return NO_CONN;
   }
@@ -232,7 +403,7 @@ export class ConnTable {
   /**
    * The template lookup (spec §1.4): af, masked client, cport, vport, protocol and the TEMPLATE
    * flag; the virtual address compares only its first word when protocol is 0 (fwmark templates).
-   * `peData` (persistence-engine data) must match the template's when either has some.
+   * `peMatch`, when given, must also accept the template (persistence-engine data).
    */
   templateGet(
     af: number,
@@ -243,30 +414,33 @@ export class ConnTable {
     vport: number,
     peMatch: ((h: number) => boolean) | null = null,
   ): number {
-    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = this.#hnext[x]!) {
+    const hot = this.hot;
+    const hi = this.#hoti;
+    const ports = (cport | (vport << 16)) >>> 0;
+    const meta = af | (proto << 8);
+    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+      const b = x * HS;
       if (
-        !(this.flags[x]! & CONN_F_TEMPLATE) ||
-        this.af[x] !== af ||
-        this.protocol[x] !== proto ||
-        this.cport[x] !== cport ||
-        this.vport[x] !== vport ||
-        !this.#addrEq(af, this.caddr, x, caddr, 0)
+        !(hot[b + H_FLAGS]! & CONN_F_TEMPLATE) ||
+        hot[b + H_PORTS] !== ports ||
+        (hot[b + H_META]! & 0xffff) !== meta ||
+        !this.#eq(af, hot, b + H_CADDR, caddr, 0)
       ) {
         continue;
       }
-      const vOk = proto === 0 ? this.vaddr[x * 4] === vaddr[0] : this.#addrEq(af, this.vaddr, x, vaddr, 0);
-      if (!vOk) continue;
-      if (peMatch !== null ? peMatch(x) : true) return x;
+      const vOk = proto === 0 ? hot[b + H_VADDR] === vaddr[0] : this.#eq(af, hot, b + H_VADDR, vaddr, 0);
+      if (vOk && (peMatch === null || peMatch(x))) return x;
     }
     return NO_CONN;
   }
 
-  /** Calls `fn` for every hashed handle (order: bucket order). `fn` must not unhash others. */
+  /** Calls `fn` for every hashed handle in bucket order; `fn` may unhash the handle it is given. */
   forEach(fn: (h: number) => void): void {
     const b = this.#buckets;
+    const hi = this.#hoti;
     for (let i = 0; i < b.length; i++) {
       for (let x = b[i]!; x !== NO_CONN; ) {
-        const n = this.#hnext[x]!;
+        const n = hi[x * HS + H_NEXT]!;
         fn(x);
         x = n;
       }
@@ -283,12 +457,7 @@ export class ConnTable {
   /** Handles in one bucket (for drop_entry's random bucket visits). */
   bucketHandles(i: number, out: number[]): number[] {
     out.length = 0;
-    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hnext[x]!) out.push(x);
+    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hoti[x * HS + H_NEXT]!) out.push(x);
     return out;
-  }
-
-  /** Number of index buckets. */
-  get bucketCount(): number {
-    return this.#bmask + 1;
   }
 }

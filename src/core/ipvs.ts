@@ -145,7 +145,7 @@ export class Ipvs implements SchedEnv {
     this.conns = new ConnTable(cap, this.#rand());
     this.services = new ServiceTable(this.#rand());
     this.ops = new ConnOps(this);
-    this.wheel = new TimerWheel(cap, (h) => this.ops.expire(h), this.#now(), opts.tickMs ?? 10);
+    this.wheel = new TimerWheel(this.conns.wheelStorage(), (h) => this.ops.expire(h), this.#now(), opts.tickMs ?? 10);
     for (const p of [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]) {
       const po = protoOps(p)!;
       this.timeouts.set(p, Uint32Array.from(po.defaultTimeouts, (s) => s * 1000));
@@ -591,33 +591,33 @@ export class Ipvs implements SchedEnv {
     const now = this.#now();
     const out: ConnInfo[] = [];
     t.forEach((h) => {
-      const af = t.af[h] as Af;
-      const daf = t.daf[h] as Af;
-      const proto = t.protocol[h]!;
-      const tmpl = (t.flags[h]! & CONN_F_TEMPLATE) !== 0;
+      const af = t.af(h) as Af;
+      const daf = t.daf(h) as Af;
+      const proto = t.protocol(h);
+      const tmpl = (t.flags(h) & CONN_F_TEMPLATE) !== 0;
       const po = protoOps(proto);
       const stateName = tmpl
-        ? t.state[h]
+        ? t.state(h)
           ? 'ASSURED'
           : 'NONE'
         : po
-          ? po.stateName(t.state[h]!)
+          ? po.stateName(t.state(h))
           : 'ERR!';
       out.push({
         af,
         daf,
         protocol: proto,
-        caddr: formatIp(af, t.caddr, h * 4),
-        cport: t.cport[h]!,
-        vaddr: proto === IPPROTO_IP ? formatIpv4(t.vaddr[h * 4]!) : formatIp(af, t.vaddr, h * 4),
-        vport: t.vport[h]!,
-        daddr: formatIp(daf, t.daddr, h * 4),
-        dport: t.dport[h]!,
-        fwmark: t.fwmark[h]!,
-        flags: t.flags[h]!,
-        state: t.state[h]!,
+        caddr: formatIp(af, t.hot, t.caddrOff(h)),
+        cport: t.cport(h),
+        vaddr: proto === IPPROTO_IP ? formatIpv4(t.hot[t.vaddrOff(h)]!) : formatIp(af, t.hot, t.vaddrOff(h)),
+        vport: t.vport(h),
+        daddr: formatIp(daf, t.cold, t.daddrOff(h)),
+        dport: t.dport(h),
+        fwmark: t.fwmark(h),
+        flags: t.flags(h),
+        state: t.state(h),
         stateName,
-        expiresMs: Math.max(0, this.wheel.expires[h]! - now),
+        expiresMs: Math.max(0, this.wheel.expires(h) - now),
         peName: this.ops.peName(h),
         peData: this.ops.peData(h),
       });

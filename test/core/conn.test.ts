@@ -57,11 +57,11 @@ describe('connections', () => {
       const { ipvs, key, svc } = setup();
       const d = ipvs.addDest(key, destSpec('198.51.100.10', 80, { fwd: 3 }));
       const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
-      assert.ok(ipvs.conns.flags[h]! & CONN_F_NOOUTPUT);
+      assert.ok(ipvs.conns.flags(h) & CONN_F_NOOUTPUT);
       for (const f of [TCP_SYN, TCP_ACK, TCP_FIN | TCP_ACK]) ipvs.ops.transition(h, DIR_INPUT, f);
       // INPUT_ONLY: FIN in ESTABLISHED → FIN_WAIT (the INPUT table would give CLOSE_WAIT)
       assert.equal(ipvs.listConns()[0]!.stateName, 'FIN_WAIT');
-      assert.equal(ipvs.conns.timeout[h], 120_000);
+      assert.equal(ipvs.conns.timeout(h), 120_000);
       assert.deepEqual([d.activeConns, d.inactConns], [0, 1]);
     });
 
@@ -72,7 +72,7 @@ describe('connections', () => {
       ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
       ipvs.ops.transition(h, DIR_INPUT, TCP_PSH);
       assert.equal(ipvs.listConns()[0]!.stateName, 'CLOSE');
-      assert.equal(ipvs.conns.timeout[h], 10_000);
+      assert.equal(ipvs.conns.timeout(h), 10_000);
     });
 
     it('applies --set timeouts to new transitions', () => {
@@ -83,7 +83,7 @@ describe('connections', () => {
       const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
       ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
       ipvs.ops.transition(h, DIR_INPUT, TCP_ACK);
-      assert.equal(ipvs.conns.timeout[h], 30_000);
+      assert.equal(ipvs.conns.timeout(h), 30_000);
     });
   });
 
@@ -136,7 +136,7 @@ describe('connections', () => {
       const usvc = ipvs.addService(ukey);
       const d = ipvs.addDest(ukey, destSpec('198.51.100.10', 53));
       const h = ipvs.ops.schedule(usvc, flow(17, '203.0.113.5', 5353, VIP, 53));
-      assert.ok(ipvs.conns.flags[h]! & CONN_F_ONE_PACKET);
+      assert.ok(ipvs.conns.flags(h) & CONN_F_ONE_PACKET);
       assert.equal(ipvs.listConns().length, 0, 'OPS connections are never hashed');
       assert.equal(d.inactConns, 1);
       ipvs.ops.put(h);

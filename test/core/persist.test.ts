@@ -26,8 +26,8 @@ describe('persistence templates', () => {
       [t!.protocol, t!.caddr, t!.cport, t!.vaddr, t!.vport, t!.dport],
       [6, '203.0.113.0', 0, VIP, 80, 8080],
     );
-    assert.equal(ipvs.conns.daddr[h1 * 4], ipvs.conns.daddr[h2 * 4]);
-    assert.equal(ipvs.conns.dport[h1], 8080);
+    assert.equal(ipvs.conns.cold[ipvs.conns.daddrOff(h1)], ipvs.conns.cold[ipvs.conns.daddrOff(h2)]);
+    assert.equal(ipvs.conns.dport(h1), 8080);
     // another network gets its own template
     ipvs.ops.schedule(svc, flow(6, '203.0.114.5', 1111, VIP, 80));
     assert.equal(templates(ipvs).length, 2);
@@ -45,7 +45,7 @@ describe('persistence templates', () => {
     const data = ipvs.services.find(2, 0, 6, new Uint32Array([0xc0000201, 0, 0, 0]), 40000);
     assert.equal(data, svc);
     const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1112, VIP, 40000));
-    assert.equal(ipvs.conns.dport[h], 40000, 'the client port is kept for data connections');
+    assert.equal(ipvs.conns.dport(h), 40000, 'the client port is kept for data connections');
     assert.equal(templates(ipvs).length, 1);
   });
 
@@ -55,12 +55,12 @@ describe('persistence templates', () => {
     const svc = ipvs.addService(k);
     ipvs.addDest(k, destSpec('198.51.100.10', 9999));
     const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1111, VIP, 443));
-    assert.equal(ipvs.conns.dport[h], 443, 'destination port is ignored for port-0 services');
+    assert.equal(ipvs.conns.dport(h), 443, 'destination port is ignored for port-0 services');
     const [t] = templates(ipvs);
     assert.deepEqual([t!.vport, t!.dport, t!.protocol], [0, 0, 6]);
     // a second port of the same client sticks to the same destination
     const h2 = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1112, VIP, 8443));
-    assert.equal(ipvs.conns.dport[h2], 8443);
+    assert.equal(ipvs.conns.dport(h2), 8443);
     assert.equal(templates(ipvs).length, 1);
   });
 
@@ -70,7 +70,7 @@ describe('persistence templates', () => {
     const svc = ipvs.addService(k);
     ipvs.addDest(k, destSpec('198.51.100.10', 80));
     const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1111, VIP, 443, 7));
-    assert.equal(ipvs.conns.dport[h], 443, 'persistent fwmark keeps the client destination port');
+    assert.equal(ipvs.conns.dport(h), 443, 'persistent fwmark keeps the client destination port');
     const [t] = templates(ipvs);
     assert.deepEqual([t!.protocol, t!.vaddr, t!.vport], [0, '0.0.0.7', 0]);
     // UDP from the same client, same mark, uses the same (protocol 0) template
@@ -84,7 +84,7 @@ describe('persistence templates', () => {
     const svc = ipvs.addService(k);
     ipvs.addDest(k, destSpec('198.51.100.10', 8080));
     const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1111, VIP, 443, 7));
-    assert.equal(ipvs.conns.dport[h], 8080);
+    assert.equal(ipvs.conns.dport(h), 8080);
   });
 
   it('re-arms the template to the persistence timeout for each new child and marks it ASSURED', () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TimerWheel } from '../../src/core/timer-wheel.js';
+import { TimerWheel, wheelStorage } from '../../src/core/timer-wheel.js';
 
 describe('TimerWheel', () => {
   it('fires a handle at the first tick at or after its time, not before', () => {
     const fired: number[] = [];
-    const w = new TimerWheel(8, (h) => fired.push(h), 0, 10, 4);
+    const w = new TimerWheel(wheelStorage(8), (h) => fired.push(h), 0, 10, 4);
     w.arm(3, 3000);
     w.advance(2999);
     assert.deepEqual(fired, []);
@@ -16,7 +16,7 @@ describe('TimerWheel', () => {
 
   it('re-arming later postpones, re-arming earlier advances', () => {
     const fired: number[] = [];
-    const w = new TimerWheel(8, (h) => fired.push(h), 0, 10, 4);
+    const w = new TimerWheel(wheelStorage(8), (h) => fired.push(h), 0, 10, 4);
     w.arm(1, 100);
     w.arm(1, 5000);
     w.advance(4990);
@@ -28,7 +28,7 @@ describe('TimerWheel', () => {
 
   it('handles times many revolutions ahead and large clock jumps', () => {
     const fired: number[] = [];
-    const w = new TimerWheel(8, (h) => fired.push(h), 0, 10, 4); // 16 slots × 10 ms = 160 ms
+    const w = new TimerWheel(wheelStorage(8), (h) => fired.push(h), 0, 10, 4); // 16 slots × 10 ms = 160 ms
     w.arm(0, 900_000);
     w.arm(1, 50);
     w.advance(1000);
@@ -41,7 +41,7 @@ describe('TimerWheel', () => {
 
   it('lets an expiry callback cancel or re-arm other handles of the same slot', () => {
     const fired: number[] = [];
-    const w = new TimerWheel(8, (h) => {
+    const w = new TimerWheel(wheelStorage(8), (h) => {
       fired.push(h);
       if (h === 2) w.cancel(5);
       if (h === 4) w.arm(4, 10_000);

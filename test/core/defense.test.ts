@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SCHED_DROP } from '../../src/core/conn-ops.js';
+import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_SYN } from '../../src/proto/index.js';
+import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
+
+const VIP = '192.0.2.1';
+
+function setup(avail: { pages: number }) {
+  const env = makeIpvs({ availMemPages: () => avail.pages });
+  const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+  const svc = env.ipvs.addService(k);
+  env.ipvs.addDest(k, destSpec('198.51.100.10', 80));
+  return { ...env, svc, k };
+}
+
+describe('memory-pressure defences', () => {
+  describe('drop_packet', () => {
+    it('in mode 3 drops every am_droprate-th new connection', () => {
+      const { ipvs, svc } = setup({ pages: 1e9 });
+      ipvs.setSysctl('am_droprate', 4);
+      ipvs.setSysctl('drop_packet', 3);
+      const results = Array.from({ length: 12 }, (_, i) => ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) === SCHED_DROP);
+      assert.deepEqual(results.map((d) => (d ? 'D' : '.')).join(''), '...D...D...D');
+      assert.equal(ipvs.ops.counters.defenseDropPacket, 3);
+    });
+
+    it('in mode 1 switches itself to 2 under memory pressure and back when memory recovers', () => {
+      const mem = { pages: 1e9 };
+      const { ipvs, svc, advance } = setup(mem);
+      ipvs.setSysctl('drop_packet', 1);
+      assert.equal(ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', 1, VIP, 80)) >= 0, true);
+      mem.pages = 512; // amemthresh 1024: rate = 1024 / (1024 - 512) = 2
+      advance(1000);
+      assert.equal(ipvs.getSysctls().drop_packet, 2);
+      assert.equal(ipvs.ops.dropRate, 2);
+      const r = [2, 3, 4, 5].map((p) => ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', p, VIP, 80)) === SCHED_DROP);
+      assert.deepEqual(r, [false, true, false, true]);
+      mem.pages = 1e9;
+      advance(1000);
+      assert.equal(ipvs.getSysctls().drop_packet, 1);
+      assert.equal(ipvs.ops.dropRate, 0);
+    });
+  });
+
+  describe('secure_tcp', () => {
+    it('uses the secure table while effective: a client ACK in SYN_RECV does not establish', () => {
+      const { ipvs, svc } = setup({ pages: 1e9 });
+      ipvs.setSysctl('secure_tcp', 3);
+      const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000, VIP, 80));
+      ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+      ipvs.ops.transition(h, DIR_INPUT, TCP_ACK);
+      assert.equal(ipvs.listConns()[0]!.stateName, 'SYN_RECV');
+      ipvs.ops.transition(h, DIR_OUTPUT, TCP_SYN | TCP_ACK);
+      assert.equal(ipvs.listConns()[0]!.stateName, 'SYNACK');
+    });
+
+    it('in mode 1 becomes effective (2) only under memory pressure', () => {
+      const mem = { pages: 1e9 };
+      const { ipvs, advance } = setup(mem);
+      ipvs.setSysctl('secure_tcp', 1);
+      advance(1000);
+      assert.equal(ipvs.getSysctls().secure_tcp, 1);
+      mem.pages = 10;
+      advance(1000);
+      assert.equal(ipvs.getSysctls().secure_tcp, 2);
+    });
+  });
+
+  describe('drop_entry', () => {
+    it('drops half-open connections but keeps established ones that are fresh', () => {
+      const { ipvs, svc, advance } = setup({ pages: 1e9 });
+      const halfOpen: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80));
+        ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+        ipvs.ops.put(h);
+        halfOpen.push(h);
+      }
+      for (let i = 0; i < 50; i++) {
+        const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.6', 1000 + i, VIP, 80));
+        ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+        ipvs.ops.transition(h, DIR_INPUT, TCP_ACK);
+        ipvs.conns.setInPkts(h, 1);
+        ipvs.ops.put(h);
+      }
+      ipvs.setSysctl('drop_entry', 3);
+      // 1/32 of the buckets per second at random: after 50 s about 80% have been visited
+      advance(50_000);
+      const left = ipvs.listConns();
+      assert.ok(left.filter((c) => c.stateName === 'SYN_RECV').length < 20);
+      assert.equal(left.filter((c) => c.stateName === 'ESTABLISHED').length, 50, 'armed less than 60 s ago');
+      assert.ok(ipvs.ops.counters.defenseDropEntry > 30);
+    });
+  });
+});
