@@ -24,13 +24,13 @@ describe('connections', () => {
       const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
       assert.ok(h >= 0);
       const t = ipvs.conns;
-      assert.equal(t.timeout[h], 3000);
-      assert.ok(t.flags[h]! & CONN_F_INACTIVE);
+      assert.equal(t.timeout(h), 3000);
+      assert.ok(t.flags(h) & CONN_F_INACTIVE);
       assert.deepEqual([d.activeConns, d.inactConns], [0, 1]);
-      assert.equal(t.dport[h], 8080, 'masq connection goes to the destination port');
+      assert.equal(t.dport(h), 8080, 'masq connection goes to the destination port');
       ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
       assert.equal(ipvs.listConns()[0]!.stateName, 'SYN_RECV');
-      assert.equal(t.timeout[h], 60_000);
+      assert.equal(t.timeout(h), 60_000);
       assert.deepEqual([d.activeConns, d.inactConns], [1, 0]);
     });
 
