@@ -11,6 +11,7 @@ import {
   CONN_F_FWD_MASK,
   CONN_F_INACTIVE,
   CONN_F_NOOUTPUT,
+  CONN_F_NO_CPORT,
   CONN_F_ONE_PACKET,
   CONN_F_SYNC,
   CONN_F_TEMPLATE,
@@ -189,6 +190,19 @@ export class ConnOps {
     } else if (dest.uThreshold !== 0) {
       if (total * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F_OVERLOAD;
     } else dest.flags &= ~DEST_F_OVERLOAD;
+  }
+
+  /**
+   * Fills in the client port of a NO_CPORT connection (FTP passive data) from the first packet:
+   * clears the flag and re-hashes it under the real port (spec §3.3).
+   */
+  fillCport(h: number, cport: number): void {
+    const t = this.#ipvs.conns;
+    if (!(t.flags(h) & CONN_F_NO_CPORT)) return;
+    const hashed = t.unhash(h);
+    t.setFlags(h, t.flags(h) & ~CONN_F_NO_CPORT);
+    t.setPorts(h, cport, t.vport(h));
+    if (hashed) t.hash(h);
   }
 
   /** Makes `ct` the controller of `h`. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseIp } from '../../src/core/addr.js';
 import { NO_CONN } from '../../src/core/conn.js';
 import { SCHED_DROP, SCHED_LEAVE, SCHED_PASS } from '../../src/core/conn-ops.js';
-import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, DEST_F_OVERLOAD, SVC_F_ONEPACKET } from '../../src/core/constants.js';
+import { CONN_F_INACTIVE, CONN_F_NO_CPORT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, DEST_F_OVERLOAD, SVC_F_ONEPACKET } from '../../src/core/constants.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/proto/index.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
@@ -208,6 +208,21 @@ describe('connections', () => {
       // NAT reply: source is the real server
       assert.equal(ipvs.conns.outGet(2, 6, r, 8080, c, 40000), h);
       assert.equal(ipvs.conns.outGet(2, 6, v, 80, c, 40000), NO_CONN);
+    });
+
+    it('finds a NO_CPORT connection for any client port, then under its real port once filled', () => {
+      const { ipvs, key, svc } = setup();
+      const d = ipvs.addDest(key, destSpec('198.51.100.10', 80));
+      const c = parseIp('203.0.113.5')!.words;
+      const v = parseIp(VIP)!.words;
+      const h = ipvs.ops.newConn(2, 6, c, 0, v, 40000, 2, d.addr, 40000, CONN_F_NO_CPORT, d, 0);
+      assert.equal(ipvs.conns.noCportCount, 1);
+      assert.equal(ipvs.conns.inGet(2, 6, c, 51234, v, 40000), h, 'retried with client port 0');
+      ipvs.ops.fillCport(h, 51234);
+      assert.equal(ipvs.conns.noCportCount, 0);
+      assert.equal(ipvs.conns.inGet(2, 6, c, 51234, v, 40000), h);
+      assert.equal(ipvs.conns.inGet(2, 6, c, 51235, v, 40000), NO_CONN);
+      void svc;
     });
 
     it('matches DR replies by the virtual address', () => {

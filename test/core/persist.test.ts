@@ -33,6 +33,18 @@ describe('persistence templates', () => {
     assert.equal(templates(ipvs).length, 2);
   });
 
+  it('masks IPv6 clients by the persistence prefix length', () => {
+    const { ipvs } = makeIpvs();
+    const k = svcSpec('2001:db8::1', 443, { scheduler: 'rr', flags: P, timeout: 360, netmask: 48 });
+    const svc = ipvs.addService(k);
+    ipvs.addDest(k, destSpec('2001:db8::10', 443));
+    ipvs.addDest(k, destSpec('2001:db8::11', 443));
+    ipvs.ops.schedule(svc, flow(6, '2001:db8:aaaa:1::5', 1111, '2001:db8::1', 443));
+    ipvs.ops.schedule(svc, flow(6, '2001:db8:aaaa:ffff::9', 2222, '2001:db8::1', 443));
+    ipvs.ops.schedule(svc, flow(6, '2001:db8:aaab::9', 2222, '2001:db8::1', 443));
+    assert.deepEqual(templates(ipvs).map((t) => t.caddr).sort(), ['2001:db8:aaaa::', '2001:db8:aaab::']);
+  });
+
   it('uses vport 0 for FTP (port 21) services so data connections follow', () => {
     const { ipvs } = makeIpvs();
     const k = svcSpec(VIP, 21, { scheduler: 'rr', flags: P, timeout: 360 });
