@@ -81,4 +81,4 @@ for (const ops of SCHEDULERS) {
   }
 }
 printTable('schedule() — ns per call, heap bytes per call', results);
-console.log(`\n${await machineLine()}${sink === -1 ? '' : ''}`);
+console.log(`\n${await machineLine()} (checksum ${sink})`);

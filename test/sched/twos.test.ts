@@ -1,0 +1,106 @@
+/** twos — spec §2.10: two weighted random draws, the less loaded per weight wins. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Dest } from '../../src/core/service.js';
+import { twos, uniformBelow } from '../../src/sched/twos.js';
+import { FakeEnv } from '../helpers/fake-env.js';
+import { makeService, named } from './sched-util.js';
+
+/** An env whose random numbers come from a script. */
+class ScriptedEnv extends FakeEnv {
+  script: number[] = [];
+  override readonly randomU32 = (): number => {
+    const v = this.script.shift();
+    if (v === undefined) throw new Error('script exhausted');
+    return v;
+  };
+}
+
+function setup(ds: [string, number, number?, number?][]) {
+  const env = new ScriptedEnv();
+  const svc = makeService(twos, { env });
+  const { by, label } = named(svc, ds);
+  const pickWith = (r1: number, r2: number) => {
+    env.script = [r1, r2];
+    const got = label(twos.schedule(svc, null as never));
+    assert.equal(env.script.length, 0);
+    return got;
+  };
+  return { env, svc, by, label, pickWith };
+}
+
+describe('twos', () => {
+  describe('#schedule', () => {
+    it('maps a draw r to the first destination where r − Σweight ≤ 0 (r = 0 → the first)', () => {
+      // list C(3), B(2), A(1): total = 6 + 1 = 7; draws in [0, 7).
+      const { pickWith } = setup([
+        ['A', 1],
+        ['B', 2],
+        ['C', 3],
+      ]);
+      // Both draws equal → same destination.
+      const at = [0, 1, 2, 3, 4, 5, 6].map((r) => pickWith(r, r));
+      assert.deepEqual(at, ['C', 'C', 'C', 'C', 'B', 'B', 'A']);
+    });
+
+    it('returns the second choice only when it is strictly less loaded per weight', () => {
+      const { by, pickWith } = setup([
+        ['A', 1],
+        ['B', 2],
+      ]);
+      // list B(2), A(1); r = 0 → B, r = 3 → A.
+      by.B!.activeConns = 1; // B: 256 / 2 = 128, A: 0 → A less loaded
+      assert.equal(pickWith(0, 3), 'A');
+      assert.equal(pickWith(3, 0), 'A');
+      by.A!.activeConns = 1; // B: 256 / 2, A: 256 / 1 → B less loaded
+      assert.equal(pickWith(0, 3), 'B');
+      by.B!.activeConns = 2; // B: 512 / 2 = A: 256 / 1 → tie → first choice
+      assert.equal(pickWith(0, 3), 'B');
+      assert.equal(pickWith(3, 0), 'A');
+    });
+
+    it('draws over non-OVERLOAD destinations with weight > 0 only', () => {
+      const { pickWith } = setup([
+        ['A', 1],
+        ['Z', 0],
+        ['B', 1],
+      ]);
+      // list B, Z, A: total = 3; r = 2 → past B (2 − 1 = 1), Z skipped, A.
+      assert.equal(pickWith(2, 2), 'A');
+    });
+
+    it('rejects draws from the biased tail so every value in [0, total) is equally likely', () => {
+      const env = new ScriptedEnv();
+      // total 7: 2^32 mod 7 = 4, so values ≥ 2^32 − 4 are redrawn.
+      env.script = [0xffffffff, 0xfffffffc, 0xfffffffb];
+      assert.equal(uniformBelow(env, 7), 0xfffffffb % 7);
+      assert.equal(env.script.length, 0);
+      env.script = [12345];
+      assert.equal(uniformBelow(env, 1), 0);
+    });
+
+    it('with a seeded env and no load, shares follow weight (+1 share for the first)', () => {
+      const env = new FakeEnv(42);
+      const svc = makeService(twos, { env });
+      const { by } = named(svc, [
+        ['A', 1],
+        ['B', 2],
+        ['C', 3],
+      ]);
+      const counts = new Map<Dest, number>();
+      const n = 70_000;
+      for (let i = 0; i < n; i++) {
+        const d = twos.schedule(svc, null as never)!;
+        counts.set(d, (counts.get(d) ?? 0) + 1);
+      }
+      // No load: ties keep choice 1, so shares are (3 + 1, 2, 1) / 7 for C, B, A.
+      const expect: [Dest, number][] = [
+        [by.C!, 4 / 7],
+        [by.B!, 2 / 7],
+        [by.A!, 1 / 7],
+      ];
+      for (const [d, p] of expect)
+        assert.ok(Math.abs(counts.get(d)! / n - p) < 0.01, `${d} ${counts.get(d)}`);
+    });
+  });
+});
