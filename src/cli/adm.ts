@@ -1,0 +1,47 @@
+/**
+ * `ipvs adm [--control PATH] <ipvsadm arguments>` (and `bin/ipvsadm`): ipvsadm against the daemon
+ * over the control socket.
+ */
+import { ControlClient } from '../ctl/client.js';
+import { controlPath } from '../ctl/paths.js';
+import { runAdm } from './adm/run.js';
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Splits a leading `--control PATH` / `--control=PATH` off the ipvsadm arguments. */
+export function splitControl(args: readonly string[]): {
+  control: string | undefined;
+  rest: string[];
+} {
+  const a = [...args];
+  let control: string | undefined;
+  if (a[0] === '--control' && a.length >= 2) {
+    control = a[1];
+    a.splice(0, 2);
+  } else if (a[0]?.startsWith('--control=')) {
+    control = a[0].slice('--control='.length);
+    a.splice(0, 1);
+  }
+  return { control, rest: a };
+}
+
+/** Runs `ipvs adm` in this process; resolves with the exit status. */
+export async function runAdmCli(args: readonly string[]): Promise<number> {
+  const { control, rest } = splitControl(args);
+  const path = controlPath(control);
+  let out = '';
+  let err = '';
+  const status = await runAdm(rest, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    readStdin: readAllStdin,
+    backend: () => ControlClient.connect(path),
+  });
+  await new Promise<void>((resolve) => process.stdout.write(out, () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write(err, () => resolve()));
+  return status;
+}

@@ -1,0 +1,172 @@
+/**
+ * `ipvs daemon [--dataplane proxy|packet|none] [--control PATH] [--rules FILE] [--state-file FILE]`:
+ * runs in the foreground, logs to stderr, serves the control socket, keeps the state file, stops
+ * cleanly on SIGINT/SIGTERM. If the state file exists it is restored and `--rules` is not applied
+ * (the state file holds every change acknowledged since the rules were first loaded); otherwise
+ * the rules file is applied and the state file written.
+ */
+import { Ipvs } from '../core/ipvs.js';
+import { Controller } from '../ctl/controller.js';
+import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
+import { IpvsError } from '../core/errors.js';
+import { UnknownDataplaneError } from '../ctl/errors.js';
+import { controlPath } from '../ctl/paths.js';
+import { ControlServer } from '../ctl/server.js';
+import { loadRulesFile } from '../config/rules.js';
+import { applyState, readStateFile, writeStateFile } from '../config/state.js';
+
+/** Data planes by name; a plane's issue adds its line here. */
+export const DATAPLANES: Record<string, () => Promise<Dataplane>> = {
+  none: async () => new NoneDataplane(),
+};
+
+/** Default data plane. */
+export const DEFAULT_DATAPLANE = 'none';
+
+/** Parsed daemon options. */
+export interface DaemonOptions {
+  dataplane: string;
+  control: string | undefined;
+  rules: string | undefined;
+  stateFile: string | undefined;
+}
+
+const USAGE =
+  'Usage: ipvs daemon [--dataplane proxy|packet|none] [--control PATH] [--rules FILE] [--state-file FILE]\n';
+
+/** Parses daemon arguments; returns a message on error. */
+export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string {
+  const o: DaemonOptions = {
+    dataplane: DEFAULT_DATAPLANE,
+    control: undefined,
+    rules: undefined,
+    stateFile: undefined,
+  };
+  const keys: Record<string, keyof DaemonOptions> = {
+    '--dataplane': 'dataplane',
+    '--control': 'control',
+    '--rules': 'rules',
+    '--state-file': 'stateFile',
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const key = keys[name];
+    if (!key) return `ipvs daemon: unknown option '${a}'\n${USAGE}`;
+    const v = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (v === undefined || v === '') return `ipvs daemon: option '${name}' needs a value\n${USAGE}`;
+    o[key] = v;
+  }
+  return o;
+}
+
+/** A running daemon (also usable in-process by tests and `ipvs demo`). */
+export class Daemon {
+  readonly ipvs: Ipvs;
+  readonly controller: Controller;
+  readonly plane: Dataplane;
+  readonly server: ControlServer;
+  readonly #timer: NodeJS.Timeout;
+  #stopped = false;
+
+  private constructor(ipvs: Ipvs, controller: Controller, plane: Dataplane, server: ControlServer) {
+    this.ipvs = ipvs;
+    this.controller = controller;
+    this.plane = plane;
+    this.server = server;
+    this.#timer = setInterval(() => ipvs.tick(), 100);
+    this.#timer.unref();
+  }
+
+  /** Loads state / rules, opens the control socket and starts the data plane. */
+  static async start(opts: DaemonOptions, log: (msg: string) => void): Promise<Daemon> {
+    const factory = DATAPLANES[opts.dataplane];
+    if (!factory)
+      throw new UnknownDataplaneError(
+        `unknown data plane '${opts.dataplane}' (available: ${Object.keys(DATAPLANES).join(', ')})`,
+      );
+    const path = controlPath(opts.control);
+    const ipvs = new Ipvs({ log: (m) => log(m) });
+    const plane = await factory();
+    const controller = new Controller(ipvs, { plane });
+    const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
+    if (state) {
+      applyState(controller, state, opts.stateFile);
+      log(`restored ${state.commands.length} commands from ${opts.stateFile}`);
+      if (opts.rules) log(`state file present: --rules ${opts.rules} not applied`);
+    } else if (opts.rules) {
+      const r = await loadRulesFile(opts.rules, controller.backend());
+      if (r.output) log(r.output.trimEnd());
+      if (r.status !== 0) {
+        ipvs.close();
+        throw new IpvsError(
+          'IPVS_ERR_STATE_FILE',
+          'EINVAL',
+          `rules file ${opts.rules} failed (ipvsadm -R status ${r.status})`,
+        );
+      }
+      log(`applied rules from ${opts.rules}`);
+    }
+    let server: ControlServer;
+    try {
+      server = await ControlServer.listen(path, controller, { log });
+    } catch (e) {
+      ipvs.close();
+      throw e;
+    }
+    if (opts.stateFile) {
+      const file = opts.stateFile;
+      writeStateFile(file, ipvs);
+      controller.setCommit(() => writeStateFile(file, ipvs));
+    }
+    await plane.start(ipvs);
+    log(`listening on ${path} (data plane ${plane.name})`);
+    return new Daemon(ipvs, controller, plane, server);
+  }
+
+  /** Stops everything; safe to call twice. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.server.close();
+    await this.plane.stop(deadlineMs);
+    this.ipvs.close();
+  }
+}
+
+/** `ipvs daemon …`: runs until SIGINT/SIGTERM; resolves with the exit status. */
+export async function runDaemon(args: readonly string[]): Promise<number> {
+  const log = (m: string) => process.stderr.write(`ipvs daemon: ${m}\n`);
+  const parsed = parseDaemonArgs(args);
+  if (typeof parsed === 'string') {
+    process.stderr.write(parsed);
+    return 2;
+  }
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(parsed, log);
+  } catch (e) {
+    log(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      daemon.stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          log(`error while stopping: ${e instanceof Error ? e.message : String(e)}`);
+          resolve(1);
+        },
+      );
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * The `ipvs` executable: a table of subcommands (`daemon`, `adm`, …; adding one is one line),
+ * `--help` and `--version`. An unknown subcommand prints the help to stderr and exits 2.
+ */
+import { readFileSync } from 'node:fs';
+import { runAdmCli } from './adm.js';
+import { runDaemon } from './daemon.js';
+
+/** A subcommand: one-line summary and its runner (arguments after the subcommand name). */
+export interface Subcommand {
+  summary: string;
+  run: (args: readonly string[]) => Promise<number>;
+}
+
+/** Every subcommand of `ipvs`. */
+export const SUBCOMMANDS: Record<string, Subcommand> = {
+  daemon: {
+    summary: 'run the load balancer (control socket, state file, data plane) in the foreground',
+    run: runDaemon,
+  },
+  adm: {
+    summary: 'ipvsadm-compatible administration: ipvs adm [--control PATH] <ipvsadm args>',
+    run: runAdmCli,
+  },
+};
+
+/** The package version. */
+export function version(): string {
+  try {
+    const url = new URL('../../../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The help text. */
+export function helpText(): string {
+  const w = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
+  const lines = Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(w)}  ${v.summary}`);
+  return (
+    `ipvs ${version()}: IPVS, the Linux Virtual Server layer-4 load balancer, in user space\n\n` +
+    'Usage: ipvs <command> [arguments]\n\nCommands:\n' +
+    `${lines.join('\n')}\n\n` +
+    'Options:\n  --help     show this help\n  --version  show the version\n'
+  );
+}
+
+/** Runs `ipvs` with `argv` (without node and script); resolves with the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`ipvs ${version()}\n`);
+    return 0;
+  }
+  const sub = name === undefined ? undefined : SUBCOMMANDS[name];
+  if (!sub) {
+    if (name !== undefined) process.stderr.write(`ipvs: unknown command '${name}'\n\n`);
+    process.stderr.write(helpText());
+    return 2;
+  }
+  return sub.run(rest);
+}

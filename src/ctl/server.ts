@@ -1,0 +1,151 @@
+/**
+ * The control socket server: a Unix stream socket with mode 0600 (only its owner may change
+ * state), newline-delimited JSON requests (see protocol.ts), any number of clients. A second daemon
+ * on the same path refuses to start; a stale socket file left by a dead daemon is replaced.
+ * Garbage never crashes the server: it gets an error reply and the connection keeps working.
+ */
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Controller } from './controller.js';
+import { BadRequestError, RequestTooLargeError, SocketInUseError, toWireError } from './errors.js';
+import { LineSplitter, MAX_REQUEST_BYTES, type Reply } from './protocol.js';
+
+/** Options of the control server. */
+export interface ControlServerOptions {
+  maxRequestBytes?: number;
+  log?: (msg: string) => void;
+}
+
+/** Resolves true when something accepts connections on `path`. */
+function probe(path: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(true); // something is there but slow: treat as alive
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
+/** A listening control socket. */
+export class ControlServer {
+  readonly path: string;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  /** Starts listening on `path`; throws SocketInUseError when another daemon serves it. */
+  static async listen(
+    path: string,
+    controller: Controller,
+    opts: ControlServerOptions = {},
+  ): Promise<ControlServer> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    let exists = false;
+    try {
+      const st = lstatSync(path);
+      exists = true;
+      if (!st.isSocket()) throw new SocketInUseError(`${path} exists and is not a socket`);
+    } catch (e) {
+      if (e instanceof SocketInUseError) throw e;
+    }
+    if (exists) {
+      if (await probe(path)) {
+        throw new SocketInUseError(
+          `Another ipvs-ts daemon is already listening on ${path}; stop it first or use --control PATH`,
+        );
+      }
+      try {
+        unlinkSync(path); // stale socket of a dead daemon
+      } catch {
+        // gone already
+      }
+    }
+    const max = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+    const server = createServer();
+    const cs = new ControlServer(path, server);
+    server.on('connection', (sock) => cs.#serve(sock, controller, max));
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE')
+        throw new SocketInUseError(`Another ipvs-ts daemon is already listening on ${path}`);
+      throw e;
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(path, 0o600);
+    server.on('error', (e) => opts.log?.(`control socket error: ${e.message}`));
+    return cs;
+  }
+
+  #serve(sock: Socket, controller: Controller, max: number): void {
+    this.#sockets.add(sock);
+    sock.on('close', () => this.#sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    const splitter = new LineSplitter(max);
+    const send = (r: Reply) => {
+      if (!sock.destroyed) sock.write(`${JSON.stringify(r)}\n`);
+    };
+    sock.on('data', (chunk: Buffer) => {
+      splitter.push(
+        chunk,
+        (line) => {
+          if (line.trim() === '') return;
+          let req: unknown;
+          try {
+            req = JSON.parse(line);
+          } catch {
+            send({
+              ok: false,
+              error: toWireError(new BadRequestError('request is not valid JSON')),
+            });
+            return;
+          }
+          send(controller.handle(req));
+        },
+        () =>
+          send({
+            ok: false,
+            error: toWireError(new RequestTooLargeError(`request longer than ${max} bytes`)),
+          }),
+      );
+    });
+  }
+
+  /** Stops accepting, closes every client and removes the socket file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}
