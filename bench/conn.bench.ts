@@ -92,6 +92,42 @@ async function main(): Promise<void> {
       { ops: BATCH, rounds: 9, warmupRounds: 1, heap: true, beforeRound: fillBatch, afterRound: dropBatch },
     ),
     bench(
+      `insert + lookup, batches of 32 with prefetch`,
+      (n) => {
+        for (let i0 = 0; i0 < n; i0 += 32) {
+          const end = Math.min(n, i0 + 32);
+          for (let i = i0; i < end; i++) {
+            caddr[0] = newAddr[i]!;
+            t.prefetch(2, 6, caddr, 0, newPort[i]!);
+          }
+          for (let i = i0; i < end; i++) {
+            const h = insert(newAddr[i]!, newPort[i]!);
+            batch[i] = h;
+            caddr[0] = newAddr[i]!;
+            if (t.inGet(2, 6, caddr, newPort[i]!, vaddr, 80) !== h) throw new Error('lookup miss');
+          }
+        }
+      },
+      { ops: BATCH, rounds: 9, warmupRounds: 1, heap: true, beforeRound: fillBatch, afterRound: dropBatch },
+    ),
+    bench(
+      'lookup, hit, batches of 32 with prefetch',
+      (n) => {
+        for (let i0 = 0; i0 < n; i0 += 32) {
+          const end = Math.min(n, i0 + 32);
+          for (let i = i0; i < end; i++) {
+            caddr[0] = probeAddr[i]!;
+            t.prefetch(2, 6, caddr, 0, probePort[i]!);
+          }
+          for (let i = i0; i < end; i++) {
+            caddr[0] = probeAddr[i]!;
+            if (t.inGet(2, 6, caddr, probePort[i]!, vaddr, 80) === NO_CONN) throw new Error('miss');
+          }
+        }
+      },
+      { ops: BATCH, heap: true },
+    ),
+    bench(
       'delete (unhash, unbind, free)',
       (n) => {
         for (let i = 0; i < n; i++) ops.del(batch[i]!);
