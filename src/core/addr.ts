@@ -146,7 +146,9 @@ export function formatIp(af: number, w: ArrayLike<number>, off = 0): string {
 
 /** The kernel's ip_vs_addr_fold: the IPv4 address, or the XOR of the four IPv6 words (host order). */
 export function addrFold(af: number, w: ArrayLike<number>, off = 0): number {
-  return af === AF_INET6 ? (w[off]! ^ w[off + 1]! ^ w[off + 2]! ^ w[off + 3]!) >>> 0 : w[off]! >>> 0;
+  return af === AF_INET6
+    ? (w[off]! ^ w[off + 1]! ^ w[off + 2]! ^ w[off + 3]!) >>> 0
+    : w[off]! >>> 0;
 }
 
 /** True when two addresses of family `af` are equal. */

@@ -27,20 +27,17 @@ import {
 } from './constants.js';
 import type { Flow } from './flow.js';
 import type { Ipvs } from './ipvs.js';
+import { Defense } from './defense.js';
 import type { Dest, Service } from './service.js';
 import {
   DIR_INPUT_ONLY,
   DIR_OUTPUT,
   SCTP_S_CLOSED,
   SCTP_S_ESTABLISHED,
-  SCTP_S_INIT,
-  SCTP_S_INIT1,
   TCP_S_CLOSE,
   TCP_S_ESTABLISHED,
   TCP_S_FIN_WAIT,
-  TCP_S_SYN_RECV,
   TCP_S_TIME_WAIT,
-  TCP_S_SYNACK,
   TEMPLATE_STATE_ASSURED,
   protoOps,
   sctpNextState,
@@ -78,31 +75,33 @@ export interface ConnCounters {
 /** Connection operations of one `Ipvs`. */
 export class ConnOps {
   readonly #ipvs: Ipvs;
-  readonly counters: ConnCounters = { tableFull: 0, defenseDropPacket: 0, defenseDropEntry: 0, noDest: 0 };
+  readonly counters: ConnCounters = {
+    tableFull: 0,
+    defenseDropPacket: 0,
+    defenseDropEntry: 0,
+    noDest: 0,
+  };
   /** Called just before a connection is freed (data planes close what belongs to it). */
   onFree: ((h: number) => void) | null = null;
   #nodestPending = false;
-  /** drop_packet state (spec §3.5). */
-  dropRate = 0;
-  #dropCounter = 0;
-  /** Whether drop_entry is currently on. */
-  dropEntryOn = false;
-  readonly #todropCounter = new Int8Array(9);
   readonly #peName = new Map<number, string>();
   readonly #peData = new Map<number, string>();
   // scratch buffers (no allocation per packet)
   readonly #snet = new Uint32Array(4);
   readonly #vkey = new Uint32Array(4);
-  readonly #bucket: number[] = [];
+
+  /** The memory-pressure defences (spec §3.5). */
+  readonly defense: Defense;
 
   constructor(ipvs: Ipvs) {
     this.#ipvs = ipvs;
+    this.defense = new Defense(ipvs, this);
   }
 
   /** The destination bound to `h`, or null. */
   dest(h: number): Dest | null {
     const id = this.#ipvs.conns.dest(h);
-    return id >= 0 ? this.#ipvs.destById[id] ?? null : null;
+    return id >= 0 ? (this.#ipvs.destById[id] ?? null) : null;
   }
 
   /** Persistence-engine name / data of a template ('' when none). */
@@ -135,10 +134,28 @@ export class ConnOps {
     fwmark: number,
   ): number {
     const t = this.#ipvs.conns;
-    const h = t.alloc(af, proto, caddr, 0, cport, vaddr, 0, vport, daf, daddr, 0, dport, flags >>> 0, fwmark >>> 0);
+    const h = t.alloc(
+      af,
+      proto,
+      caddr,
+      0,
+      cport,
+      vaddr,
+      0,
+      vport,
+      daf,
+      daddr,
+      0,
+      dport,
+      flags >>> 0,
+      fwmark >>> 0,
+    );
     if (h === NO_CONN) {
       this.counters.tableFull++;
-      this.#ipvs.warn('conn-full', `connection table full (${t.capacity} entries): new connection refused`);
+      this.#ipvs.warn(
+        'conn-full',
+        `connection table full (${t.capacity} entries): new connection refused`,
+      );
       return NO_CONN;
     }
     t.setTimeout(h, INITIAL_TIMEOUT_MS);
@@ -334,7 +351,8 @@ export class ConnOps {
   #assureController(h: number): void {
     const t = this.#ipvs.conns;
     const ct = t.control(h);
-    if (ct !== NO_CONN && t.flags(ct) & CONN_F_TEMPLATE) t.setState(ct, t.state(ct) | TEMPLATE_STATE_ASSURED);
+    if (ct !== NO_CONN && t.flags(ct) & CONN_F_TEMPLATE)
+      t.setState(ct, t.state(ct) | TEMPLATE_STATE_ASSURED);
   }
 
   /** Counts an incoming packet of `len` bytes (spec §5.6), only for an AVAILABLE destination. */
@@ -371,21 +389,12 @@ export class ConnOps {
 
   // ---- scheduling -------------------------------------------------------------------------
 
-  /** drop_packet's decision for one new-connection packet (ip_vs_todrop, spec §3.5). */
-  todrop(): boolean {
-    if (!this.dropRate) return false;
-    if (--this.#dropCounter > 0) return false;
-    this.#dropCounter = this.dropRate;
-    this.counters.defenseDropPacket++;
-    return true;
-  }
-
   /**
    * The protocol `conn_schedule` step for a packet that may open a connection to `svc`:
    * drop_packet first, then `schedule`. Returns a handle or a SCHED_* code.
    */
   connSchedule(svc: Service, flow: Flow): number {
-    if (this.todrop()) return SCHED_DROP;
+    if (this.defense.todrop()) return SCHED_DROP;
     return this.schedule(svc, flow);
   }
 
@@ -397,7 +406,8 @@ export class ConnOps {
     const caddr = inv ? flow.daddr : flow.saddr;
     const vaddr = inv ? flow.saddr : flow.daddr;
     if (cport === FTPDATA) return SCHED_PASS;
-    if (svc.flags & SVC_F_PERSISTENT) return this.#schedPersist(svc, flow, caddr, cport, vaddr, vport);
+    if (svc.flags & SVC_F_PERSISTENT)
+      return this.#schedPersist(svc, flow, caddr, cport, vaddr, vport);
     if (!svc.fwmark && vport !== svc.port) {
       if (!svc.port) {
         this.#ipvs.warn(
@@ -409,7 +419,8 @@ export class ConnOps {
     }
     const dest = this.#pick(svc, flow);
     if (!dest) return SCHED_LEAVE;
-    const flags = svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+    const flags =
+      svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
     const h = this.newConn(
       svc.af,
       flow.protocol,
@@ -500,7 +511,20 @@ export class ConnOps {
       dest = this.#pick(svc, flow);
       if (!dest) return SCHED_LEAVE;
       const tdport = normal && svc.port !== FTPPORT ? dest.port : 0;
-      ct = this.newConn(svc.af, tproto, snet, 0, tvaddr, tvport, dest.af, dest.addr, tdport, CONN_F_TEMPLATE, dest, flow.fwmark);
+      ct = this.newConn(
+        svc.af,
+        tproto,
+        snet,
+        0,
+        tvaddr,
+        tvport,
+        dest.af,
+        dest.addr,
+        tdport,
+        CONN_F_TEMPLATE,
+        dest,
+        flow.fwmark,
+      );
       if (ct === NO_CONN) return SCHED_DROP;
       t.setTimeout(ct, svc.timeout * 1000);
     } else {
@@ -508,8 +532,22 @@ export class ConnOps {
     }
     dport = vport;
     if (normal && dest.port !== 0) dport = dest.port;
-    const flags = svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
-    const h = this.newConn(svc.af, flow.protocol, caddr, cport, vaddr, vport, dest.af, dest.addr, dport, flags, dest, flow.fwmark);
+    const flags =
+      svc.flags & SVC_F_ONEPACKET && flow.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+    const h = this.newConn(
+      svc.af,
+      flow.protocol,
+      caddr,
+      cport,
+      vaddr,
+      vport,
+      dest.af,
+      dest.addr,
+      dport,
+      flags,
+      dest,
+      flow.fwmark,
+    );
     if (h === NO_CONN) {
       this.put(ct);
       return SCHED_DROP;
@@ -520,97 +558,7 @@ export class ConnOps {
     return h;
   }
 
-  // ---- defences and sweeps ----------------------------------------------------------------
-
-  /** Once a second (spec §3.5): update the defence modes from available memory, run drop_entry. */
-  defenseTick(): void {
-    const ipvs = this.#ipvs;
-    const sc = ipvs.sysctl;
-    const avail = ipvs.availMemPages();
-    const thresh = Math.max(0, sc.amemthresh);
-    const nomem = avail < thresh;
-    switch (sc.drop_entry) {
-      case 0:
-        this.dropEntryOn = false;
-        break;
-      case 1:
-        this.dropEntryOn = nomem;
-        if (nomem) sc.drop_entry = 2;
-        break;
-      case 2:
-        this.dropEntryOn = nomem;
-        if (!nomem) sc.drop_entry = 1;
-        break;
-      default:
-        this.dropEntryOn = true;
-    }
-    const autoRate = (): number => Math.floor(thresh / Math.max(1, thresh - avail));
-    switch (sc.drop_packet) {
-      case 0:
-        this.dropRate = 0;
-        break;
-      case 1:
-        if (nomem) {
-          this.dropRate = this.#dropCounter = autoRate();
-          sc.drop_packet = 2;
-        } else this.dropRate = 0;
-        break;
-      case 2:
-        if (nomem) this.dropRate = this.#dropCounter = autoRate();
-        else {
-          this.dropRate = 0;
-          sc.drop_packet = 1;
-        }
-        break;
-      default:
-        if (this.dropRate !== sc.am_droprate) this.dropRate = this.#dropCounter = sc.am_droprate;
-    }
-    if (sc.secure_tcp === 1 && nomem) sc.secure_tcp = 2;
-    else if (sc.secure_tcp === 2 && !nomem) sc.secure_tcp = 1;
-    if (this.dropEntryOn) this.randomDropEntry();
-  }
-
-  #todropEntry(h: number): boolean {
-    const ipvs = this.#ipvs;
-    const t = ipvs.conns;
-    const armedAt = ipvs.wheel.expires(h) - t.timeout(h);
-    if (ipvs.now() - armedAt < 60_000) return false;
-    const i = t.inPkts(h);
-    if (i > 8 || i === 0) return false;
-    if (--this.#todropCounter[i]! > 0) return false;
-    this.#todropCounter[i] = i;
-    return true;
-  }
-
-  /** drop_entry: visit 1/32 of the buckets at random and drop connections by the spec's rules. */
-  randomDropEntry(): void {
-    const ipvs = this.#ipvs;
-    const t = ipvs.conns;
-    const visits = Math.max(1, t.bucketCount >>> 5);
-    const list = this.#bucket;
-    for (let v = 0; v < visits; v++) {
-      t.bucketHandles(ipvs.randomU32(), list);
-      for (const h of list) {
-        if (t.nControl(h) > 0) continue;
-        const f = t.flags(h);
-        let drop: boolean;
-        if (f & CONN_F_TEMPLATE) {
-          if (!(t.state(h) & TEMPLATE_STATE_ASSURED)) drop = true;
-          else drop = (this.dest(h)?.svc?.flags ?? 0) & SVC_F_ONEPACKET ? this.#todropEntry(h) : false;
-        } else if (t.protocol(h) === IPPROTO_TCP) {
-          const s = t.state(h);
-          drop = s === TCP_S_SYN_RECV || s === TCP_S_SYNACK || (s === TCP_S_ESTABLISHED && this.#todropEntry(h));
-        } else if (t.protocol(h) === IPPROTO_SCTP) {
-          const s = t.state(h);
-          drop = s === SCTP_S_INIT1 || s === SCTP_S_INIT || (s === SCTP_S_ESTABLISHED && this.#todropEntry(h));
-        } else drop = this.#todropEntry(h);
-        if (drop) {
-          this.counters.defenseDropEntry++;
-          this.del(h);
-        }
-      }
-    }
-  }
+  // ---- sweeps -----------------------------------------------------------------------------
 
   /** Asks for an expire_nodest_conn sweep at the next tick (after a destination is deleted). */
   deferNodestSweep(): void {

@@ -276,7 +276,8 @@ export class ConnTable {
   /** The bucket of (protocol, client address, client port). */
   #hash(proto: number, af: number, a: ArrayLike<number>, ao: number, port: number): number {
     let k = a[ao]!;
-    if (af === AF_INET6) k = Math.imul(k ^ a[ao + 1]!, 0x9e3779b1) ^ a[ao + 2]! ^ Math.imul(a[ao + 3]!, 0x85ebca6b);
+    if (af === AF_INET6)
+      k = Math.imul(k ^ a[ao + 1]!, 0x9e3779b1) ^ a[ao + 2]! ^ Math.imul(a[ao + 3]!, 0x85ebca6b);
     let x = (k ^ this.#seed) >>> 0;
     x = Math.imul(x ^ ((port << 8) | proto) ^ (x >>> 16), 0x7feb352d);
     x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
@@ -286,7 +287,13 @@ export class ConnTable {
   #bucketOf(h: number): number {
     const hb = h * HS;
     const meta = this.hot[hb + H_META]!;
-    return this.#hash((meta >>> 8) & 0xff, meta & 0xff, this.hot, hb + H_CADDR, this.hot[hb + H_PORTS]! & 0xffff);
+    return this.#hash(
+      (meta >>> 8) & 0xff,
+      meta & 0xff,
+      this.hot,
+      hb + H_CADDR,
+      this.hot[hb + H_PORTS]! & 0xffff,
+    );
   }
 
   /**
@@ -327,7 +334,10 @@ export class ConnTable {
   /** True when the four-word address at `ao` in `a` equals the one at `to` in `t`. */
   #eq(af: number, t: Uint32Array, to: number, a: ArrayLike<number>, ao: number): boolean {
     if (t[to] !== a[ao]) return false;
-    return af !== AF_INET6 || (t[to + 1] === a[ao + 1] && t[to + 2] === a[ao + 2] && t[to + 3] === a[ao + 3]);
+    return (
+      af !== AF_INET6 ||
+      (t[to + 1] === a[ao + 1] && t[to + 2] === a[ao + 2] && t[to + 3] === a[ao + 3])
+    );
   }
 
   /**
@@ -360,7 +370,11 @@ export class ConnTable {
     const ports = (cport | (vport << 16)) >>> 0;
     const meta = af | (proto << 8);
     const noCport = cport === 0 ? CONN_F_NO_CPORT : 0;
-    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+    for (
+      let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!;
+      x !== NO_CONN;
+      x = hi[x * HS + H_NEXT]!
+    ) {
       const b = x * HS;
       if (
         hot[b + H_PORTS] === ports &&
@@ -391,7 +405,11 @@ export class ConnTable {
     const hot = this.hot;
     const hi = this.#hoti;
     const meta = af | (proto << 8);
-    for (let x = this.#buckets[this.#hash(proto, af, daddr, 0, dport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+    for (
+      let x = this.#buckets[this.#hash(proto, af, daddr, 0, dport)]!;
+      x !== NO_CONN;
+      x = hi[x * HS + H_NEXT]!
+    ) {
       const b = x * HS;
       const f = hot[b + H_FLAGS]!;
       if (
@@ -404,10 +422,14 @@ export class ConnTable {
       }
       if ((f & CONN_F_FWD_MASK) === FWD_MASQ) {
         const c = x * CS;
-        if ((this.cold[c + C_DPORT]! & 0xffff) === sport && this.#eq(this.daf(x), this.cold, c + C_DADDR, saddr, 0)) {
+        if (
+          (this.cold[c + C_DPORT]! & 0xffff) === sport &&
+          this.#eq(this.daf(x), this.cold, c + C_DADDR, saddr, 0)
+        ) {
           return x;
         }
-      } else if (hot[b + H_PORTS]! >>> 16 === sport && this.#eq(af, hot, b + H_VADDR, saddr, 0)) return x;
+      } else if (hot[b + H_PORTS]! >>> 16 === sport && this.#eq(af, hot, b + H_VADDR, saddr, 0))
+        return x;
     }
     return NO_CONN;
   }
@@ -430,7 +452,11 @@ export class ConnTable {
     const hi = this.#hoti;
     const ports = (cport | (vport << 16)) >>> 0;
     const meta = af | (proto << 8);
-    for (let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
+    for (
+      let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!;
+      x !== NO_CONN;
+      x = hi[x * HS + H_NEXT]!
+    ) {
       const b = x * HS;
       if (
         !(hot[b + H_FLAGS]! & CONN_F_TEMPLATE) ||
@@ -440,7 +466,8 @@ export class ConnTable {
       ) {
         continue;
       }
-      const vOk = proto === 0 ? hot[b + H_VADDR] === vaddr[0] : this.#eq(af, hot, b + H_VADDR, vaddr, 0);
+      const vOk =
+        proto === 0 ? hot[b + H_VADDR] === vaddr[0] : this.#eq(af, hot, b + H_VADDR, vaddr, 0);
       if (vOk && (peMatch === null || peMatch(x))) return x;
     }
     return NO_CONN;
@@ -451,7 +478,7 @@ export class ConnTable {
     const b = this.#buckets;
     const hi = this.#hoti;
     for (let i = 0; i < b.length; i++) {
-      for (let x = b[i]!; x !== NO_CONN; ) {
+      for (let x = b[i]!; x !== NO_CONN;) {
         const n = hi[x * HS + H_NEXT]!;
         fn(x);
         x = n;
@@ -469,7 +496,8 @@ export class ConnTable {
   /** Handles in one bucket (for drop_entry's random bucket visits). */
   bucketHandles(i: number, out: number[]): number[] {
     out.length = 0;
-    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hoti[x * HS + H_NEXT]!) out.push(x);
+    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hoti[x * HS + H_NEXT]!)
+      out.push(x);
     return out;
   }
 }

@@ -70,7 +70,12 @@ export const CONN_F_ONE_PACKET = 0x2000;
 export const CONN_F_NFCT = 0x10000;
 /** Flags a sync backup accepts from a record (spec §1.3.2). */
 export const CONN_F_BACKUP_MASK =
-  CONN_F_FWD_MASK | CONN_F_NOOUTPUT | CONN_F_INACTIVE | CONN_F_SEQ_MASK | CONN_F_NO_CPORT | CONN_F_TEMPLATE;
+  CONN_F_FWD_MASK |
+  CONN_F_NOOUTPUT |
+  CONN_F_INACTIVE |
+  CONN_F_SEQ_MASK |
+  CONN_F_NO_CPORT |
+  CONN_F_TEMPLATE;
 /** Flags a sync backup updates on an existing connection (spec §1.3.2). */
 export const CONN_F_BACKUP_UPD_MASK = CONN_F_INACTIVE | CONN_F_SEQ_MASK;
 /** Destination flags a user may set: the method, one-packet and conntrack (spec §1.2). */

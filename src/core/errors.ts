@@ -37,11 +37,19 @@ function coded(code: string, errno: string, ipvsadmMessage: string) {
 const EINVAL_MSG = 'Invalid operation.  Possibly wrong module version, address not unicast, ...';
 
 /** Adding a service whose identity exists already. */
-export const ServiceExistsError = coded('IPVS_ERR_SERVICE_EXISTS', 'EEXIST', 'Service already exists');
+export const ServiceExistsError = coded(
+  'IPVS_ERR_SERVICE_EXISTS',
+  'EEXIST',
+  'Service already exists',
+);
 /** Editing, deleting, zeroing or listing a service that does not exist. */
 export const NoSuchServiceError = coded('IPVS_ERR_NO_SERVICE', 'ESRCH', 'No such service');
 /** A destination operation names a service that does not exist. */
-export const ServiceNotDefinedError = coded('IPVS_ERR_SERVICE_NOT_DEFINED', 'ESRCH', 'Service not defined');
+export const ServiceNotDefinedError = coded(
+  'IPVS_ERR_SERVICE_NOT_DEFINED',
+  'ESRCH',
+  'Service not defined',
+);
 /** Unknown scheduler name. */
 export const NoSchedulerError = coded(
   'IPVS_ERR_NO_SCHEDULER',
@@ -49,9 +57,17 @@ export const NoSchedulerError = coded(
   'Scheduler or persistence engine not found',
 );
 /** Unknown persistence engine name. */
-export const NoPeError = coded('IPVS_ERR_NO_PE', 'ENOENT', 'Scheduler or persistence engine not found');
+export const NoPeError = coded(
+  'IPVS_ERR_NO_PE',
+  'ENOENT',
+  'Scheduler or persistence engine not found',
+);
 /** Adding a destination that exists already in the service. */
-export const DestExistsError = coded('IPVS_ERR_DEST_EXISTS', 'EEXIST', 'Destination already exists');
+export const DestExistsError = coded(
+  'IPVS_ERR_DEST_EXISTS',
+  'EEXIST',
+  'Destination already exists',
+);
 /** Editing or deleting a destination that does not exist. */
 export const NoSuchDestError = coded('IPVS_ERR_NO_DEST', 'ENOENT', 'No such destination');
 /** A negative weight, or a lower threshold above the upper one. */
@@ -65,7 +81,11 @@ export const AfNotSupportedError = coded(
   'Operation not supported with specified address family',
 );
 /** Starting a sync daemon role that already runs. */
-export const DaemonRunningError = coded('IPVS_ERR_DAEMON_RUNNING', 'EEXIST', 'Daemon has already run');
+export const DaemonRunningError = coded(
+  'IPVS_ERR_DAEMON_RUNNING',
+  'EEXIST',
+  'Daemon has already run',
+);
 /** Stopping a sync daemon role that does not run. */
 export const NoDaemonError = coded('IPVS_ERR_NO_DAEMON', 'ESRCH', 'No daemon is running');
 /** A network interface that does not exist. */

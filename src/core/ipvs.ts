@@ -7,18 +7,16 @@
  * `./conn-ops.ts` through this object.
  */
 import * as diagnostics from 'node:diagnostics_channel';
-import { AF_INET, AF_INET6, type Af, formatIp, formatIpv4, parseIp } from './addr.js';
+import { AF_INET, AF_INET6, type Af, formatIp, parseIp } from './addr.js';
 import { ConnTable } from './conn.js';
 import {
   CONN_F_DEST_MASK,
   CONN_F_FWD_MASK,
   CONN_F_INACTIVE,
   CONN_F_NOOUTPUT,
-  CONN_F_TEMPLATE,
   DEST_F_OVERLOAD,
   FWD_MASQ,
   FWD_TUNNEL,
-  IPPROTO_IP,
   IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -57,7 +55,6 @@ import { protoOps } from '../proto/index.js';
 import type {
   ConnInfo,
   DaemonSpec,
-  DestInfo,
   DestKey,
   DestSpec,
   Info,
@@ -67,6 +64,7 @@ import type {
   Timeouts,
 } from '../ctl/types.js';
 import { ConnOps } from './conn-ops.js';
+import { connInfos, serviceInfo } from './snapshot.js';
 
 /** Options for a new `Ipvs`. */
 export interface IpvsOptions {
@@ -145,10 +143,18 @@ export class Ipvs implements SchedEnv {
     this.conns = new ConnTable(cap, this.#rand());
     this.services = new ServiceTable(this.#rand());
     this.ops = new ConnOps(this);
-    this.wheel = new TimerWheel(this.conns.wheelStorage(), (h) => this.ops.expire(h), this.#now(), opts.tickMs ?? 10);
+    this.wheel = new TimerWheel(
+      this.conns.wheelStorage(),
+      (h) => this.ops.expire(h),
+      this.#now(),
+      opts.tickMs ?? 10,
+    );
     for (const p of [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]) {
       const po = protoOps(p)!;
-      this.timeouts.set(p, Uint32Array.from(po.defaultTimeouts, (s) => s * 1000));
+      this.timeouts.set(
+        p,
+        Uint32Array.from(po.defaultTimeouts, (s) => s * 1000),
+      );
     }
   }
 
@@ -216,7 +222,7 @@ export class Ipvs implements SchedEnv {
     if (this.#enabled) return;
     this.#enabled = true;
     this.#estStop = this.every(EST_INTERVAL_MS, () => this.#estimate());
-    this.#defStop = this.every(1000, () => this.ops.defenseTick());
+    this.#defStop = this.every(1000, () => this.ops.defense.tick());
   }
 
   #estimate(): void {
@@ -236,7 +242,8 @@ export class Ipvs implements SchedEnv {
   }
 
   #checkAf(af: number): Af {
-    if (af !== AF_INET && af !== AF_INET6) throw new AfNotSupportedError(`unsupported address family ${af}`);
+    if (af !== AF_INET && af !== AF_INET6)
+      throw new AfNotSupportedError(`unsupported address family ${af}`);
     return af;
   }
 
@@ -267,7 +274,9 @@ export class Ipvs implements SchedEnv {
       addr = this.#parseAddr(af, spec.addr, 'service');
     }
     if (!spec.scheduler || spec.scheduler.length > SCHED_NAME_MAX) {
-      throw new InvalidError(`scheduler name '${spec.scheduler}' is empty or longer than ${SCHED_NAME_MAX}`);
+      throw new InvalidError(
+        `scheduler name '${spec.scheduler}' is empty or longer than ${SCHED_NAME_MAX}`,
+      );
     }
     if (spec.scheduler !== 'none' && !getScheduler(spec.scheduler)) {
       throw new NoSchedulerError(`scheduler '${spec.scheduler}' not found`);
@@ -300,7 +309,8 @@ export class Ipvs implements SchedEnv {
   /** NEW_SERVICE (spec §1.7): EEXIST, ENOENT scheduler/PE, EINVAL. */
   addService(spec: ServiceSpec): Service {
     const { af, addr } = this.#validateServiceSpec(spec);
-    if (this.findService(spec)) throw new ServiceExistsError(`service ${keyText(spec)} already exists`);
+    if (this.findService(spec))
+      throw new ServiceExistsError(`service ${keyText(spec)} already exists`);
     const svc = new Service(this, af, spec.protocol, addr, spec.port, spec.fwmark);
     this.#applyServiceSettings(svc, spec);
     bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
@@ -355,7 +365,9 @@ export class Ipvs implements SchedEnv {
     validateInt(d.uThreshold, 'upper threshold', 0, 0xffffffff);
     validateInt(d.lThreshold, 'lower threshold', 0, 0xffffffff);
     if (d.lThreshold > d.uThreshold) {
-      throw new RangeError_(`lower threshold ${d.lThreshold} is above upper threshold ${d.uThreshold}`);
+      throw new RangeError_(
+        `lower threshold ${d.lThreshold} is above upper threshold ${d.uThreshold}`,
+      );
     }
     validateInt(d.tunType, 'tunnel type', 0, 2);
     validateInt(d.tunPort, 'tunnel port', 0, 65535);
@@ -371,7 +383,8 @@ export class Ipvs implements SchedEnv {
         throw new InvalidError('mixed-family destinations cannot be used while a sync daemon runs');
       }
     }
-    if (!isUnicast(daf, addr)) throw new InvalidError(`destination ${d.addr} is not a unicast address`);
+    if (!isUnicast(daf, addr))
+      throw new InvalidError(`destination ${d.addr} is not a unicast address`);
     return { daf, addr };
   }
 
@@ -511,7 +524,8 @@ export class Ipvs implements SchedEnv {
   setSysctl(name: string, value: number | [number, number]): void {
     const v = validateSysctl(name, value);
     (this.sysctl as unknown as Record<string, unknown>)[name] = v;
-    if (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp') this.ops.defenseTick();
+    if (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp')
+      this.ops.defense.tick();
   }
 
   /** Every sysctl's value. */
@@ -526,14 +540,17 @@ export class Ipvs implements SchedEnv {
 
   /** NEW_DAEMON (state only): EEXIST when the role runs, EINVAL on bad settings. */
   startDaemon(d: DaemonSpec): void {
-    if (d.state !== 1 && d.state !== 2) throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
+    if (d.state !== 1 && d.state !== 2)
+      throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
     const role = d.state === 1 ? 'master' : 'backup';
     if (this.daemons[role]) throw new DaemonRunningError(`${role} sync daemon is already running`);
-    if (!d.mcastIfn || d.mcastIfn.length > 15) throw new InvalidError('interface name must be 1..15 characters');
+    if (!d.mcastIfn || d.mcastIfn.length > 15)
+      throw new InvalidError('interface name must be 1..15 characters');
     validateInt(d.syncId, 'syncid', 0, 255);
     const group = d.mcastGroup ?? '224.0.0.81';
     const g = parseIp(group);
-    if (!g || !isMulticast(g.af, g.words)) throw new InvalidError(`${group} is not a multicast group`);
+    if (!g || !isMulticast(g.af, g.words))
+      throw new InvalidError(`${group} is not a multicast group`);
     const port = d.mcastPort ?? 8848;
     validateInt(port, 'mcast port', 1, 65535);
     const ttl = d.mcastTtl ?? 1;
@@ -546,7 +563,8 @@ export class Ipvs implements SchedEnv {
     }
     for (const s of this.services.list()) {
       for (const x of s.dests) {
-        if (x.af !== s.af) throw new InvalidError('mixed-family destinations exist; sync cannot start');
+        if (x.af !== s.af)
+          throw new InvalidError('mixed-family destinations exist; sync cannot start');
       }
     }
     this.daemons[role] = {
@@ -570,7 +588,9 @@ export class Ipvs implements SchedEnv {
 
   /** GET_DAEMON: master first, then backup. */
   listDaemons(): DaemonSpec[] {
-    return [this.daemons.master, this.daemons.backup].filter((x): x is DaemonSpec => x !== null).map((x) => ({ ...x }));
+    return [this.daemons.master, this.daemons.backup]
+      .filter((x): x is DaemonSpec => x !== null)
+      .map((x) => ({ ...x }));
   }
 
   // ---- listings ---------------------------------------------------------------------------
@@ -587,42 +607,7 @@ export class Ipvs implements SchedEnv {
 
   /** The connection table, as `ipvsadm -L -c` lists it (templates included). */
   listConns(): ConnInfo[] {
-    const t = this.conns;
-    const now = this.#now();
-    const out: ConnInfo[] = [];
-    t.forEach((h) => {
-      const af = t.af(h) as Af;
-      const daf = t.daf(h) as Af;
-      const proto = t.protocol(h);
-      const tmpl = (t.flags(h) & CONN_F_TEMPLATE) !== 0;
-      const po = protoOps(proto);
-      const stateName = tmpl
-        ? t.state(h)
-          ? 'ASSURED'
-          : 'NONE'
-        : po
-          ? po.stateName(t.state(h))
-          : 'ERR!';
-      out.push({
-        af,
-        daf,
-        protocol: proto,
-        caddr: formatIp(af, t.hot, t.caddrOff(h)),
-        cport: t.cport(h),
-        vaddr: proto === IPPROTO_IP ? formatIpv4(t.hot[t.vaddrOff(h)]!) : formatIp(af, t.hot, t.vaddrOff(h)),
-        vport: t.vport(h),
-        daddr: formatIp(daf, t.cold, t.daddrOff(h)),
-        dport: t.dport(h),
-        fwmark: t.fwmark(h),
-        flags: t.flags(h),
-        state: t.state(h),
-        stateName,
-        expiresMs: Math.max(0, this.wheel.expires(h) - now),
-        peName: this.ops.peName(h),
-        peData: this.ops.peData(h),
-      });
-    });
-    return out;
+    return connInfos(this);
   }
 }
 
@@ -652,43 +637,4 @@ function isUnicast(af: number, w: ArrayLike<number>): boolean {
 
 function isMulticast(af: number, w: ArrayLike<number>): boolean {
   return af === AF_INET ? w[0]! >>> 28 === 0xe : w[0]! >>> 24 === 0xff;
-}
-
-function destInfo(d: Dest): DestInfo {
-  return {
-    af: d.af as 2 | 10,
-    addr: formatIp(d.af, d.addr),
-    port: d.port,
-    fwd: d.connFlags & CONN_F_FWD_MASK,
-    weight: d.weight,
-    uThreshold: d.uThreshold,
-    lThreshold: d.lThreshold,
-    tunType: d.tunType,
-    tunPort: d.tunPort,
-    tunFlags: d.tunFlags,
-    activeConns: d.activeConns,
-    inactConns: d.inactConns,
-    persistConns: d.persistConns,
-    stats: d.stats.snapshot(),
-    connectFailures: d.connectFailures,
-  };
-}
-
-function serviceInfo(s: Service): ServiceInfo {
-  return {
-    af: s.af as 2 | 10,
-    protocol: s.protocol,
-    addr: s.fwmark ? '' : formatIp(s.af, s.addr),
-    port: s.port,
-    fwmark: s.fwmark,
-    scheduler: s.schedName,
-    flags: s.flags,
-    timeout: s.timeout,
-    netmask: s.netmask,
-    pe: s.peName,
-    ext: { ...s.ext },
-    stats: s.stats.snapshot(),
-    numDests: s.dests.length,
-    dests: s.dests.map(destInfo),
-  };
 }

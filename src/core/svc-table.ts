@@ -66,7 +66,8 @@ export class ServiceTable {
     const bucket = this.#tab[this.#hash(proto, af, addr, port)]!;
     for (let i = 0; i < bucket.length; i++) {
       const s = bucket[i]!;
-      if (s.af === af && s.port === port && s.protocol === proto && addrEqual(af, s.addr, addr)) return s;
+      if (s.af === af && s.port === port && s.protocol === proto && addrEqual(af, s.addr, addr))
+        return s;
     }
     return null;
   }

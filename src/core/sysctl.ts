@@ -119,10 +119,15 @@ export const SYSCTL_NAMES = Object.keys(defaultSysctls()) as (keyof Sysctls)[];
  * nothing when the value is out of range (spec §11).
  */
 export function validateSysctl(name: string, value: unknown): number | [number, number] {
-  if (!(SYSCTL_NAMES as string[]).includes(name)) throw new NoSysctlError(`no sysctl named ${name}`);
+  if (!(SYSCTL_NAMES as string[]).includes(name))
+    throw new NoSysctlError(`no sysctl named ${name}`);
   if (name === 'sync_threshold') {
     const v = value as unknown[];
-    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
+    if (
+      !Array.isArray(v) ||
+      v.length !== 2 ||
+      !v.every((x) => Number.isInteger(x) && (x as number) >= 0)
+    ) {
       throw new SysctlError('sync_threshold takes two non-negative integers');
     }
     const [t, p] = v as [number, number];

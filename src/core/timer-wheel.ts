@@ -22,7 +22,14 @@ export interface WheelStorage {
 export function wheelStorage(capacity: number): WheelStorage {
   const links = new Int32Array(capacity * 3);
   for (let i = 2; i < links.length; i += 3) links[i] = -1;
-  return { exp: new Float64Array(capacity), expStride: 1, expOff: 0, links, linkStride: 3, linkOff: 0 };
+  return {
+    exp: new Float64Array(capacity),
+    expStride: 1,
+    expOff: 0,
+    links,
+    linkStride: 3,
+    linkOff: 0,
+  };
 }
 
 /** Timer wheel over handles 0..capacity-1. */
@@ -49,7 +56,13 @@ export class TimerWheel {
    * @param tickMs resolution, ms
    * @param slotsLog2 log2 of the number of slots
    */
-  constructor(store: WheelStorage, onExpire: (h: number) => void, now: number, tickMs = 10, slotsLog2 = 16) {
+  constructor(
+    store: WheelStorage,
+    onExpire: (h: number) => void,
+    now: number,
+    tickMs = 10,
+    slotsLog2 = 16,
+  ) {
     this.#exp = store.exp;
     this.#es = store.expStride;
     this.#eo = store.expOff;
@@ -144,7 +157,8 @@ export class TimerWheel {
       // move the slot's entries to PROC; expiry callbacks may cancel or re-arm any of them
       this.#heads[s] = -1;
       this.#heads[this.#proc] = h;
-      for (let x = h; x >= 0; x = l[x * this.#ls + this.#lo]!) l[x * this.#ls + this.#lo + 2] = this.#proc;
+      for (let x = h; x >= 0; x = l[x * this.#ls + this.#lo]!)
+        l[x * this.#ls + this.#lo + 2] = this.#proc;
       while ((h = this.#heads[this.#proc]!) >= 0) {
         this.#unlink(h);
         const at = this.#exp[h * this.#es + this.#eo]!;

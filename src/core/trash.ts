@@ -40,7 +40,9 @@ export class DestTrash {
         old.af === svc.af &&
         old.fwmark === svc.fwmark &&
         (svc.fwmark !== 0 ||
-          (old.protocol === svc.protocol && old.port === svc.port && addrEqual(svc.af, old.addr, svc.addr)))
+          (old.protocol === svc.protocol &&
+            old.port === svc.port &&
+            addrEqual(svc.af, old.addr, svc.addr)))
       ) {
         this.#items.splice(i, 1);
         d.idleSince = -1;

@@ -28,35 +28,80 @@ describe('Ipvs configuration', () => {
     it('refuses a duplicate service', () => {
       const { ipvs } = makeIpvs();
       ipvs.addService(svcSpec(VIP, 80));
-      refuses(ipvs, () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' })), 'IPVS_ERR_SERVICE_EXISTS', 'Service already exists');
+      refuses(
+        ipvs,
+        () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' })),
+        'IPVS_ERR_SERVICE_EXISTS',
+        'Service already exists',
+      );
     });
 
     it('refuses unknown schedulers and persistence engines, and over-long scheduler names', () => {
       const { ipvs } = makeIpvs();
-      refuses(ipvs, () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'fastest' })), 'IPVS_ERR_NO_SCHEDULER', 'Scheduler or persistence engine not found');
-      refuses(ipvs, () => ipvs.addService(svcSpec(VIP, 80, { pe: 'http' })), 'IPVS_ERR_NO_PE', 'Scheduler or persistence engine not found');
-      refuses(ipvs, () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'a'.repeat(16) })), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+      refuses(
+        ipvs,
+        () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'fastest' })),
+        'IPVS_ERR_NO_SCHEDULER',
+        'Scheduler or persistence engine not found',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.addService(svcSpec(VIP, 80, { pe: 'http' })),
+        'IPVS_ERR_NO_PE',
+        'Scheduler or persistence engine not found',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'a'.repeat(16) })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
     });
 
     it('refuses an IPv6 persistence prefix outside 1..128', () => {
       const { ipvs } = makeIpvs();
       for (const netmask of [0, 129]) {
-        refuses(ipvs, () => ipvs.addService(svcSpec('2001:db8::1', 80, { netmask })), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+        refuses(
+          ipvs,
+          () => ipvs.addService(svcSpec('2001:db8::1', 80, { netmask })),
+          'IPVS_ERR_INVALID',
+          'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+        );
       }
     });
 
     it('edits and deletes only existing services', () => {
       const { ipvs } = makeIpvs();
-      refuses(ipvs, () => ipvs.editService(svcSpec(VIP, 80)), 'IPVS_ERR_NO_SERVICE', 'No such service');
-      refuses(ipvs, () => ipvs.delService(svcSpec(VIP, 80)), 'IPVS_ERR_NO_SERVICE', 'No such service');
+      refuses(
+        ipvs,
+        () => ipvs.editService(svcSpec(VIP, 80)),
+        'IPVS_ERR_NO_SERVICE',
+        'No such service',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.delService(svcSpec(VIP, 80)),
+        'IPVS_ERR_NO_SERVICE',
+        'No such service',
+      );
       refuses(ipvs, () => ipvs.zero(svcSpec(VIP, 80)), 'IPVS_ERR_NO_SERVICE', 'No such service');
       ipvs.addService(svcSpec(VIP, 80));
-      refuses(ipvs, () => ipvs.editService(svcSpec(VIP, 80, { protocol: 17 })), 'IPVS_ERR_NO_SERVICE', 'No such service');
+      refuses(
+        ipvs,
+        () => ipvs.editService(svcSpec(VIP, 80, { protocol: 17 })),
+        'IPVS_ERR_NO_SERVICE',
+        'No such service',
+      );
     });
 
     it('replaces scheduler, flags, timeout and netmask wholesale on edit', () => {
       const { ipvs } = makeIpvs();
-      const k = svcSpec(VIP, 80, { scheduler: 'sh', flags: 1 | 8, timeout: 100, netmask: 0xffffff00 });
+      const k = svcSpec(VIP, 80, {
+        scheduler: 'sh',
+        flags: 1 | 8,
+        timeout: 100,
+        netmask: 0xffffff00,
+      });
       ipvs.addService(k);
       ipvs.addDest(k, destSpec('198.51.100.10', 80));
       ipvs.editService(svcSpec(VIP, 80));
@@ -104,8 +149,18 @@ describe('Ipvs configuration', () => {
   describe('destinations', () => {
     it('refuses operations on a missing service with "Service not defined"', () => {
       const { ipvs } = makeIpvs();
-      refuses(ipvs, () => ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.10', 80)), 'IPVS_ERR_SERVICE_NOT_DEFINED', 'Service not defined');
-      refuses(ipvs, () => ipvs.delDest(svcSpec(VIP, 80), { addr: '198.51.100.10', port: 80 }), 'IPVS_ERR_SERVICE_NOT_DEFINED', 'Service not defined');
+      refuses(
+        ipvs,
+        () => ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.10', 80)),
+        'IPVS_ERR_SERVICE_NOT_DEFINED',
+        'Service not defined',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.delDest(svcSpec(VIP, 80), { addr: '198.51.100.10', port: 80 }),
+        'IPVS_ERR_SERVICE_NOT_DEFINED',
+        'Service not defined',
+      );
     });
 
     it('refuses duplicates, missing destinations, bad ranges and non-unicast addresses', () => {
@@ -113,22 +168,62 @@ describe('Ipvs configuration', () => {
       const k = svcSpec(VIP, 80);
       ipvs.addService(k);
       ipvs.addDest(k, destSpec('198.51.100.10', 80));
-      refuses(ipvs, () => ipvs.addDest(k, destSpec('198.51.100.10', 80, { weight: 5 })), 'IPVS_ERR_DEST_EXISTS', 'Destination already exists');
-      refuses(ipvs, () => ipvs.editDest(k, destSpec('198.51.100.11', 80)), 'IPVS_ERR_NO_DEST', 'No such destination');
-      refuses(ipvs, () => ipvs.delDest(k, { addr: '198.51.100.11', port: 80 }), 'IPVS_ERR_NO_DEST', 'No such destination');
-      refuses(ipvs, () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { weight: -1 })), 'IPVS_ERR_RANGE', 'Numerical result out of range');
-      refuses(ipvs, () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { uThreshold: 5, lThreshold: 6 })), 'IPVS_ERR_RANGE', 'Numerical result out of range');
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('198.51.100.10', 80, { weight: 5 })),
+        'IPVS_ERR_DEST_EXISTS',
+        'Destination already exists',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.editDest(k, destSpec('198.51.100.11', 80)),
+        'IPVS_ERR_NO_DEST',
+        'No such destination',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.delDest(k, { addr: '198.51.100.11', port: 80 }),
+        'IPVS_ERR_NO_DEST',
+        'No such destination',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { weight: -1 })),
+        'IPVS_ERR_RANGE',
+        'Numerical result out of range',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { uThreshold: 5, lThreshold: 6 })),
+        'IPVS_ERR_RANGE',
+        'Numerical result out of range',
+      );
       for (const a of ['224.0.0.1', '0.0.0.1', '255.255.255.255']) {
-        refuses(ipvs, () => ipvs.addDest(k, destSpec(a, 80)), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+        refuses(
+          ipvs,
+          () => ipvs.addDest(k, destSpec(a, 80)),
+          'IPVS_ERR_INVALID',
+          'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+        );
       }
-      refuses(ipvs, () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { fwd: 2, tunType: 1, tunPort: 0 })), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { fwd: 2, tunType: 1, tunPort: 0 })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
     });
 
     it('accepts a destination of the other family only for tunnelling', () => {
       const { ipvs } = makeIpvs();
       const k = svcSpec(VIP, 80);
       ipvs.addService(k);
-      refuses(ipvs, () => ipvs.addDest(k, destSpec('2001:db8::10', 80, { af: 10 })), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('2001:db8::10', 80, { af: 10 })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
       ipvs.addDest(k, destSpec('2001:db8::10', 80, { af: 10, fwd: 2 }));
       assert.equal(ipvs.getService(k).dests[0]!.af, 10);
     });
@@ -137,8 +232,12 @@ describe('Ipvs configuration', () => {
       const { ipvs } = makeIpvs();
       const k = svcSpec(VIP, 80);
       ipvs.addService(k);
-      for (const a of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) ipvs.addDest(k, destSpec(a, 80));
-      assert.deepEqual(ipvs.getService(k).dests.map((d) => d.addr), ['198.51.100.3', '198.51.100.2', '198.51.100.1']);
+      for (const a of ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
+        ipvs.addDest(k, destSpec(a, 80));
+      assert.deepEqual(
+        ipvs.getService(k).dests.map((d) => d.addr),
+        ['198.51.100.3', '198.51.100.2', '198.51.100.1'],
+      );
     });
 
     it('sets NOOUTPUT and INACTIVE in the connection flags of non-NAT destinations', () => {
@@ -212,7 +311,9 @@ describe('Ipvs configuration', () => {
       assert.deepEqual(ipvs.getTimeouts(), { tcp: 900, tcpfin: 120, udp: 300 });
       ipvs.setTimeouts({ tcp: 0, tcpfin: 0, udp: 60 });
       assert.deepEqual(ipvs.getTimeouts(), { tcp: 900, tcpfin: 120, udp: 60 });
-      assert.throws(() => ipvs.setTimeouts({ tcp: -1, tcpfin: 0, udp: 0 }), { code: 'IPVS_ERR_INVALID' });
+      assert.throws(() => ipvs.setTimeouts({ tcp: -1, tcpfin: 0, udp: 0 }), {
+        code: 'IPVS_ERR_INVALID',
+      });
       assert.deepEqual(ipvs.getTimeouts(), { tcp: 900, tcpfin: 120, udp: 60 });
     });
 
@@ -230,11 +331,29 @@ describe('Ipvs configuration', () => {
     it('starts each sync role once and stops only running roles', () => {
       const { ipvs } = makeIpvs();
       ipvs.startDaemon({ state: 1, mcastIfn: 'eth0', syncId: 0 });
-      refuses(ipvs, () => ipvs.startDaemon({ state: 1, mcastIfn: 'eth0', syncId: 0 }), 'IPVS_ERR_DAEMON_RUNNING', 'Daemon has already run');
+      refuses(
+        ipvs,
+        () => ipvs.startDaemon({ state: 1, mcastIfn: 'eth0', syncId: 0 }),
+        'IPVS_ERR_DAEMON_RUNNING',
+        'Daemon has already run',
+      );
       refuses(ipvs, () => ipvs.stopDaemon(2), 'IPVS_ERR_NO_DAEMON', 'No daemon is running');
-      refuses(ipvs, () => ipvs.startDaemon({ state: 2, mcastIfn: 'eth0', syncId: 0, mcastGroup: '192.0.2.1' }), 'IPVS_ERR_INVALID', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
+      refuses(
+        ipvs,
+        () => ipvs.startDaemon({ state: 2, mcastIfn: 'eth0', syncId: 0, mcastGroup: '192.0.2.1' }),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
       assert.deepEqual(ipvs.listDaemons(), [
-        { state: 1, mcastIfn: 'eth0', syncId: 0, syncMaxlen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 },
+        {
+          state: 1,
+          mcastIfn: 'eth0',
+          syncId: 0,
+          syncMaxlen: 1472,
+          mcastGroup: '224.0.0.81',
+          mcastPort: 8848,
+          mcastTtl: 1,
+        },
       ]);
     });
   });

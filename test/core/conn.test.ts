@@ -3,8 +3,22 @@ import { describe, it } from 'node:test';
 import { parseIp } from '../../src/core/addr.js';
 import { NO_CONN } from '../../src/core/conn.js';
 import { SCHED_DROP, SCHED_LEAVE, SCHED_PASS } from '../../src/core/conn-ops.js';
-import { CONN_F_INACTIVE, CONN_F_NO_CPORT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, DEST_F_OVERLOAD, SVC_F_ONEPACKET } from '../../src/core/constants.js';
-import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/proto/index.js';
+import {
+  CONN_F_INACTIVE,
+  CONN_F_NO_CPORT,
+  CONN_F_NOOUTPUT,
+  CONN_F_ONE_PACKET,
+  DEST_F_OVERLOAD,
+  SVC_F_ONEPACKET,
+} from '../../src/core/constants.js';
+import {
+  DIR_INPUT,
+  DIR_OUTPUT,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_SYN,
+} from '../../src/proto/index.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
 const VIP = '192.0.2.1';
@@ -151,9 +165,14 @@ describe('connections', () => {
       const { ipvs, key, svc } = setup();
       const d = ipvs.addDest(key, destSpec('198.51.100.10', 80, { uThreshold: 4 }));
       const hs: number[] = [];
-      for (let i = 0; i < 4; i++) hs.push(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000 + i, VIP, 80)));
+      for (let i = 0; i < 4; i++)
+        hs.push(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000 + i, VIP, 80)));
       assert.ok(d.flags & DEST_F_OVERLOAD);
-      assert.equal(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 41000, VIP, 80)), SCHED_LEAVE, 'no other destination');
+      assert.equal(
+        ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 41000, VIP, 80)),
+        SCHED_LEAVE,
+        'no other destination',
+      );
       ipvs.ops.del(hs[0]!); // 3 left: 3*4 = 12 is not < 12
       assert.ok(d.flags & DEST_F_OVERLOAD);
       ipvs.ops.del(hs[1]!); // 2 left: 8 < 12
@@ -164,7 +183,8 @@ describe('connections', () => {
       const { ipvs, key, svc } = setup();
       const d = ipvs.addDest(key, destSpec('198.51.100.10', 80, { uThreshold: 4, lThreshold: 2 }));
       const hs: number[] = [];
-      for (let i = 0; i < 4; i++) hs.push(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000 + i, VIP, 80)));
+      for (let i = 0; i < 4; i++)
+        hs.push(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000 + i, VIP, 80)));
       ipvs.ops.del(hs[0]!);
       ipvs.ops.del(hs[1]!);
       assert.ok(d.flags & DEST_F_OVERLOAD, 'total 2 is not below 2');
@@ -239,8 +259,28 @@ describe('connections', () => {
       const svc = ipvs.addService(k);
       ipvs.addDest(k, destSpec('2001:db8::10', 443));
       const h = ipvs.ops.schedule(svc, flow(6, '2001:db8:1::5', 1234, '2001:db8::1', 443));
-      assert.equal(ipvs.conns.inGet(10, 6, parseIp('2001:db8:1::5')!.words, 1234, parseIp('2001:db8::1')!.words, 443), h);
-      assert.equal(ipvs.conns.inGet(10, 6, parseIp('2001:db8:2::5')!.words, 1234, parseIp('2001:db8::1')!.words, 443), NO_CONN);
+      assert.equal(
+        ipvs.conns.inGet(
+          10,
+          6,
+          parseIp('2001:db8:1::5')!.words,
+          1234,
+          parseIp('2001:db8::1')!.words,
+          443,
+        ),
+        h,
+      );
+      assert.equal(
+        ipvs.conns.inGet(
+          10,
+          6,
+          parseIp('2001:db8:2::5')!.words,
+          1234,
+          parseIp('2001:db8::1')!.words,
+          443,
+        ),
+        NO_CONN,
+      );
       assert.equal(ipvs.listConns()[0]!.caddr, '2001:db8:1::5');
     });
   });
@@ -264,7 +304,8 @@ describe('connections', () => {
     it('refuses new connections when the table is full, counting them and never throwing', () => {
       const { ipvs, key, svc } = setup({ maxConns: 3 });
       ipvs.addDest(key, destSpec('198.51.100.10', 80));
-      for (let i = 0; i < 3; i++) assert.ok(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) >= 0);
+      for (let i = 0; i < 3; i++)
+        assert.ok(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) >= 0);
       assert.equal(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 2000, VIP, 80)), SCHED_DROP);
       assert.equal(ipvs.ops.counters.tableFull, 1);
       assert.equal(ipvs.total.snapshot().conns, 3);
@@ -278,7 +319,10 @@ describe('connections', () => {
       ipvs.ops.outStats(h, 1500);
       for (const s of [d.stats, svc.stats, ipvs.total]) {
         const x = s.snapshot();
-        assert.deepEqual([x.conns, x.inpkts, x.inbytes, x.outpkts, x.outbytes], [1, 1, 60, 1, 1500]);
+        assert.deepEqual(
+          [x.conns, x.inpkts, x.inbytes, x.outpkts, x.outbytes],
+          [1, 1, 60, 1, 1500],
+        );
       }
     });
 

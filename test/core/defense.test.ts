@@ -20,7 +20,11 @@ describe('memory-pressure defences', () => {
       const { ipvs, svc } = setup({ pages: 1e9 });
       ipvs.setSysctl('am_droprate', 4);
       ipvs.setSysctl('drop_packet', 3);
-      const results = Array.from({ length: 12 }, (_, i) => ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) === SCHED_DROP);
+      const results = Array.from(
+        { length: 12 },
+        (_, i) =>
+          ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) === SCHED_DROP,
+      );
       assert.deepEqual(results.map((d) => (d ? 'D' : '.')).join(''), '...D...D...D');
       assert.equal(ipvs.ops.counters.defenseDropPacket, 3);
     });
@@ -33,13 +37,15 @@ describe('memory-pressure defences', () => {
       mem.pages = 512; // amemthresh 1024: rate = 1024 / (1024 - 512) = 2
       advance(1000);
       assert.equal(ipvs.getSysctls().drop_packet, 2);
-      assert.equal(ipvs.ops.dropRate, 2);
-      const r = [2, 3, 4, 5].map((p) => ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', p, VIP, 80)) === SCHED_DROP);
+      assert.equal(ipvs.ops.defense.dropRate, 2);
+      const r = [2, 3, 4, 5].map(
+        (p) => ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', p, VIP, 80)) === SCHED_DROP,
+      );
       assert.deepEqual(r, [false, true, false, true]);
       mem.pages = 1e9;
       advance(1000);
       assert.equal(ipvs.getSysctls().drop_packet, 1);
-      assert.equal(ipvs.ops.dropRate, 0);
+      assert.equal(ipvs.ops.defense.dropRate, 0);
     });
   });
 
@@ -89,7 +95,11 @@ describe('memory-pressure defences', () => {
       advance(50_000);
       const left = ipvs.listConns();
       assert.ok(left.filter((c) => c.stateName === 'SYN_RECV').length < 20);
-      assert.equal(left.filter((c) => c.stateName === 'ESTABLISHED').length, 50, 'armed less than 60 s ago');
+      assert.equal(
+        left.filter((c) => c.stateName === 'ESTABLISHED').length,
+        50,
+        'armed less than 60 s ago',
+      );
       assert.ok(ipvs.ops.counters.defenseDropEntry > 30);
     });
   });

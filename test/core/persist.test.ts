@@ -26,7 +26,10 @@ describe('persistence templates', () => {
       [t!.protocol, t!.caddr, t!.cport, t!.vaddr, t!.vport, t!.dport],
       [6, '203.0.113.0', 0, VIP, 80, 8080],
     );
-    assert.equal(ipvs.conns.cold[ipvs.conns.daddrOff(h1)], ipvs.conns.cold[ipvs.conns.daddrOff(h2)]);
+    assert.equal(
+      ipvs.conns.cold[ipvs.conns.daddrOff(h1)],
+      ipvs.conns.cold[ipvs.conns.daddrOff(h2)],
+    );
     assert.equal(ipvs.conns.dport(h1), 8080);
     // another network gets its own template
     ipvs.ops.schedule(svc, flow(6, '203.0.114.5', 1111, VIP, 80));
@@ -42,7 +45,12 @@ describe('persistence templates', () => {
     ipvs.ops.schedule(svc, flow(6, '2001:db8:aaaa:1::5', 1111, '2001:db8::1', 443));
     ipvs.ops.schedule(svc, flow(6, '2001:db8:aaaa:ffff::9', 2222, '2001:db8::1', 443));
     ipvs.ops.schedule(svc, flow(6, '2001:db8:aaab::9', 2222, '2001:db8::1', 443));
-    assert.deepEqual(templates(ipvs).map((t) => t.caddr).sort(), ['2001:db8:aaaa::', '2001:db8:aaab::']);
+    assert.deepEqual(
+      templates(ipvs)
+        .map((t) => t.caddr)
+        .sort(),
+      ['2001:db8:aaaa::', '2001:db8:aaab::'],
+    );
   });
 
   it('uses vport 0 for FTP (port 21) services so data connections follow', () => {

@@ -58,7 +58,7 @@ describe('Stats', () => {
       const s = new Stats();
       s.outbytes = 2 ** 40;
       s.estimate();
-      assert.equal(s.avgOutbps, 2 ** 40 * 16 / 4);
+      assert.equal(s.avgOutbps, (2 ** 40 * 16) / 4);
       assert.equal(s.snapshot().outbps, Math.floor((2 ** 42 + 15) / 32));
     });
   });
@@ -73,7 +73,12 @@ describe('Stats', () => {
       s.zero();
       assert.equal(s.conns, 10);
       assert.deepEqual(
-        { c: s.snapshot().conns, p: s.snapshot().inpkts, b: s.snapshot().inbytes, r: s.snapshot().cps },
+        {
+          c: s.snapshot().conns,
+          p: s.snapshot().inpkts,
+          b: s.snapshot().inbytes,
+          r: s.snapshot().cps,
+        },
         { c: 0, p: 0, b: 0, r: 0 },
       );
       s.conns += 5;

@@ -41,11 +41,17 @@ describe('TimerWheel', () => {
 
   it('lets an expiry callback cancel or re-arm other handles of the same slot', () => {
     const fired: number[] = [];
-    const w = new TimerWheel(wheelStorage(8), (h) => {
-      fired.push(h);
-      if (h === 2) w.cancel(5);
-      if (h === 4) w.arm(4, 10_000);
-    }, 0, 10, 4);
+    const w = new TimerWheel(
+      wheelStorage(8),
+      (h) => {
+        fired.push(h);
+        if (h === 2) w.cancel(5);
+        if (h === 4) w.arm(4, 10_000);
+      },
+      0,
+      10,
+      4,
+    );
     // new entries go to the head of their slot: 2 is visited first and cancels 5
     for (const h of [5, 4, 2]) w.arm(h, 100);
     w.advance(100);
