@@ -25,3 +25,4 @@ export * as icmp from './icmp.js';
 export * as sctp from './sctp.js';
 export * as gre from './gre.js';
 export * as gue from './gue.js';
+export * from './tuple.js';
