@@ -17,6 +17,7 @@ import {
   CONN_F_TEMPLATE,
   DEST_F_AVAILABLE,
   DEST_F_OVERLOAD,
+  FWD_MASQ,
   IPPROTO_IP,
   IPPROTO_SCTP,
   IPPROTO_TCP,
@@ -28,6 +29,7 @@ import {
 import type { Flow } from './flow.js';
 import type { Ipvs } from './ipvs.js';
 import { Defense } from './defense.js';
+import { sipCallId } from './pe-sip.js';
 import type { Dest, Service } from './service.js';
 import {
   DIR_INPUT_ONLY,
@@ -505,7 +507,19 @@ export class ConnOps {
         tvaddr = k;
       }
     }
-    let ct = t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport);
+    // a persistence engine adds its data (the SIP Call-ID) to the template key; no data: drop
+    let pe: string | null = null;
+    if (svc.peName === 'sip') {
+      pe =
+        flow.protocol === IPPROTO_UDP && flow.payload && !flow.inverse
+          ? sipCallId(flow.payload, flow.payloadOffset, flow.payloadLength)
+          : null;
+      if (pe === null) return SCHED_DROP;
+    }
+    let ct =
+      pe === null
+        ? t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport)
+        : t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport, (x) => this.#peData.get(x) === pe);
     let dest: Dest | null;
     if (ct === NO_CONN || !this.checkTemplate(ct)) {
       dest = this.#pick(svc, flow);
@@ -527,6 +541,10 @@ export class ConnOps {
       );
       if (ct === NO_CONN) return SCHED_DROP;
       t.setTimeout(ct, svc.timeout * 1000);
+      if (pe !== null) {
+        this.#peName.set(ct, svc.peName);
+        this.#peData.set(ct, pe);
+      }
     } else {
       dest = this.dest(ct)!;
     }
@@ -556,6 +574,88 @@ export class ConnOps {
     this.put(ct);
     this.#connStats(dest, svc);
     return h;
+  }
+
+  /**
+   * Server-initiated flows of the SIP engine (spec §5.3 step 5, §7.1): a UDP packet from a NAT
+   * real server of a non-fwmark, non-port-0 SIP service that matched no connection. Creates (or
+   * reuses) the template of its Call-ID pinned to that server and a connection whose client is the
+   * packet's destination, so the remote party's answers reach the same server. `flow` is the
+   * outgoing packet (source = real server). Returns the handle, or NO_CONN when it does not apply.
+   */
+  peConnOut(flow: Flow): number {
+    if (flow.protocol !== IPPROTO_UDP || !flow.payload) return NO_CONN;
+    const ipvs = this.#ipvs;
+    for (const svc of ipvs.services.list()) {
+      if (svc.peName !== 'sip' || svc.fwmark || !svc.port || svc.af !== flow.af) continue;
+      if (svc.protocol !== IPPROTO_UDP || !(svc.flags & SVC_F_PERSISTENT)) continue;
+      const dest = svc.dests.find(
+        (d) =>
+          (d.connFlags & CONN_F_FWD_MASK) === FWD_MASQ &&
+          d.port === flow.sport &&
+          d.af === flow.af &&
+          d.addr[0] === flow.saddr[0] &&
+          (flow.af !== AF_INET6 ||
+            (d.addr[1] === flow.saddr[1] &&
+              d.addr[2] === flow.saddr[2] &&
+              d.addr[3] === flow.saddr[3])),
+      );
+      if (!dest) continue;
+      const pe = sipCallId(flow.payload, flow.payloadOffset, flow.payloadLength);
+      if (pe === null) return NO_CONN;
+      const t = ipvs.conns;
+      maskAddr(svc.af, flow.daddr, svc.netmask, this.#snet);
+      let ct = t.templateGet(
+        svc.af,
+        IPPROTO_UDP,
+        this.#snet,
+        0,
+        svc.addr,
+        svc.port,
+        (x) => this.#peData.get(x) === pe,
+      );
+      if (ct === NO_CONN) {
+        ct = this.newConn(
+          svc.af,
+          IPPROTO_UDP,
+          this.#snet,
+          0,
+          svc.addr,
+          svc.port,
+          dest.af,
+          dest.addr,
+          dest.port,
+          CONN_F_TEMPLATE,
+          dest,
+          0,
+        );
+        if (ct === NO_CONN) return NO_CONN;
+        t.setTimeout(ct, svc.timeout * 1000);
+        this.#peName.set(ct, svc.peName);
+        this.#peData.set(ct, pe);
+      }
+      const flags = svc.flags & SVC_F_ONEPACKET ? CONN_F_ONE_PACKET : 0;
+      const h = this.newConn(
+        svc.af,
+        IPPROTO_UDP,
+        flow.daddr,
+        flow.dport,
+        svc.addr,
+        svc.port,
+        dest.af,
+        dest.addr,
+        dest.port,
+        flags,
+        dest,
+        0,
+      );
+      if (h === NO_CONN) return NO_CONN;
+      this.controlAdd(h, ct);
+      this.put(ct);
+      this.#connStats(dest, svc);
+      return h;
+    }
+    return NO_CONN;
   }
 
   // ---- sweeps -----------------------------------------------------------------------------

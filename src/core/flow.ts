@@ -27,6 +27,10 @@ export class Flow {
   inverse = false;
   /** L3 length of the packet, for statistics. */
   length = 0;
+  /** The transport payload (UDP data), for persistence engines that read it (SIP); null if none. */
+  payload: Uint8Array | null = null;
+  payloadOffset = 0;
+  payloadLength = 0;
 
   /** Sets every field at once; addresses are four-word host-order arrays (IPv4 in word 0). */
   set(
@@ -48,6 +52,9 @@ export class Flow {
     this.dport = dport;
     this.fwmark = fwmark;
     this.inverse = false;
+    this.payload = null;
+    this.payloadOffset = 0;
+    this.payloadLength = 0;
     return this;
   }
 }
