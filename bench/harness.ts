@@ -75,7 +75,8 @@ export function printTable(title: string, results: BenchResult[]): void {
     `${'case'.padEnd(48)} ${'ns/op'.padStart(10)} ${'ops/s'.padStart(14)}${results.some((r) => r.heapBytesPerOp !== undefined) ? '  heap B/op' : ''}`,
   );
   for (const r of results) {
-    const heap = r.heapBytesPerOp !== undefined ? `  ${r.heapBytesPerOp.toFixed(3).padStart(9)}` : '';
+    const heap =
+      r.heapBytesPerOp !== undefined ? `  ${r.heapBytesPerOp.toFixed(3).padStart(9)}` : '';
     console.log(
       `${r.name.padEnd(48)} ${r.nsPerOp.toFixed(1).padStart(10)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(14)}${heap}`,
     );

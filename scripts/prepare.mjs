@@ -16,4 +16,7 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   console.error('ipvs-ts: installing dependencies (npm ci)');
   run(npm, ['ci', '--no-audit', '--no-fund']);
 }
+// The native frame-I/O addon (native/): rebuilt when missing or older than its sources; a failed
+// build only warns (the backends that need it then say IPVS_ERR_IO_NATIVE_MISSING).
+run(process.execPath, [join(root, 'native', 'build.mjs'), '--if-stale']);
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);

@@ -1,0 +1,128 @@
+/**
+ * Lazy loader of the native addon (native/ipvs_native.c). Importing this module never loads it:
+ * `loadNative()` does, the first time a native backend is opened, and throws
+ * IoNativeMissingError when it is not built. `IPVS_NATIVE_ADDON` overrides the path.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IoNativeMissingError } from './errors.js';
+
+/** Int32 words per frame descriptor: [offset, captured length, wire length, meta]. */
+export const DESC_STRIDE = 4;
+
+/** What `packetOpen` returns. */
+export interface NativePacketSocket {
+  handle: object;
+  fd: number;
+  rx: ArrayBuffer;
+  tx: ArrayBuffer;
+  rxBlockSize: number;
+  rxBlockCount: number;
+  txFrameSize: number;
+  txFrameCount: number;
+  txDataOffset: number;
+}
+
+/** Options of `packetOpen` (all optional; see docs/native.md for defaults). */
+export interface NativePacketOptions {
+  rxBlockSize?: number;
+  rxBlockCount?: number;
+  rxFrameSize?: number;
+  rxRetireMs?: number;
+  txFrameSize?: number;
+  txFrameCount?: number;
+  ignoreOutgoing?: boolean;
+  qdiscBypass?: boolean;
+}
+
+/** Interface facts as the addon reports them. */
+export interface NativeIfInfo {
+  name: string;
+  index: number;
+  mac: Uint8Array;
+  hwType: number;
+  mtu: number;
+  flags: number;
+}
+
+/** The addon's exports (ABI 1). */
+export interface NativeAddon {
+  ABI: number;
+  DESC_STRIDE: number;
+  packetOpen(ifindex: number, opts: NativePacketOptions, netns?: string): NativePacketSocket;
+  packetRxPoll(handle: object, desc: Int32Array, max: number): number;
+  packetRxRelease(handle: object): void;
+  packetTxSend(handle: object, start: number, count: number): number;
+  packetSetFanout(handle: object, group: number, modeAndFlags: number): void;
+  packetStats(handle: object): { packets: number; drops: number; freezeQueueCount: number };
+  packetClose(handle: object): void;
+  pollOpen(fd: number, cb: (status: number, events: number) => void): object;
+  pollStart(poll: object, events?: number): void;
+  pollStop(poll: object): void;
+  pollRef(poll: object, ref: boolean): void;
+  pollClose(poll: object): void;
+  tunOpen(
+    name: string | undefined,
+    tap: boolean,
+    multiQueue: boolean,
+    netns?: string,
+  ): { fd: number; name: string };
+  fdReadBatch(fd: number, buf: Uint8Array, slotSize: number, desc: Int32Array, max: number): number;
+  fdWriteBatch(fd: number, buf: Uint8Array, desc: Int32Array, count: number): number;
+  fdClose(fd: number): void;
+  ifInfo(name: string, netns?: string): NativeIfInfo;
+  capNetRaw(): string | null;
+}
+
+const ADDON_REL = join('native', 'build', 'Release', 'ipvs_native.node');
+let cached: NativeAddon | undefined;
+let failure: string | undefined;
+
+/** Where the addon is looked for: the package root above this file (src/ or dist/src/). */
+export function nativeAddonPath(): string {
+  const env = process.env.IPVS_NATIVE_ADDON;
+  if (env) return env;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, ADDON_REL);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', ADDON_REL);
+}
+
+/** Loads the addon once; throws IoNativeMissingError when it is missing or does not load. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  if (failure === undefined) {
+    if (process.platform !== 'linux')
+      failure = `native frame I/O needs Linux, this is ${process.platform}`;
+    else {
+      const path = nativeAddonPath();
+      if (!existsSync(path)) failure = `${path} does not exist`;
+      else {
+        try {
+          const mod = createRequire(import.meta.url)(path) as NativeAddon;
+          if (mod.ABI !== 1) failure = `${path} has ABI ${String(mod.ABI)}, expected 1: rebuild it`;
+          else cached = mod;
+        } catch (err) {
+          failure = `${path} does not load: ${(err as Error).message}`;
+        }
+      }
+    }
+  }
+  if (cached) return cached;
+  throw new IoNativeMissingError(failure);
+}
+
+/** True when the addon is built and loads (never throws). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}

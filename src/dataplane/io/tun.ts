@@ -1,0 +1,170 @@
+/**
+ * TUN/TAP backend: /dev/net/tun with IFF_TUN or IFF_TAP and IFF_NO_PI, non-blocking. Receive is
+ * the NAPI-style loop of rx-loop.ts over `fdReadBatch` (one read per frame, many frames per call
+ * into a staging buffer); transmit stages frames and writes them with one `fdWriteBatch` per
+ * commit. A TUN frame is an IP packet (linkType 'ip'); a TAP frame is an Ethernet frame.
+ */
+import { IoClosedError, IoFrameSizeError, fromNative } from './errors.js';
+import { interfaceInfo, netnsPath, type InterfaceInfo } from './iface.js';
+import { loadNative, type NativeAddon } from './native.js';
+import { RxLoop, StagedTx } from './rx-loop.js';
+import {
+  FrameBatch,
+  newStats,
+  type FrameHandler,
+  type FrameIO,
+  type IoStats,
+  type RxLoopOptions,
+} from './types.js';
+
+export interface TunOptions extends RxLoopOptions {
+  /** Device name ("" or omitted: the kernel picks tunN / tapN). */
+  name?: string;
+  /** IFF_TAP (Ethernet frames) instead of IFF_TUN (IP packets). */
+  tap?: boolean;
+  /** IFF_MULTI_QUEUE: open the same name again for more queues. */
+  multiQueue?: boolean;
+  /** Network namespace to create the device in (name under /run/netns, or a path). */
+  netns?: string;
+  /** Bytes per receive/transmit slot (largest frame). Default 65535 + 14 rounded to 16. */
+  slotSize?: number;
+  /** Transmit slots staged per commit. Default 256. */
+  txSlots?: number;
+}
+
+/** Creates (or attaches to) a TUN/TAP device. Throws IoNativeMissingError / IoNotRootError / IoSyscallError. */
+export function openTun(opts: TunOptions = {}): TunIO {
+  const native = loadNative();
+  let r: { fd: number; name: string };
+  try {
+    r = native.tunOpen(
+      opts.name,
+      opts.tap === true,
+      opts.multiQueue === true,
+      netnsPath(opts.netns),
+    );
+  } catch (err) {
+    throw fromNative(err, { capability: 'CAP_NET_ADMIN' });
+  }
+  let info: InterfaceInfo;
+  try {
+    info = interfaceInfo(r.name, opts);
+  } catch (err) {
+    native.fdClose(r.fd);
+    throw err;
+  }
+  return new TunIO(native, r.fd, info, opts);
+}
+
+export class TunIO implements FrameIO {
+  readonly kind: 'tun' | 'tap';
+  readonly linkType: 'ethernet' | 'ip';
+  readonly stats: IoStats = newStats();
+  readonly maxFrame: number;
+  readonly name: string;
+  private readonly tx: StagedTx;
+  private readonly loop: RxLoop;
+  private readonly poll: object;
+  private closed = false;
+
+  constructor(
+    private readonly native: NativeAddon,
+    readonly fd: number,
+    readonly iface: InterfaceInfo,
+    opts: TunOptions = {},
+  ) {
+    this.kind = opts.tap ? 'tap' : 'tun';
+    this.linkType = opts.tap ? 'ethernet' : 'ip';
+    this.name = iface.name;
+    const slot = opts.slotSize ?? (65535 + 14 + 15) & ~15;
+    this.maxFrame = slot;
+    this.tx = new StagedTx(slot, opts.txSlots ?? 256);
+    const batchSize = opts.batchSize ?? 64;
+    const rxBuf = Buffer.alloc(slot * batchSize);
+    const batch = new FrameBatch(batchSize, rxBuf);
+    this.loop = new RxLoop(
+      {
+        fill: (b, max) => {
+          try {
+            return native.fdReadBatch(fd, rxBuf, slot, b.desc, max);
+          } catch (err) {
+            throw fromNative(err, { iface: this.name });
+          }
+        },
+        arm: () => native.pollStart(this.poll, 1),
+        disarm: () => native.pollStop(this.poll),
+      },
+      batch,
+      this.stats,
+      opts,
+    );
+    this.poll = native.pollOpen(fd, this.loop.ready);
+  }
+
+  get txData(): Buffer {
+    return this.tx.data;
+  }
+
+  onFrames(handler: FrameHandler): void {
+    this.loop.setHandler(handler);
+    this.start();
+  }
+
+  start(): void {
+    if (this.closed) throw new IoClosedError(`TUN device ${this.name}`);
+    this.loop.start();
+  }
+
+  stop(): void {
+    this.loop.stop();
+  }
+
+  ref(on: boolean): void {
+    if (!this.closed) this.native.pollRef(this.poll, on);
+  }
+
+  txAlloc(length: number): number {
+    if (this.closed) throw new IoClosedError(`TUN device ${this.name}`);
+    if (length > this.maxFrame || length <= 0) {
+      throw new IoFrameSizeError(
+        `frame of ${length} bytes does not fit a ${this.maxFrame}-byte slot`,
+      );
+    }
+    const off = this.tx.alloc(length);
+    if (off < 0) this.stats.txFull++;
+    return off;
+  }
+
+  send(frame: Uint8Array): boolean {
+    const off = this.txAlloc(frame.length);
+    if (off < 0) return false;
+    this.tx.data.set(frame, off);
+    return true;
+  }
+
+  txCommit(): number {
+    const n = this.tx.pending;
+    if (n === 0 || this.closed) return 0;
+    this.tx.pending = 0;
+    let written: number;
+    try {
+      written = this.native.fdWriteBatch(this.fd, this.tx.data, this.tx.desc, n);
+    } catch (err) {
+      this.stats.txDropped += n;
+      throw fromNative(err, { iface: this.name });
+    }
+    for (let i = 0; i < written; i++) this.stats.txBytes += this.tx.desc[i * 4 + 1]!;
+    this.stats.txFrames += written;
+    this.stats.txDropped += n - written;
+    this.stats.txKicks++;
+    return written;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.loop.stop();
+    this.native.pollClose(this.poll);
+    this.native.fdClose(this.fd);
+  }
+}

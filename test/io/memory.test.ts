@@ -1,0 +1,133 @@
+/**
+ * In-memory backend: frames committed on one end arrive on the other in order, byte for byte, in
+ * batches of at most batchSize and at most budget per event-loop turn; a large backlog yields to
+ * timers; a full queue drops and counts.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { createMemoryPair, type FrameBatch } from '../../src/dataplane/io/index.js';
+import { parseTestFrame, testFrame } from './lab.js';
+
+const MAC = Uint8Array.of(2, 0, 0, 0, 0, 1);
+
+function collect(batchSizes: number[], got: Buffer[]) {
+  return (b: FrameBatch): void => {
+    batchSizes.push(b.count);
+    for (let i = 0; i < b.count; i++) got.push(Buffer.from(b.frame(i)));
+  };
+}
+
+describe('memory frame I/O pair', () => {
+  it('round trip: order, bytes, batching, both directions', async () => {
+    const [a, b] = createMemoryPair({ batchSize: 16, budget: 64 });
+    const sizes: number[] = [];
+    const got: Buffer[] = [];
+    b.onFrames(collect(sizes, got));
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 500; i++) {
+      const f = testFrame(60 + (i % 1400), i, 7, MAC);
+      sent.push(f);
+      assert.ok(a.send(f));
+      if (i % 50 === 49) assert.equal(a.txCommit(), 50);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(got.length, 500);
+    got.forEach((f, i) => assert.deepEqual(f, sent[i]));
+    assert.ok(Math.max(...sizes) === 16 && sizes.every((n) => n <= 16));
+    assert.equal(a.stats.txKicks, 10);
+    assert.equal(b.stats.rxFrames, 500);
+
+    const back: Buffer[] = [];
+    a.onFrames(collect([], back));
+    const off = b.txAlloc(100);
+    b.txData.fill(0xab, off, off + 100);
+    b.txCommit();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(back, [Buffer.alloc(100, 0xab)]);
+    await a.close();
+    await b.close();
+  });
+
+  it('a backlog is drained budget by budget: timers run between turns', async () => {
+    const [a, b] = createMemoryPair({ batchSize: 32, budget: 64, queueLimit: 100_000 });
+    let n = 0;
+    let firedAt = -1;
+    b.onFrames((batch) => {
+      n += batch.count;
+    });
+    for (let i = 0; i < 20_000; i++) {
+      a.send(testFrame(64, i, 1, MAC));
+      if (i % 200 === 199) a.txCommit();
+    }
+    a.txCommit();
+    setTimeout(() => (firedAt = n), 0);
+    await new Promise((r) => setTimeout(r, 5));
+    while (n < b.stats.rxFrames || b.queued > 0) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(
+      firedAt >= 0 && firedAt < 20_000,
+      `the timer ran before the backlog was drained (after ${firedAt} frames)`,
+    );
+    assert.ok(b.stats.rxYields >= 20_000 / 64 - 2);
+    assert.equal(b.stats.rxMaxBatch, 32);
+    await a.close();
+    await b.close();
+  });
+
+  it('a full queue drops and counts; stop() pauses delivery', async () => {
+    const [a, b] = createMemoryPair({ queueLimit: 10 });
+    b.stop();
+    for (let i = 0; i < 15; i++) a.send(testFrame(60, i, 3, MAC));
+    a.txCommit();
+    assert.equal(b.queued, 10);
+    assert.equal(b.rxDropped, 5);
+    assert.equal(a.stats.txDropped, 5);
+    const seqs: number[] = [];
+    b.onFrames((batch) => {
+      for (let i = 0; i < batch.count; i++)
+        seqs.push(parseTestFrame(batch.data, batch.offset(i), batch.length(i))!.seq);
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.throws(() => a.txAlloc(100_000), { code: 'IPVS_ERR_IO_FRAME_SIZE' });
+    await a.close();
+    assert.throws(() => a.start(), { code: 'IPVS_ERR_IO_CLOSED' });
+  });
+});
+
+describe('receive loop', () => {
+  it('a handler that throws does not stall the loop (checked in a child process)', () => {
+    const index = join(
+      dirname(fileURLToPath(import.meta.url)),
+      '..',
+      '..',
+      'src',
+      'dataplane',
+      'io',
+      'index.js',
+    );
+    const script = `
+      import { createMemoryPair } from ${JSON.stringify(index)};
+      const errors = [];
+      process.on('uncaughtException', (e) => errors.push(e.message));
+      const [a, b] = createMemoryPair({ batchSize: 1 });
+      const seen = [];
+      b.onFrames((batch) => {
+        const v = batch.data[batch.offset(0)];
+        seen.push(v);
+        if (v === 1) throw new Error('handler failure');
+      });
+      for (let i = 0; i < 4; i++) a.send(Buffer.alloc(60, i));
+      a.txCommit();
+      setTimeout(() => { console.log(JSON.stringify({ seen, errors })); }, 50);
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { seen: [0, 1, 2, 3], errors: ['handler failure'] });
+  });
+});
