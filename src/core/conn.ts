@@ -278,10 +278,13 @@ export class ConnTable {
     let k = a[ao]!;
     if (af === AF_INET6)
       k = Math.imul(k ^ a[ao + 1]!, 0x9e3779b1) ^ a[ao + 2]! ^ Math.imul(a[ao + 3]!, 0x85ebca6b);
-    let x = (k ^ this.#seed) >>> 0;
-    x = Math.imul(x ^ ((port << 8) | proto) ^ (x >>> 16), 0x7feb352d);
-    x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-    return (x ^ (x >>> 16)) & this.#bmask;
+    // multiply-xorshift mixing: sequential addresses and ports spread like random ones
+    let x = Math.imul(k ^ this.#seed, 0x9e3779b1) ^ ((port << 8) | proto);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x2c1b3c6d);
+    x ^= x >>> 12;
+    x = Math.imul(x, 0x297a2d39);
+    return (x ^ (x >>> 15)) & this.#bmask;
   }
 
   #bucketOf(h: number): number {
