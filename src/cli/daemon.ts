@@ -6,6 +6,7 @@
  * the rules file is applied and the state file written.
  */
 import { Ipvs } from '../core/ipvs.js';
+import { DATAPLANE_FACTORIES } from '../dataplane/index.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
 import { IpvsError } from '../core/errors.js';
@@ -18,10 +19,11 @@ import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 /** Data planes by name; a plane's issue adds its line here. */
 export const DATAPLANES: Record<string, () => Promise<Dataplane>> = {
   none: async () => new NoneDataplane(),
+  ...DATAPLANE_FACTORIES,
 };
 
-/** Default data plane. */
-export const DEFAULT_DATAPLANE = 'none';
+/** Default data plane: the proxy, which needs no privileges. */
+export const DEFAULT_DATAPLANE = 'proxy';
 
 /** Parsed daemon options. */
 export interface DaemonOptions {

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { runAdmCli } from './adm.js';
+import { runDemo } from './demo.js';
 import { runDaemon } from './daemon.js';
+import { runRealserver } from './realserver.js';
 
 /** A subcommand: one-line summary and its runner (arguments after the subcommand name). */
 export interface Subcommand {
@@ -21,6 +23,14 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   adm: {
     summary: 'ipvsadm-compatible administration: ipvs adm [--control PATH] <ipvsadm args>',
     run: runAdmCli,
+  },
+  demo: {
+    summary: 'a working load balancer with three demo backends: ipvs demo [--port N]',
+    run: runDemo,
+  },
+  realserver: {
+    summary: 'real-server side of tunnelling: decapsulate IPIP/GUE/GRE into a TUN device',
+    run: runRealserver,
   },
 };
 

@@ -22,7 +22,9 @@ after(() => {
 });
 
 function startDaemon(args: string[]): Promise<{ child: ChildProcess; log: () => string }> {
-  const child = spawn(process.execPath, [IPVS, 'daemon', ...args], {
+  // control-plane tests: no traffic, so no data plane unless a test asks for one
+  const plane = args.includes('--dataplane') ? [] : ['--dataplane', 'none'];
+  const child = spawn(process.execPath, [IPVS, 'daemon', ...plane, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.add(child);

@@ -1,0 +1,380 @@
+/**
+ * End-to-end benchmark of the proxy data plane beside its peers, in one run on one machine, one
+ * worker / thread each: ipvs-ts (proxy data plane), HAProxy (mode tcp), nginx (stream) and no
+ * proxy at all (the limit). Measures keep-alive requests/s and latency (wrk against an nginx
+ * backend), new connections/s (wrk with `Connection: close`), bulk throughput (iperf3) and memory
+ * per idle proxied connection (RSS growth over N idle connections). Installs missing peers from
+ * Debian packages when run as root. Prints a table with ratios to HAProxy.
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/proxy/e2e.js [--duration 10] [--conns 64] [--idle 2000] [--out FILE]
+ *
+ * The proxies run on CPU 1, wrk / iperf3 / the backends on CPU 0 (taskset), when two CPUs exist.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import * as net from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Args {
+  duration: number;
+  conns: number;
+  idle: number;
+  out: string | null;
+  only: string[] | null;
+}
+
+function parseArgs(): Args {
+  const a: Args = { duration: 10, conns: 64, idle: 2000, out: null, only: null };
+  const v = process.argv.slice(2);
+  for (let i = 0; i < v.length; i++) {
+    const k = v[i];
+    const x = v[++i] ?? '';
+    if (k === '--duration') a.duration = Number(x);
+    else if (k === '--conns') a.conns = Number(x);
+    else if (k === '--idle') a.idle = Number(x);
+    else if (k === '--out') a.out = x;
+    else if (k === '--only') a.only = x.split(',');
+    else throw new Error(`unknown option ${k}`);
+  }
+  return a;
+}
+
+const TOOLS: Record<string, string[]> = {
+  haproxy: ['haproxy'],
+  nginx: ['nginx-light', 'libnginx-mod-stream'],
+  wrk: ['wrk'],
+  iperf3: ['iperf3'],
+};
+
+function have(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Installs the peers and load generators from Debian packages when missing (root only). */
+function ensureTools(): void {
+  const missing: string[] = [];
+  for (const [bin, pkgs] of Object.entries(TOOLS)) if (!have(bin)) missing.push(...pkgs);
+  if (!existsSync('/usr/lib/nginx/modules/ngx_stream_module.so'))
+    missing.push('libnginx-mod-stream');
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0)
+    throw new Error(`missing tools; install Debian packages: ${missing.join(' ')}`);
+  console.error(`installing ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync(
+    'apt-get',
+    ['install', '-y', '-qq', '--no-install-recommends', ...new Set(missing)],
+    {
+      stdio: 'inherit',
+      env,
+    },
+  );
+  if (r.status !== 0) throw new Error('apt-get install failed');
+}
+
+const twoCpus = availableParallelism() >= 2 && have('taskset');
+const onCpu = (cpu: number, cmd: string[]): string[] =>
+  twoCpus ? ['taskset', '-c', String(cpu), ...cmd] : cmd;
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+async function waitPort(port: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function start(cmd: string[], name: string): ChildProcess {
+  const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  p.on('exit', (code, sig) => {
+    if (code && sig !== 'SIGTERM') console.error(`${name} exited ${code}: ${err.slice(-500)}`);
+  });
+  return p;
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+/** VmRSS in KiB of `pid` and its descendants. */
+function rssKiB(pid: number): number {
+  let total = 0;
+  const visit = (p: number): void => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
+        for (const k of kids ? kids.split(/\s+/) : []) visit(Number(k));
+      }
+    } catch {
+      // gone
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+interface Wrk {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function ms(text: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function wrk(port: number, a: Args, close: boolean): Wrk {
+  const cmd = onCpu(0, [
+    'wrk',
+    '-t1',
+    `-c${a.conns}`,
+    `-d${a.duration}s`,
+    '--latency',
+    ...(close ? ['-H', 'Connection: close'] : []),
+    `http://127.0.0.1:${port}/`,
+  ]);
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+  const out = r.stdout ?? '';
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const errs = /Socket errors: (.*)/.exec(out)?.[1];
+  if (errs) console.error(`  wrk on ${port}: socket errors ${errs}`);
+  return { rps, p50, p99 };
+}
+
+function iperf(port: number, a: Args): number {
+  const cmd = onCpu(0, [
+    'iperf3',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-t',
+    String(Math.max(3, Math.round(a.duration / 2))),
+    '-J',
+  ]);
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+  try {
+    const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+    return j.end.sum_received.bits_per_second / 1e9;
+  } catch {
+    console.error(`  iperf3 on ${port} failed: ${r.stdout.slice(0, 300)} ${r.stderr}`);
+    return NaN;
+  }
+}
+
+/** Opens `n` connections through the proxy, one request each, and keeps them idle. */
+async function idleConns(port: number, n: number): Promise<net.Socket[]> {
+  const out: net.Socket[] = [];
+  const req = `GET / HTTP/1.1\r\nHost: x\r\n\r\n`;
+  for (let i = 0; i < n; i += 200) {
+    const batch = await Promise.all(
+      Array.from(
+        { length: Math.min(200, n - i) },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(port, '127.0.0.1', () => s.write(req));
+            s.once('data', () => resolve(s));
+            s.once('error', reject);
+          }),
+      ),
+    );
+    out.push(...batch);
+  }
+  return out;
+}
+
+async function memoryPerConn(pid: number, port: number, n: number): Promise<number> {
+  const warm = await idleConns(port, 200);
+  for (const s of warm) s.destroy();
+  await new Promise((r) => setTimeout(r, 500));
+  const before = rssKiB(pid);
+  const socks = await idleConns(port, n);
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = rssKiB(pid);
+  for (const s of socks) s.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  return ((after - before) * 1024) / n;
+}
+
+interface Result {
+  name: string;
+  keepalive: Wrk;
+  close: Wrk;
+  gbps: number;
+  memPerConn: number | null;
+}
+
+const BODY = 'x'.repeat(612);
+
+async function main(): Promise<void> {
+  const a = parseArgs();
+  ensureTools();
+  const dir = mkdtempSync(join(tmpdir(), 'ipvs-bench-'));
+  const ports = {
+    backend: await freePort(),
+    iperf: await freePort(),
+  };
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+  writeFileSync(
+    join(dir, 'backend.conf'),
+    `${user}worker_processes 1;\npid ${dir}/backend.pid;\nerror_log ${dir}/backend.err;\nevents { worker_connections 65536; }\n` +
+      `http { access_log off; keepalive_requests 100000000; keepalive_timeout 600s;\n` +
+      `  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};\n` +
+      `  server { listen 127.0.0.1:${ports.backend} backlog=4096; location / { default_type text/plain; return 200 '${BODY}'; } } }\n`,
+  );
+  const backend = start(
+    onCpu(0, ['nginx', '-p', dir, '-c', join(dir, 'backend.conf'), '-g', 'daemon off;']),
+    'nginx backend',
+  );
+  const iperfd = start(onCpu(0, ['iperf3', '-s', '-p', String(ports.iperf)]), 'iperf3 server');
+  await waitPort(ports.backend);
+  await new Promise((r) => setTimeout(r, 300)); // iperf3 -s: probing its port would log an error
+
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  type Target = { name: string; http: number; bulk: number; run: (() => ChildProcess) | null };
+  const targets: Target[] = [];
+  {
+    const http = await freePort();
+    const bulk = await freePort();
+    targets.push({
+      name: 'ipvs-ts',
+      http,
+      bulk,
+      run: () =>
+        start(
+          onCpu(1, [
+            process.execPath,
+            join(here, 'ipvs-proxy.js'),
+            `${http}:${ports.backend}`,
+            `${bulk}:${ports.iperf}`,
+          ]),
+          'ipvs-ts',
+        ),
+    });
+  }
+  {
+    const http = await freePort();
+    const bulk = await freePort();
+    writeFileSync(
+      join(dir, 'haproxy.cfg'),
+      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 600s\n  timeout server 600s\n` +
+        `listen web\n  bind 127.0.0.1:${http}\n  server s1 127.0.0.1:${ports.backend}\n` +
+        `listen bulk\n  bind 127.0.0.1:${bulk}\n  server s1 127.0.0.1:${ports.iperf}\n`,
+    );
+    targets.push({
+      name: 'HAProxy',
+      http,
+      bulk,
+      run: () => start(onCpu(1, ['haproxy', '-db', '-f', join(dir, 'haproxy.cfg')]), 'haproxy'),
+    });
+  }
+  {
+    const http = await freePort();
+    const bulk = await freePort();
+    writeFileSync(
+      join(dir, 'stream.conf'),
+      `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n${user}worker_processes 1;\npid ${dir}/stream.pid;\nerror_log ${dir}/stream.err;\n` +
+        `events { worker_connections 65536; }\n` +
+        `stream { server { listen 127.0.0.1:${http} backlog=4096; proxy_pass 127.0.0.1:${ports.backend}; proxy_timeout 600s; }\n` +
+        `  server { listen 127.0.0.1:${bulk}; proxy_pass 127.0.0.1:${ports.iperf}; } }\n`,
+    );
+    targets.push({
+      name: 'nginx stream',
+      http,
+      bulk,
+      run: () =>
+        start(
+          onCpu(1, ['nginx', '-p', dir, '-c', join(dir, 'stream.conf'), '-g', 'daemon off;']),
+          'nginx stream',
+        ),
+    });
+  }
+  targets.push({ name: 'no proxy', http: ports.backend, bulk: ports.iperf, run: null });
+
+  const results: Result[] = [];
+  try {
+    for (const t of targets) {
+      if (a.only && !a.only.includes(t.name)) continue;
+      console.error(`${t.name} …`);
+      const p = t.run ? t.run() : null;
+      try {
+        await waitPort(t.http);
+        const memPerConn = p ? await memoryPerConn(p.pid!, t.http, a.idle) : null;
+        wrk(t.http, { ...a, duration: 2 }, false); // warm-up
+        const keepalive = wrk(t.http, a, false);
+        const close = wrk(t.http, a, true);
+        const gbps = iperf(t.bulk, a);
+        results.push({ name: t.name, keepalive, close, gbps, memPerConn });
+      } finally {
+        if (p) await stop(p);
+      }
+    }
+  } finally {
+    await stop(backend);
+    await stop(iperfd);
+  }
+  const report = table(results, a);
+  process.stdout.write(report);
+  if (a.out) writeFileSync(a.out, report);
+}
+
+function table(rs: Result[], a: Args): string {
+  const h = rs.find((r) => r.name === 'HAProxy');
+  const ratio = (v: number, hv: number | undefined, lowerBetter = false): string =>
+    hv && Number.isFinite(v) && Number.isFinite(hv)
+      ? ` (${(lowerBetter ? hv / v : v / hv).toFixed(2)}×)`
+      : '';
+  const lines = [
+    `Node ${process.version}, ${availableParallelism()} CPUs, ${twoCpus ? 'proxy on CPU 1, load and backends on CPU 0' : 'no CPU pinning'}; ` +
+      `wrk -t1 -c${a.conns} -d${a.duration}s; iperf3 -t ${Math.max(3, Math.round(a.duration / 2))}; ${a.idle} idle connections. ` +
+      'Ratios are to HAProxy (higher is better; memory: HAProxy ÷ ours).',
+    '',
+    '| | keep-alive req/s | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rs) {
+    lines.push(
+      `| ${r.name} | ${r.keepalive.rps.toFixed(0)}${ratio(r.keepalive.rps, h?.keepalive.rps)} | ` +
+        `${r.close.rps.toFixed(0)}${ratio(r.close.rps, h?.close.rps)} | ${r.keepalive.p50.toFixed(2)} | ${r.keepalive.p99.toFixed(2)} | ` +
+        `${r.gbps.toFixed(2)}${ratio(r.gbps, h?.gbps)} | ` +
+        `${r.memPerConn === null ? '—' : `${r.memPerConn.toFixed(0)}${ratio(r.memPerConn, h?.memPerConn ?? undefined, true)}`} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+await main();

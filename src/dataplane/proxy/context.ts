@@ -1,0 +1,122 @@
+/**
+ * What the parts of the proxy data plane share: the `Ipvs` instance, the read-buffer pool, the
+ * owner of each connection-table entry (so an entry that IPVS expires closes its sockets), the
+ * counters of refused and failed connections, and the plane's sizes and timeouts.
+ */
+import type { Ipvs } from '../../core/ipvs.js';
+import { Flow } from '../../core/flow.js';
+import type { BufferPool } from './buffers.js';
+
+/** Something that owns a connection-table entry: told when IPVS frees the entry. */
+export interface EntryOwner {
+  /** The entry was freed by IPVS (idle timeout, expire_nodest_conn, flush …): close everything. */
+  expired(): void;
+}
+
+/** An open proxied TCP connection, as the plane's sweeps and stop() see it. */
+export interface OpenTcp {
+  /** When the connect to the real server started (ms, ipvs clock), or -1. */
+  readonly connectStart: number;
+  connectTimedOut(): void;
+  abort(): void;
+}
+
+/**
+ * Counters of what the proxy plane refused or saw fail (ipvs-ts extension). Per-destination
+ * connection failures are also counted on the destination (`connectFailures`).
+ */
+export interface ProxyCounters {
+  /** TCP connections accepted on a VIP listener. */
+  accepted: number;
+  /** Refused: the scheduler found no destination (IPVS would answer ICMP port unreachable). */
+  refusedNoDest: number;
+  /** Refused: connection table full, drop_packet, or a persistence-engine failure. */
+  refusedDropped: number;
+  /** Refused: the plane's own limit of open proxied connections (`maxConns`) was reached. */
+  refusedLimit: number;
+  /** Refused: the client's previous connection is bound to a deleted destination (expire_nodest_conn = 0). */
+  refusedNodest: number;
+  /** Refused: the plane is stopping. */
+  refusedStopping: number;
+  /** accept() failures reported by the operating system (EMFILE …). */
+  acceptErrors: number;
+  /** Connections a real server refused or reset before answering. */
+  connectFailures: number;
+  /** Connections a real server did not answer within `connectTimeoutMs`. */
+  connectTimeouts: number;
+  /** Connections closed because IPVS expired their entry while they were open. */
+  expiredOpen: number;
+  /** UDP datagrams dropped: no destination, table full, flow limit, or deleted destination. */
+  udpDropped: number;
+  /** Listener failures after the command that created them succeeded (UDP bind races). */
+  listenerErrors: number;
+}
+
+/** A fresh set of zero counters. */
+export function newCounters(): ProxyCounters {
+  return {
+    accepted: 0,
+    refusedNoDest: 0,
+    refusedDropped: 0,
+    refusedLimit: 0,
+    refusedNodest: 0,
+    refusedStopping: 0,
+    acceptErrors: 0,
+    connectFailures: 0,
+    connectTimeouts: 0,
+    expiredOpen: 0,
+    udpDropped: 0,
+    listenerErrors: 0,
+  };
+}
+
+/** Sizes and timeouts of the proxy plane; every table has a named limit. */
+export interface ProxyLimits {
+  /** Most open proxied TCP connections; more are refused and counted (default 65,536). */
+  maxConns: number;
+  /** Most UDP flows (client address:port) across all UDP services (default 65,536). */
+  maxUdpFlows: number;
+  /** How long a real server may take to accept a connection (default 5,000 ms). */
+  connectTimeoutMs: number;
+  /** listen() backlog of each VIP listener (default 511). */
+  backlog: number;
+}
+
+/** State shared by the listeners and connections of one proxy plane. */
+export class ProxyContext {
+  readonly ipvs: Ipvs;
+  readonly pool: BufferPool;
+  readonly limits: ProxyLimits;
+  readonly counters: ProxyCounters;
+  /** Owner of each connection-table handle, or undefined. */
+  readonly owners: (EntryOwner | undefined)[] = [];
+  /** A reusable Flow for scheduling. */
+  readonly flow = new Flow();
+  /** Reusable address words. */
+  readonly caddr = new Uint32Array(4);
+  /** Open proxied TCP connections. */
+  liveTcp = 0;
+  /** The same connections, for the connect-timeout sweep and stop(). */
+  readonly tcpOpen = new Set<OpenTcp>();
+  /** UDP flows across all services. */
+  liveUdp = 0;
+  /** Set once stop() has begun: listeners are closed and new clients refused. */
+  stopping = false;
+  readonly log: (msg: string) => void;
+  /** Called whenever an open TCP connection finishes (drain waits on it). */
+  onIdle: (() => void) | null = null;
+
+  constructor(
+    ipvs: Ipvs,
+    pool: BufferPool,
+    limits: ProxyLimits,
+    counters: ProxyCounters,
+    log: (msg: string) => void,
+  ) {
+    this.ipvs = ipvs;
+    this.counters = counters;
+    this.pool = pool;
+    this.limits = limits;
+    this.log = log;
+  }
+}

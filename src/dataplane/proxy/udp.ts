@@ -1,0 +1,313 @@
+/**
+ * UDP in the proxy data plane (spec §4.2): one socket bound to VIP:port per UDP virtual service,
+ * and one flow per client address:port with a socket connected to the real server core chose.
+ * Datagrams from the client are counted in, replies are counted out and sent back from the VIP
+ * socket, so they come from the VIP address; each re-arms the entry with the UDP timeout, and when
+ * IPVS expires the entry the flow's socket is closed. With one-packet scheduling (`-o`) every
+ * datagram is scheduled on its own (an entry that lives for that datagram only); the sockets toward
+ * each real server are kept per client so replies still find their way back, and are closed after
+ * the UDP timeout without traffic. As in IPVS, replies on one-packet flows are not counted.
+ */
+import * as dgram from 'node:dgram';
+import { AF_INET6, type Af, formatIp, parseIpv4, parseIpv6 } from '../../core/addr.js';
+import { NO_CONN } from '../../core/conn.js';
+import { CONN_F_ONE_PACKET, DEST_F_AVAILABLE, IPPROTO_UDP } from '../../core/constants.js';
+import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
+import type { EntryOwner, ProxyContext } from './context.js';
+import { encodeProxyV2 } from './proxy-protocol.js';
+import type { VipAddress } from './tcp.js';
+
+/** Datagrams held per socket while it connects to its real server (more are dropped, counted). */
+export const UDP_CONNECT_QUEUE = 64;
+
+/**
+ * A dgram socket connected to a real server; datagrams sent while the (asynchronous) connect is
+ * in progress wait in a bounded queue.
+ */
+class Upstream {
+  readonly sock: dgram.Socket;
+  #queue: Buffer[] | null = [];
+  readonly #ctx: ProxyContext;
+
+  constructor(ctx: ProxyContext, af: number, addr: string, port: number) {
+    this.#ctx = ctx;
+    this.sock = dgram.createSocket(af === AF_INET6 ? 'udp6' : 'udp4');
+    this.sock.connect(port, addr, () => {
+      const q = this.#queue;
+      this.#queue = null;
+      if (q) for (const m of q) this.sock.send(m);
+    });
+  }
+
+  send(msg: Buffer): void {
+    const q = this.#queue;
+    if (q === null) this.sock.send(msg);
+    else if (q.length < UDP_CONNECT_QUEUE) q.push(msg);
+    else this.#ctx.counters.udpDropped++;
+  }
+
+  close(): void {
+    this.#queue = null;
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** One client's flow through a UDP service. */
+class UdpFlow implements EntryOwner {
+  h: number;
+  readonly key: string;
+  readonly svc: UdpService;
+  readonly caddr: string;
+  readonly cport: number;
+  readonly backend: Upstream;
+  /** PROXY v2 header prepended to every datagram, or null. */
+  readonly header: Buffer | null;
+
+  constructor(
+    svc: UdpService,
+    key: string,
+    h: number,
+    caddr: string,
+    cport: number,
+    header: Buffer | null,
+  ) {
+    const ctx = svc.ctx;
+    this.svc = svc;
+    this.key = key;
+    this.h = h;
+    this.caddr = caddr;
+    this.cport = cport;
+    this.header = header;
+    const t = ctx.ipvs.conns;
+    const daf = t.daf(h);
+    this.backend = new Upstream(ctx, daf, formatIp(daf, t.cold, t.daddrOff(h)), t.dport(h));
+    this.backend.sock.on('message', (msg) => this.#reply(msg));
+    this.backend.sock.on('error', () => this.#error());
+    ctx.owners[h] = this;
+    ctx.liveUdp++;
+  }
+
+  send(msg: Buffer): void {
+    const ops = this.svc.ctx.ipvs.ops;
+    ops.inStats(this.h, msg.length);
+    ops.transition(this.h, DIR_INPUT, 0);
+    ops.put(this.h);
+    this.backend.send(this.header ? Buffer.concat([this.header, msg]) : msg);
+  }
+
+  #reply(msg: Buffer): void {
+    const h = this.h;
+    if (h < 0) return;
+    const ops = this.svc.ctx.ipvs.ops;
+    const d = ops.dest(h);
+    if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
+    ops.outStats(h, msg.length);
+    ops.transition(h, DIR_OUTPUT, 0);
+    ops.put(h);
+    this.svc.sendToClient(msg, this.cport, this.caddr);
+  }
+
+  /** ICMP port unreachable from the real server (ECONNREFUSED on the connected socket). */
+  #error(): void {
+    const ctx = this.svc.ctx;
+    ctx.counters.connectFailures++;
+    if (this.h >= 0) {
+      const d = ctx.ipvs.ops.dest(this.h);
+      if (d) d.connectFailures++;
+    }
+  }
+
+  expired(): void {
+    this.h = -1;
+    this.close();
+  }
+
+  close(): void {
+    const ctx = this.svc.ctx;
+    if (this.svc.flows.get(this.key) === this) {
+      this.svc.flows.delete(this.key);
+      ctx.liveUdp--;
+    }
+    this.backend.close();
+  }
+}
+
+/** One-packet (-o) sockets of one client: one per real server, closed when idle. */
+interface OpsClient {
+  sockets: Map<number, Upstream>;
+  last: number;
+}
+
+/** The VIP socket of one UDP virtual service and its flows. */
+export class UdpService {
+  readonly ctx: ProxyContext;
+  readonly vip: VipAddress;
+  readonly sock: dgram.Socket;
+  readonly flows = new Map<string, UdpFlow>();
+  readonly #ops = new Map<string, OpsClient>();
+  #closed = false;
+
+  constructor(ctx: ProxyContext, vip: VipAddress, onError: (e: Error) => void) {
+    this.ctx = ctx;
+    this.vip = vip;
+    this.sock = dgram.createSocket(
+      vip.af === AF_INET6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' },
+    );
+    this.sock.on('message', (msg, rinfo) => this.#incoming(msg, rinfo.address, rinfo.port));
+    this.sock.on('error', (e) => {
+      if (!this.#closed) onError(e);
+    });
+    this.sock.bind({ address: vip.addr, port: vip.port, exclusive: true });
+  }
+
+  sendToClient(msg: Buffer, port: number, addr: string): void {
+    if (!this.#closed) this.sock.send(msg, port, addr);
+  }
+
+  #incoming(msg: Buffer, caddr: string, cport: number): void {
+    const ctx = this.ctx;
+    const ipvs = ctx.ipvs;
+    const key = `${caddr}|${cport}`;
+    let flow = this.flows.get(key);
+    if (flow && flow.h >= 0) {
+      const d = ipvs.ops.dest(flow.h);
+      if (d && d.flags & DEST_F_AVAILABLE) {
+        flow.send(msg);
+        return;
+      }
+      // the flow's destination was deleted (spec §1.6)
+      if (!ipvs.sysctl.expire_nodest_conn) {
+        ctx.counters.udpDropped++;
+        return;
+      }
+      const h = flow.h;
+      flow.expired();
+      ipvs.ops.del(h);
+      flow = undefined;
+    }
+    const vip = this.vip;
+    const cw = ctx.caddr;
+    if (vip.af === AF_INET6) {
+      if (!parseIpv6(caddr, cw)) return;
+    } else {
+      const v = parseIpv4(caddr);
+      if (v === null) return;
+      cw[0] = v;
+      cw[1] = cw[2] = cw[3] = 0;
+    }
+    const svc = ipvs.services.find(vip.af, 0, IPPROTO_UDP, vip.words, vip.port);
+    if (!svc) {
+      ctx.counters.udpDropped++;
+      return;
+    }
+    const oneShot = ipvs.conns.inGet(vip.af, IPPROTO_UDP, cw, cport, vip.words, vip.port);
+    if (oneShot !== NO_CONN) ipvs.ops.expireNow(oneShot); // a stale entry without a flow
+    if (ctx.liveUdp >= ctx.limits.maxUdpFlows) {
+      ctx.counters.udpDropped++;
+      ipvs.warn(
+        'proxy-udp-limit',
+        `proxy: ${ctx.limits.maxUdpFlows} UDP flows (maxUdpFlows): datagram dropped`,
+      );
+      return;
+    }
+    ctx.flow.set(vip.af as Af, IPPROTO_UDP, cw, cport, vip.words, vip.port);
+    ctx.flow.length = msg.length;
+    const h = ipvs.ops.connSchedule(svc, ctx.flow);
+    if (h < 0) {
+      ctx.counters.udpDropped++;
+      return;
+    }
+    const header =
+      svc.ext['proxy-protocol'] === 'v2'
+        ? encodeProxyV2(
+            {
+              af: vip.af,
+              transport: 'udp',
+              srcAddr: caddr,
+              srcPort: cport,
+              dstAddr: vip.addr,
+              dstPort: vip.port,
+            },
+            cw,
+            vip.words,
+          )
+        : null;
+    if (ipvs.conns.flags(h) & CONN_F_ONE_PACKET) {
+      this.#onePacket(h, key, caddr, cport, msg, header);
+      return;
+    }
+    flow = new UdpFlow(this, key, h, caddr, cport, header);
+    this.flows.set(key, flow);
+    flow.send(msg);
+  }
+
+  /** A one-packet connection: count it, send it, let IPVS free the entry at once. */
+  #onePacket(
+    h: number,
+    key: string,
+    caddr: string,
+    cport: number,
+    msg: Buffer,
+    header: Buffer | null,
+  ): void {
+    const ctx = this.ctx;
+    const ops = ctx.ipvs.ops;
+    const t = ctx.ipvs.conns;
+    const destId = t.dest(h);
+    let client = this.#ops.get(key);
+    if (!client) {
+      client = { sockets: new Map(), last: 0 };
+      this.#ops.set(key, client);
+    }
+    client.last = ctx.ipvs.now();
+    let s = client.sockets.get(destId);
+    if (!s) {
+      const daf = t.daf(h);
+      s = new Upstream(ctx, daf, formatIp(daf, t.cold, t.daddrOff(h)), t.dport(h));
+      s.sock.on('message', (reply) => this.sendToClient(reply, cport, caddr));
+      s.sock.on('error', () => {
+        ctx.counters.connectFailures++;
+        const d = ctx.ipvs.destById[destId];
+        if (d) d.connectFailures++;
+      });
+      client.sockets.set(destId, s);
+    }
+    ops.inStats(h, msg.length);
+    ops.transition(h, DIR_INPUT, 0);
+    s.send(header ? Buffer.concat([header, msg]) : msg);
+    ops.put(h); // frees a one-packet entry
+  }
+
+  /** Closes one-packet sockets idle for longer than the UDP timeout. */
+  sweep(now: number): void {
+    if (this.#ops.size === 0) return;
+    const idle = this.ctx.ipvs.timeouts.get(IPPROTO_UDP)![0]!;
+    for (const [k, c] of this.#ops) {
+      if (now - c.last < idle) continue;
+      for (const s of c.sockets.values()) s.close();
+      this.#ops.delete(k);
+    }
+  }
+
+  /** Closes the VIP socket, every flow (their entries expire on their own) and every one-packet socket. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const f of [...this.flows.values()]) {
+      if (f.h >= 0 && this.ctx.owners[f.h] === f) this.ctx.owners[f.h] = undefined;
+      f.h = -1;
+      f.close();
+    }
+    for (const c of this.#ops.values()) for (const s of c.sockets.values()) s.close();
+    this.#ops.clear();
+    try {
+      this.sock.close();
+    } catch {
+      // not bound
+    }
+  }
+}

@@ -1,0 +1,466 @@
+/**
+ * The proxy data plane over loopback with real TCP clients and backends: scheduling sequences,
+ * persistence, thresholds, the TCP state machine and counters, half-close, failures, PROXY
+ * protocol headers, configuration errors.
+ */
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Ipvs } from '../../src/core/ipvs.js';
+import { Flow } from '../../src/core/flow.js';
+import { decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
+import {
+  type Backend,
+  type Lb,
+  closed,
+  connect,
+  freePort,
+  masq,
+  readUntil,
+  startBackend,
+  startLb,
+  tcpService,
+  until,
+  whoAnswers,
+} from '../dataplane/proxy-helpers.js';
+
+/** The destination ports a twin Ipvs with the same configuration schedules for `n` new clients. */
+function expectedSequence(
+  scheduler: string,
+  dests: { port: number; weight: number }[],
+  n: number,
+): number[] {
+  const ipvs = new Ipvs({ log: () => {} });
+  const svc = tcpService(80, scheduler, { addr: '10.0.0.1' });
+  ipvs.addService(svc);
+  for (const d of dests) ipvs.addDest(svc, masq(d.port, d.weight));
+  const s = ipvs.findService(svc)!;
+  const flow = new Flow();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    flow.set(2, 6, [0x7f000001], 10000 + i, [0x0a000001], 80);
+    const h = ipvs.ops.schedule(s, flow);
+    out.push(ipvs.ops.dest(h)!.port);
+  }
+  ipvs.close();
+  return out;
+}
+
+describe('proxy data plane (TCP)', () => {
+  let lb: Lb;
+  let backends: Backend[];
+  const open: net.Socket[] = [];
+
+  before(async () => {
+    lb = await startLb();
+    backends = [await startBackend('a'), await startBackend('b'), await startBackend('c')];
+  });
+  after(async () => {
+    for (const s of open) s.destroy();
+    await lb.close();
+    for (const b of backends) await b.close();
+  });
+
+  const nameOf = (port: number) => backends.find((b) => b.port === port)!.name;
+
+  async function sequence(port: number, n: number): Promise<string[]> {
+    const names: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const { name, sock } = await whoAnswers(port);
+      names.push(name);
+      sock.end();
+      await closed(sock);
+    }
+    return names;
+  }
+
+  for (const [sched, weights] of [
+    ['rr', [1, 1, 1]],
+    ['wrr', [3, 2, 1]],
+  ] as const) {
+    it(`sends new connections in the ${sched} scheduler's sequence`, async () => {
+      const port = await freePort();
+      const svc = tcpService(port, sched);
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      const dests = backends.map((b, i) => ({ port: b.port, weight: weights[i]! }));
+      for (const d of dests)
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(d.port, d.weight) });
+      const got = await sequence(port, 12);
+      assert.deepEqual(got, expectedSequence(sched, dests, 12).map(nameOf));
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    });
+  }
+
+  it('tracks the TCP state machine and counts bytes and packets per destination, service and total', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[0]!.port) });
+    const before = lb.ipvs.total.snapshot();
+    const { sock } = await whoAnswers(port);
+    await until(() =>
+      lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'ESTABLISHED'),
+    );
+    let info = lb.ipvs.getService(svc);
+    assert.equal(info.dests[0]!.activeConns, 1);
+    assert.equal(info.dests[0]!.inactConns, 0);
+    sock.write('ping!');
+    await readUntil(sock, (t) => t.includes('ping!'));
+    sock.end(); // FIN in → CLOSE_WAIT, the backend's FIN → TIME_WAIT
+    await closed(sock);
+    await until(() =>
+      lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'TIME_WAIT'),
+    );
+    const conn = lb.ipvs.listConns().find((c) => c.vport === port && c.protocol === 6)!;
+    assert.ok(
+      conn.expiresMs > 100_000 && conn.expiresMs <= 120_000,
+      `TIME_WAIT expires in ${conn.expiresMs}`,
+    );
+    info = lb.ipvs.getService(svc);
+    const d = info.dests[0]!;
+    assert.equal(d.activeConns, 0);
+    assert.equal(d.inactConns, 1);
+    assert.equal(d.stats.conns, 1);
+    assert.equal(d.stats.inbytes, 5);
+    assert.equal(d.stats.inpkts, 1);
+    assert.equal(d.stats.outbytes, 2 + 5); // "a\n" greeting + echo
+    assert.ok(d.stats.outpkts >= 1 && d.stats.outpkts <= 2);
+    assert.deepEqual(info.stats.inbytes, d.stats.inbytes);
+    const after = lb.ipvs.total.snapshot();
+    assert.equal(after.inbytes - before.inbytes, 5);
+    assert.equal(after.conns - before.conns, 1);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('pins a client to one real server with persistence', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr', { flags: 1, timeout: 300 });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const b of backends) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const got = await sequence(port, 6);
+    assert.equal(new Set(got).size, 1, `all on one server: ${got.join(',')}`);
+    const tmpl = lb.ipvs.listConns().filter((c) => c.vport === port && c.cport === 0);
+    assert.equal(tmpl.length, 1);
+    assert.equal(tmpl[0]!.stateName, 'ASSURED');
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('overflows to the next server when the upper threshold is reached', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'fo');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({
+      cmd: 'newDest',
+      service: svc,
+      dest: masq(backends[0]!.port, 100, { uThreshold: 2 }),
+    });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[1]!.port, 1) });
+    const held: net.Socket[] = [];
+    const names: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const { name, sock } = await whoAnswers(port);
+        names.push(name);
+        held.push(sock);
+        open.push(sock);
+      }
+      // fo sends everything to the heaviest server until it is OVERLOADed at 2 connections
+      assert.deepEqual(names, ['a', 'a', 'b', 'b']);
+      const a = lb.ipvs.getService(svc).dests.find((d) => d.port === backends[0]!.port)!;
+      assert.equal(a.activeConns, 2);
+    } finally {
+      for (const s of held) s.destroy();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('relays half-close in both directions', async () => {
+    const port = await freePort();
+    const b = await startBackend('h', { endOnEnd: false });
+    try {
+      const svc = tcpService(port, 'rr');
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+      // client half-closes first; the server still sends, then closes
+      const c1 = await connect(port);
+      await readUntil(c1, (t) => t.includes('h\n'));
+      c1.end('bye');
+      await until(() => [...b.sockets].some((s) => s.readableEnded));
+      await until(() =>
+        lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'CLOSE_WAIT'),
+      );
+      const srv = [...b.sockets][0]!;
+      const tail = readUntil(c1, (t) => t.includes('after-fin'));
+      srv.write('after-fin');
+      await tail;
+      srv.end();
+      await closed(c1);
+      await until(() =>
+        lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'TIME_WAIT'),
+      );
+      // server half-closes first; the client still sends
+      const c2 = await connect(port);
+      await readUntil(c2, (t) => t.includes('h\n'));
+      await until(() => b.sockets.size === 1);
+      const srv2 = [...b.sockets][0]!;
+      const ended = new Promise<void>((r) => c2.once('end', () => r()));
+      srv2.end();
+      await ended;
+      await until(() =>
+        lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'FIN_WAIT'),
+      );
+      const got = new Promise<string>((r) => srv2.once('data', (d: Buffer) => r(d.toString())));
+      c2.write('still-here');
+      assert.equal(await got, 'still-here');
+      c2.end();
+      await closed(c2);
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('closes the client promptly when the real server refuses, and counts the failure', async () => {
+    const port = await freePort();
+    const dead = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(dead) });
+    const before = lb.plane.counters.connectFailures;
+    const openBefore = lb.plane.open.tcp;
+    const s = await connect(port);
+    const t0 = Date.now();
+    s.on('error', () => {});
+    await closed(s);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(lb.plane.counters.connectFailures, before + 1);
+    const d = lb.ipvs.getService(svc).dests[0]!;
+    assert.equal(d.connectFailures, 1);
+    assert.equal(d.activeConns, 0);
+    await until(() => lb.plane.open.tcp <= openBefore);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('closes clients of a backend that is killed mid-connection', async () => {
+    const port = await freePort();
+    const b = await startBackend('k');
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const { sock } = await whoAnswers(port);
+    sock.on('error', () => {});
+    for (const s of b.sockets) s.resetAndDestroy();
+    await b.close();
+    await closed(sock);
+    await until(() => lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'CLOSE'));
+    // the next client is refused promptly and counted
+    const s2 = await connect(port);
+    s2.on('error', () => {});
+    await closed(s2);
+    assert.equal(lb.ipvs.getService(svc).dests[0]!.connectFailures, 1);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  for (const v of ['v1', 'v2'] as const) {
+    it(`sends a PROXY protocol ${v} header to the real server`, async () => {
+      const port = await freePort();
+      const b = await startBackend('p', { greet: false });
+      try {
+        const svc = tcpService(port, 'rr', { ext: { 'proxy-protocol': v } });
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+        assert.equal(lb.ipvs.getService(svc).ext?.['proxy-protocol'], v);
+        const s = await connect(port);
+        s.write('payload');
+        await readUntil(s, (t) => t.includes('payload'));
+        const raw = Buffer.concat(b.received[0] ?? []);
+        const hdr = decodeProxyHeader(raw);
+        assert.ok(typeof hdr === 'object', `header: ${String(hdr)}`);
+        assert.equal(hdr.version, v === 'v1' ? 1 : 2);
+        assert.deepEqual(hdr.addrs, {
+          af: 2,
+          transport: 'tcp',
+          srcAddr: '127.0.0.1',
+          srcPort: s.localPort,
+          dstAddr: '127.0.0.1',
+          dstPort: port,
+        });
+        assert.equal(raw.subarray(hdr.length).toString(), 'payload');
+        s.end();
+        await closed(s);
+        lb.ctl.run({ cmd: 'delService', service: svc });
+      } finally {
+        await b.close();
+      }
+    });
+  }
+
+  it('keeps existing connections on a quiesced (weight 0) server and sends new ones elsewhere', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[0]!.port) });
+    const { name, sock } = await whoAnswers(port);
+    assert.equal(name, 'a');
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[1]!.port) });
+    lb.ctl.run({ cmd: 'setDest', service: svc, dest: masq(backends[0]!.port, 0) });
+    sock.write('still');
+    await readUntil(sock, (t) => t.includes('still'));
+    const next = await sequence(port, 3);
+    assert.deepEqual(next, ['b', 'b', 'b']);
+    sock.end();
+    await closed(sock);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('closes connections of a deleted server with expire_nodest_conn', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[2]!.port) });
+    lb.ctl.run({ cmd: 'setSysctl', name: 'expire_nodest_conn', value: 1 });
+    try {
+      const { sock } = await whoAnswers(port);
+      sock.on('error', () => {});
+      lb.ctl.run({ cmd: 'delDest', service: svc, dest: masq(backends[2]!.port) });
+      await closed(sock);
+      assert.equal(lb.ipvs.listConns().filter((c) => c.vport === port).length, 0);
+    } finally {
+      lb.ctl.run({ cmd: 'setSysctl', name: 'expire_nodest_conn', value: 0 });
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('closes an idle connection when its entry expires on the --set timeout', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[0]!.port) });
+    lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 1, tcpfin: 0, udp: 0 } });
+    try {
+      const { sock } = await whoAnswers(port);
+      sock.on('error', () => {});
+      const t0 = Date.now();
+      await closed(sock);
+      const waited = Date.now() - t0;
+      assert.ok(waited >= 700 && waited < 2500, `closed after ${waited} ms`);
+    } finally {
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 900, tcpfin: 0, udp: 0 } });
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('listens while a service exists and stops when it is deleted', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    assert.ok(lb.plane.listeners().some((l) => l.port === port && l.protocol === 'tcp'));
+    lb.ctl.run({ cmd: 'delService', service: svc });
+    assert.ok(!lb.plane.listeners().some((l) => l.port === port));
+    await assert.rejects(connect(port), /ECONNREFUSED/);
+  });
+
+  it('refuses a client when no destination is available, and counts it', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    const before = lb.plane.counters.refusedNoDest;
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    await closed(s);
+    assert.equal(lb.plane.counters.refusedNoDest, before + 1);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+});
+
+describe('proxy data plane configuration errors', () => {
+  let lb: Lb;
+  before(async () => {
+    lb = await startLb();
+  });
+  after(async () => {
+    await lb.close();
+  });
+
+  it('refuses DR and tunnel destinations, naming the packet data plane', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const fwd of [2, 3]) {
+      assert.throws(
+        () => lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(8080, 1, { fwd }) }),
+        (e: Error & { code?: string }) =>
+          e.code === 'IPVS_ERR_PROXY_FORWARDING' && /packet data plane/.test(e.message),
+      );
+    }
+    assert.equal(lb.ipvs.getService(svc).dests.length, 0);
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('refuses fwmark services, naming the packet data plane', () => {
+    assert.throws(
+      () =>
+        lb.ctl.run({ cmd: 'newService', service: tcpService(0, 'rr', { fwmark: 7, addr: '' }) }),
+      (e: Error & { code?: string }) =>
+        e.code === 'IPVS_ERR_PROXY_FWMARK' && /packet data plane/.test(e.message),
+    );
+    assert.equal(lb.ipvs.listServices().length, 0);
+  });
+
+  it('refuses a VIP it cannot bind with the OS error, and applies nothing', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      assert.throws(
+        () => lb.ctl.run({ cmd: 'newService', service: tcpService(port) }),
+        (e: Error & { code?: string; errno?: string }) =>
+          e.code === 'IPVS_ERR_PROXY_BIND' && e.errno === 'EADDRINUSE' && /in use/.test(e.message),
+      );
+      assert.equal(lb.ipvs.listServices().length, 0);
+      assert.throws(
+        () =>
+          lb.ctl.run({ cmd: 'newService', service: tcpService(80, 'rr', { addr: '192.0.2.77' }) }),
+        (e: Error & { code?: string; errno?: string }) =>
+          e.code === 'IPVS_ERR_PROXY_BIND' && e.errno === 'EADDRNOTAVAIL',
+      );
+      assert.equal(lb.ipvs.listServices().length, 0);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
+  });
+
+  it('releases the listener when core refuses the command after it was bound', async () => {
+    const port = await freePort();
+    assert.throws(
+      () => lb.ctl.run({ cmd: 'newService', service: tcpService(port, 'no-such-sched') }),
+      /not found/,
+    );
+    await new Promise((r) => setImmediate(r));
+    await assert.rejects(connect(port), /ECONNREFUSED/);
+    // the port is free again
+    lb.ctl.run({ cmd: 'newService', service: tcpService(port) });
+    lb.ctl.run({ cmd: 'delService', service: tcpService(port) });
+  });
+
+  it('refuses a bad proxy-protocol option', async () => {
+    const port = await freePort();
+    assert.throws(
+      () =>
+        lb.ctl.run({
+          cmd: 'newService',
+          service: tcpService(port, 'rr', { ext: { 'proxy-protocol': 'v3' } }),
+        }),
+      (e: Error & { code?: string }) => e.code === 'IPVS_ERR_PROXY_OPTION',
+    );
+    assert.throws(
+      () =>
+        lb.ctl.run({
+          cmd: 'newService',
+          service: tcpService(port, 'rr', { protocol: 17, ext: { 'proxy-protocol': 'v1' } }),
+        }),
+      (e: Error & { code?: string }) => e.code === 'IPVS_ERR_PROXY_OPTION',
+    );
+    assert.equal(lb.ipvs.listServices().length, 0);
+  });
+});

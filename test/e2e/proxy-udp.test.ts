@@ -1,0 +1,176 @@
+/**
+ * The proxy data plane's UDP flows over loopback: request/response through the VIP, replies from
+ * the VIP address, per-flow scheduling and counters, one-packet scheduling, UDP timeout expiry,
+ * a PROXY v2 header per datagram.
+ */
+import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
+import { after, before, describe, it } from 'node:test';
+import { decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
+import { type Lb, freePort, masq, startLb, tcpService, until } from '../dataplane/proxy-helpers.js';
+
+interface UdpBackend {
+  name: string;
+  port: number;
+  sock: dgram.Socket;
+  got: Buffer[];
+}
+
+async function udpBackend(name: string): Promise<UdpBackend> {
+  const sock = dgram.createSocket('udp4');
+  const b: UdpBackend = { name, port: 0, sock, got: [] };
+  sock.on('message', (m, r) => {
+    b.got.push(m);
+    sock.send(`${name}:${m.toString('latin1')}`, r.port, r.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  b.port = sock.address().port;
+  return b;
+}
+
+/** A UDP client bound to its own port; `ask` sends and waits for one reply. */
+async function udpClient(): Promise<{
+  sock: dgram.Socket;
+  ask(port: number, text: string): Promise<{ text: string; from: string }>;
+}> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  return {
+    sock,
+    ask: (port, text) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no reply to ${text}`)), 2000);
+        sock.once('message', (m, r) => {
+          clearTimeout(t);
+          resolve({ text: m.toString('latin1'), from: `${r.address}:${r.port}` });
+        });
+        sock.send(text, port, '127.0.0.1');
+      }),
+  };
+}
+
+describe('proxy data plane (UDP)', () => {
+  let lb: Lb;
+  let backends: UdpBackend[];
+  before(async () => {
+    lb = await startLb();
+    backends = [await udpBackend('a'), await udpBackend('b')];
+  });
+  after(async () => {
+    await lb.close();
+    for (const b of backends) b.sock.close();
+  });
+
+  it('answers a request through the VIP, from the VIP, on one flow per client', async () => {
+    const port = await freePort(true);
+    const svc = tcpService(port, 'rr', { protocol: 17 });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const b of backends) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const c1 = await udpClient();
+    const c2 = await udpClient();
+    try {
+      const r1 = await c1.ask(port, 'one');
+      assert.equal(r1.from, `127.0.0.1:${port}`);
+      const first = r1.text.split(':')[0];
+      // the same client stays on its flow
+      assert.equal((await c1.ask(port, 'two')).text, `${first}:two`);
+      // another client is scheduled anew (rr → the other server)
+      const r3 = await c2.ask(port, 'three');
+      assert.notEqual(r3.text.split(':')[0], first);
+      const conns = lb.ipvs.listConns().filter((c) => c.vport === port);
+      assert.equal(conns.length, 2);
+      assert.ok(conns.every((c) => c.stateName === 'UDP' && c.expiresMs > 290_000));
+      const info = lb.ipvs.getService(svc);
+      assert.equal(info.stats.conns, 2);
+      assert.equal(info.stats.inpkts, 3);
+      assert.equal(info.stats.outpkts, 3);
+      assert.equal(info.stats.inbytes, 3 + 3 + 5);
+      assert.ok(info.dests.every((d) => d.inactConns === 1 && d.activeConns === 0));
+    } finally {
+      c1.sock.close();
+      c2.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('schedules every datagram with one-packet scheduling (-o)', async () => {
+    const port = await freePort(true);
+    const svc = tcpService(port, 'rr', { protocol: 17, flags: 4 });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const b of backends) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const c = await udpClient();
+    try {
+      const names: string[] = [];
+      for (let i = 0; i < 4; i++) names.push((await c.ask(port, `m${i}`)).text.split(':')[0]!);
+      assert.deepEqual(names.slice(0, 2).sort(), ['a', 'b']);
+      assert.equal(names[0], names[2]);
+      assert.equal(names[1], names[3]);
+      assert.equal(lb.ipvs.listConns().filter((x) => x.vport === port).length, 0);
+      assert.equal(lb.ipvs.getService(svc).stats.conns, 4);
+    } finally {
+      c.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('expires a flow on the UDP timeout and reschedules the client', async () => {
+    const port = await freePort(true);
+    const svc = tcpService(port, 'rr', { protocol: 17 });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const b of backends) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 1 } });
+    const c = await udpClient();
+    try {
+      const first = (await c.ask(port, 'x')).text.split(':')[0];
+      await until(() => lb.plane.open.udp === 0, 3000, 'flow expired');
+      assert.equal(lb.ipvs.listConns().filter((x) => x.vport === port).length, 0);
+      const again = (await c.ask(port, 'y')).text.split(':')[0];
+      assert.notEqual(again, first);
+    } finally {
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 300 } });
+      c.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('prefixes each datagram with a PROXY v2 header when asked', async () => {
+    const port = await freePort(true);
+    const b = await udpBackend('p');
+    const svc = tcpService(port, 'rr', { protocol: 17, ext: { 'proxy-protocol': 'v2' } });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const c = await udpClient();
+    try {
+      await c.ask(port, 'hello');
+      const hdr = decodeProxyHeader(b.got[0]!);
+      assert.ok(typeof hdr === 'object');
+      assert.equal(hdr.version, 2);
+      assert.equal(hdr.addrs?.transport, 'udp');
+      assert.equal(hdr.addrs?.srcPort, c.sock.address().port);
+      assert.equal(hdr.addrs?.dstPort, port);
+      assert.equal(b.got[0]!.subarray(hdr.length).toString(), 'hello');
+    } finally {
+      c.sock.close();
+      b.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('refuses a UDP VIP that is already bound', async () => {
+    const blocker = dgram.createSocket('udp4');
+    await new Promise<void>((r) => blocker.bind(0, '127.0.0.1', () => r()));
+    try {
+      assert.throws(
+        () =>
+          lb.ctl.run({
+            cmd: 'newService',
+            service: tcpService(blocker.address().port, 'rr', { protocol: 17 }),
+          }),
+        (e: Error & { code?: string; errno?: string }) =>
+          e.code === 'IPVS_ERR_PROXY_BIND' && e.errno === 'EADDRINUSE',
+      );
+    } finally {
+      blocker.close();
+    }
+  });
+});
