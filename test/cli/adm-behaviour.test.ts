@@ -287,3 +287,25 @@ describe('ipvs adm behaviour', () => {
     );
   });
 });
+
+describe('ipvs adm --proxy-protocol (ipvs-ts extension)', () => {
+  it('sets the option on -A, shows it in listings, saves it, and -E without it clears it', () =>
+    withAdm(async (a) => {
+      assert.equal((await a.run('-A -t 10.0.0.1:80 -s rr --proxy-protocol v2')).status, 0);
+      assert.equal(await a.save(), '-A -t 10.0.0.1:80 -s rr --proxy-protocol v2\n');
+      assert.match((await a.run('-Ln')).stdout, /^TCP {2}10\.0\.0\.1:80 rr proxy-protocol v2$/m);
+      assert.equal((await a.run('-E -t 10.0.0.1:80 -s rr')).status, 0);
+      assert.equal(await a.save(), '-A -t 10.0.0.1:80 -s rr\n');
+    }));
+
+  it('refuses other values and other commands, changing nothing', () =>
+    withAdm(async (a) => {
+      const bad = await a.run('-A -t 10.0.0.1:80 --proxy-protocol v3');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /illegal proxy-protocol specified/);
+      const illegal = await a.run('-a -t 10.0.0.1:80 -r 10.0.0.2 --proxy-protocol v1');
+      assert.equal(illegal.status, 2);
+      assert.equal(illegal.stderr, "Illegal 'proxy-protocol' option with the 'add-server' command\n");
+      assert.equal(await a.save(), '');
+    }));
+});

@@ -217,6 +217,7 @@ export function serviceEntry(se: ServiceInfo, format: number, names: Names): str
     if (se.pe) out += ` --pe ${se.pe}`;
     if (se.flags & 4) out += ' -o';
     if (hasSchedFlags) out += ` -b ${schedFlags(se)}`;
+    if (se.ext?.['proxy-protocol']) out += ` --proxy-protocol ${se.ext['proxy-protocol']}`;
   } else if (format & (FMT_STATS | FMT_RATE)) {
     const s = se.stats;
     const v =
@@ -235,6 +236,8 @@ export function serviceEntry(se: ServiceInfo, format: number, names: Names): str
       if (se.pe) out += ` pe ${se.pe}`;
     }
     if (se.flags & 4) out += ' ops';
+    // ipvs-ts extension, only on services that use it: the output stays ipvsadm's otherwise
+    if (se.ext?.['proxy-protocol']) out += ` proxy-protocol ${se.ext['proxy-protocol']}`;
   }
   out += '\n';
 

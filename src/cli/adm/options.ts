@@ -75,7 +75,9 @@ export const OPTC_TUN_PORT = 30;
 export const OPTC_TUN_NOCSUM = 31;
 export const OPTC_TUN_CSUM = 32;
 export const OPTC_TUN_REMCSUM = 33;
-export const NUMBER_OF_OPT = 34;
+/** ipvs-ts extension: PROXY protocol header toward real servers (proxy data plane). */
+export const OPTC_PROXY_PROTOCOL = 34;
+export const NUMBER_OF_OPT = 35;
 
 /** Option names in messages, indexed by OPTC_*. */
 export const OPT_NAMES = [
@@ -113,28 +115,29 @@ export const OPT_NAMES = [
   'tun-nocsum',
   'tun-csum',
   'tun-remcsum',
+  'proxy-protocol',
 ] as const;
 
 /**
  * Legal combinations of commands (rows, CMD_* − 1) and options (columns, OPTC_*):
  * '+' compulsory, 'x' illegal, '1' mutually exclusive, ' ' optional (ipvsadm.c).
  */
-//  columns:        -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp port ttl size tinf type tprt nocs csum remc
+//  columns:        -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp port ttl size tinf type tprt nocs csum remc pp
 export const COMMANDS_V_OPTIONS: readonly string[] = [
-  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxx',
-  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxx',
-  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx',
-  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx ',
+  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx ',
+  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxxx',
+  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     x',
+  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     x',
+  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx',
+  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx',
+  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 ];
 
 /** Tunnel types by number. */
@@ -170,6 +173,7 @@ export const TAG = {
   TUN_NOCSUM: 'tun-nocsum',
   TUN_CSUM: 'tun-csum',
   TUN_REMCSUM: 'tun-remcsum',
+  PROXY_PROTOCOL: 'proxy-protocol',
 } as const;
 
 const o = (
@@ -244,6 +248,7 @@ export const OPTIONS_TABLE: readonly PoptOption[] = [
   o('tun-nocsum', null, 'none'),
   o('tun-csum', null, 'none'),
   o('tun-remcsum', null, 'none'),
+  o('proxy-protocol', null, 'string'),
 ];
 
 /** Printing format flags (FMT_*). */

@@ -49,6 +49,8 @@ export interface AdmService {
   /** IPv4: host-order mask; IPv6: prefix length. */
   netmask: number;
   pe: string;
+  /** ipvs-ts extensions (`--proxy-protocol`). */
+  ext: Record<string, string>;
 }
 
 /** The destination as ipvsadm fills it in (ipvs_dest_t). */
@@ -108,6 +110,7 @@ function newEntry(): AdmEntry {
       timeout: 0,
       netmask: 0xffffffff,
       pe: '',
+      ext: {},
     },
     dest: {
       af: 0,
@@ -529,6 +532,12 @@ export async function parseAdm(
       case O.TAG.PE:
         setOption(ce, O.OPTC_PE);
         ce.svc.pe = arg.slice(0, 16);
+        break;
+      case O.TAG.PROXY_PROTOCOL:
+        setOption(ce, O.OPTC_PROXY_PROTOCOL);
+        if (arg !== 'v1' && arg !== 'v2' && arg !== 'none')
+          fail(2, 'illegal proxy-protocol specified (v1, v2 or none)');
+        if (arg !== 'none') ce.svc.ext['proxy-protocol'] = arg;
         break;
       case 'b':
         setOption(ce, O.OPTC_SCHED_FLAGS);

@@ -90,6 +90,7 @@ function serviceSpec(ce: AdmEntry): ServiceSpec {
     timeout: s.timeout,
     netmask: s.netmask >>> 0,
     pe: s.pe,
+    ...(Object.keys(s.ext).length ? { ext: { ...s.ext } } : {}),
   };
 }
 
