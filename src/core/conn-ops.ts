@@ -151,6 +151,7 @@ export class ConnOps {
       dport,
       flags >>> 0,
       fwmark >>> 0,
+      INITIAL_TIMEOUT_MS,
     );
     if (h === NO_CONN) {
       this.counters.tableFull++;
@@ -160,7 +161,6 @@ export class ConnOps {
       );
       return NO_CONN;
     }
-    t.setTimeout(h, INITIAL_TIMEOUT_MS);
     if (dest) this.bind(h, dest);
     if (!(t.flags(h) & CONN_F_ONE_PACKET)) {
       t.hash(h);

@@ -62,11 +62,13 @@ export class ConnTable {
 
   constructor(capacity: number, seed: number) {
     this.capacity = capacity;
-    this.hot = new Uint32Array(capacity * HS);
-    this.#hoti = new Int32Array(this.hot.buffer);
-    this.#hotf = new Float64Array(this.hot.buffer);
-    this.cold = new Uint32Array(capacity * CS);
-    this.#coldi = new Int32Array(this.cold.buffer);
+    const hotBuf = new ArrayBuffer(capacity * HS * 4);
+    this.hot = new Uint32Array(hotBuf, 0, capacity * HS);
+    this.#hoti = new Int32Array(hotBuf, 0, capacity * HS);
+    this.#hotf = new Float64Array(hotBuf, 0, (capacity * HS) / 2);
+    const coldBuf = new ArrayBuffer(capacity * CS * 4);
+    this.cold = new Uint32Array(coldBuf, 0, capacity * CS);
+    this.#coldi = new Int32Array(coldBuf, 0, capacity * CS);
     let nb = 1;
     while (nb < capacity) nb <<= 1;
     this.#buckets = new Int32Array(nb).fill(NO_CONN);
@@ -205,8 +207,9 @@ export class ConnTable {
   // ---- allocation -------------------------------------------------------------------------
 
   /**
-   * Takes a free handle and fills its identity, or returns NO_CONN when the table is full.
-   * Addresses are four-word arrays read from offset `ao` / `vo` / `do`.
+   * Takes a free handle and fills its identity and timeout (ms), or returns NO_CONN when the
+   * table is full. Addresses are four-word arrays read from offset `ao` / `vo` / `dOff`; for IPv4
+   * only the first word is read and stored (the others of the record are unspecified).
    */
   alloc(
     af: number,
@@ -223,6 +226,7 @@ export class ConnTable {
     dport: number,
     flags: number,
     fwmark: number,
+    timeout: number,
   ): number {
     let h: number;
     if (this.#freeHead !== NO_CONN) {
@@ -230,36 +234,39 @@ export class ConnTable {
       this.#freeHead = this.#hoti[h * HS + H_NEXT]!;
     } else if (this.#hwm < this.capacity) h = this.#hwm++;
     else return NO_CONN;
+    // only word 0 of an IPv4 address is meaningful: its other words are not written
     const hb = h * HS;
     const hot = this.hot;
-    this.#hoti[hb + H_NEXT] = NO_CONN;
     hot[hb + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
     hot[hb + H_META] = (af & 0xff) | ((proto & 0xff) << 8);
     hot[hb + H_FLAGS] = flags;
-    const v6 = af === AF_INET6;
     hot[hb + H_CADDR] = caddr[ao]!;
-    hot[hb + H_CADDR + 1] = v6 ? caddr[ao + 1]! : 0;
-    hot[hb + H_CADDR + 2] = v6 ? caddr[ao + 2]! : 0;
-    hot[hb + H_CADDR + 3] = v6 ? caddr[ao + 3]! : 0;
     hot[hb + H_VADDR] = vaddr[vo]!;
-    hot[hb + H_VADDR + 1] = v6 ? vaddr[vo + 1]! : 0;
-    hot[hb + H_VADDR + 2] = v6 ? vaddr[vo + 2]! : 0;
-    hot[hb + H_VADDR + 3] = v6 ? vaddr[vo + 3]! : 0;
-    hot[hb + H_TIMEOUT] = 0;
+    if (af === AF_INET6) {
+      hot[hb + H_CADDR + 1] = caddr[ao + 1]!;
+      hot[hb + H_CADDR + 2] = caddr[ao + 2]!;
+      hot[hb + H_CADDR + 3] = caddr[ao + 3]!;
+      hot[hb + H_VADDR + 1] = vaddr[vo + 1]!;
+      hot[hb + H_VADDR + 2] = vaddr[vo + 2]!;
+      hot[hb + H_VADDR + 3] = vaddr[vo + 3]!;
+    }
+    hot[hb + H_TIMEOUT] = timeout;
     this.#hoti[hb + H_DEST] = -1;
     const cb = h * CS;
     const cold = this.cold;
-    const d6 = daf === AF_INET6;
     cold[cb + C_DADDR] = daddr[dOff]!;
-    cold[cb + C_DADDR + 1] = d6 ? daddr[dOff + 1]! : 0;
-    cold[cb + C_DADDR + 2] = d6 ? daddr[dOff + 2]! : 0;
-    cold[cb + C_DADDR + 3] = d6 ? daddr[dOff + 3]! : 0;
+    if (daf === AF_INET6) {
+      cold[cb + C_DADDR + 1] = daddr[dOff + 1]!;
+      cold[cb + C_DADDR + 2] = daddr[dOff + 2]!;
+      cold[cb + C_DADDR + 3] = daddr[dOff + 3]!;
+    }
     cold[cb + C_DPORT] = (dport & 0xffff) | ((daf & 0xff) << 16);
     cold[cb + C_FWMARK] = fwmark;
     cold[cb + C_INPKTS] = 0;
-    this.#coldi[cb + C_CONTROL] = NO_CONN;
-    this.#coldi[cb + C_NCONTROL] = 0;
-    this.#coldi[cb + C_WHEEL + 2] = -1;
+    const ci = this.#coldi;
+    ci[cb + C_CONTROL] = NO_CONN;
+    ci[cb + C_NCONTROL] = 0;
+    ci[cb + C_WHEEL + 2] = -1;
     this.#count++;
     return h;
   }
