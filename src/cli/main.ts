@@ -7,6 +7,7 @@ import { runAdmCli } from './adm.js';
 import { runDemo } from './demo.js';
 import { runDaemon } from './daemon.js';
 import { runRealserver } from './realserver.js';
+import { runTrace } from './trace.js';
 
 /** A subcommand: one-line summary and its runner (arguments after the subcommand name). */
 export interface Subcommand {
@@ -27,6 +28,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   demo: {
     summary: 'a working load balancer with three demo backends: ipvs demo [--port N]',
     run: runDemo,
+  },
+  trace: {
+    summary: 'replay a pcap capture through a director configured from rules and print every step',
+    run: (args) => runTrace(args, { stdout: process.stdout, stderr: process.stderr }),
   },
   realserver: {
     summary: 'real-server side of tunnelling: decapsulate IPIP/GUE/GRE into a TUN device',

@@ -1,0 +1,421 @@
+/**
+ * The packet engine: IPVS's packet path in user space (spec §4.5, §5; DESIGN.md "How a packet
+ * flows"). Frames come in per interface (in batches from a FrameIO), Ethernet is checked and
+ * decoded, ARP and neighbour discovery go to the neighbour subsystem, IP packets get a mark from
+ * the classifier and traverse the hook chain — LOCAL_IN when addressed to the director (a VIP or
+ * one of its addresses), FORWARD otherwise — where IPVS's `in`, `out` and forward-ICMP handlers
+ * (./ipvs-hooks.ts) sit at the kernel's priorities; the transmitters are in ./xmit.ts and the
+ * fast path for established flows in ./fastpath.ts. Frames that are not IPVS's business are left alone:
+ * the host stack owns them. Every frame ends with a verdict and, unless it was forwarded, a
+ * counted reason; nothing on this path throws or allocates (tracing aside).
+ */
+import * as diagnostics from 'node:diagnostics_channel';
+import { AF_INET, AF_INET6, formatIp } from '../../core/addr.js';
+import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
+import type { Ipvs } from '../../core/ipvs.js';
+import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
+import { decodeEthernet, decodeIp } from '../../packet/decode.js';
+import { setTtl } from '../../packet/nat.js';
+import { TUPLE_OK, Tuple, decodeTuple } from '../../packet/tuple.js';
+import { PKTTYPE, type FrameBatch } from '../io/types.js';
+import { Classifier } from './classifier.js';
+import { Counters, R, REASON_NAMES as REASONS } from './counters.js';
+import { Ctx, Pkt, type Tracer } from './ctx.js';
+import { FastPath } from './fastpath.js';
+import { FragTable } from './frag.js';
+import { FtpHelper } from './ftp.js';
+import { HOOK, HookChain, NF, PRI } from './hooks.js';
+import { IcmpSender } from './icmp-send.js';
+import { IpvsHandlers } from './ipvs-hooks.js';
+import { Neigh, type NeighOptions } from './neigh.js';
+import { NetModel, type Iface } from './net.js';
+import { Tx } from './tx.js';
+import { Xmit } from './xmit.js';
+
+/** Options of a packet engine. */
+export interface EngineOptions {
+  /** The network model (default: an empty one to fill with `net.addIface` …). */
+  net?: NetModel;
+  /** Neighbour cache sizes and timers. */
+  neigh?: NeighOptions;
+  /** Learn neighbours from the source MAC of received IP frames (the trace tool). Default false. */
+  learnFromIp?: boolean;
+  /** Handle packets whose mark names an fwmark service as local (LOCAL_IN). Default true. */
+  fwmarkLocal?: boolean;
+  /** Own (answer ARP for, accept as local) the address of every non-fwmark service. Default true. */
+  ownServiceVips?: boolean;
+  /** FTP helper ports (default [21]). */
+  ftpPorts?: number[];
+  /** Handle established flows on the fast path (decodeTuple, rewrite in the TX slot). Default true. */
+  fastPath?: boolean;
+  /** Prefetch connection-table buckets over a batch before handling it. Default true. */
+  prefetch?: boolean;
+  /** Receives packets a hook QUEUEd; without it QUEUE means DROP (no queue listener). */
+  queue?: (pkt: Pkt) => void;
+}
+
+/** The packet data plane's engine. */
+export class PacketEngine {
+  readonly ipvs: Ipvs;
+  readonly net: NetModel;
+  readonly neigh: Neigh;
+  readonly tx: Tx;
+  readonly icmp: IcmpSender;
+  readonly counters = new Counters();
+  readonly hooks = new HookChain<Pkt>();
+  readonly classifier = new Classifier();
+  readonly ftp: FtpHelper;
+  readonly frag = new FragTable();
+  readonly xmit: Xmit;
+  readonly ctx: Ctx;
+  /** IPVS's hook handlers. */
+  readonly handlers: IpvsHandlers;
+  readonly #pkt = new Pkt();
+  readonly #tuples: Tuple[] = [];
+  readonly #tupleOk = new Uint8Array(1024);
+  readonly #fast: FastPath;
+  readonly #prefetch: boolean;
+  readonly #fastEnabled: boolean;
+  readonly #opts: EngineOptions;
+  #dirty = true;
+  readonly #ownedVips = new Set<string>();
+  readonly #onConfig = (): void => {
+    this.#dirty = true;
+  };
+
+  constructor(ipvs: Ipvs, opts: EngineOptions = {}) {
+    this.ipvs = ipvs;
+    this.#opts = opts;
+    this.#prefetch = opts.prefetch ?? true;
+    this.net = opts.net ?? new NetModel();
+    this.neigh = new Neigh(this.net, this.counters, () => ipvs.now(), opts.neigh);
+    this.tx = new Tx(this.net, this.neigh, this.counters);
+    this.icmp = new IcmpSender(this.net, this.tx, this.counters);
+    this.ftp = new FtpHelper(ipvs);
+    if (opts.ftpPorts) this.ftp.ports = [...opts.ftpPorts];
+    this.ctx = new Ctx(
+      ipvs,
+      this.net,
+      this.neigh,
+      this.tx,
+      this.icmp,
+      this.counters,
+      this.ftp,
+      this.frag,
+      this.classifier,
+      {
+        learnFromIp: opts.learnFromIp ?? false,
+        fwmarkLocal: opts.fwmarkLocal ?? true,
+      },
+    );
+    this.xmit = new Xmit(this.ctx);
+    this.handlers = new IpvsHandlers(this.ctx, this.xmit);
+    this.#fast = new FastPath(this.ctx);
+    this.#fastEnabled = opts.fastPath ?? true;
+    const prev = ipvs.ops.onFree;
+    ipvs.ops.onFree = (h) => {
+      this.ftp.free(h);
+      prev?.(h);
+    };
+    // spec §5.1: where IPVS's handlers sit
+    const out = (p: Pkt, hk: number): number => this.handlers.out(p, hk);
+    const inp = (p: Pkt, hk: number): number => this.handlers.in(p, hk);
+    this.hooks.register(HOOK.LOCAL_IN, PRI.IPVS_OUT_LOCAL_IN, 'ipvs-out', out);
+    this.hooks.register(HOOK.LOCAL_IN, PRI.IPVS_IN_LOCAL_IN, 'ipvs-in', inp);
+    this.hooks.register(HOOK.LOCAL_OUT, PRI.IPVS_OUT_LOCAL_OUT, 'ipvs-out', out);
+    this.hooks.register(HOOK.LOCAL_OUT, PRI.IPVS_IN_LOCAL_OUT, 'ipvs-in', inp);
+    this.hooks.register(HOOK.FORWARD, PRI.IPVS_FORWARD_ICMP, 'ipvs-forward-icmp', (p, hk) =>
+      this.handlers.forwardIcmp(p, hk),
+    );
+    this.hooks.register(HOOK.FORWARD, PRI.IPVS_OUT_FORWARD, 'ipvs-out', out);
+    diagnostics.subscribe('ipvs:config', this.#onConfig);
+  }
+
+  /** Stops following configuration changes. */
+  close(): void {
+    diagnostics.unsubscribe('ipvs:config', this.#onConfig);
+  }
+
+  /** The tracer (null: not tracing). */
+  get trace(): Tracer | null {
+    return this.ctx.trace;
+  }
+  set trace(t: Tracer | null) {
+    this.ctx.trace = t;
+    this.hooks.observer = t
+      ? {
+          hook: (h, prio, name, v) =>
+            t.step(
+              'hook',
+              `${['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'][h]} ${prio} ${name} → ${['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT', 'STOP'][v] ?? v}`,
+            ),
+        }
+      : null;
+  }
+
+  /** Why the last frame ended as it did (an R.* code), -1 when it was forwarded. */
+  get lastReason(): number {
+    return this.#pkt.reason;
+  }
+
+  /** Re-reads what the engine derives from the configuration (VIPs, helpers' tables). */
+  refresh(): void {
+    this.#dirty = false;
+    const svcs = this.ipvs.services.list();
+    const hd = this.handlers;
+    hd.sipServices = svcs.filter((s) => s.peName === 'sip').length;
+    hd.masqDests = [];
+    hd.tunDests = [];
+    for (const s of svcs) {
+      for (const d of s.dests) {
+        const fwd = d.connFlags & CONN_F_FWD_MASK;
+        if (fwd === FWD_MASQ) hd.masqDests.push(d);
+        else if (fwd === FWD_TUNNEL) hd.tunDests.push(d);
+      }
+    }
+    if (this.#opts.ownServiceVips === false) return;
+    const want = new Set<string>();
+    for (const s of svcs) if (!s.fwmark) want.add(formatIp(s.af, s.addr));
+    for (const a of this.#ownedVips) {
+      if (!want.has(a)) {
+        this.net.delVip(a);
+        this.#ownedVips.delete(a);
+      }
+    }
+    for (const a of want) {
+      if (this.#ownedVips.has(a)) continue;
+      const before = this.net.gen;
+      this.net.addVip({ addr: a });
+      if (this.net.gen !== before) this.#ownedVips.add(a);
+    }
+  }
+
+  /** Periodic work: neighbour probes and timeouts. Call with (or after) `ipvs.tick()`. */
+  tick(): void {
+    this.neigh.tick();
+    this.tx.commit();
+  }
+
+  /**
+   * Handles every frame of a received batch, then hands the transmit batches over. With
+   * `prefetch` on (default), a first pass takes each frame's 5-tuple with the fast decoder and
+   * loads the connection-table buckets of both lookup keys, so their cache misses overlap.
+   */
+  receive(ifc: Iface, batch: FrameBatch): void {
+    if (this.#dirty) this.refresh();
+    const data = batch.data;
+    const n = batch.count;
+    const fast =
+      this.#fastEnabled &&
+      this.ctx.trace === null &&
+      this.classifier.size === 0 &&
+      this.hooks.count(HOOK.LOCAL_IN) === 2 &&
+      this.hooks.count(HOOK.FORWARD) === 2;
+    if (fast || (this.#prefetch && n > 1)) {
+      const t = this.ipvs.conns;
+      const tus = this.#tuples;
+      const ok = this.#tupleOk;
+      for (let i = 0; i < n; i++) {
+        if (i >= tus.length) tus.push(new Tuple());
+        const tu = tus[i]!;
+        ok[i] = 0;
+        if (i >= ok.length || decodeTuple(tu, data, batch.offset(i), batch.length(i)) !== TUPLE_OK)
+          continue;
+        ok[i] = 1;
+        if (!this.#prefetch) continue;
+        t.prefetch(tu.af, tu.protocol, tu.saddr, 0, tu.sport);
+        t.prefetch(tu.af, tu.protocol, tu.daddr, 0, tu.dport);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const off = batch.offset(i);
+      const len = batch.length(i);
+      if (fast && i < this.#tupleOk.length && this.#tupleOk[i] === 1 && batch.pktType(i) === 0) {
+        if (this.#fast.run(ifc, data, off, this.#tuples[i]!)) {
+          this.counters.rxFrames++;
+          this.counters.fastPath++;
+          this.#pkt.reason = -1;
+          continue;
+        }
+      }
+      this.input(ifc, data, off, len, batch.pktType(i));
+    }
+    this.tx.commit();
+  }
+
+  /** Announces `addr` (a VIP) with gratuitous ARP / unsolicited NA on `ifname`. */
+  announce(addr: ArrayLike<number>, af: number, ifname: string): void {
+    this.neigh.announce(this.net.iface(ifname), af, addr);
+    this.tx.commit();
+  }
+
+  /**
+   * Handles one frame received on `ifc`; returns the NF verdict. Transmitted frames are staged in
+   * the interfaces' frame I/O (call `tx.commit()`, or use `receive`).
+   */
+  input(ifc: Iface, buf: Uint8Array, off: number, len: number, pktType = 0): number {
+    if (this.#dirty) this.refresh();
+    const c = this.ctx;
+    const pkt = this.#pkt;
+    const trace = c.trace;
+    this.counters.rxFrames++;
+    pkt.ifc = ifc;
+    pkt.mark = 0;
+    pkt.property = false;
+    pkt.local = false;
+    pkt.reroute = false;
+    pkt.reason = R.PASS;
+    pkt.forwarded = -1;
+    pkt.mangled = false;
+    let verdict = this.#frame(pkt, ifc, buf, off, len, pktType);
+    if (verdict === -1) {
+      pkt.reason = R.HOOK_LOOP;
+      verdict = NF.DROP;
+    } else if (verdict === NF.ACCEPT && pkt.reroute) {
+      verdict = this.xmit.forward(pkt);
+    } else if (verdict === NF.QUEUE) {
+      if (this.#opts.queue) this.#opts.queue(pkt);
+      else {
+        pkt.reason = R.QUEUE_DROP;
+        verdict = NF.DROP;
+      }
+    } else if (verdict === NF.DROP && pkt.reason === R.PASS) pkt.reason = R.HOOK_DROP;
+    if (pkt.reason >= 0) this.counters.count(pkt.reason);
+    else if (pkt.forwarded === 1) this.counters.outForwarded++;
+    else this.counters.inForwarded++;
+    if (trace) {
+      const why = pkt.reason >= 0 ? ` (${REASONS[pkt.reason]})` : ' (forwarded)';
+      trace.step('verdict', `${['DROP', 'ACCEPT', 'STOLEN', 'QUEUE'][verdict] ?? verdict}${why}`);
+    }
+    return verdict;
+  }
+
+  /**
+   * A packet the director's own stack sends (raw IP at `buf[off, off+len)`, e.g. a local client
+   * connecting to a VIP): it traverses LOCAL_OUT, where IPVS's `out` (-99) and `in` (-98)
+   * handlers sit. `ifc` is the interface ICMP errors about it would leave through. Returns the
+   * verdict; ACCEPT means the host stack sends it itself.
+   */
+  output(ifc: Iface, buf: Uint8Array, off: number, len: number): number {
+    if (this.#dirty) this.refresh();
+    const pkt = this.#pkt;
+    this.counters.rxFrames++;
+    pkt.ifc = ifc;
+    pkt.mark = 0;
+    pkt.property = false;
+    pkt.local = true;
+    pkt.reroute = false;
+    pkt.reason = R.PASS;
+    pkt.forwarded = -1;
+    pkt.mangled = false;
+    const v = pkt.view;
+    const r = decodeIp(v, buf, off, len);
+    let verdict: number;
+    if (r !== 0) {
+      this.counters.malformed[r]!++;
+      pkt.reason = R.MALFORMED;
+      verdict = NF.DROP;
+    } else {
+      if (this.classifier.size > 0)
+        pkt.mark = this.classifier.match(
+          v.af,
+          v.protocol,
+          v.src,
+          v.dst,
+          v.l4Parsed ? v.srcPort : -1,
+          v.l4Parsed ? v.dstPort : -1,
+        );
+      verdict = this.hooks.run(HOOK.LOCAL_OUT, pkt);
+      if (verdict === -1) {
+        pkt.reason = R.HOOK_LOOP;
+        verdict = NF.DROP;
+      } else if (verdict === NF.ACCEPT && pkt.reroute) verdict = this.xmit.forward(pkt);
+    }
+    if (pkt.reason >= 0) this.counters.count(pkt.reason);
+    else if (pkt.forwarded === 1) this.counters.outForwarded++;
+    else this.counters.inForwarded++;
+    return verdict;
+  }
+
+  #frame(pkt: Pkt, ifc: Iface, buf: Uint8Array, off: number, len: number, pktType: number): number {
+    const c = this.ctx;
+    const v = pkt.view;
+    if (pktType === PKTTYPE.OTHERHOST || pktType === PKTTYPE.OUTGOING) {
+      pkt.reason = R.OTHERHOST;
+      return NF.DROP;
+    }
+    if (len >= 6 && off + 6 <= buf.length && (buf[off]! & 1) === 0) {
+      const m = ifc.mac;
+      if (
+        buf[off] !== m[0] ||
+        buf[off + 1] !== m[1] ||
+        buf[off + 2] !== m[2] ||
+        buf[off + 3] !== m[3] ||
+        buf[off + 4] !== m[4] ||
+        buf[off + 5] !== m[5]
+      ) {
+        pkt.reason = R.OTHERHOST;
+        return NF.DROP;
+      }
+    }
+    const r = decodeEthernet(v, buf, off, len);
+    if (r !== 0) {
+      this.counters.malformed[r]!++;
+      pkt.reason = R.MALFORMED;
+      if (c.trace) c.trace.step('decode', `malformed: ${v.reason}`);
+      return NF.DROP;
+    }
+    if (v.etherType === ETH_P.ARP) {
+      this.neigh.arpInput(ifc, v);
+      pkt.reason = R.CONSUMED;
+      if (c.trace)
+        c.trace.step(
+          'neigh',
+          `ARP ${v.arpOp === 1 ? 'request' : 'reply'} for ${formatIp(AF_INET, v.u32, 7)}`,
+        );
+      return NF.STOLEN;
+    }
+    if (v.ipVersion === 0) return NF.ACCEPT;
+    const af = v.af;
+    if (c.opts.learnFromIp && v.l2Offset >= 0 && v.src[0] !== 0)
+      this.neigh.learn(ifc, af, v.src, 0, buf, v.l2Offset + 6, true);
+    if (
+      af === AF_INET6 &&
+      v.protocol === IPPROTO.ICMPV6 &&
+      (v.icmpType === 135 || v.icmpType === 136)
+    ) {
+      this.neigh.ndpInput(ifc, v);
+      pkt.reason = R.CONSUMED;
+      if (c.trace)
+        c.trace.step('neigh', `neighbour ${v.icmpType === 135 ? 'solicitation' : 'advertisement'}`);
+      return NF.STOLEN;
+    }
+    if (this.classifier.size > 0) {
+      pkt.mark = this.classifier.match(
+        af,
+        v.protocol,
+        v.src,
+        v.dst,
+        v.l4Parsed ? v.srcPort : -1,
+        v.l4Parsed ? v.dstPort : -1,
+      );
+      if (c.trace && pkt.mark) c.trace.step('mark', `classifier: fwmark ${pkt.mark}`);
+    }
+    const ipvs = this.ipvs;
+    pkt.local =
+      this.net.isLocal(af, v.dst, 0) ||
+      (pkt.mark !== 0 && c.opts.fwmarkLocal && ipvs.services.findFwmark(af, pkt.mark) !== null);
+    if (pkt.local) return this.hooks.run(HOOK.LOCAL_IN, pkt);
+    if (!ipvs.enabled) return NF.ACCEPT;
+    // ip_forward: the TTL is checked and decremented before the FORWARD hook
+    if (v.ttl <= 1) {
+      if (af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.TIME_EXCEEDED, 0, 0);
+      else this.icmp.send(v, ifc, ICMP.TIME_EXCEEDED, 0, 0);
+      pkt.reason = R.TTL_EXPIRED;
+      if (c.trace) c.trace.step('icmp', 'forwarding: TTL expired, ICMP time exceeded sent');
+      return NF.DROP;
+    }
+    setTtl(v, v.ttl - 1);
+    return this.hooks.run(HOOK.FORWARD, pkt);
+  }
+}

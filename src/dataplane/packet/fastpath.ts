@@ -1,0 +1,276 @@
+/**
+ * The fast path: packets of established connections that need nothing but a lookup, the state
+ * machine and a rewrite. It works from the 5-tuple `decodeTuple` reads (no full decode), copies
+ * the IP packet straight into the transmit slot and rewrites it there: TTL and, for NAT, the
+ * address, port and checksums, incrementally. It does exactly what the slow path would do for
+ * these packets, and declines (returning false before changing anything) whenever the slow path
+ * has more to do: a connection opener (conn_reuse_mode), a fragment, a template, NO_CPORT, an
+ * application helper, a deleted destination, TTL 1, a packet above the MTU, an unresolved next
+ * hop, a tunnel, a hook other than IPVS's, the classifier, or a tracer.
+ */
+import { NO_CONN } from '../../core/conn.js';
+import {
+  CONN_F_FWD_MASK,
+  CONN_F_NO_CPORT,
+  CONN_F_ONE_PACKET,
+  CONN_F_TEMPLATE,
+  DEST_F_AVAILABLE,
+  FWD_DROUTE,
+  FWD_MASQ,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+} from '../../core/constants.js';
+import { csumReplace16, csumReplace32 } from '../../packet/checksum.js';
+import type { Tuple } from '../../packet/tuple.js';
+import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
+import { copyBytes } from './bytes.js';
+import type { Ctx } from './ctx.js';
+import type { Iface } from './net.js';
+
+const SYN = 0x02;
+const AF_INET6 = 10;
+
+/** The fast path of one engine. */
+export class FastPath {
+  readonly #c: Ctx;
+  // DataViews over the receive and transmit memory, re-made only when a backend hands over
+  // different memory: the copy moves 4 bytes per step
+  #srcBuf: Uint8Array | null = null;
+  #srcDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  #dstBuf: Uint8Array | null = null;
+  #dstDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  constructor(c: Ctx) {
+    this.#c = c;
+  }
+
+  /**
+   * Handles the frame at `buf[off]` received on `ifc`, whose tuple is `t`, when it is a
+   * fast-path packet; returns true when it was forwarded, false when nothing was done.
+   */
+  run(ifc: Iface, buf: Uint8Array, off: number, t: Tuple): boolean {
+    const c = this.#c;
+    const ipvs = c.ipvs;
+    const l3 = t.l3Offset;
+    const af = t.af;
+    if (af !== AF_INET6 && (buf[l3 + 6]! & 0x20) !== 0) return false; // first fragment
+    if (t.ttl <= 1) return false;
+    // destination MAC: ours (PACKET_HOST)
+    const m = ifc.mac;
+    if (
+      buf[off] !== m[0] ||
+      buf[off + 1] !== m[1] ||
+      buf[off + 2] !== m[2] ||
+      buf[off + 3] !== m[3] ||
+      buf[off + 4] !== m[4] ||
+      buf[off + 5] !== m[5]
+    ) {
+      return false;
+    }
+    const conns = ipvs.conns;
+    const proto = t.protocol;
+    if (c.net.isLocal(af, t.daddr, 0)) {
+      if (ipvs.sysctl.backup_only && ipvs.daemons.backup) return false;
+      if (proto === IPPROTO_TCP && (t.tcpFlags & SYN) !== 0) return false;
+      // LOCAL_IN: the out handler (98) runs before the in handler (99)
+      if (conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport) !== NO_CONN) return false;
+      const h = conns.inGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+      if (h === NO_CONN) return false;
+      return this.#in(h, t, buf);
+    }
+    if (!ipvs.enabled) return false;
+    const h = conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+    if (h === NO_CONN) return false;
+    return this.#out(h, t, buf);
+  }
+
+  #in(h: number, t: Tuple, buf: Uint8Array): boolean {
+    const c = this.#c;
+    const ipvs = c.ipvs;
+    const conns = ipvs.conns;
+    const f = conns.flags(h);
+    const fwd = f & CONN_F_FWD_MASK;
+    if (
+      (fwd !== FWD_MASQ && fwd !== FWD_DROUTE) ||
+      (f & (CONN_F_NO_CPORT | CONN_F_TEMPLATE | CONN_F_ONE_PACKET)) !== 0
+    )
+      return false;
+    const d = ipvs.ops.dest(h);
+    if (d === null || (d.flags & DEST_F_AVAILABLE) === 0) return false;
+    if (fwd === FWD_MASQ && c.ftp.bound(h)) return false;
+    const daf = conns.daf(h);
+    if (daf !== t.af) return false;
+    const dOff = conns.daddrOff(h);
+    const res = c.route;
+    if (!c.net.route(daf, conns.cold, dOff, res) || res.local) return false;
+    const ipLen = t.ipLength;
+    if (ipLen > res.mtu) return false;
+    const ifo = c.net.ifaces[res.ifIndex]!;
+    const nat = fwd === FWD_MASQ;
+    const s =
+      nat && res.hasGw
+        ? c.neigh.resolve(ifo, daf, res.gw, 0)
+        : c.neigh.resolve(ifo, daf, conns.cold, dOff);
+    if (s < 0 || !c.neigh.usable(s)) return false;
+    const o = c.tx.raw(ifo, 14 + ipLen);
+    if (o < 0) return false;
+    // committed: statistics, state, then the frame
+    ipvs.ops.inStats(h, ipLen);
+    ipvs.ops.transition(h, DIR_INPUT, t.protocol === IPPROTO_TCP ? t.tcpFlags : 0);
+    const b = ifo.io!.txData;
+    copyBytes(b, o, c.neigh.mac, s * 6, 6);
+    copyBytes(b, o + 6, ifo.mac, 0, 6);
+    b[o + 12] = daf === AF_INET6 ? 0x86 : 0x08;
+    b[o + 13] = daf === AF_INET6 ? 0xdd : 0x00;
+    const l3 = o + 14;
+    this.#copy(b, l3, buf, t.l3Offset, ipLen);
+    decTtl(b, l3, daf);
+    if (nat)
+      rewrite(
+        b,
+        l3,
+        l3 + (t.l4Offset - t.l3Offset),
+        daf,
+        t.protocol,
+        1,
+        conns.cold,
+        dOff,
+        t.daddr,
+        conns.dport(h),
+        t.dport,
+      );
+    conns.setInPkts(h, conns.inPkts(h) + 1);
+    ipvs.ops.put(h);
+    c.counters.inForwarded++;
+    return true;
+  }
+
+  /** Copies `src[so, so+n)` to `dst[d]` four bytes at a time. */
+  #copy(dst: Uint8Array, d: number, src: Uint8Array, so: number, n: number): void {
+    if (src !== this.#srcBuf) {
+      this.#srcBuf = src;
+      this.#srcDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    }
+    if (dst !== this.#dstBuf) {
+      this.#dstBuf = dst;
+      this.#dstDv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+    }
+    const sv = this.#srcDv;
+    const dv = this.#dstDv;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) dv.setUint32(d + i, sv.getUint32(so + i));
+    for (; i < n; i++) dst[d + i] = src[so + i]!;
+  }
+
+  #out(h: number, t: Tuple, buf: Uint8Array): boolean {
+    const c = this.#c;
+    const ipvs = c.ipvs;
+    const conns = ipvs.conns;
+    const f = conns.flags(h);
+    if ((f & CONN_F_FWD_MASK) !== FWD_MASQ || c.ftp.bound(h)) return false;
+    const af = t.af;
+    const res = c.route;
+    if (!c.net.route(af, t.daddr, 0, res) || res.local) return false;
+    const ipLen = t.ipLength;
+    if (ipLen > res.mtu) return false;
+    const ifo = c.net.ifaces[res.ifIndex]!;
+    const s = c.neigh.resolve(ifo, af, res.hasGw ? res.gw : t.daddr, 0);
+    if (s < 0 || !c.neigh.usable(s)) return false;
+    const o = c.tx.raw(ifo, 14 + ipLen);
+    if (o < 0) return false;
+    const b = ifo.io!.txData;
+    copyBytes(b, o, c.neigh.mac, s * 6, 6);
+    copyBytes(b, o + 6, ifo.mac, 0, 6);
+    b[o + 12] = af === AF_INET6 ? 0x86 : 0x08;
+    b[o + 13] = af === AF_INET6 ? 0xdd : 0x00;
+    const l3 = o + 14;
+    this.#copy(b, l3, buf, t.l3Offset, ipLen);
+    decTtl(b, l3, af);
+    rewrite(
+      b,
+      l3,
+      l3 + (t.l4Offset - t.l3Offset),
+      af,
+      t.protocol,
+      0,
+      conns.hot,
+      conns.vaddrOff(h),
+      t.saddr,
+      conns.vport(h),
+      t.sport,
+    );
+    ipvs.ops.outStats(h, ipLen);
+    ipvs.ops.transition(h, DIR_OUTPUT, t.protocol === IPPROTO_TCP ? t.tcpFlags : 0);
+    ipvs.ops.put(h);
+    c.counters.outForwarded++;
+    return true;
+  }
+}
+
+/** TTL / hop limit minus one, with the IPv4 header checksum patched. */
+function decTtl(b: Uint8Array, l3: number, af: number): void {
+  if (af === AF_INET6) {
+    b[l3 + 7] = b[l3 + 7]! - 1;
+    return;
+  }
+  const old = (b[l3 + 8]! << 8) | b[l3 + 9]!;
+  const neu = old - 0x100;
+  b[l3 + 8] = neu >>> 8;
+  const cs = csumReplace16((b[l3 + 10]! << 8) | b[l3 + 11]!, old, neu);
+  b[l3 + 10] = cs >>> 8;
+  b[l3 + 11] = cs;
+}
+
+/**
+ * Rewrites the source (`side` 0) or destination (1) address to `w[wo…]` and the port to `port`,
+ * patching the IPv4 header checksum and the TCP / UDP checksum incrementally (a zero UDP checksum
+ * stays zero; a computed zero is sent as 0xFFFF). `oldA` / `oldPort` are the current values.
+ */
+function rewrite(
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  af: number,
+  proto: number,
+  side: number,
+  w: Uint32Array,
+  wo: number,
+  oldA: Uint32Array,
+  port: number,
+  oldPort: number,
+): void {
+  const co = proto === IPPROTO_TCP ? l4 + 16 : l4 + 6;
+  let l4c = (b[co]! << 8) | b[co + 1]!;
+  const udpNone = proto === IPPROTO_UDP && l4c === 0;
+  if (af === AF_INET6) {
+    const ao = l3 + (side === 0 ? 8 : 24);
+    for (let i = 0; i < 4; i++) {
+      const a = w[wo + i]!;
+      const p = ao + 4 * i;
+      b[p] = a >>> 24;
+      b[p + 1] = a >>> 16;
+      b[p + 2] = a >>> 8;
+      b[p + 3] = a;
+      if (!udpNone) l4c = csumReplace32(l4c, oldA[i]!, a);
+    }
+  } else {
+    const a = w[wo]!;
+    const ao = l3 + (side === 0 ? 12 : 16);
+    b[ao] = a >>> 24;
+    b[ao + 1] = a >>> 16;
+    b[ao + 2] = a >>> 8;
+    b[ao + 3] = a;
+    const ic = csumReplace32((b[l3 + 10]! << 8) | b[l3 + 11]!, oldA[0]!, a);
+    b[l3 + 10] = ic >>> 8;
+    b[l3 + 11] = ic;
+    if (!udpNone) l4c = csumReplace32(l4c, oldA[0]!, a);
+  }
+  const po = l4 + (side === 0 ? 0 : 2);
+  b[po] = port >>> 8;
+  b[po + 1] = port;
+  if (udpNone) return;
+  l4c = csumReplace16(l4c, oldPort, port);
+  if (l4c === 0 && proto === IPPROTO_UDP) l4c = 0xffff;
+  b[co] = l4c >>> 8;
+  b[co + 1] = l4c;
+}

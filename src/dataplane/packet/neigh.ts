@@ -1,0 +1,620 @@
+/**
+ * The neighbour subsystem (ARP for IPv4, neighbour discovery for IPv6): a fixed-size cache of
+ * next hops per interface with the kernel's states (INCOMPLETE → REACHABLE → STALE, FAILED,
+ * PERMANENT), a small queue of frames waiting for resolution (the oldest is dropped past
+ * `unresQlen` per neighbour, like the kernel's arp_queue), answers to ARP requests and neighbour
+ * solicitations for the addresses the director owns, and gratuitous ARP / unsolicited NA to
+ * announce a VIP. The cache is open addressing over typed arrays: lookups allocate nothing.
+ */
+import { AF_INET, AF_INET6 } from '../../core/addr.js';
+import { ETH_P, IPPROTO } from '../../packet/constants.js';
+import { l4Checksum } from '../../packet/checksum.js';
+import type { PacketView } from '../../packet/view.js';
+import type { Counters } from './counters.js';
+import { PktConfigError } from './errors.js';
+import type { Iface, NetModel } from './net.js';
+import { copyBytes } from './bytes.js';
+
+/** Neighbour states (include/net/neighbour.h, simplified). */
+export const NUD = {
+  NONE: 0,
+  INCOMPLETE: 1,
+  REACHABLE: 2,
+  STALE: 3,
+  FAILED: 4,
+  PERMANENT: 5,
+} as const;
+export const NUD_NAMES: readonly string[] = [
+  'NONE',
+  'INCOMPLETE',
+  'REACHABLE',
+  'STALE',
+  'FAILED',
+  'PERMANENT',
+];
+
+/** Neighbour subsystem sizes and timers. */
+export interface NeighOptions {
+  /** Cache slots (power of two; the cache refuses new entries past 3/4). Default 4096. */
+  capacity?: number;
+  /** Frames waiting for resolution, all neighbours together. Default 64. */
+  queueSlots?: number;
+  /** Largest frame a queue slot holds. Default 9216 + 64. */
+  queueFrameMax?: number;
+  /** Frames queued per neighbour (the oldest is dropped beyond). Default 3. */
+  unresQlen?: number;
+  /** Time between solicitations, ms. Default 1000. */
+  retransMs?: number;
+  /** Solicitations before an entry fails. Default 3. */
+  probes?: number;
+  /** A confirmed entry becomes STALE (re-probed on use) after this, ms. Default 30000. */
+  reachableMs?: number;
+  /** A FAILED entry is forgotten after this, ms. Default 3000. */
+  failedMs?: number;
+}
+
+/** Where the neighbour subsystem sends frames it builds (ARP, NDP, released queue frames). */
+export interface FrameSink {
+  /** Reserves `len` bytes in `ifc`'s transmit memory; returns the offset in `txBuf(ifc)` or -1. */
+  raw(ifc: Iface, len: number): number;
+  txBuf(ifc: Iface): Uint8Array;
+}
+
+const BCAST = new Uint8Array([255, 255, 255, 255, 255, 255]);
+
+function hashKey(af: number, w: ArrayLike<number>, o: number, ifIndex: number): number {
+  let h = Math.imul(w[o]! ^ (ifIndex << 24) ^ af, 0x9e3779b1);
+  if (af === AF_INET6) {
+    h = Math.imul(h ^ w[o + 1]!, 0x85ebca6b);
+    h = Math.imul(h ^ w[o + 2]!, 0xc2b2ae35);
+    h = Math.imul(h ^ w[o + 3]!, 0x27d4eb2f);
+  }
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** The neighbour cache and its resolution queue. */
+export class Neigh {
+  readonly capacity: number;
+  readonly #mask: number;
+  readonly #key: Uint32Array; // 4 words per slot
+  readonly #af: Uint8Array; // 0 = empty slot
+  readonly #if: Int16Array;
+  /** MAC of each slot, 6 bytes per slot. */
+  readonly mac: Uint8Array;
+  readonly #state: Uint8Array;
+  readonly #probes: Uint8Array;
+  readonly #qlen: Uint8Array;
+  readonly #confirmed: Float64Array;
+  readonly #nextProbe: Float64Array;
+  #count = 0;
+  // resolution queue
+  readonly queueFrameMax: number;
+  /** Memory of the queued frames (one `queueFrameMax` region per queue slot). */
+  readonly queueBuf: Uint8Array;
+  readonly #qSlot: Int32Array; // neighbour slot, -1 free
+  readonly #qLen: Int32Array;
+  readonly #qSeq: Float64Array;
+  #seq = 0;
+  readonly #unresQlen: number;
+  readonly #retrans: number;
+  readonly #maxProbes: number;
+  readonly #reachable: number;
+  readonly #failed: number;
+  readonly #net: NetModel;
+  readonly #counters: Counters;
+  readonly #now: () => number;
+  sink: FrameSink | null = null;
+  /** Frames dropped because resolution failed or the queue overflowed. */
+  dropped = 0;
+  readonly #tmp = new Uint32Array(4);
+  readonly #tmp2 = new Uint32Array(4);
+
+  constructor(net: NetModel, counters: Counters, now: () => number, o: NeighOptions = {}) {
+    const cap = o.capacity ?? 4096;
+    if (!Number.isInteger(cap) || cap < 8 || cap & (cap - 1))
+      throw new PktConfigError(`neighbour capacity ${cap} must be a power of two >= 8`);
+    this.capacity = cap;
+    this.#mask = cap - 1;
+    this.#key = new Uint32Array(cap * 4);
+    this.#af = new Uint8Array(cap);
+    this.#if = new Int16Array(cap);
+    this.mac = new Uint8Array(cap * 6);
+    this.#state = new Uint8Array(cap);
+    this.#probes = new Uint8Array(cap);
+    this.#qlen = new Uint8Array(cap);
+    this.#confirmed = new Float64Array(cap);
+    this.#nextProbe = new Float64Array(cap);
+    const qs = o.queueSlots ?? 64;
+    this.queueFrameMax = o.queueFrameMax ?? 9216 + 64;
+    this.queueBuf = new Uint8Array(qs * this.queueFrameMax);
+    this.#qSlot = new Int32Array(qs).fill(-1);
+    this.#qLen = new Int32Array(qs);
+    this.#qSeq = new Float64Array(qs);
+    this.#unresQlen = o.unresQlen ?? 3;
+    this.#retrans = o.retransMs ?? 1000;
+    this.#maxProbes = o.probes ?? 3;
+    this.#reachable = o.reachableMs ?? 30000;
+    this.#failed = o.failedMs ?? 3000;
+    this.#net = net;
+    this.#counters = counters;
+    this.#now = now;
+  }
+
+  /** Entries in the cache. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** State of slot `s` (NUD.*). */
+  state(s: number): number {
+    return this.#state[s]!;
+  }
+
+  /** The slot of (ifIndex, af, w), or -1. */
+  lookup(ifIndex: number, af: number, w: ArrayLike<number>, o = 0): number {
+    const m = this.#mask;
+    const k = this.#key;
+    for (let i = hashKey(af, w, o, ifIndex) & m, n = 0; n <= m; i = (i + 1) & m, n++) {
+      const a = this.#af[i]!;
+      if (a === 0) return -1;
+      if (
+        a === af &&
+        this.#if[i] === ifIndex &&
+        k[i * 4] === w[o] &&
+        (af !== AF_INET6 ||
+          (k[i * 4 + 1] === w[o + 1] && k[i * 4 + 2] === w[o + 2] && k[i * 4 + 3] === w[o + 3]))
+      ) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  #insert(ifIndex: number, af: number, w: ArrayLike<number>, o: number): number {
+    if (this.#count >= (this.capacity * 3) >>> 2) return -1;
+    const m = this.#mask;
+    let i = hashKey(af, w, o, ifIndex) & m;
+    while (this.#af[i] !== 0) i = (i + 1) & m;
+    this.#af[i] = af;
+    this.#if[i] = ifIndex;
+    const k = this.#key;
+    k[i * 4] = w[o]!;
+    k[i * 4 + 1] = af === AF_INET6 ? w[o + 1]! : 0;
+    k[i * 4 + 2] = af === AF_INET6 ? w[o + 2]! : 0;
+    k[i * 4 + 3] = af === AF_INET6 ? w[o + 3]! : 0;
+    this.#state[i] = NUD.NONE;
+    this.#probes[i] = 0;
+    this.#qlen[i] = 0;
+    this.#count++;
+    return i;
+  }
+
+  /** Removes slot `s` (backward-shift deletion keeps probe chains intact). */
+  #remove(s: number): void {
+    this.#dropQueue(s);
+    const m = this.#mask;
+    let hole = s;
+    this.#af[hole] = 0;
+    this.#count--;
+    for (let i = (hole + 1) & m; this.#af[i] !== 0; i = (i + 1) & m) {
+      const home = hashKey(this.#af[i]!, this.#key, i * 4, this.#if[i]!) & m;
+      // move i into the hole when its home is not in (hole, i]
+      const between = hole <= i ? home > hole && home <= i : home > hole || home <= i;
+      if (between) continue;
+      this.#af[hole] = this.#af[i]!;
+      this.#if[hole] = this.#if[i]!;
+      this.#key.copyWithin(hole * 4, i * 4, i * 4 + 4);
+      this.mac.copyWithin(hole * 6, i * 6, i * 6 + 6);
+      this.#state[hole] = this.#state[i]!;
+      this.#probes[hole] = this.#probes[i]!;
+      this.#qlen[hole] = this.#qlen[i]!;
+      this.#confirmed[hole] = this.#confirmed[i]!;
+      this.#nextProbe[hole] = this.#nextProbe[i]!;
+      for (let q = 0; q < this.#qSlot.length; q++) if (this.#qSlot[q] === i) this.#qSlot[q] = hole;
+      this.#af[i] = 0;
+      hole = i;
+    }
+  }
+
+  /** Adds a static (PERMANENT) entry. */
+  addStatic(ifc: Iface, af: number, w: ArrayLike<number>, mac: Uint8Array): void {
+    let s = this.lookup(ifc.index, af, w);
+    if (s < 0) s = this.#insert(ifc.index, af, w, 0);
+    if (s < 0) throw new PktConfigError('neighbour cache full');
+    this.mac.set(mac.subarray(0, 6), s * 6);
+    this.#state[s] = NUD.PERMANENT;
+    this.#flush(s);
+  }
+
+  /**
+   * The slot to send toward next hop (af, w) on `ifc`: a usable MAC when the state is REACHABLE,
+   * STALE or PERMANENT; otherwise resolution starts (a solicitation goes out) and the caller
+   * queues its frame with `enqueue`. Returns -1 when the cache is full.
+   */
+  resolve(ifc: Iface, af: number, w: ArrayLike<number>, o: number): number {
+    let s = this.lookup(ifc.index, af, w, o);
+    const now = this.#now();
+    if (s < 0) {
+      s = this.#insert(ifc.index, af, w, o);
+      if (s < 0) return -1;
+    }
+    const st = this.#state[s]!;
+    if (st === NUD.REACHABLE) {
+      if (now - this.#confirmed[s]! > this.#reachable) this.#state[s] = NUD.STALE;
+      return s;
+    }
+    if (st === NUD.PERMANENT) return s;
+    if (st === NUD.STALE) {
+      if (now >= this.#nextProbe[s]!) {
+        this.#nextProbe[s] = now + this.#retrans;
+        this.#solicit(ifc, s);
+      }
+      return s;
+    }
+    if (st === NUD.FAILED && now - this.#nextProbe[s]! < this.#failed) return s;
+    if (st !== NUD.INCOMPLETE) {
+      this.#state[s] = NUD.INCOMPLETE;
+      this.#probes[s] = 0;
+      this.#nextProbe[s] = 0;
+    }
+    if (now >= this.#nextProbe[s]!) this.#probe(ifc, s, now);
+    return s;
+  }
+
+  /** True when slot `s` has a MAC to send to. */
+  usable(s: number): boolean {
+    const st = this.#state[s]!;
+    return st === NUD.REACHABLE || st === NUD.STALE || st === NUD.PERMANENT;
+  }
+
+  #probe(ifc: Iface, s: number, now: number): void {
+    if (this.#probes[s]! >= this.#maxProbes) {
+      this.#state[s] = NUD.FAILED;
+      this.#nextProbe[s] = now;
+      this.#dropQueue(s);
+      return;
+    }
+    this.#probes[s]!++;
+    this.#nextProbe[s] = now + this.#retrans;
+    this.#solicit(ifc, s);
+  }
+
+  /** Runs due solicitations and timeouts (call from the engine's tick). */
+  tick(): void {
+    const now = this.#now();
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.#af[s] === 0) continue;
+      const st = this.#state[s]!;
+      if (st === NUD.INCOMPLETE && now >= this.#nextProbe[s]!) {
+        this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
+      } else if (st === NUD.FAILED && now - this.#nextProbe[s]! >= this.#failed) {
+        this.#remove(s);
+        s--; // the slot may hold a shifted entry now
+      }
+    }
+  }
+
+  /**
+   * Reserves a queue slot for a frame of `len` bytes waiting on neighbour slot `s`; returns its
+   * offset in `queueBuf`, or -1 (frame too large, or every queue slot busy). Past `unresQlen`
+   * frames for this neighbour the oldest is dropped.
+   */
+  enqueue(s: number, ifc: Iface, len: number): number {
+    if (len > this.queueFrameMax) return -1;
+    const qs = this.#qSlot;
+    if (this.#qlen[s]! >= this.#unresQlen) {
+      let oldest = -1;
+      for (let q = 0; q < qs.length; q++) {
+        if (qs[q] === s && (oldest < 0 || this.#qSeq[q]! < this.#qSeq[oldest]!)) oldest = q;
+      }
+      if (oldest >= 0) {
+        qs[oldest] = -1;
+        this.#qlen[s]!--;
+        this.dropped++;
+        this.#counters.count(10);
+      }
+    }
+    for (let q = 0; q < qs.length; q++) {
+      if (qs[q] !== -1) continue;
+      qs[q] = s;
+      this.#qLen[q] = len;
+      this.#qSeq[q] = this.#seq++;
+      this.#qlen[s]!++;
+      this.#counters.neighQueued++;
+      void ifc;
+      return q * this.queueFrameMax;
+    }
+    return -1;
+  }
+
+  #dropQueue(s: number): void {
+    if (this.#qlen[s] === 0) return;
+    const qs = this.#qSlot;
+    for (let q = 0; q < qs.length; q++) {
+      if (qs[q] !== s) continue;
+      qs[q] = -1;
+      this.dropped++;
+      this.#counters.count(10);
+    }
+    this.#qlen[s] = 0;
+  }
+
+  /** Sends the frames queued on slot `s` (its MAC became known), oldest first. */
+  #flush(s: number): void {
+    if (this.#qlen[s] === 0 || !this.sink) return;
+    const ifc = this.#net.ifaces[this.#if[s]!]!;
+    const qs = this.#qSlot;
+    for (;;) {
+      let q = -1;
+      for (let i = 0; i < qs.length; i++) {
+        if (qs[i] === s && (q < 0 || this.#qSeq[i]! < this.#qSeq[q]!)) q = i;
+      }
+      if (q < 0) break;
+      qs[q] = -1;
+      const len = this.#qLen[q]!;
+      const src = q * this.queueFrameMax;
+      copyBytes(this.queueBuf, src, this.mac, s * 6, 6);
+      const off = this.sink.raw(ifc, len);
+      if (off < 0) {
+        this.dropped++;
+        this.#counters.count(11);
+        continue;
+      }
+      copyBytes(this.sink.txBuf(ifc), off, this.queueBuf, src, len);
+    }
+    this.#qlen[s] = 0;
+  }
+
+  /** Learns or refreshes (ifIndex, af, w) → mac; `create` adds a missing entry. */
+  learn(
+    ifc: Iface,
+    af: number,
+    w: ArrayLike<number>,
+    o: number,
+    buf: Uint8Array,
+    macOff: number,
+    create: boolean,
+  ): void {
+    let s = this.lookup(ifc.index, af, w, o);
+    if (s < 0) {
+      if (!create) return;
+      s = this.#insert(ifc.index, af, w, o);
+      if (s < 0) return;
+    }
+    if (this.#state[s] === NUD.PERMANENT) return;
+    for (let i = 0; i < 6; i++) this.mac[s * 6 + i] = buf[macOff + i]!;
+    this.#state[s] = NUD.REACHABLE;
+    this.#confirmed[s] = this.#now();
+    this.#probes[s] = 0;
+    this.#flush(s);
+  }
+
+  // ---- ARP ----------------------------------------------------------------------------------
+
+  /**
+   * Handles a decoded ARP frame received on `ifc`: answers requests for addresses the director
+   * owns there, and learns the sender (creating the entry when the request was for us, refreshing
+   * it otherwise — gratuitous ARP included).
+   */
+  arpInput(ifc: Iface, v: PacketView): void {
+    const buf = v.buf;
+    const spa = this.#tmp;
+    spa[0] = v.arpSpa;
+    const tpa = this.#tmp2;
+    tpa[0] = v.arpTpa;
+    const forUs = this.#net.answersFor(AF_INET, tpa, 0, ifc.index);
+    if (spa[0] !== 0) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, forUs);
+    if (v.arpOp !== 1 || !forUs || !this.sink) return;
+    const off = this.sink.raw(ifc, 42);
+    if (off < 0) return;
+    const o = this.sink.txBuf(ifc);
+    copyBytes(o, off, buf, v.arpShaOffset, 6);
+    o.set(ifc.mac, off + 6);
+    writeArp(o, off + 14, 2, ifc.mac, v.arpTpa, buf, v.arpShaOffset, v.arpSpa);
+    this.#counters.arpReplies++;
+  }
+
+  /** Sends a gratuitous ARP request announcing `addr` (IPv4) or an unsolicited NA (IPv6) on `ifc`. */
+  announce(ifc: Iface, af: number, w: ArrayLike<number>): void {
+    if (!this.sink) return;
+    if (af === AF_INET) {
+      const off = this.sink.raw(ifc, 42);
+      if (off < 0) return;
+      const o = this.sink.txBuf(ifc);
+      o.set(BCAST, off);
+      o.set(ifc.mac, off + 6);
+      const zero = new Uint8Array(6);
+      writeArp(o, off + 14, 1, ifc.mac, w[0]!, zero, 0, w[0]!);
+      this.#counters.arpRequests++;
+      return;
+    }
+    // unsolicited neighbour advertisement to all nodes (RFC 4861 §7.2.6), override set
+    const all = this.#tmp2;
+    all[0] = 0xff020000;
+    all[1] = 0;
+    all[2] = 0;
+    all[3] = 1;
+    this.#sendNdp(ifc, 136, w, all, [0x33, 0x33, 0, 0, 0, 1], w, 0x20000000, 2);
+  }
+
+  #solicit(ifc: Iface, s: number): void {
+    if (!this.sink) return;
+    const af = this.#af[s]!;
+    const k = this.#key;
+    if (af === AF_INET) {
+      const off = this.sink.raw(ifc, 42);
+      if (off < 0) return;
+      const o = this.sink.txBuf(ifc);
+      o.set(BCAST, off);
+      o.set(ifc.mac, off + 6);
+      const src = ifc.addrOf(AF_INET);
+      const zero = new Uint8Array(6);
+      writeArp(o, off + 14, 1, ifc.mac, src ? src[0]! : 0, zero, 0, k[s * 4]!);
+      this.#counters.arpRequests++;
+      return;
+    }
+    // neighbour solicitation to the solicited-node multicast address (RFC 4861 §7.2.2)
+    const t = this.#tmp;
+    t[0] = k[s * 4]!;
+    t[1] = k[s * 4 + 1]!;
+    t[2] = k[s * 4 + 2]!;
+    t[3] = k[s * 4 + 3]!;
+    const d = this.#tmp2;
+    d[0] = 0xff020000;
+    d[1] = 0;
+    d[2] = 1;
+    d[3] = (0xff000000 | (t[3]! & 0xffffff)) >>> 0;
+    const src = ifc.addrOf(AF_INET6);
+    if (!src) return;
+    const mac = [0x33, 0x33, 0xff, (t[3]! >>> 16) & 255, (t[3]! >>> 8) & 255, t[3]! & 255];
+    this.#sendNdp(ifc, 135, src, d, mac, t, 0, 1);
+    this.#counters.ndpSolicits++;
+  }
+
+  /** Builds and sends an NS (135) or NA (136) with one link-layer address option. */
+  #sendNdp(
+    ifc: Iface,
+    type: number,
+    src: ArrayLike<number>,
+    dst: ArrayLike<number>,
+    dmac: ArrayLike<number>,
+    target: ArrayLike<number>,
+    flags: number,
+    optType: number,
+  ): void {
+    const len = 14 + 40 + 32;
+    const off = this.sink!.raw(ifc, len);
+    if (off < 0) return;
+    const o = this.sink!.txBuf(ifc);
+    for (let i = 0; i < 6; i++) o[off + i] = dmac[i]!;
+    o.set(ifc.mac, off + 6);
+    o[off + 12] = 0x86;
+    o[off + 13] = 0xdd;
+    const ip = off + 14;
+    o[ip] = 0x60;
+    o[ip + 1] = 0;
+    o[ip + 2] = 0;
+    o[ip + 3] = 0;
+    o[ip + 4] = 0;
+    o[ip + 5] = 32;
+    o[ip + 6] = IPPROTO.ICMPV6;
+    o[ip + 7] = 255;
+    put128(o, ip + 8, src);
+    put128(o, ip + 24, dst);
+    const l4 = ip + 40;
+    o[l4] = type;
+    o[l4 + 1] = 0;
+    o[l4 + 2] = 0;
+    o[l4 + 3] = 0;
+    put32(o, l4 + 4, flags);
+    put128(o, l4 + 8, target);
+    o[l4 + 24] = optType;
+    o[l4 + 25] = 1;
+    o.set(ifc.mac, l4 + 26);
+    const c = l4Checksum(AF_INET6, src, dst, IPPROTO.ICMPV6, o, l4, 32);
+    o[l4 + 2] = c >>> 8;
+    o[l4 + 3] = c;
+  }
+
+  /**
+   * Handles an ICMPv6 neighbour solicitation (135) or advertisement (136) received on `ifc`.
+   * Returns true when the message was one of them (consumed).
+   */
+  ndpInput(ifc: Iface, v: PacketView): boolean {
+    const t = v.icmpType;
+    if (t !== 135 && t !== 136) return false;
+    const buf = v.buf;
+    const l4 = v.l4Offset;
+    if (v.l4Length < 24 || v.ttl !== 255) return true;
+    const target = this.#tmp;
+    for (let i = 0; i < 4; i++) target[i] = get32(buf, l4 + 8 + 4 * i);
+    // link-layer address option (type 1 in NS, 2 in NA)
+    let llOff = -1;
+    for (let p = l4 + 24; p + 8 <= v.ipEnd;) {
+      const ol = buf[p + 1]! * 8;
+      if (ol === 0 || p + ol > v.ipEnd) break;
+      if ((buf[p] === 1 && t === 135) || (buf[p] === 2 && t === 136)) llOff = p + 2;
+      p += ol;
+    }
+    if (t === 136) {
+      if (llOff >= 0) this.learn(ifc, AF_INET6, target, 0, buf, llOff, false);
+      return true;
+    }
+    if (!this.#net.answersFor(AF_INET6, target, 0, ifc.index)) return true;
+    const unspecified = v.src[0] === 0 && v.src[1] === 0 && v.src[2] === 0 && v.src[3] === 0;
+    if (!unspecified && llOff >= 0) this.learn(ifc, AF_INET6, v.src, 0, buf, llOff, true);
+    const dmac = [0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < 6; i++) dmac[i] = buf[(llOff >= 0 ? llOff : v.l2Offset + 6) + i]!;
+    const dst = this.#tmp2;
+    if (unspecified) {
+      dst[0] = 0xff020000;
+      dst[1] = 0;
+      dst[2] = 0;
+      dst[3] = 1;
+    } else dst.set(v.src);
+    // solicited (unless DAD) + override
+    this.#sendNdp(ifc, 136, target, dst, dmac, target, unspecified ? 0x20000000 : 0x60000000, 2);
+    this.#counters.ndpAdverts++;
+    return true;
+  }
+
+  /** Entries as text (for the trace tool and tests). */
+  describe(): string[] {
+    const out: string[] = [];
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.#af[s] === 0) continue;
+      const ifc = this.#net.ifaces[this.#if[s]!]!;
+      const m = Array.from(this.mac.subarray(s * 6, s * 6 + 6), (x) =>
+        x.toString(16).padStart(2, '0'),
+      ).join(':');
+      const a =
+        this.#af[s] === AF_INET
+          ? [24, 16, 8, 0].map((b) => (this.#key[s * 4]! >>> b) & 255).join('.')
+          : Array.from(this.#key.subarray(s * 4, s * 4 + 4), (x) => x.toString(16)).join(':');
+      out.push(`${a} dev ${ifc.name} lladdr ${m} ${NUD_NAMES[this.#state[s]!]}`);
+    }
+    return out;
+  }
+}
+
+function put32(o: Uint8Array, p: number, v: number): void {
+  o[p] = v >>> 24;
+  o[p + 1] = v >>> 16;
+  o[p + 2] = v >>> 8;
+  o[p + 3] = v;
+}
+
+function get32(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+function put128(o: Uint8Array, p: number, w: ArrayLike<number>): void {
+  for (let i = 0; i < 4; i++) put32(o, p + 4 * i, w[i]!);
+}
+
+/** Writes an Ethernet/IPv4 ARP body (28 bytes) at `p` and the EtherType before it. */
+function writeArp(
+  o: Uint8Array,
+  p: number,
+  op: number,
+  sha: Uint8Array,
+  spa: number,
+  thaBuf: Uint8Array,
+  thaOff: number,
+  tpa: number,
+): void {
+  o[p - 2] = ETH_P.ARP >>> 8;
+  o[p - 1] = ETH_P.ARP & 255;
+  o[p] = 0;
+  o[p + 1] = 1;
+  o[p + 2] = 0x08;
+  o[p + 3] = 0x00;
+  o[p + 4] = 6;
+  o[p + 5] = 4;
+  o[p + 6] = 0;
+  o[p + 7] = op;
+  o.set(sha.subarray(0, 6), p + 8);
+  put32(o, p + 14, spa);
+  for (let i = 0; i < 6; i++) o[p + 18 + i] = thaBuf[thaOff + i]!;
+  put32(o, p + 24, tpa);
+}

@@ -1,0 +1,383 @@
+/**
+ * The director's own view of the network: its interfaces (name, MAC, addresses, MTU, the frame
+ * I/O they send through), the virtual addresses it owns, and a small route table with
+ * longest-prefix match. Connected routes come from the interface addresses. Everything the
+ * per-frame path reads (local addresses, routes) lives in typed arrays: `isLocal` and `route`
+ * allocate nothing. Configuration methods validate and throw coded errors.
+ */
+import { AF_INET, AF_INET6, type Af, formatIp, parseIp } from '../../core/addr.js';
+import type { FrameIO } from '../io/types.js';
+import { PktConfigError, PktNoInterfaceError, PktTableFullError } from './errors.js';
+
+/** An interface of the director. */
+export interface IfaceSpec {
+  name: string;
+  /** "aa:bb:cc:dd:ee:ff". */
+  mac: string;
+  /** Addresses with prefix length, "10.0.0.1/24", "2001:db8::1/64". */
+  addrs?: string[];
+  /** Default 1500. */
+  mtu?: number;
+  /** Where frames leaving through this interface go (several interfaces may share one). */
+  io?: FrameIO | null;
+}
+
+/** A route: destination prefix ("10.1.0.0/16", "default", "::/0"), optional gateway, device. */
+export interface RouteSpec {
+  dst: string;
+  via?: string;
+  dev: string;
+  /** Route MTU (default: the interface's). */
+  mtu?: number;
+  /** Preferred source address (default: the interface's first address of the family). */
+  src?: string;
+}
+
+/** A virtual address the director owns (answers ARP / NDP for, accepts as local). */
+export interface VipSpec {
+  addr: string;
+  /** Only answer ARP / NDP on this interface (default: every interface). */
+  dev?: string;
+  /** False for a VIP that must not be announced (a DR real server's loopback VIP). Default true. */
+  arp?: boolean;
+}
+
+/** An interface, as the engine uses it. */
+export class Iface {
+  readonly index: number;
+  readonly name: string;
+  readonly mac = new Uint8Array(6);
+  mtu: number;
+  io: FrameIO | null;
+  /** Addresses: family, words, prefix length. */
+  readonly addrs: { af: Af; words: Uint32Array; prefix: number }[] = [];
+
+  constructor(index: number, name: string, mac: Uint8Array, mtu: number, io: FrameIO | null) {
+    this.index = index;
+    this.name = name;
+    this.mac.set(mac);
+    this.mtu = mtu;
+    this.io = io;
+  }
+
+  /** First address of family `af`, or null. */
+  addrOf(af: number): Uint32Array | null {
+    for (const a of this.addrs) if (a.af === af) return a.words;
+    return null;
+  }
+}
+
+/** Result of a route lookup; one reused object per caller. */
+export class RouteResult {
+  /** Interface index, -1 when there is no route. */
+  ifIndex = -1;
+  /** True when the destination is one of the director's own addresses. */
+  local = false;
+  /** True when the route has a gateway (`gw`); otherwise the destination is on link. */
+  hasGw = false;
+  readonly gw = new Uint32Array(4);
+  /** Preferred source address for packets on this route. */
+  readonly src = new Uint32Array(4);
+  mtu = 0;
+  /** Index of the route in the table (for caches). */
+  index = -1;
+}
+
+const MAX_ROUTES = 1024;
+const MAX_LOCAL = 4096;
+
+/** Parses "a.b.c.d/len" or "v6/len" (no prefix: host route). */
+export function parseCidr(text: string): { af: Af; words: Uint32Array; prefix: number } {
+  if (text === 'default') return { af: AF_INET, words: new Uint32Array(4), prefix: 0 };
+  const slash = text.indexOf('/');
+  const a = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (!a) throw new PktConfigError(`bad address '${text}'`);
+  const max = a.af === AF_INET ? 32 : 128;
+  const prefix = slash < 0 ? max : Number(text.slice(slash + 1));
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max)
+    throw new PktConfigError(`bad prefix length in '${text}'`);
+  return { af: a.af, words: a.words, prefix };
+}
+
+/** Parses "aa:bb:cc:dd:ee:ff". */
+export function parseMac(text: string): Uint8Array {
+  const parts = text.split(/[:-]/);
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{1,2}$/.test(p)))
+    throw new PktConfigError(`bad MAC address '${text}'`);
+  return Uint8Array.from(parts, (p) => parseInt(p, 16));
+}
+
+function maskWord(prefix: number, i: number): number {
+  const bits = Math.max(0, Math.min(32, prefix - 32 * i));
+  return bits === 0 ? 0 : bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+}
+
+/** The network model. */
+export class NetModel {
+  readonly ifaces: Iface[] = [];
+  /** Bumped on every change (caches compare it). */
+  gen = 0;
+  // local addresses: IPv4 words, IPv6 four words each; VIP flags in parallel arrays
+  readonly #loc4 = new Uint32Array(MAX_LOCAL);
+  readonly #loc4If = new Int32Array(MAX_LOCAL); // -1: any interface
+  readonly #loc4Arp = new Uint8Array(MAX_LOCAL);
+  #n4 = 0;
+  readonly #loc6 = new Uint32Array(MAX_LOCAL * 4);
+  readonly #loc6If = new Int32Array(MAX_LOCAL);
+  readonly #loc6Arp = new Uint8Array(MAX_LOCAL);
+  #n6 = 0;
+  // routes, sorted by prefix length (longest first)
+  readonly #routes: {
+    af: Af;
+    net: Uint32Array;
+    prefix: number;
+    gw: Uint32Array | null;
+    ifIndex: number;
+    mtu: number;
+    src: Uint32Array | null;
+  }[] = [];
+  readonly #rNet = new Uint32Array(MAX_ROUTES * 4);
+  readonly #rMask = new Uint32Array(MAX_ROUTES * 4);
+  readonly #rAf = new Uint8Array(MAX_ROUTES);
+
+  /** Adds an interface (its addresses become local and give connected routes). */
+  addIface(spec: IfaceSpec): Iface {
+    if (!spec.name) throw new PktConfigError('interface without a name');
+    if (this.ifaces.some((i) => i.name === spec.name))
+      throw new PktConfigError(`interface '${spec.name}' defined twice`);
+    const mtu = spec.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+      throw new PktConfigError(`interface '${spec.name}': MTU ${mtu} outside 68..65535`);
+    const ifc = new Iface(this.ifaces.length, spec.name, parseMac(spec.mac), mtu, spec.io ?? null);
+    this.ifaces.push(ifc);
+    for (const a of spec.addrs ?? []) {
+      const c = parseCidr(a);
+      ifc.addrs.push(c);
+      this.#addLocal(c.af, c.words, -1, true);
+      const net = new Uint32Array(4);
+      for (let i = 0; i < 4; i++) net[i] = (c.words[i]! & maskWord(c.prefix, i)) >>> 0;
+      this.#addRoute(c.af, net, c.prefix, null, ifc.index, 0, c.words);
+    }
+    this.gen++;
+    return ifc;
+  }
+
+  /** The interface called `name` (throws PktNoInterfaceError). */
+  iface(name: string): Iface {
+    const i = this.ifaces.find((x) => x.name === name);
+    if (!i) throw new PktNoInterfaceError(name);
+    return i;
+  }
+
+  /** Adds a route. */
+  addRoute(spec: RouteSpec): void {
+    const ifc = this.iface(spec.dev);
+    const c = parseCidr(spec.dst);
+    let af = c.af;
+    if (spec.dst === 'default' && spec.via && parseIp(spec.via)?.af === AF_INET6) af = AF_INET6;
+    let gw: Uint32Array | null = null;
+    if (spec.via) {
+      const g = parseIp(spec.via);
+      if (!g || g.af !== af)
+        throw new PktConfigError(`route ${spec.dst}: bad gateway '${spec.via}'`);
+      gw = g.words;
+    }
+    let src: Uint32Array | null = null;
+    if (spec.src) {
+      const s = parseIp(spec.src);
+      if (!s || s.af !== af)
+        throw new PktConfigError(`route ${spec.dst}: bad source '${spec.src}'`);
+      src = s.words;
+    }
+    const mtu = spec.mtu ?? 0;
+    if (mtu && (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535))
+      throw new PktConfigError(`route ${spec.dst}: MTU ${mtu} outside 68..65535`);
+    this.#addRoute(af, c.words, c.prefix, gw, ifc.index, mtu, src);
+    this.gen++;
+  }
+
+  /** Makes `spec.addr` a local address of the director (a VIP it owns). */
+  addVip(spec: VipSpec): void {
+    const a = parseIp(spec.addr);
+    if (!a) throw new PktConfigError(`bad VIP '${spec.addr}'`);
+    const ifIndex = spec.dev === undefined ? -1 : this.iface(spec.dev).index;
+    if (this.isLocal(a.af, a.words)) return;
+    this.#addLocal(a.af, a.words, ifIndex, spec.arp !== false);
+    this.gen++;
+  }
+
+  /** Removes a VIP added by `addVip` (interface addresses stay). */
+  delVip(addr: string): void {
+    const a = parseIp(addr);
+    if (!a) return;
+    if (a.af === AF_INET) {
+      for (let i = 0; i < this.#n4; i++) {
+        if (this.#loc4[i] === a.words[0] && this.#loc4If[i] !== -2) {
+          const last = --this.#n4;
+          this.#loc4[i] = this.#loc4[last]!;
+          this.#loc4If[i] = this.#loc4If[last]!;
+          this.#loc4Arp[i] = this.#loc4Arp[last]!;
+          this.gen++;
+          return;
+        }
+      }
+    } else {
+      for (let i = 0; i < this.#n6; i++) {
+        if (this.#eq6(i, a.words, 0)) {
+          const last = --this.#n6;
+          this.#loc6.copyWithin(i * 4, last * 4, last * 4 + 4);
+          this.#loc6If[i] = this.#loc6If[last]!;
+          this.#loc6Arp[i] = this.#loc6Arp[last]!;
+          this.gen++;
+          return;
+        }
+      }
+    }
+  }
+
+  #addLocal(af: Af, w: ArrayLike<number>, ifIndex: number, arp: boolean): void {
+    if (af === AF_INET) {
+      if (this.#n4 >= MAX_LOCAL)
+        throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv4 addresses`);
+      this.#loc4[this.#n4] = w[0]!;
+      this.#loc4If[this.#n4] = ifIndex;
+      this.#loc4Arp[this.#n4++] = arp ? 1 : 0;
+    } else {
+      if (this.#n6 >= MAX_LOCAL)
+        throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv6 addresses`);
+      for (let i = 0; i < 4; i++) this.#loc6[this.#n6 * 4 + i] = w[i]!;
+      this.#loc6If[this.#n6] = ifIndex;
+      this.#loc6Arp[this.#n6++] = arp ? 1 : 0;
+    }
+  }
+
+  #addRoute(
+    af: Af,
+    net: Uint32Array,
+    prefix: number,
+    gw: Uint32Array | null,
+    ifIndex: number,
+    mtu: number,
+    src: Uint32Array | null,
+  ): void {
+    if (this.#routes.length >= MAX_ROUTES)
+      throw new PktTableFullError(`more than ${MAX_ROUTES} routes`);
+    const r = { af, net: net.slice(), prefix, gw, ifIndex, mtu, src };
+    let i = 0;
+    while (i < this.#routes.length && this.#routes[i]!.prefix >= prefix) i++;
+    this.#routes.splice(i, 0, r);
+    this.#routes.forEach((x, k) => {
+      this.#rAf[k] = x.af;
+      for (let j = 0; j < 4; j++) {
+        const m = x.af === AF_INET ? (j === 0 ? maskWord(x.prefix, 0) : 0) : maskWord(x.prefix, j);
+        this.#rMask[k * 4 + j] = m;
+        this.#rNet[k * 4 + j] = (x.net[j]! & m) >>> 0;
+      }
+    });
+  }
+
+  #eq6(i: number, w: ArrayLike<number>, o: number): boolean {
+    const b = i * 4;
+    const l = this.#loc6;
+    return l[b] === w[o] && l[b + 1] === w[o + 1] && l[b + 2] === w[o + 2] && l[b + 3] === w[o + 3];
+  }
+
+  /** True when `af`/`w` is one of the director's addresses (interface address or VIP). */
+  isLocal(af: number, w: ArrayLike<number>, o = 0): boolean {
+    if (af === AF_INET) {
+      const a = w[o]!;
+      const l = this.#loc4;
+      for (let i = 0; i < this.#n4; i++) if (l[i] === a) return true;
+      return false;
+    }
+    for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return true;
+    return false;
+  }
+
+  /** True when the director answers ARP / NDP for `w` on interface `ifIndex`. */
+  answersFor(af: number, w: ArrayLike<number>, o: number, ifIndex: number): boolean {
+    if (af === AF_INET) {
+      const a = w[o]!;
+      for (let i = 0; i < this.#n4; i++) {
+        if (this.#loc4[i] !== a) continue;
+        if (!this.#loc4Arp[i]) return false;
+        const f = this.#loc4If[i]!;
+        return f === -1 || f === ifIndex;
+      }
+      return false;
+    }
+    for (let i = 0; i < this.#n6; i++) {
+      if (!this.#eq6(i, w, o)) continue;
+      if (!this.#loc6Arp[i]) return false;
+      const f = this.#loc6If[i]!;
+      return f === -1 || f === ifIndex;
+    }
+    return false;
+  }
+
+  /**
+   * Longest-prefix match for `af`/`w` into `res`. Returns false (res.ifIndex = -1) when there is
+   * no route. A local destination gives `res.local` (and still the route used to reach it).
+   */
+  route(af: number, w: ArrayLike<number>, o: number, res: RouteResult): boolean {
+    res.local = this.isLocal(af, w, o);
+    const n = this.#routes.length;
+    const net = this.#rNet;
+    const mask = this.#rMask;
+    for (let k = 0; k < n; k++) {
+      if (this.#rAf[k] !== af) continue;
+      const b = k * 4;
+      if ((w[o]! & mask[b]!) >>> 0 !== net[b]) continue;
+      if (
+        af === AF_INET6 &&
+        ((w[o + 1]! & mask[b + 1]!) >>> 0 !== net[b + 1] ||
+          (w[o + 2]! & mask[b + 2]!) >>> 0 !== net[b + 2] ||
+          (w[o + 3]! & mask[b + 3]!) >>> 0 !== net[b + 3])
+      ) {
+        continue;
+      }
+      const r = this.#routes[k]!;
+      const ifc = this.ifaces[r.ifIndex]!;
+      res.index = k;
+      res.ifIndex = r.ifIndex;
+      res.mtu = r.mtu || ifc.mtu;
+      res.hasGw = r.gw !== null;
+      const g = res.gw;
+      const s = res.src;
+      if (r.gw) {
+        g[0] = r.gw[0]!;
+        g[1] = r.gw[1]!;
+        g[2] = r.gw[2]!;
+        g[3] = r.gw[3]!;
+      } else g[0] = g[1] = g[2] = g[3] = 0;
+      const src = r.src ?? ifc.addrOf(af);
+      if (src) {
+        s[0] = src[0]!;
+        s[1] = src[1]!;
+        s[2] = src[2]!;
+        s[3] = src[3]!;
+      } else s[0] = s[1] = s[2] = s[3] = 0;
+      return true;
+    }
+    res.index = -1;
+    res.ifIndex = -1;
+    return false;
+  }
+
+  /** Human-readable routes (for the trace tool and docs). */
+  describeRoutes(): string[] {
+    return this.#routes.map((r) => {
+      const dst = `${formatIp(r.af, r.net)}/${r.prefix}`;
+      const via = r.gw ? ` via ${formatIp(r.af, r.gw)}` : '';
+      return `${dst}${via} dev ${this.ifaces[r.ifIndex]!.name}${r.mtu ? ` mtu ${r.mtu}` : ''}`;
+    });
+  }
+
+  /** Local IPv4 addresses (interface addresses and VIPs), for listings. */
+  localAddresses(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.#n4; i++) out.push(formatIp(AF_INET, this.#loc4, i));
+    for (let i = 0; i < this.#n6; i++) out.push(formatIp(AF_INET6, this.#loc6, i * 4));
+    return out;
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * A whole TCP conversation (handshake, data both ways, close) replayed as frames through the engine
+ * over the memory frame-I/O backend, for NAT and for DR, with the connection's state, timeout and
+ * the destination's ActiveConn / InActConn checked after every frame against spec §4.1 ("Typical
+ * NAT lifecycle", "Typical DR lifecycle") and §1.3.3.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseIp } from '../../../src/core/addr.js';
+import { createMemoryPair, type MemoryIO } from '../../../src/dataplane/io/memory.js';
+import { PacketEngine } from '../../../src/dataplane/packet/engine.js';
+import { parseMac } from '../../../src/dataplane/packet/net.js';
+import { destSpec, makeIpvs, svcSpec } from '../../helpers/ipvs.js';
+import { CLIENT, MAC, RS1, RS2, VIP, checksumErrors, makeLab } from './lab.js';
+import { FrameBatch } from '../../../src/dataplane/io/types.js';
+import { ACK, FIN, PSH, SYN, dec, dmac, dst, src, tcp4, udp4 } from './frames.js';
+
+function memLab(fwd: number) {
+  const { ipvs } = makeIpvs();
+  const engine = new PacketEngine(ipvs);
+  const [d0, c0] = createMemoryPair();
+  const [d1, s1] = createMemoryPair();
+  const eth0 = engine.net.addIface({ name: 'eth0', mac: MAC.eth0, addrs: ['10.0.0.1/24'], io: d0 });
+  const eth1 = engine.net.addIface({
+    name: 'eth1',
+    mac: MAC.eth1,
+    addrs: ['192.168.1.1/24'],
+    io: d1,
+  });
+  engine.neigh.addStatic(eth0, 2, parseIp(CLIENT)!.words, parseMac(MAC.client));
+  engine.neigh.addStatic(eth1, 2, parseIp(RS1)!.words, parseMac(MAC.rs1));
+  d0.onFrames((b) => engine.receive(eth0, b));
+  d1.onFrames((b) => engine.receive(eth1, b));
+  const atClient: Buffer[] = [];
+  const atServer: Buffer[] = [];
+  const grab = (io: MemoryIO, into: Buffer[]): void =>
+    io.onFrames((b) => {
+      for (let i = 0; i < b.count; i++) into.push(Buffer.from(b.frame(i)));
+    });
+  grab(c0, atClient);
+  grab(s1, atServer);
+  const k = svcSpec(VIP, 80, { scheduler: 'wlc' });
+  ipvs.addService(k);
+  const dest = ipvs.addDest(k, destSpec(RS1, fwd === 0 ? 8080 : 80, { fwd }));
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
+  };
+  const send = async (
+    side: 'client' | 'server',
+    f: Buffer,
+  ): Promise<{ client: Buffer[]; server: Buffer[] }> => {
+    atClient.length = 0;
+    atServer.length = 0;
+    const io = side === 'client' ? c0 : s1;
+    assert.ok(io.send(f));
+    io.txCommit();
+    await settle();
+    return { client: [...atClient], server: [...atServer] };
+  };
+  return {
+    ipvs,
+    engine,
+    dest,
+    send,
+    close: () => Promise.all([d0, c0, d1, s1].map((x) => x.close())),
+  };
+}
+
+interface Step {
+  description: string;
+  from: 'client' | 'server';
+  flags: number;
+  payload?: string;
+  state: string;
+  timeout: number;
+  active: number;
+  inact: number;
+}
+
+const cs = (o: { flags: number; seq: number; ack: number; payload?: string }) =>
+  tcp4({ flags: o.flags, seq: o.seq, ack: o.ack, payload: o.payload });
+
+describe('a TCP conversation through the engine (memory backend)', () => {
+  const nat: Step[] = [
+    {
+      description: 'client SYN',
+      from: 'client',
+      flags: SYN,
+      state: 'SYN_RECV',
+      timeout: 60,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'server SYN+ACK',
+      from: 'server',
+      flags: SYN | ACK,
+      state: 'SYN_RECV',
+      timeout: 60,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client ACK',
+      from: 'client',
+      flags: ACK,
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client data',
+      from: 'client',
+      flags: PSH | ACK,
+      payload: 'GET / HTTP/1.0\r\n\r\n',
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'server data',
+      from: 'server',
+      flags: PSH | ACK,
+      payload: 'HTTP/1.0 200 OK\r\n\r\nhello',
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client FIN',
+      from: 'client',
+      flags: FIN | ACK,
+      state: 'CLOSE_WAIT',
+      timeout: 60,
+      active: 0,
+      inact: 1,
+    },
+    {
+      description: 'server ACK',
+      from: 'server',
+      flags: ACK,
+      state: 'CLOSE_WAIT',
+      timeout: 60,
+      active: 0,
+      inact: 1,
+    },
+    {
+      description: 'server FIN',
+      from: 'server',
+      flags: FIN | ACK,
+      state: 'TIME_WAIT',
+      timeout: 120,
+      active: 0,
+      inact: 1,
+    },
+    {
+      description: 'client last ACK',
+      from: 'client',
+      flags: ACK,
+      state: 'TIME_WAIT',
+      timeout: 120,
+      active: 0,
+      inact: 1,
+    },
+  ];
+
+  it('NAT: every frame rewritten both ways, states and counters as spec §4.1 says', async () => {
+    const lab = memLab(0);
+    let cseq = 1000;
+    let sseq = 5000;
+    try {
+      for (const s of nat) {
+        const len = s.payload?.length ?? 0;
+        const f =
+          s.from === 'client'
+            ? cs({ flags: s.flags, seq: cseq, ack: sseq, payload: s.payload })
+            : tcp4({
+                src: RS1,
+                dst: CLIENT,
+                sport: 8080,
+                dport: 40000,
+                smac: MAC.rs1,
+                dmac: MAC.eth1,
+                flags: s.flags,
+                seq: sseq,
+                ack: cseq,
+                payload: s.payload,
+              });
+        const out = await lab.send(s.from, f);
+        const got = s.from === 'client' ? out.server : out.client;
+        assert.equal(got.length, 1, `${s.description}: one frame out`);
+        const v = dec(got[0]!);
+        if (s.from === 'client')
+          assert.deepEqual([dst(v), v.dstPort, dmac(got[0]!)], [RS1, 8080, MAC.rs1], s.description);
+        else
+          assert.deepEqual(
+            [src(v), v.srcPort, dmac(got[0]!)],
+            [VIP, 80, MAC.client],
+            s.description,
+          );
+        assert.equal(v.payloadLength, len);
+        assert.deepEqual(checksumErrors(got[0]!), [], s.description);
+        const [c] = lab.ipvs.listConns();
+        assert.deepEqual(
+          [c!.stateName, c!.expiresMs / 1000, lab.dest.activeConns, lab.dest.inactConns],
+          [s.state, s.timeout, s.active, s.inact],
+          s.description,
+        );
+        if (s.from === 'client') cseq += len + (s.flags & (SYN | FIN) ? 1 : 0);
+        else sseq += len + (s.flags & (SYN | FIN) ? 1 : 0);
+      }
+      const st = lab.dest.stats.snapshot();
+      assert.deepEqual([st.conns, st.inpkts, st.outpkts], [1, 5, 4]);
+    } finally {
+      await lab.close();
+    }
+  });
+
+  const dr: Step[] = [
+    {
+      description: 'client SYN',
+      from: 'client',
+      flags: SYN,
+      state: 'SYN_RECV',
+      timeout: 60,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client ACK',
+      from: 'client',
+      flags: ACK,
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client data',
+      from: 'client',
+      flags: PSH | ACK,
+      payload: 'GET / HTTP/1.0\r\n\r\n',
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client ACK of the answer',
+      from: 'client',
+      flags: ACK,
+      state: 'ESTABLISHED',
+      timeout: 900,
+      active: 1,
+      inact: 0,
+    },
+    {
+      description: 'client FIN',
+      from: 'client',
+      flags: FIN | ACK,
+      state: 'FIN_WAIT',
+      timeout: 120,
+      active: 0,
+      inact: 1,
+    },
+    {
+      description: 'client last ACK',
+      from: 'client',
+      flags: ACK,
+      state: 'FIN_WAIT',
+      timeout: 120,
+      active: 0,
+      inact: 1,
+    },
+  ];
+
+  it('DR: INPUT_ONLY transitions, frames to the real server MAC unchanged but for TTL', async () => {
+    const lab = memLab(3);
+    let cseq = 1000;
+    try {
+      for (const s of dr) {
+        const f = cs({ flags: s.flags, seq: cseq, ack: 5001, payload: s.payload });
+        const out = await lab.send('client', f);
+        assert.equal(out.server.length, 1, s.description);
+        const g = out.server[0]!;
+        assert.equal(dmac(g), MAC.rs1);
+        assert.deepEqual(g.subarray(14 + 20), f.subarray(14 + 20), 'transport bytes untouched');
+        assert.deepEqual(checksumErrors(g), []);
+        const [c] = lab.ipvs.listConns();
+        assert.deepEqual(
+          [c!.stateName, c!.expiresMs / 1000, lab.dest.activeConns, lab.dest.inactConns],
+          [s.state, s.timeout, s.active, s.inact],
+          s.description,
+        );
+        cseq += (s.payload?.length ?? 0) + (s.flags & (SYN | FIN) ? 1 : 0);
+      }
+    } finally {
+      await lab.close();
+    }
+  });
+});
+
+describe('the fast path', () => {
+  it('produces the same frames, states and counters as the full path', () => {
+    const run = (fast: boolean) => {
+      const lab = makeLab();
+      const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+      lab.ipvs.addService(k);
+      lab.ipvs.addDest(k, destSpec(RS1, 8080));
+      lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 81), destSpec(RS2, 81, { fwd: 3 }));
+      const out: string[] = [];
+      const batch = new FrameBatch(1, Buffer.alloc(2048));
+      const feed = (ifname: 'eth0' | 'eth1', f: Buffer): void => {
+        lab.io0.sent.length = 0;
+        lab.io1.sent.length = 0;
+        if (fast) {
+          f.copy(batch.data, 0);
+          batch.desc[0] = 0;
+          batch.desc[1] = f.length;
+          batch.desc[2] = f.length;
+          batch.count = 1;
+          lab.engine.receive(ifname === 'eth0' ? lab.eth0 : lab.eth1, batch);
+        } else lab.send(ifname, f);
+        lab.engine.tx.commit();
+        for (const x of [...lab.io0.sent, ...lab.io1.sent])
+          out.push(Buffer.from(x.data).toString('hex'));
+        const c = lab.ipvs
+          .listConns()
+          .map((x) => `${x.cport}/${x.vport}:${x.stateName}:${x.expiresMs}`);
+        out.push(c.join(','));
+      };
+      const srv = (o: Parameters<typeof tcp4>[0]) =>
+        tcp4({
+          src: RS1,
+          dst: CLIENT,
+          sport: 8080,
+          dport: 40000,
+          smac: MAC.rs1,
+          dmac: MAC.eth1,
+          ...o,
+        });
+      feed('eth0', tcp4({ flags: SYN, seq: 1 }));
+      feed('eth1', srv({ flags: SYN | ACK, seq: 9, ack: 2 }));
+      for (let i = 0; i < 5; i++) {
+        feed('eth0', tcp4({ flags: PSH | ACK, seq: 2 + i, ack: 10, payload: 'x', ttl: 60 - i }));
+        feed('eth1', srv({ flags: PSH | ACK, seq: 10 + i, ack: 3 + i, payload: 'yy' }));
+      }
+      feed('eth0', udp4({ dport: 80, payload: 'not a service' }));
+      feed('eth0', tcp4({ dport: 81, flags: SYN, sport: 5555 }));
+      feed('eth0', tcp4({ dport: 81, flags: ACK, sport: 5555, ttl: 1 }));
+      feed('eth0', tcp4({ dport: 81, flags: ACK, sport: 5555 }));
+      feed('eth0', tcp4({ flags: FIN | ACK, seq: 7, ack: 20 }));
+      const d = lab.ipvs
+        .listServices()
+        .flatMap((s) =>
+          s.dests.map((x) => [
+            x.activeConns,
+            x.inactConns,
+            x.stats.inpkts,
+            x.stats.outpkts,
+            x.stats.inbytes,
+          ]),
+        );
+      return {
+        out,
+        d,
+        fwd: lab.engine.counters.inForwarded + lab.engine.counters.outForwarded,
+        fastPath: lab.engine.counters.fastPath,
+      };
+    };
+    const slow = run(false);
+    const fast = run(true);
+    assert.deepEqual(fast.out, slow.out);
+    assert.deepEqual(fast.d, slow.d);
+    assert.equal(fast.fwd, slow.fwd);
+    assert.equal(slow.fastPath, 0);
+    assert.equal(
+      fast.fastPath,
+      13,
+      'all but the openers, the non-service packet and the TTL-1 packet',
+    );
+  });
+});

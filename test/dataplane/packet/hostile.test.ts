@@ -1,0 +1,267 @@
+/**
+ * Bad input: malformed, truncated, mutated, looping and fragmented frames never crash the engine,
+ * never corrupt the connection table, and every frame is accounted for (forwarded, or counted by
+ * reason; malformed ones also by the decoder's reason).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { CONN_F_TEMPLATE } from '../../../src/core/constants.js';
+import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { FrameBatch } from '../../../src/dataplane/io/types.js';
+import { PacketBuilder } from '../../../src/packet/index.js';
+import { destSpec, svcSpec } from '../../helpers/ipvs.js';
+import { CLIENT, MAC, RS1, RS2, VIP, makeLab } from './lab.js';
+import { ACK, SYN, tcp4, udp4 } from './frames.js';
+
+function hostileLab() {
+  const lab = makeLab();
+  const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+  lab.ipvs.addService(k);
+  lab.ipvs.addDest(k, destSpec(RS1, 8080));
+  lab.ipvs.addDest(k, destSpec(RS2, 80, { fwd: 2, tunType: 1, tunPort: 6080 }));
+  const u = svcSpec(VIP, 53, { protocol: 17, scheduler: 'rr' });
+  lab.ipvs.addService(u);
+  lab.ipvs.addDest(u, destSpec(RS1, 53));
+  lab.ipvs.addService(svcSpec(VIP, 21, { scheduler: 'rr' }));
+  lab.ipvs.addDest(svcSpec(VIP, 21), destSpec(RS1, 21));
+  return lab;
+}
+
+/** The table agrees with itself: counts, hash chains, destination counters. */
+function assertTableSane(lab: ReturnType<typeof makeLab>): void {
+  const t = lab.ipvs.conns;
+  const hs = t.handles();
+  assert.equal(new Set(hs).size, hs.length, 'no handle twice in the index');
+  assert.ok(hs.length <= t.count);
+  let normal = 0;
+  for (const h of hs) {
+    assert.ok(
+      t.protocol(h) === 6 || t.protocol(h) === 17 || t.protocol(h) === 132 || t.protocol(h) === 0,
+    );
+    if (!(t.flags(h) & CONN_F_TEMPLATE) && t.dest(h) >= 0) normal++;
+  }
+  let counted = 0;
+  for (const s of lab.ipvs.services.list()) {
+    for (const d of s.dests) {
+      assert.ok(d.activeConns >= 0 && d.inactConns >= 0, 'counters never negative');
+      counted += d.activeConns + d.inactConns;
+    }
+  }
+  assert.equal(counted, normal, 'ActiveConn + InActConn = bound connections');
+  lab.ipvs.listConns();
+}
+
+function assertAccounted(lab: ReturnType<typeof makeLab>): void {
+  const c = lab.engine.counters;
+  const reasons = c.reason.reduce((a, b) => a + b, 0);
+  assert.equal(
+    reasons + c.inForwarded + c.outForwarded,
+    c.rxFrames,
+    'every frame forwarded or counted',
+  );
+  const mal = c.malformed.reduce((a, b) => a + b, 0);
+  assert.equal(mal, c.reason[0], 'malformed frames counted by decoder reason');
+}
+
+const seeds = (): Buffer[] => [
+  tcp4(),
+  tcp4({ flags: ACK, payload: 'x'.repeat(100) }),
+  tcp4({ dport: 21, flags: ACK, payload: 'PORT 10,0,0,5,1,2\r\n' }),
+  udp4({ payload: 'query' }),
+  tcp4({
+    src: RS1,
+    dst: CLIENT,
+    sport: 8080,
+    dport: 40000,
+    flags: SYN | ACK,
+    smac: MAC.rs1,
+    dmac: MAC.eth1,
+  }),
+  Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP })
+      .icmp({ type: 3, code: 3 })
+      .payload(tcp4({ src: VIP, dst: CLIENT, sport: 80, dport: 40000 }).subarray(14, 14 + 28))
+      .build(),
+  ),
+  Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' })
+      .arp({ op: 1, sha: MAC.client, spa: CLIENT, tha: '00:00:00:00:00:00', tpa: VIP })
+      .build(),
+  ),
+  Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: '2001:db8::5', dst: '2001:db8::100' })
+      .tcp({ srcPort: 1, dstPort: 80, flags: SYN })
+      .build(),
+  ),
+  Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP })
+      .sctp({ srcPort: 1, dstPort: 80, chunks: [{ type: 1, flags: 0, value: new Uint8Array(16) }] })
+      .build(),
+  ),
+];
+
+describe('hostile input', () => {
+  it('random bytes never throw and are counted', () => {
+    const lab = hostileLab();
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 200 }), fc.boolean(), (bytes, eth1) => {
+        const f = Buffer.from(bytes);
+        if (f.length >= 6)
+          Buffer.from(eth1 ? [2, 0, 0, 0, 0, 0xa1] : [2, 0, 0, 0, 0, 0xa0]).copy(f, 0);
+        lab.send(eth1 ? 'eth1' : 'eth0', f);
+      }),
+      { numRuns: 3000 },
+    );
+    assertTableSane(lab);
+    assertAccounted(lab);
+  });
+
+  it('mutated and truncated valid frames never throw and never corrupt the table', () => {
+    const lab = hostileLab();
+    const base = seeds();
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: base.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        fc.nat(),
+        fc.boolean(),
+        (i, muts, cut, eth1) => {
+          const f = Buffer.from(base[i]!);
+          for (const [p, b] of muts) if (f.length > 12) f[12 + (p % (f.length - 12))] = b;
+          const g = cut % 3 === 0 ? f.subarray(0, cut % (f.length + 1)) : f;
+          lab.send(eth1 ? 'eth1' : 'eth0', g);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    assertTableSane(lab);
+    assertAccounted(lab);
+    const c = lab.engine.counters.snapshot();
+    assert.ok((c['malformed'] ?? 0) > 0, 'some frames were malformed');
+  });
+
+  it('the fast path (receive) takes mutated frames of established connections without harm', () => {
+    const lab = hostileLab();
+    // establish connections so mutated frames hit them
+    for (const f of seeds()) lab.send('eth0', f);
+    lab.send('eth0', tcp4({ flags: ACK }));
+    const base = [
+      tcp4({ flags: ACK, payload: 'abc' }),
+      udp4({ payload: 'query' }),
+      tcp4({
+        src: RS1,
+        dst: CLIENT,
+        sport: 8080,
+        dport: 40000,
+        flags: ACK,
+        smac: MAC.rs1,
+        dmac: MAC.eth1,
+      }),
+    ];
+    const batch = new FrameBatch(4, Buffer.alloc(4 * 256));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: base.length - 1 }),
+            fc.nat(),
+            fc.integer({ min: 0, max: 255 }),
+            fc.nat(),
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        (frames) => {
+          frames.forEach(([i, p, b, cut], k) => {
+            const f = Buffer.from(base[i]!);
+            f[12 + (p % (f.length - 12))] = b;
+            const len = cut % 4 === 0 ? cut % (f.length + 1) : f.length;
+            f.copy(batch.data, k * 256, 0, len);
+            batch.desc[k * 4] = k * 256;
+            batch.desc[k * 4 + 1] = len;
+            batch.desc[k * 4 + 2] = len;
+            batch.desc[k * 4 + 3] = 0;
+          });
+          batch.count = frames.length;
+          lab.engine.receive(lab.eth0, batch);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    assertTableSane(lab);
+    assertAccounted(lab);
+    assert.ok(lab.engine.counters.fastPath > 0);
+  });
+
+  it('a forwarding loop ends at TTL expiry', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS2, 80, { fwd: 3 }));
+    // a misconfigured real server sends what it gets straight back to the director
+    let f: Buffer = tcp4({ ttl: 64 });
+    let rounds = 0;
+    for (;;) {
+      const r = lab.send('eth0', f);
+      if (r.eth1.length === 0) {
+        assert.equal(r.reason, 'ttl-expired');
+        break;
+      }
+      f = Buffer.from(r.eth1[0]!);
+      Buffer.from([2, 0, 0, 0, 0, 0xa0]).copy(f, 0);
+      rounds++;
+      assert.ok(rounds < 100);
+    }
+    assert.equal(rounds, 63);
+    assert.equal(lab.engine.counters.reason[3], 1);
+  });
+
+  it('frames with bad lengths, options and chunks are malformed with the decoder reason', () => {
+    const lab = hostileLab();
+    const cases = [
+      {
+        description: 'truncated Ethernet',
+        frame: Buffer.from([2, 0, 0, 0, 0, 0xa0, 1, 2]),
+        reason: 'ethernet header truncated',
+      },
+      {
+        description: 'IPv4 total length beyond the frame',
+        frame: (() => {
+          const f = tcp4();
+          f.writeUInt16BE(1500, 16);
+          return f;
+        })(),
+        reason: 'IPv4 total length below the header length or beyond the frame',
+      },
+      {
+        description: 'TCP data offset 3',
+        frame: (() => {
+          const f = tcp4();
+          f[14 + 20 + 12] = 0x30;
+          return f;
+        })(),
+        reason: 'TCP data offset below 5 or beyond the packet',
+      },
+      {
+        description: 'IHL 4',
+        frame: (() => {
+          const f = tcp4();
+          f[14] = 0x44;
+          return f;
+        })(),
+        reason: 'IPv4 header length (IHL) below 5 or beyond the packet',
+      },
+    ];
+    for (const c of cases) {
+      const r = lab.send('eth0', c.frame);
+      assert.deepEqual([r.verdict, r.reason], [NF.DROP, 'malformed'], c.description);
+      assert.ok(
+        (lab.engine.counters.snapshot()[`malformed: ${c.reason}`] ?? 0) >= 1,
+        c.description,
+      );
+    }
+    assertAccounted(lab);
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * More packet fixtures: tunnel errors for GUE and GRE, fragments on the reply path, IPv6 DR and
+ * tunnels, and packets the director itself sends (LOCAL_OUT).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NF } from '../../../src/dataplane/packet/hooks.js';
+import {
+  PacketBuilder,
+  PacketView,
+  decodeIcmpInner,
+  decodeTunnelInner,
+} from '../../../src/packet/index.js';
+import { destSpec, svcSpec } from '../../helpers/ipvs.js';
+import { CLIENT, CLIENT6, MAC, RS1, RS2, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
+import { ACK, SYN, dec, dmac, dst, src, tcp4, udp4 } from './frames.js';
+
+function tunnelError(kind: 'gue' | 'gre'): Buffer {
+  const clientPkt = PacketBuilder.ipv4({ src: CLIENT, dst: VIP, df: true, ttl: 63 })
+    .tcp({ srcPort: 40000, dstPort: 80, flags: ACK })
+    .build();
+  const b = PacketBuilder.ipv4({ src: '192.168.1.1', dst: RS2, df: true, ttl: 63 });
+  const outer = (
+    kind === 'gue'
+      ? b.udp({ srcPort: 40000, dstPort: 6080, checksum: 0 }).gue({ protocol: 4 })
+      : b.gre({})
+  )
+    .payload(clientPkt)
+    .build();
+  return Buffer.from(
+    PacketBuilder.eth({ src: MAC.rs2, dst: MAC.eth1 })
+      .ipv4({ src: '192.168.1.254', dst: '192.168.1.1' })
+      .icmp({ type: 3, code: 4, rest: 1400 })
+      .payload(outer.subarray(0, Math.min(outer.length, 100)))
+      .build(),
+  );
+}
+
+describe('PacketEngine paths (2)', () => {
+  for (const [kind, tunType, tunPort] of [
+    ['gue', 1, 6080],
+    ['gre', 2, 0],
+  ] as const) {
+    it(`relays fragmentation-needed about our ${kind.toUpperCase()} tunnel to the client`, () => {
+      const lab = makeLab();
+      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS2, 80, { fwd: 2, tunType, tunPort }));
+      lab.send('eth0', tcp4({ df: true }));
+      const r = lab.send('eth1', tunnelError(kind));
+      assert.equal(r.reason, 'consumed');
+      assert.equal(r.eth0.length, 1);
+      const o = dec(r.eth0[0]!);
+      assert.deepEqual([o.icmpType, o.icmpCode, o.icmpRest & 0xffff, dst(o)], [3, 4, 1380, CLIENT]);
+      assert.deepEqual(checksumErrors(r.eth0[0]!), []);
+    });
+  }
+
+  it('a tunnel error about a client packet without DF is consumed, not relayed', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS2, 80, { fwd: 2 }));
+    lab.send('eth0', tcp4());
+    const clientPkt = PacketBuilder.ipv4({ src: CLIENT, dst: VIP, df: false })
+      .tcp({ srcPort: 40000, dstPort: 80, flags: ACK })
+      .build();
+    const outer = PacketBuilder.ipv4({ src: '192.168.1.1', dst: RS2 }).payload(clientPkt).build();
+    outer[9] = 4;
+    const err = PacketBuilder.eth({ src: MAC.rs2, dst: MAC.eth1 })
+      .ipv4({ src: '192.168.1.254', dst: '192.168.1.1' })
+      .icmp({ type: 3, code: 4, rest: 1300 })
+      .payload(outer.subarray(0, 68))
+      .build();
+    const r = lab.send('eth1', err);
+    assert.deepEqual([r.reason, r.eth0.length], ['consumed', 0]);
+  });
+
+  it('reply fragments: the first is SNATed with its ports, later ones follow', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 53, { protocol: 17, scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 53, { protocol: 17 }), destSpec(RS1, 53));
+    lab.send('eth0', udp4({ payload: 'q' }));
+    const first = udp4({
+      src: RS1,
+      dst: CLIENT,
+      sport: 53,
+      dport: 40000,
+      smac: MAC.rs1,
+      dmac: MAC.eth1,
+      payload: 24,
+      id: 9,
+      mf: true,
+    });
+    first.writeUInt16BE(8 + 24 + 100, 14 + 20 + 4); // the UDP length of the whole datagram
+    const later = Buffer.from(
+      PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+        .ipv4({ src: RS1, dst: CLIENT, id: 9, fragOffset: 32, protocol: 17 } as never)
+        .payload(100)
+        .build(),
+    );
+    const a = lab.send('eth1', first);
+    const b = lab.send('eth1', later);
+    assert.deepEqual([src(dec(a.eth0[0]!)), dec(a.eth0[0]!).srcPort], [VIP, 53]);
+    assert.deepEqual([src(dec(b.eth0[0]!)), dec(b.eth0[0]!).fragOffset], [VIP, 32]);
+    for (const f of [...a.eth0, ...b.eth0]) assert.deepEqual(checksumErrors(f), []);
+  });
+
+  it('schedule_icmp: an ICMP error about an unknown connection schedules one for its quoted packet', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+    const quote = PacketBuilder.ipv4({ src: VIP, dst: CLIENT })
+      .tcp({ srcPort: 80, dstPort: 40000, flags: ACK })
+      .build()
+      .subarray(0, 28);
+    const err = () =>
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP })
+        .icmp({ type: 3, code: 3 })
+        .payload(quote)
+        .build();
+    assert.deepEqual(
+      [lab.send('eth0', err()).verdict, lab.ipvs.conns.count],
+      [NF.ACCEPT, 0],
+      'off: passed',
+    );
+    lab.ipvs.sysctl.schedule_icmp = 1;
+    const r = lab.send('eth0', err());
+    assert.equal(lab.ipvs.conns.count, 1);
+    const c = lab.ipvs.listConns()[0]!;
+    assert.deepEqual([c.caddr, c.cport, c.vaddr, c.vport, c.daddr], [CLIENT, 40000, VIP, 80, RS1]);
+    assert.equal(dst(dec(r.eth1[0]!)), RS1);
+    assert.deepEqual(checksumErrors(r.eth1[0]!), []);
+  });
+
+  it('AH / ESP follow the IKE (UDP 500) connection between the same hosts, both ways', () => {
+    const lab = makeLab();
+    const k = svcSpec(VIP, 500, { protocol: 17, scheduler: 'rr', flags: 1, timeout: 600 });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 500));
+    const esp = (from: string, to: string, smac: string, dmac: string) => {
+      const f = Buffer.from(
+        PacketBuilder.eth({ src: smac, dst: dmac })
+          .ipv4({ src: from, dst: to })
+          .payload(Buffer.from('0000100100000001deadbeefdeadbeef', 'hex'))
+          .build(),
+      );
+      f[14 + 9] = 50;
+      f.writeUInt16BE(0, 24);
+      let sum = 0;
+      for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      f.writeUInt16BE(~sum & 0xffff, 24);
+      return f;
+    };
+    assert.equal(
+      lab.send('eth0', esp(CLIENT, VIP, MAC.client, MAC.eth0)).verdict,
+      NF.ACCEPT,
+      'no IKE connection: passed',
+    );
+    lab.send('eth0', udp4({ sport: 500, dport: 500, payload: 'ike' }));
+    const r = lab.send('eth0', esp(CLIENT, VIP, MAC.client, MAC.eth0));
+    assert.equal(r.eth1.length, 1);
+    const o = dec(r.eth1[0]!);
+    assert.deepEqual([dst(o), o.protocol], [RS1, 50]);
+    assert.deepEqual(
+      r.eth1[0]!.subarray(34),
+      esp(CLIENT, VIP, MAC.client, MAC.eth0).subarray(34),
+      'payload untouched',
+    );
+    assert.deepEqual(checksumErrors(r.eth1[0]!), []);
+    const back = lab.send('eth1', esp(RS1, CLIENT, MAC.rs1, MAC.eth1));
+    assert.deepEqual([src(dec(back.eth0[0]!)), dmac(back.eth0[0]!)], [VIP, MAC.client]);
+  });
+
+  it('ICMPv6: a real server error about a client packet is NATed back to the VIP', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 8080));
+    lab.send(
+      'eth0',
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .tcp({ srcPort: 1234, dstPort: 80, flags: SYN })
+        .build(),
+    );
+    const quote = PacketBuilder.ipv6({ src: CLIENT6, dst: RS6, hopLimit: 63 })
+      .tcp({ srcPort: 1234, dstPort: 8080, flags: SYN })
+      .build()
+      .subarray(0, 48);
+    const err = PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+      .ipv6({ src: RS6, dst: CLIENT6 })
+      .icmpv6({ type: 1, code: 4 })
+      .payload(quote)
+      .build();
+    const r = lab.send('eth1', err);
+    assert.equal(r.eth0.length, 1);
+    const o = dec(r.eth0[0]!);
+    const q = new PacketView();
+    decodeIcmpInner(q, o);
+    assert.deepEqual([src(o), dst(q), q.dstPort, src(q)], [VIP6, VIP6, 80, CLIENT6]);
+    assert.deepEqual(checksumErrors(r.eth0[0]!), []);
+  });
+
+  it('IPv6 DR and IPv6-in-IPv6 tunnelling', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 80, { fwd: 3 }));
+    lab.ipvs.addService(svcSpec(VIP6, 81, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 81), destSpec(RS6, 81, { fwd: 2 }));
+    const syn = (port: number) =>
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, hopLimit: 64 })
+        .tcp({ srcPort: 1234, dstPort: port, flags: SYN })
+        .build();
+    const d = lab.send('eth0', syn(80)).eth1[0]!;
+    assert.deepEqual([dmac(d), dst(dec(d)), dec(d).ttl], [MAC.rs1, VIP6, 63]);
+    assert.deepEqual(checksumErrors(d), []);
+    const t = lab.send('eth0', syn(81)).eth1[0]!;
+    const o = dec(t);
+    assert.deepEqual([dst(o), src(o), o.protocol], [RS6, '2001:db8:1::1', 41]);
+    const i = new PacketView();
+    assert.equal(decodeTunnelInner(i, o), 0);
+    assert.deepEqual([dst(i), i.dstPort, i.ttl], [VIP6, 81, 63]);
+    assert.deepEqual(checksumErrors(t), []);
+  });
+
+  it('LOCAL_OUT: a local client connecting to a VIP is scheduled by the in handler at -98', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+    const ip = tcp4({ src: '192.168.1.1', dst: VIP }).subarray(14);
+    lab.io1.sent.length = 0;
+    const v = lab.engine.output(lab.eth1, Buffer.from(ip), 0, ip.length);
+    lab.engine.tx.commit();
+    assert.equal(v, NF.STOLEN);
+    const f = Buffer.from(lab.io1.sent[0]!.data);
+    assert.deepEqual([dst(dec(f)), dec(f).dstPort, src(dec(f))], [RS1, 8080, '192.168.1.1']);
+    // with no destination, no ICMP goes on the wire about the director's own packet
+    lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
+    lab.io0.sent.length = 0;
+    lab.io1.sent.length = 0;
+    const ip2 = tcp4({ src: '192.168.1.1', dst: VIP, dport: 81 }).subarray(14);
+    assert.equal(lab.engine.output(lab.eth1, Buffer.from(ip2), 0, ip2.length), NF.DROP);
+    lab.engine.tx.commit();
+    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+  });
+});
