@@ -78,16 +78,15 @@ export function decodeTuple(t: Tuple, buf: Uint8Array, off: number, len: number)
     if (((buf[p + 6]! & 0x1f) | buf[p + 7]!) !== 0) return TUPLE_SLOW;
     const proto = buf[p + 9]!;
     if (proto !== 6 && proto !== 17) return TUPLE_SLOW;
+    const s = t.saddr;
+    const d = t.daddr;
+    if (t.af === 10) s[1] = s[2] = s[3] = d[1] = d[2] = d[3] = 0; // after an IPv6 frame
     t.af = 2;
     t.protocol = proto;
     t.ttl = buf[p + 8]!;
     t.ipLength = total;
-    const s = t.saddr;
-    const d = t.daddr;
     s[0] = (buf[p + 12]! << 24) | (buf[p + 13]! << 16) | (buf[p + 14]! << 8) | buf[p + 15]!;
     d[0] = (buf[p + 16]! << 24) | (buf[p + 17]! << 16) | (buf[p + 18]! << 8) | buf[p + 19]!;
-    if (s[1] !== 0 || s[2] !== 0 || s[3] !== 0) s[1] = s[2] = s[3] = 0;
-    if (d[1] !== 0 || d[2] !== 0 || d[3] !== 0) d[1] = d[2] = d[3] = 0;
     l4 = p + ihl;
     l4end = p + total;
   } else if (type === ETH_P_IPV6) {
