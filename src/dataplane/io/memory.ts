@@ -3,16 +3,9 @@
  * end commits arrives at the other in batches, through the same NAPI-style receive loop as the
  * native backends. No addon needed: for tests and simulation.
  */
-import { IoClosedError, IoFrameSizeError } from './errors.js';
 import { RxLoop, StagedTx } from './rx-loop.js';
-import {
-  FrameBatch,
-  newStats,
-  type FrameHandler,
-  type FrameIO,
-  type IoStats,
-  type RxLoopOptions,
-} from './types.js';
+import { StagedFrameIO } from './staged-io.js';
+import { FrameBatch, type FrameIO, type RxLoopOptions } from './types.js';
 
 export interface MemoryOptions extends RxLoopOptions {
   /** Largest frame. Default 9216 (jumbo). */
@@ -33,11 +26,13 @@ export function createMemoryPair(opts: MemoryOptions = {}): [MemoryIO, MemoryIO]
   return [a, b];
 }
 
-export class MemoryIO implements FrameIO {
+export class MemoryIO extends StagedFrameIO implements FrameIO {
+  protected get label(): string {
+    return 'memory frame I/O';
+  }
+
   readonly kind = 'memory' as const;
   readonly linkType: 'ethernet' | 'ip';
-  readonly stats: IoStats = newStats();
-  readonly maxFrame: number;
   /** The other end; frames committed here are queued there. */
   peer: MemoryIO | undefined;
   /** Frames dropped on arrival because the queue was full. */
@@ -45,16 +40,14 @@ export class MemoryIO implements FrameIO {
   private readonly queueLimit: number;
   private queue: Buffer[] = [];
   private qHead = 0;
-  private readonly tx: StagedTx;
-  private readonly loop: RxLoop;
+  protected readonly loop: RxLoop;
   private readonly rxBuf: Buffer;
-  private closed = false;
 
   constructor(opts: MemoryOptions = {}) {
+    const maxFrame = opts.maxFrame ?? 9216;
+    super(maxFrame, new StagedTx(maxFrame, opts.txSlots ?? 256));
     this.linkType = opts.linkType ?? 'ethernet';
-    this.maxFrame = opts.maxFrame ?? 9216;
     this.queueLimit = opts.queueLimit ?? 4096;
-    this.tx = new StagedTx(this.maxFrame, opts.txSlots ?? 256);
     const batchSize = opts.batchSize ?? 64;
     this.rxBuf = Buffer.alloc(this.maxFrame * batchSize);
     this.loop = new RxLoop(
@@ -63,10 +56,6 @@ export class MemoryIO implements FrameIO {
       this.stats,
       opts,
     );
-  }
-
-  get txData(): Buffer {
-    return this.tx.data;
   }
 
   /** Frames waiting to be received. */
@@ -107,39 +96,6 @@ export class MemoryIO implements FrameIO {
 
   private armed(): void {
     // Found empty: nothing to do until inject() schedules the loop again.
-  }
-
-  onFrames(handler: FrameHandler): void {
-    this.loop.setHandler(handler);
-    this.start();
-  }
-
-  start(): void {
-    if (this.closed) throw new IoClosedError('memory frame I/O');
-    this.loop.start();
-  }
-
-  stop(): void {
-    this.loop.stop();
-  }
-
-  txAlloc(length: number): number {
-    if (this.closed) throw new IoClosedError('memory frame I/O');
-    if (length > this.maxFrame || length <= 0) {
-      throw new IoFrameSizeError(
-        `frame of ${length} bytes does not fit a ${this.maxFrame}-byte slot`,
-      );
-    }
-    const off = this.tx.alloc(length);
-    if (off < 0) this.stats.txFull++;
-    return off;
-  }
-
-  send(frame: Uint8Array): boolean {
-    const off = this.txAlloc(frame.length);
-    if (off < 0) return false;
-    this.tx.data.set(frame, off);
-    return true;
   }
 
   txCommit(): number {

@@ -7,16 +7,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { LINKTYPE } from '../../packet/constants.js';
 import { readPcap, writePcap, type PcapWriteFrame } from '../../packet/pcap.js';
-import { IoClosedError, IoFrameSizeError, IoPcapError } from './errors.js';
+import { IoPcapError } from './errors.js';
 import { RxLoop, StagedTx } from './rx-loop.js';
-import {
-  FrameBatch,
-  newStats,
-  type FrameHandler,
-  type FrameIO,
-  type IoStats,
-  type RxLoopOptions,
-} from './types.js';
+import { StagedFrameIO } from './staged-io.js';
+import { FrameBatch, type FrameIO, type RxLoopOptions } from './types.js';
 
 export interface PcapIOOptions extends RxLoopOptions {
   /** Frames to receive: a pcap file path or its bytes. None: nothing is received. */
@@ -41,11 +35,13 @@ export async function openPcap(opts: PcapIOOptions = {}): Promise<PcapIO> {
   return new PcapIO(input, source, opts);
 }
 
-export class PcapIO implements FrameIO {
+export class PcapIO extends StagedFrameIO implements FrameIO {
+  protected get label(): string {
+    return 'pcap frame I/O';
+  }
+
   readonly kind = 'pcap' as const;
   readonly linkType: 'ethernet' | 'ip';
-  readonly stats: IoStats = newStats();
-  readonly maxFrame: number;
   /** Frames sent so far (copies), in order, with their commit time. */
   readonly sent: PcapWriteFrame[] = [];
   /** Resolves once every input frame has been handed to the handler. */
@@ -55,15 +51,15 @@ export class PcapIO implements FrameIO {
   private readonly lengths: Int32Array;
   private readonly wire: Int32Array;
   private next = 0;
-  private readonly tx: StagedTx;
-  private readonly loop: RxLoop;
-  private closed = false;
+  protected readonly loop: RxLoop;
 
   constructor(
     input: Uint8Array | undefined,
     source: string,
     private readonly opts: PcapIOOptions,
   ) {
+    const maxFrame = opts.maxFrame ?? 65535 + 14;
+    super(maxFrame, new StagedTx(maxFrame, opts.txSlots ?? 256));
     this.done = new Promise((res) => (this.resolveDone = res));
     let data: Buffer = Buffer.alloc(0);
     let n = 0;
@@ -87,8 +83,6 @@ export class PcapIO implements FrameIO {
       });
     }
     this.linkType = opts.linkType ?? inLink ?? 'ethernet';
-    this.maxFrame = opts.maxFrame ?? 65535 + 14;
-    this.tx = new StagedTx(this.maxFrame, opts.txSlots ?? 256);
     this.loop = new RxLoop(
       {
         fill: (b, max) => {
@@ -116,46 +110,9 @@ export class PcapIO implements FrameIO {
     if (n === 0) this.resolveDone();
   }
 
-  get txData(): Buffer {
-    return this.tx.data;
-  }
-
   /** Input frames not yet delivered. */
   get remaining(): number {
     return this.offsets.length - this.next;
-  }
-
-  onFrames(handler: FrameHandler): void {
-    this.loop.setHandler(handler);
-    this.start();
-  }
-
-  start(): void {
-    if (this.closed) throw new IoClosedError('pcap frame I/O');
-    this.loop.start();
-  }
-
-  stop(): void {
-    this.loop.stop();
-  }
-
-  txAlloc(length: number): number {
-    if (this.closed) throw new IoClosedError('pcap frame I/O');
-    if (length > this.maxFrame || length <= 0) {
-      throw new IoFrameSizeError(
-        `frame of ${length} bytes does not fit a ${this.maxFrame}-byte slot`,
-      );
-    }
-    const off = this.tx.alloc(length);
-    if (off < 0) this.stats.txFull++;
-    return off;
-  }
-
-  send(frame: Uint8Array): boolean {
-    const off = this.txAlloc(frame.length);
-    if (off < 0) return false;
-    this.tx.data.set(frame, off);
-    return true;
   }
 
   txCommit(): number {

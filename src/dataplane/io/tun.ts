@@ -4,18 +4,12 @@
  * into a staging buffer); transmit stages frames and writes them with one `fdWriteBatch` per
  * commit. A TUN frame is an IP packet (linkType 'ip'); a TAP frame is an Ethernet frame.
  */
-import { IoClosedError, IoFrameSizeError, fromNative } from './errors.js';
+import { fromNative } from './errors.js';
 import { interfaceInfo, netnsPath, type InterfaceInfo } from './iface.js';
 import { loadNative, type NativeAddon } from './native.js';
 import { RxLoop, StagedTx } from './rx-loop.js';
-import {
-  FrameBatch,
-  newStats,
-  type FrameHandler,
-  type FrameIO,
-  type IoStats,
-  type RxLoopOptions,
-} from './types.js';
+import { StagedFrameIO } from './staged-io.js';
+import { FrameBatch, type FrameIO, type RxLoopOptions } from './types.js';
 
 export interface TunOptions extends RxLoopOptions {
   /** Device name ("" or omitted: the kernel picks tunN / tapN). */
@@ -56,16 +50,16 @@ export function openTun(opts: TunOptions = {}): TunIO {
   return new TunIO(native, r.fd, info, opts);
 }
 
-export class TunIO implements FrameIO {
+export class TunIO extends StagedFrameIO implements FrameIO {
+  protected get label(): string {
+    return `TUN device ${this.name}`;
+  }
+
   readonly kind: 'tun' | 'tap';
   readonly linkType: 'ethernet' | 'ip';
-  readonly stats: IoStats = newStats();
-  readonly maxFrame: number;
   readonly name: string;
-  private readonly tx: StagedTx;
-  private readonly loop: RxLoop;
+  protected readonly loop: RxLoop;
   private readonly poll: object;
-  private closed = false;
 
   constructor(
     private readonly native: NativeAddon,
@@ -73,12 +67,11 @@ export class TunIO implements FrameIO {
     readonly iface: InterfaceInfo,
     opts: TunOptions = {},
   ) {
+    const slot = opts.slotSize ?? (65535 + 14 + 15) & ~15;
+    super(slot, new StagedTx(slot, opts.txSlots ?? 256));
     this.kind = opts.tap ? 'tap' : 'tun';
     this.linkType = opts.tap ? 'ethernet' : 'ip';
     this.name = iface.name;
-    const slot = opts.slotSize ?? (65535 + 14 + 15) & ~15;
-    this.maxFrame = slot;
-    this.tx = new StagedTx(slot, opts.txSlots ?? 256);
     const batchSize = opts.batchSize ?? 64;
     const rxBuf = Buffer.alloc(slot * batchSize);
     const batch = new FrameBatch(batchSize, rxBuf);
@@ -101,45 +94,8 @@ export class TunIO implements FrameIO {
     this.poll = native.pollOpen(fd, this.loop.ready);
   }
 
-  get txData(): Buffer {
-    return this.tx.data;
-  }
-
-  onFrames(handler: FrameHandler): void {
-    this.loop.setHandler(handler);
-    this.start();
-  }
-
-  start(): void {
-    if (this.closed) throw new IoClosedError(`TUN device ${this.name}`);
-    this.loop.start();
-  }
-
-  stop(): void {
-    this.loop.stop();
-  }
-
   ref(on: boolean): void {
     if (!this.closed) this.native.pollRef(this.poll, on);
-  }
-
-  txAlloc(length: number): number {
-    if (this.closed) throw new IoClosedError(`TUN device ${this.name}`);
-    if (length > this.maxFrame || length <= 0) {
-      throw new IoFrameSizeError(
-        `frame of ${length} bytes does not fit a ${this.maxFrame}-byte slot`,
-      );
-    }
-    const off = this.tx.alloc(length);
-    if (off < 0) this.stats.txFull++;
-    return off;
-  }
-
-  send(frame: Uint8Array): boolean {
-    const off = this.txAlloc(frame.length);
-    if (off < 0) return false;
-    this.tx.data.set(frame, off);
-    return true;
   }
 
   txCommit(): number {
