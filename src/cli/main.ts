@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { runAdmCli } from './adm.js';
 import { runDemo } from './demo.js';
 import { runDaemon } from './daemon.js';
+import { runMark } from './mark.js';
 import { runRealserver } from './realserver.js';
 import { runTrace } from './trace.js';
 
@@ -32,6 +33,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   trace: {
     summary: 'replay a pcap capture through a director configured from rules and print every step',
     run: (args) => runTrace(args, { stdout: process.stdout, stderr: process.stderr }),
+  },
+  mark: {
+    summary: "fwmark classifier rules of the daemon: ipvs mark list|flush|add 'RULE'|del N|set FILE",
+    run: (args) => runMark(args),
   },
   realserver: {
     summary: 'real-server side of tunnelling: decapsulate IPIP/GUE/GRE into a TUN device',

@@ -93,6 +93,7 @@ export function snapshot(ipvs: Ipvs): Command[] {
     }
   }
   for (const d of ipvs.listDaemons()) cmds.push({ cmd: 'newDaemon', daemon: d });
+  if (ipvs.fwmarkRules.length) cmds.push({ cmd: 'setFwmarkRules', rules: [...ipvs.fwmarkRules] });
   return cmds;
 }
 

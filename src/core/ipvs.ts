@@ -112,6 +112,12 @@ export class Ipvs implements SchedEnv {
   readonly ops: ConnOps;
   /** Timeouts in ms per protocol, indexed by state. */
   readonly timeouts: Map<number, Uint32Array> = new Map();
+  /**
+   * fwmark classifier rules in their text form (`proto tcp dport 80 mark 1`): the firewall marks
+   * the kernel's fwmark services would see. Kept here so every plane persists them; the packet
+   * data plane applies them.
+   */
+  fwmarkRules: string[] = [];
   /** Running sync daemons (state only; the sync issue adds the wire protocol). */
   readonly daemons: { master: DaemonSpec | null; backup: DaemonSpec | null } = {
     master: null,

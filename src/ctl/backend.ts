@@ -36,6 +36,8 @@ export interface ResultMap {
   getDaemons: DaemonSpec[];
   setSysctl: null;
   getSysctls: Sysctls;
+  setFwmarkRules: null;
+  getFwmarkRules: string[];
 }
 
 /** Result of a command `C`. */
@@ -61,6 +63,7 @@ export const MUTATING: ReadonlySet<Command['cmd']> = new Set<Command['cmd']>([
   'newDaemon',
   'delDaemon',
   'setSysctl',
+  'setFwmarkRules',
 ]);
 
 /** Every command name. */
@@ -75,4 +78,5 @@ export const COMMAND_NAMES: ReadonlySet<string> = new Set<Command['cmd']>([
   'getConns',
   'getDaemons',
   'getSysctls',
+  'getFwmarkRules',
 ]);

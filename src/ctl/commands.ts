@@ -9,6 +9,7 @@ import type { Dataplane } from './dataplane.js';
 import { BadRequestError } from './errors.js';
 import type { Command } from './types.js';
 import { validateCommand } from './validate.js';
+import { checkFwmarkRules } from '../dataplane/packet/classifier.js';
 
 /** Applies one command and returns its result. Throws coded errors; state is unchanged on error. */
 export function execute<C extends Command>(ipvs: Ipvs, cmd: C, plane?: Dataplane): ResultOf<C> {
@@ -73,6 +74,13 @@ function apply(ipvs: Ipvs, c: Command): unknown {
       return null;
     case 'getSysctls':
       return ipvs.getSysctls();
+    case 'setFwmarkRules':
+      // every rule must be valid (coded IPVS_ERR_PKT_RULE otherwise) before any is stored
+      checkFwmarkRules(c.rules);
+      ipvs.fwmarkRules = c.rules.map((r) => r.trim().replace(/\s+/g, ' '));
+      return null;
+    case 'getFwmarkRules':
+      return [...ipvs.fwmarkRules];
     default:
       throw new BadRequestError(`unknown command '${String((c as { cmd: unknown }).cmd)}'`);
   }

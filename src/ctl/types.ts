@@ -140,7 +140,9 @@ export type Command =
   | { cmd: 'delDaemon'; state: 1 | 2 }
   | { cmd: 'getDaemons' }
   | { cmd: 'setSysctl'; name: string; value: number | [number, number] }
-  | { cmd: 'getSysctls' };
+  | { cmd: 'getSysctls' }
+  | { cmd: 'setFwmarkRules'; rules: string[] }
+  | { cmd: 'getFwmarkRules' };
 
 /** Reply to `getInfo`. */
 export interface Info {

@@ -111,6 +111,10 @@ export function validateCommand(c: unknown): asserts c is Command {
       if (!ok) throw new BadRequestError('value must be a number or a pair of numbers');
       break;
     }
+    case 'setFwmarkRules':
+      if (!Array.isArray(c.rules) || !c.rules.every((r) => typeof r === 'string'))
+        throw new BadRequestError('rules must be an array of strings');
+      break;
     default:
       break;
   }

@@ -99,6 +99,35 @@ export function parseFwmarkRules(text: string): FwmarkRule[] {
     .map(parseFwmarkRule);
 }
 
+/** Checks one rule and resolves its addresses, protocol and ports; throws PktRuleError. */
+function compileRule(r: FwmarkRule, i: number) {
+  if (!Number.isInteger(r.mark) || r.mark < 1 || r.mark > 0xffffffff)
+    throw new PktRuleError(`rule ${i + 1}: mark must be 1..4294967295, got ${String(r.mark)}`);
+  const src = r.src !== undefined ? parseCidr(r.src) : null;
+  const dst = r.dst !== undefined ? parseCidr(r.dst) : null;
+  if (src && dst && src.af !== dst.af)
+    throw new PktRuleError(`rule ${i + 1}: source and destination families differ`);
+  return {
+    af: src?.af ?? dst?.af ?? 0,
+    src,
+    dst,
+    proto: parseProto(r.proto),
+    sp: parsePorts(r.sport, 'sport'),
+    dp: parsePorts(r.dport, 'dport'),
+    mark: r.mark >>> 0,
+  };
+}
+
+/** Parses and checks text rules completely, as `Classifier.set` would; throws PktRuleError. */
+export function checkFwmarkRules(lines: readonly string[]): FwmarkRule[] {
+  if (lines.length > MAX_RULES) throw new PktRuleError(`more than ${MAX_RULES} rules`);
+  return lines.map((l, i) => {
+    const r = parseFwmarkRule(l);
+    compileRule(r, i);
+    return r;
+  });
+}
+
 /** Ordered fwmark rules, compiled. */
 export class Classifier {
   #rules: FwmarkRule[] = [];
@@ -124,23 +153,7 @@ export class Classifier {
   /** Replaces every rule (validates all first; on error nothing changes). */
   set(rules: readonly FwmarkRule[]): void {
     if (rules.length > MAX_RULES) throw new PktRuleError(`more than ${MAX_RULES} rules`);
-    const compiled = rules.map((r, i) => {
-      if (!Number.isInteger(r.mark) || r.mark < 1 || r.mark > 0xffffffff)
-        throw new PktRuleError(`rule ${i + 1}: mark must be 1..4294967295, got ${String(r.mark)}`);
-      const src = r.src !== undefined ? parseCidr(r.src) : null;
-      const dst = r.dst !== undefined ? parseCidr(r.dst) : null;
-      if (src && dst && src.af !== dst.af)
-        throw new PktRuleError(`rule ${i + 1}: source and destination families differ`);
-      return {
-        af: src?.af ?? dst?.af ?? 0,
-        src,
-        dst,
-        proto: parseProto(r.proto),
-        sp: parsePorts(r.sport, 'sport'),
-        dp: parsePorts(r.dport, 'dport'),
-        mark: r.mark >>> 0,
-      };
-    });
+    const compiled = rules.map((r, i) => compileRule(r, i));
     this.#ports.fill(0);
     compiled.forEach((c, i) => {
       this.#af[i] = c.af;

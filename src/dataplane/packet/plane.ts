@@ -12,7 +12,7 @@ import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
 import type { FrameIO } from '../io/types.js';
-import type { FwmarkRule } from './classifier.js';
+import { parseFwmarkRule, type FwmarkRule } from './classifier.js';
 import { PacketEngine, type EngineOptions } from './engine.js';
 import { PktConfigError } from './errors.js';
 import { parseMac, type IfaceSpec, type RouteSpec, type VipSpec } from './net.js';
@@ -78,6 +78,7 @@ export class PacketDataplane implements Dataplane {
       engine.neigh.addStatic(engine.net.iface(n.dev), a.af, a.words, parseMac(n.mac));
     }
     if (o.fwmarkRules) engine.classifier.set(o.fwmarkRules);
+    if (ipvs.fwmarkRules.length) engine.classifier.set(ipvs.fwmarkRules.map(parseFwmarkRule));
     engine.refresh();
     this.#engine = engine;
     this.#timer = setInterval(() => engine.tick(), o.tickMs ?? 100);
@@ -88,19 +89,15 @@ export class PacketDataplane implements Dataplane {
   /** Everything core accepts, this plane can forward. */
   validate(_cmd: Command, _ipvs: Ipvs): void {}
 
-  apply(cmd: Command, _ipvs: Ipvs): void {
+  apply(cmd: Command, ipvs: Ipvs): void {
     const e = this.#engine;
     if (!e) return;
+    if (cmd.cmd === 'setFwmarkRules') e.classifier.set(ipvs.fwmarkRules.map(parseFwmarkRule));
     e.refresh();
     if (this.#opts.announce && cmd.cmd === 'newService' && !cmd.service.fwmark) {
       const a = parseIp(cmd.service.addr);
       if (a) for (const ifc of e.net.ifaces) e.announce(a.words, a.af, ifc.name);
     }
-  }
-
-  /** Replaces the fwmark classifier rules (the `ctl` command for them calls this). */
-  setFwmarkRules(rules: FwmarkRule[]): void {
-    this.engine.classifier.set(rules);
   }
 
   #announceAll(): void {
