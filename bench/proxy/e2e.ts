@@ -3,12 +3,20 @@
  * worker / thread each: ipvs-ts (proxy data plane), HAProxy (mode tcp), nginx (stream) and no
  * proxy at all (the limit). Measures keep-alive requests/s and latency (wrk against an nginx
  * backend), new connections/s (wrk with `Connection: close`), bulk throughput (iperf3) and memory
- * per idle proxied connection (RSS growth over N idle connections). Installs missing peers from
- * Debian packages when run as root. Prints a table with ratios to HAProxy.
+ * per idle proxied connection (RSS growth over N idle connections), and the CPU time the proxy
+ * process itself spends per request (user + system, from /proc: less sensitive to other load on a
+ * shared machine than the rates). Installs missing peers from Debian packages when run as root.
+ * Prints a table of medians with ratios to HAProxy.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/proxy/e2e.js [--duration 10] [--conns 64] [--idle 2000] [--out FILE]
+ *   npx tsc -p tsconfig.json && node dist/bench/proxy/e2e.js [--duration 10] [--conns 64] [--idle 2000]
+ *       [--runs 3] [--only ipvs-ts,HAProxy] [--out FILE]
  *
- * The proxies run on CPU 1, wrk / iperf3 / the backends on CPU 0 (taskset), when two CPUs exist.
+ * Method: `--runs` rounds; every round runs every target once, in an order rotated by one each
+ * round (so drift in the machine's load hits all targets alike); a target's run starts its proxy
+ * afresh, measures memory, warms up (2 s keep-alive, 2 s new connections: JIT, pools, caches),
+ * then measures keep-alive, new connections and bulk. Each figure is the median over the rounds;
+ * the load average is printed per round. The proxies run on CPU 1, wrk / iperf3 / the backends on
+ * CPU 0 (taskset), when two CPUs exist.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
@@ -21,12 +29,13 @@ interface Args {
   duration: number;
   conns: number;
   idle: number;
+  runs: number;
   out: string | null;
   only: string[] | null;
 }
 
 function parseArgs(): Args {
-  const a: Args = { duration: 10, conns: 64, idle: 2000, out: null, only: null };
+  const a: Args = { duration: 10, conns: 64, idle: 2000, runs: 3, out: null, only: null };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     const k = v[i];
@@ -34,6 +43,7 @@ function parseArgs(): Args {
     if (k === '--duration') a.duration = Number(x);
     else if (k === '--conns') a.conns = Number(x);
     else if (k === '--idle') a.idle = Number(x);
+    else if (k === '--runs') a.runs = Math.max(1, Number(x));
     else if (k === '--out') a.out = x;
     else if (k === '--only') a.only = x.split(',');
     else throw new Error(`unknown option ${k}`);
@@ -104,18 +114,22 @@ async function waitPort(port: number, ms = 10_000): Promise<void> {
   }
 }
 
+/** Processes we asked to stop (iperf3 exits with status 1 on SIGTERM: not worth a message). */
+const stopping = new WeakSet<ChildProcess>();
+
 function start(cmd: string[], name: string): ChildProcess {
   const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  p.on('exit', (code, sig) => {
-    if (code && sig !== 'SIGTERM') console.error(`${name} exited ${code}: ${err.slice(-500)}`);
+  p.on('exit', (code) => {
+    if (code && !stopping.has(p)) console.error(`${name} exited ${code}: ${err.slice(-500)}`);
   });
   return p;
 }
 
 async function stop(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
+  stopping.add(p);
   const gone = new Promise((r) => p.once('exit', r));
   p.kill('SIGTERM');
   const t = setTimeout(() => p.kill('SIGKILL'), 3000);
@@ -123,13 +137,12 @@ async function stop(p: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** VmRSS in KiB of `pid` and its descendants. */
-function rssKiB(pid: number): number {
-  let total = 0;
+/** `pid` and its descendants. */
+function tree(pid: number): number[] {
+  const out: number[] = [];
   const visit = (p: number): void => {
+    out.push(p);
     try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      total += m ? Number(m[1]) : 0;
       for (const t of readdirSync(`/proc/${p}/task`)) {
         const kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
         for (const k of kids ? kids.split(/\s+/) : []) visit(Number(k));
@@ -139,13 +152,61 @@ function rssKiB(pid: number): number {
     }
   };
   visit(pid);
+  return out;
+}
+
+/** VmRSS in KiB of `pid` and its descendants. */
+function rssKiB(pid: number): number {
+  let total = 0;
+  for (const p of tree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+    } catch {
+      // gone
+    }
+  }
   return total;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU time (user + system, µs) used so far by `pid` and its descendants. */
+function cpuUs(pid: number | null): number {
+  if (pid === null) return NaN;
+  let ticks = 0;
+  for (const p of tree(pid)) {
+    try {
+      // fields after the parenthesised command: state is [0], utime [11], stime [12]
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return (ticks * 1e6) / CLK_TCK;
+}
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 }
 
 interface Wrk {
   rps: number;
   p50: number;
   p99: number;
+  /** Requests completed. */
+  n: number;
+  /** CPU time of the proxy per request, µs (NaN without a proxy). */
+  cpu: number;
 }
 
 function ms(text: string): number {
@@ -155,7 +216,7 @@ function ms(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function wrk(port: number, a: Args, close: boolean): Wrk {
+function wrk(port: number, a: Args, close: boolean, pid: number | null = null): Wrk {
   const cmd = onCpu(0, [
     'wrk',
     '-t1',
@@ -165,14 +226,17 @@ function wrk(port: number, a: Args, close: boolean): Wrk {
     ...(close ? ['-H', 'Connection: close'] : []),
     `http://127.0.0.1:${port}/`,
   ]);
+  const cpu0 = cpuUs(pid);
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+  const cpu1 = cpuUs(pid);
   const out = r.stdout ?? '';
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const n = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const errs = /Socket errors: (.*)/.exec(out)?.[1];
   if (errs) console.error(`  wrk on ${port}: socket errors ${errs}`);
-  return { rps, p50, p99 };
+  return { rps, p50, p99, n, cpu: (cpu1 - cpu0) / n };
 }
 
 function iperf(port: number, a: Args): number {
@@ -236,6 +300,25 @@ interface Result {
   close: Wrk;
   gbps: number;
   memPerConn: number | null;
+}
+
+/** Medians over the rounds of one target's results. */
+function summarize(name: string, rs: Result[]): Result {
+  const w = (k: 'keepalive' | 'close'): Wrk => ({
+    rps: median(rs.map((r) => r[k].rps)),
+    p50: median(rs.map((r) => r[k].p50)),
+    p99: median(rs.map((r) => r[k].p99)),
+    n: median(rs.map((r) => r[k].n)),
+    cpu: median(rs.map((r) => r[k].cpu)),
+  });
+  const mem = rs.map((r) => r.memPerConn).filter((m): m is number => m !== null);
+  return {
+    name,
+    keepalive: w('keepalive'),
+    close: w('close'),
+    gbps: median(rs.map((r) => r.gbps)),
+    memPerConn: mem.length ? median(mem) : null,
+  };
 }
 
 const BODY = 'x'.repeat(612);
@@ -325,34 +408,49 @@ async function main(): Promise<void> {
   }
   targets.push({ name: 'no proxy', http: ports.backend, bulk: ports.iperf, run: null });
 
-  const results: Result[] = [];
+  const chosen = targets.filter((t) => !a.only || a.only.includes(t.name));
+  const perTarget = new Map<string, Result[]>(chosen.map((t) => [t.name, []]));
+  const loads: string[] = [];
   try {
-    for (const t of targets) {
-      if (a.only && !a.only.includes(t.name)) continue;
-      console.error(`${t.name} …`);
-      const p = t.run ? t.run() : null;
-      try {
-        await waitPort(t.http);
-        const memPerConn = p ? await memoryPerConn(p.pid!, t.http, a.idle) : null;
-        wrk(t.http, { ...a, duration: 2 }, false); // warm-up
-        const keepalive = wrk(t.http, a, false);
-        const close = wrk(t.http, a, true);
-        const gbps = iperf(t.bulk, a);
-        results.push({ name: t.name, keepalive, close, gbps, memPerConn });
-      } finally {
-        if (p) await stop(p);
+    for (let round = 0; round < a.runs; round++) {
+      const load0 = loadavg();
+      const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);
+      for (const t of order) {
+        console.error(`round ${round + 1}/${a.runs}: ${t.name} …`);
+        const p = t.run ? t.run() : null;
+        try {
+          await waitPort(t.http);
+          const pid = p ? p.pid! : null;
+          const memPerConn = pid !== null ? await memoryPerConn(pid, t.http, a.idle) : null;
+          wrk(t.http, { ...a, duration: 2 }, false); // warm-up, both paths
+          wrk(t.http, { ...a, duration: 2 }, true);
+          const keepalive = wrk(t.http, a, false, pid);
+          const close = wrk(t.http, a, true, pid);
+          const gbps = iperf(t.bulk, a);
+          const r = { name: t.name, keepalive, close, gbps, memPerConn };
+          console.error(
+            `  keep-alive ${keepalive.rps.toFixed(0)}/s (${keepalive.cpu.toFixed(1)} µs CPU/req), ` +
+              `new conn ${close.rps.toFixed(0)}/s (${close.cpu.toFixed(1)} µs CPU/conn), ${gbps.toFixed(2)} Gbit/s` +
+              (memPerConn === null ? '' : `, ${memPerConn.toFixed(0)} B/idle conn`),
+          );
+          perTarget.get(t.name)!.push(r);
+        } finally {
+          if (p) await stop(p);
+        }
       }
+      loads.push(`${load0} → ${loadavg()}`);
     }
   } finally {
     await stop(backend);
     await stop(iperfd);
   }
-  const report = table(results, a);
+  const results = chosen.map((t) => summarize(t.name, perTarget.get(t.name)!));
+  const report = table(results, a, loads);
   process.stdout.write(report);
   if (a.out) writeFileSync(a.out, report);
 }
 
-function table(rs: Result[], a: Args): string {
+function table(rs: Result[], a: Args, loads: string[]): string {
   const h = rs.find((r) => r.name === 'HAProxy');
   const ratio = (v: number, hv: number | undefined, lowerBetter = false): string =>
     hv && Number.isFinite(v) && Number.isFinite(hv)
@@ -360,20 +458,28 @@ function table(rs: Result[], a: Args): string {
       : '';
   const lines = [
     `Node ${process.version}, ${availableParallelism()} CPUs, ${twoCpus ? 'proxy on CPU 1, load and backends on CPU 0' : 'no CPU pinning'}; ` +
-      `wrk -t1 -c${a.conns} -d${a.duration}s; iperf3 -t ${Math.max(3, Math.round(a.duration / 2))}; ${a.idle} idle connections. ` +
-      'Ratios are to HAProxy (higher is better; memory: HAProxy ÷ ours).',
+      `wrk -t1 -c${a.conns} -d${a.duration}s; iperf3 -t ${Math.max(3, Math.round(a.duration / 2))}; ${a.idle} idle connections; ` +
+      `median of ${a.runs} interleaved rounds. ` +
+      'Ratios are to HAProxy (higher is better; memory and CPU: HAProxy ÷ ours).',
     '',
-    '| | keep-alive req/s | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn |',
-    '|---|---|---|---|---|---|---|',
+    '| | keep-alive req/s | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn | CPU µs / req | CPU µs / new conn |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
+  const num = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
   for (const r of rs) {
     lines.push(
-      `| ${r.name} | ${r.keepalive.rps.toFixed(0)}${ratio(r.keepalive.rps, h?.keepalive.rps)} | ` +
-        `${r.close.rps.toFixed(0)}${ratio(r.close.rps, h?.close.rps)} | ${r.keepalive.p50.toFixed(2)} | ${r.keepalive.p99.toFixed(2)} | ` +
-        `${r.gbps.toFixed(2)}${ratio(r.gbps, h?.gbps)} | ` +
-        `${r.memPerConn === null ? '—' : `${r.memPerConn.toFixed(0)}${ratio(r.memPerConn, h?.memPerConn ?? undefined, true)}`} |`,
+      `| ${r.name} | ${num(r.keepalive.rps)}${ratio(r.keepalive.rps, h?.keepalive.rps)} | ` +
+        `${num(r.close.rps)}${ratio(r.close.rps, h?.close.rps)} | ${num(r.keepalive.p50, 2)} | ${num(r.keepalive.p99, 2)} | ` +
+        `${num(r.gbps, 2)}${ratio(r.gbps, h?.gbps)} | ` +
+        `${r.memPerConn === null ? '—' : `${r.memPerConn.toFixed(0)}${ratio(r.memPerConn, h?.memPerConn ?? undefined, true)}`} | ` +
+        `${num(r.keepalive.cpu, 1)}${ratio(r.keepalive.cpu, h?.keepalive.cpu, true)} | ` +
+        `${num(r.close.cpu, 1)}${ratio(r.close.cpu, h?.close.cpu, true)} |`,
     );
   }
+  lines.push(
+    '',
+    `Load average (1, 5, 15 min) at the start → end of each round: ${loads.join('; ')}.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

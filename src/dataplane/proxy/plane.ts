@@ -25,7 +25,7 @@ import {
   ProxyOptionError,
   ProxyServiceError,
 } from './errors.js';
-import { isFailure, listenTcp, probeUdp, type TcpHandle } from './sockets.js';
+import { isFailure, listenTcp, probeUdp, type StreamHandle, type TcpHandle } from './sockets.js';
 import { acceptTcp, type VipAddress } from './tcp.js';
 import { UdpService } from './udp.js';
 
@@ -381,7 +381,7 @@ export class ProxyDataplane implements Dataplane {
     });
   }
 
-  #onConnection(l: Listener, err: number, client: TcpHandle | undefined): void {
+  #onConnection(l: Listener, err: number, client: StreamHandle | undefined): void {
     const ctx = this.#ctx;
     if (err || !client || !ctx) {
       if (ctx) ctx.counters.acceptErrors++;
