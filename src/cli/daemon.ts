@@ -1,12 +1,12 @@
 /**
- * `ipvs daemon [--dataplane proxy|packet|none] [--control PATH] [--rules FILE] [--state-file FILE]`:
+ * `ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route R …] [--control PATH] [--rules FILE] [--state-file FILE]`:
  * runs in the foreground, logs to stderr, serves the control socket, keeps the state file, stops
  * cleanly on SIGINT/SIGTERM. If the state file exists it is restored and `--rules` is not applied
  * (the state file holds every change acknowledged since the rules were first loaded); otherwise
  * the rules file is applied and the state file written.
  */
 import { Ipvs } from '../core/ipvs.js';
-import { DATAPLANE_FACTORIES } from '../dataplane/index.js';
+import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
 import { IpvsError } from '../core/errors.js';
@@ -17,7 +17,7 @@ import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
-export const DATAPLANES: Record<string, () => Promise<Dataplane>> = {
+export const DATAPLANES: Record<string, (args?: DataplaneArgs) => Promise<Dataplane>> = {
   none: async () => new NoneDataplane(),
   ...DATAPLANE_FACTORIES,
 };
@@ -31,10 +31,15 @@ export interface DaemonOptions {
   control: string | undefined;
   rules: string | undefined;
   stateFile: string | undefined;
+  /** `--iface IF` (repeatable): interfaces of the packet data plane. */
+  iface?: string[];
+  /** `--route 'DST [via GW] dev IF'` (repeatable): extra routes of the packet data plane. */
+  route?: string[];
 }
 
 const USAGE =
-  'Usage: ipvs daemon [--dataplane proxy|packet|none] [--control PATH] [--rules FILE] [--state-file FILE]\n';
+  'Usage: ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route ROUTE …] [--control PATH]\n' +
+  '                   [--rules FILE] [--state-file FILE]\n';
 
 /** Parses daemon arguments; returns a message on error. */
 export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string {
@@ -44,7 +49,8 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
     rules: undefined,
     stateFile: undefined,
   };
-  const keys: Record<string, keyof DaemonOptions> = {
+  const lists: Record<string, 'iface' | 'route'> = { '--iface': 'iface', '--route': 'route' };
+  const keys: Record<string, 'dataplane' | 'control' | 'rules' | 'stateFile'> = {
     '--dataplane': 'dataplane',
     '--control': 'control',
     '--rules': 'rules',
@@ -55,11 +61,15 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
     const key = keys[name];
-    if (!key) return `ipvs daemon: unknown option '${a}'\n${USAGE}`;
+    const list = lists[name];
+    if (!key && !list) return `ipvs daemon: unknown option '${a}'\n${USAGE}`;
     const v = eq > 0 ? a.slice(eq + 1) : args[++i];
     if (v === undefined || v === '') return `ipvs daemon: option '${name}' needs a value\n${USAGE}`;
-    o[key] = v;
+    if (list) (o[list] ??= []).push(v);
+    else o[key!] = v;
   }
+  if ((o.iface || o.route) && o.dataplane !== 'packet')
+    return `ipvs daemon: --iface and --route are options of --dataplane packet\n${USAGE}`;
   return o;
 }
 
@@ -90,7 +100,7 @@ export class Daemon {
       );
     const path = controlPath(opts.control);
     const ipvs = new Ipvs({ log: (m) => log(m) });
-    const plane = await factory();
+    const plane = await factory({ ifaces: opts.iface ?? [], routes: opts.route ?? [], log });
     const controller = new Controller(ipvs, { plane });
     const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
     if (state) {

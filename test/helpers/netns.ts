@@ -435,6 +435,35 @@ export class Topology {
   }
 
   /**
+   * `noClientGso` for every sender toward the director: the client's and the real servers'
+   * interfaces hand one MSS per packet to the wire (gso_max_segs 1), so a user-space director on
+   * AF_PACKET sees wire-sized frames in both directions (their checksums may still be partial;
+   * the packet data plane completes them).
+   */
+  noSenderGso(): void {
+    this.noClientGso();
+    for (const ns of this.ns.servers)
+      for (const dev of [IFACE.front, IFACE.back])
+        ipCmd('-n', ns, 'link', 'set', dev, 'gso_max_segs', '1');
+  }
+
+  /**
+   * Keeps the real servers' kernels from answering tunnelled packets with ICMP protocol
+   * unreachable (this kernel has no ipip / gre handler; `ipvs realserver` decapsulates beside
+   * it): an IPVS director relays ICMP errors about its own tunnel packets to the client
+   * (ip_vs_in_icmp), which would abort the client's connection. Needs nft (Debian nftables).
+   */
+  quietTunnelIcmp(): void {
+    for (const ns of this.ns.servers) {
+      this.exec(ns, 'nft', ['add', 'table', 'inet', 'ipvsts']);
+      this.exec(ns, 'nft', ['add chain inet ipvsts out { type filter hook output priority 0; }']);
+      this.exec(ns, 'nft', [
+        'add rule inet ipvsts out icmp type destination-unreachable icmp code prot-unreachable drop',
+      ]);
+    }
+  }
+
+  /**
    * NAT (masquerading): the real servers' only way out is the director (their front link is
    * taken down, default route via 198.51.100.1), as in ipvs.sh's test_nat. `directorForwarding`
    * turns on the director kernel's IP forwarding (kernel IPVS needs it; a user-space data plane

@@ -230,12 +230,25 @@ export class AfPacketIO implements FrameIO {
     return n;
   }
 
+  /** The last error of a deferred transmit kick (the link went down), or undefined. */
+  txError: Error | undefined;
+
   private scheduleRetry(): void {
     if (this.retryKick) return;
     this.retryKick = setImmediate(() => {
       this.retryKick = undefined;
       if (this.closed) return;
-      const r = this.native.packetTxSend(this.sock.handle, this.txHead, 0);
+      let r: number;
+      try {
+        r = this.native.packetTxSend(this.sock.handle, this.txHead, 0);
+      } catch (err) {
+        // e.g. ENETDOWN: the link went away between two kicks. Nothing here may throw (this runs
+        // outside any caller); the frames still in the ring are counted as dropped and the
+        // error is kept for whoever watches the interface.
+        this.txError = fromNative(err, { iface: this.iface.name });
+        this.stats.txDropped += this.txInFlight();
+        return;
+      }
       if (r < 0 && this.txInFlight() > 0) this.scheduleRetry();
     });
   }

@@ -407,6 +407,15 @@ export class PacketEngine {
       (pkt.mark !== 0 && c.opts.fwmarkLocal && ipvs.services.findFwmark(af, pkt.mark) !== null);
     if (pkt.local) return this.hooks.run(HOOK.LOCAL_IN, pkt);
     if (!ipvs.enabled) return NF.ACCEPT;
+    // ip_forward drops what was not sent to this host's MAC (pkt_type != PACKET_HOST) before the
+    // TTL check and the FORWARD hook: a multicast / broadcast frame (an MLD report with hop
+    // limit 1, say) is the host's business, never a transit packet answered with time exceeded.
+    if (
+      pktType === PKTTYPE.BROADCAST ||
+      pktType === PKTTYPE.MULTICAST ||
+      (v.l2Offset >= 0 && (buf[v.l2Offset]! & 1) !== 0)
+    )
+      return NF.ACCEPT;
     // ip_forward: the TTL is checked and decremented before the FORWARD hook
     if (v.ttl <= 1) {
       if (af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.TIME_EXCEEDED, 0, 0);

@@ -1,0 +1,455 @@
+/**
+ * The packet data plane on a veth topology (test/helpers/netns.ts: client, director, two real
+ * servers, documentation addresses), beside the Linux kernel's own load balancing by nftables
+ * DNAT (numgen / jhash maps over the same real servers) and HAProxy as a full proxy in the
+ * director namespace, in one run. Needs root; installs nftables, haproxy, wrk and ethtool from
+ * Debian when missing.
+ *
+ *   node scripts/prepare.mjs && node dist/bench/netns/bench.js [--duration 5] [--runs 3] [--out FILE]
+ *
+ * Measures, per target:
+ * - packets/s: an AF_PACKET generator in the client namespace (TX ring, batches of 64) sends
+ *   64-byte UDP datagrams over 256 flows to VIP:9 as fast as it can for `--duration` s; the real
+ *   servers drop them in nftables prerouting; the figure is the sum of the real servers' eth1
+ *   rx_packets over the run divided by its length (what went through the director);
+ * - CPU per packet: the generator's own (user + system, from process.cpuUsage) per packet sent, and
+ *   the daemon's (utime + stime from /proc, "of which kernel" = stime) per packet forwarded. On
+ *   veth, a send runs the receiving side (bridge, the next namespace's stack) in the sender's
+ *   system call: nftables' forwarding cost shows in the generator's column (compare it with the
+ *   ipvs-ts rows, where the director's kernel only copies the frame to the AF_PACKET ring and drops
+ *   it), the daemon's TX kicks carry the delivery to the real servers;
+ * - new connections/s: wrk (1 thread, 32 connections, `Connection: close`: one TCP connection per
+ *   request) against HAProxy instances serving `200 OK` on the real servers, through VIP:8080.
+ * Targets: ipvs-ts NAT and DR (`ipvs daemon --dataplane packet`, director ip_forward 0),
+ * nftables DNAT (director ip_forward 1, conntrack), HAProxy (mode tcp, VIP on the director's lo,
+ * conn/s only). The daemon and HAProxy run on CPU 1, the generator and wrk on CPU 0 (taskset).
+ * The kernel's forwarding runs in softirq on the sending CPU (veth), so nftables borrows the
+ * generator's CPU: noted beside the figures. Senders' TX offloads are off (ethtool -K tx off):
+ * wire-sized frames with complete checksums, as from a NIC. Each figure is the median of `--runs`
+ * rounds; load averages are printed per round.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IFACE, NET, ROOT, Topology, type NsChild } from '../../test/helpers/netns.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const IPVS = join(ROOT, 'bin', 'ipvs');
+const UDP_PORT = 9;
+const HTTP_PORT = 8080;
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : def;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generator (child process in the client namespace).
+
+async function genMain(): Promise<void> {
+  const { openAfPacket } = await import('../../src/dataplane/io/index.js');
+  const { PacketBuilder } = await import('../../src/packet/index.js');
+  const [, , , iface, srcMac, dstMac, src, dst, secs] = process.argv;
+  const io = openAfPacket(iface!, { batchSize: 64 });
+  const frames: Buffer[] = [];
+  for (let f = 0; f < 256; f++) {
+    const b = PacketBuilder.eth({ src: srcMac!, dst: dstMac! })
+      .ipv4({ src: src!, dst: dst!, ttl: 64 })
+      .udp({ srcPort: 10000 + f, dstPort: UDP_PORT })
+      .payload(Buffer.alloc(18))
+      .build();
+    frames.push(Buffer.from(b));
+  }
+  const cpu = process.cpuUsage();
+  const end = Date.now() + Number(secs) * 1000;
+  let sent = 0;
+  let f = 0;
+  while (Date.now() < end) {
+    for (let i = 0; i < 64; i++) {
+      const fr = frames[f]!;
+      const off = io.txAlloc(fr.length);
+      if (off < 0) break;
+      io.txData.set(fr, off);
+      f = (f + 1) & 255;
+      sent++;
+    }
+    io.txCommit();
+    await io.txWait();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  await io.close();
+  const c = process.cpuUsage(cpu);
+  process.stdout.write(`sent ${sent} cpu ${c.user + c.system}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input });
+  if (r.status !== 0 && !opts.allowFail)
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
+  return r.stdout ?? '';
+}
+
+function ensureTools(): void {
+  const need: Record<string, string> = {
+    nft: 'nftables',
+    haproxy: 'haproxy',
+    wrk: 'wrk',
+    ethtool: 'ethtool',
+  };
+  const missing = Object.entries(need)
+    .filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0)
+    .map(([, pkg]) => pkg);
+  if (!missing.length) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
+}
+
+/** [user, system] CPU seconds of `pid` (from /proc). */
+function cpuSeconds(pid: number | undefined): [number, number] {
+  if (!pid) return [NaN, NaN];
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const w = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return [Number(w[11]) / 100, Number(w[12]) / 100]; // utime, stime in USER_HZ (100)
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
+function rxPackets(t: Topology): number {
+  let n = 0;
+  for (const ns of t.ns.servers)
+    n += Number(t.exec(ns, 'cat', [`/sys/class/net/${IFACE.back}/statistics/rx_packets`]).stdout);
+  return n;
+}
+
+async function measurePps(
+  t: Topology,
+  secs: number,
+  pid?: number,
+): Promise<{ pps: number; sent: number; nsPerPkt: number; sysPerPkt: number; genNs: number }> {
+  const cpu0 = cpuSeconds(pid);
+  const dirMac = t.mac(t.ns.director, IFACE.front);
+  const cMac = t.mac(t.ns.client, IFACE.front);
+  const before = rxPackets(t);
+  const t0 = Date.now();
+  const g = t.spawn(
+    t.ns.client,
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      SELF,
+      'gen',
+      IFACE.front,
+      cMac,
+      dirMac,
+      NET.client,
+      NET.vip,
+      String(secs),
+    ],
+    'generator',
+  );
+  await g.exited;
+  const dt = (Date.now() - t0 - 200) / 1000;
+  const m = /sent (\d+) cpu (\d+)/.exec(g.stdout);
+  if (!m) throw new Error(`generator: ${g.stderr}`);
+  const fwd = rxPackets(t) - before;
+  const cpu1 = cpuSeconds(pid);
+  return {
+    pps: fwd / dt,
+    sent: Number(m[1]) / dt,
+    nsPerPkt: ((cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) * 1e9) / fwd,
+    sysPerPkt: ((cpu1[1] - cpu0[1]) * 1e9) / fwd,
+    genNs: (Number(m[2]) * 1000) / Number(m[1]),
+  };
+}
+
+function measureConns(t: Topology, secs: number, host = NET.vip): number {
+  const r = t.exec(
+    t.ns.client,
+    'taskset',
+    [
+      '-c',
+      '0',
+      'wrk',
+      '-t1',
+      '-c32',
+      `-d${secs}s`,
+      '-H',
+      'Connection: close',
+      `http://${host}:${HTTP_PORT}/`,
+    ],
+    { timeoutMs: (secs + 30) * 1000 },
+  );
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`wrk: ${r.stdout}${r.stderr}`);
+  return Number(m[1]);
+}
+
+interface Target {
+  name: string;
+  /** Sets the target up; returns its teardown and the pid whose CPU time is measured, if any. */
+  up: (t: Topology) => Promise<{ down: () => Promise<void>; pid?: number }>;
+  pps: boolean;
+}
+
+/** Real servers' return path: through the director (NAT) or straight to the client (DR). */
+function returnPath(t: Topology, direct: boolean): void {
+  for (const ns of t.ns.servers) t.ip(ns, 'link', 'set', IFACE.front, direct ? 'up' : 'down');
+  if (!direct)
+    for (const ns of t.ns.servers)
+      t.ip(ns, 'route', 'replace', 'default', 'via', NET.directorBack, 'dev', IFACE.back);
+}
+
+function ipvsTarget(method: 'NAT' | 'DR'): Target {
+  return {
+    name: `ipvs-ts ${method}`,
+    pps: true,
+    up: async (t) => {
+      returnPath(t, method === 'DR');
+      t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
+      const dir = mkdtempSync(join(tmpdir(), 'ipvs-bench-'));
+      const sock = join(dir, 'ctl.sock');
+      const d: NsChild = t.spawn(
+        t.ns.director,
+        'taskset',
+        [
+          '-c',
+          '1',
+          process.execPath,
+          IPVS,
+          'daemon',
+          '--dataplane',
+          'packet',
+          '--iface',
+          IFACE.front,
+          '--iface',
+          IFACE.back,
+          '--control',
+          sock,
+        ],
+        'ipvs daemon',
+      );
+      await d.waitFor(/listening on /, { stream: 'stderr', timeoutMs: 10_000 });
+      const flag = method === 'NAT' ? '-m' : '-g';
+      const rules = [
+        `-A -u ${NET.vip}:${UDP_PORT} -s rr`,
+        `-A -t ${NET.vip}:${HTTP_PORT} -s rr`,
+        ...[0, 1].flatMap((i) => [
+          `-a -u ${NET.vip}:${UDP_PORT} -r ${NET.serverBack(i)}:${UDP_PORT} ${flag}`,
+          `-a -t ${NET.vip}:${HTTP_PORT} -r ${NET.serverBack(i)}:${HTTP_PORT} ${flag}`,
+        ]),
+      ];
+      sh(process.execPath, [IPVS, 'adm', '--control', sock, '-R'], {
+        input: rules.join('\n') + '\n',
+      });
+      return {
+        pid: d.pid,
+        down: async () => {
+          await d.kill('SIGTERM');
+        },
+      };
+    },
+  };
+}
+
+const NFT_DNAT: Target = {
+  name: 'nftables DNAT',
+  pps: true,
+  up: async (t) => {
+    returnPath(t, false);
+    t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '1');
+    const [a, b] = [NET.serverBack(0), NET.serverBack(1)];
+    const ruleset = `table ip lb {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr ${NET.vip} udp dport ${UDP_PORT} dnat to numgen inc mod 2 map { 0 : ${a}, 1 : ${b} }
+    ip daddr ${NET.vip} tcp dport ${HTTP_PORT} dnat to jhash ip saddr . tcp sport mod 2 map { 0 : ${a}, 1 : ${b} }
+  }
+}
+`;
+    t.exec(t.ns.director, 'nft', ['-f', '-'], { input: ruleset });
+    return {
+      down: async () => {
+        t.exec(t.ns.director, 'nft', ['delete', 'table', 'ip', 'lb']);
+        t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
+      },
+    };
+  },
+};
+
+const HAPROXY: Target = {
+  name: 'HAProxy (full proxy)',
+  pps: false,
+  up: async (t) => {
+    returnPath(t, false);
+    t.ip(t.ns.director, 'addr', 'add', `${NET.vip}/32`, 'dev', 'lo');
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-bench-hap-'));
+    const cfg = join(dir, 'lb.cfg');
+    writeFileSync(
+      cfg,
+      `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n` +
+        `listen lb\n  bind ${NET.vip}:${HTTP_PORT}\n  balance roundrobin\n` +
+        `  server rs0 ${NET.serverBack(0)}:${HTTP_PORT}\n  server rs1 ${NET.serverBack(1)}:${HTTP_PORT}\n`,
+    );
+    const h = t.spawn(
+      t.ns.director,
+      'taskset',
+      ['-c', '1', 'haproxy', '-db', '-f', cfg],
+      'haproxy lb',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    return {
+      down: async () => {
+        await h.kill('SIGTERM');
+        t.ip(t.ns.director, 'addr', 'del', `${NET.vip}/32`, 'dev', 'lo');
+      },
+    };
+  },
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root (network namespaces, AF_PACKET)');
+  ensureTools();
+  const secs = Number(arg('--duration', '5'));
+  const runs = Number(arg('--runs', '3'));
+  const out = arg('--out', '');
+  const t = Topology.create({ prefix: 'ipvsbn' });
+  try {
+    for (const k of ['iptables', 'ip6tables', 'arptables'])
+      t.sysctl(t.ns.bridge, `net.bridge.bridge-nf-call-${k}`, '0', true);
+    t.setupDr(); // VIP on the servers' lo, ARP for it suppressed (used by DR; harmless otherwise)
+    t.sysctl(t.ns.client, 'net.ipv4.ip_local_port_range', '1024 65535');
+    t.sysctl(t.ns.client, 'net.ipv4.tcp_tw_reuse', '1');
+    // No TIME_WAIT sockets anywhere: one target's leftovers (the real servers' side of the same
+    // client ports) must not stall the next target's SYNs.
+    for (const ns of [t.ns.client, t.ns.director, ...t.ns.servers])
+      t.sysctl(ns, 'net.ipv4.tcp_max_tw_buckets', '0');
+    for (const ns of [t.ns.client, ...t.ns.servers])
+      for (const dev of ns === t.ns.client ? [IFACE.front] : [IFACE.front, IFACE.back])
+        t.exec(ns, 'ethtool', ['-K', dev, 'tx', 'off'], { allowFail: true });
+    for (const [i, ns] of t.ns.servers.entries()) {
+      t.exec(ns, 'nft', ['-f', '-'], {
+        input: `table inet sink {\n  chain pre {\n    type filter hook prerouting priority -300; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
+      });
+      const cfg = join(mkdtempSync(join(tmpdir(), 'ipvs-bench-rs-')), 'rs.cfg');
+      writeFileSync(
+        cfg,
+        `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode http\n  timeout client 30s\n` +
+          `frontend web\n  bind :${HTTP_PORT}\n  http-request return status 200 content-type text/plain string rs${i}\n`,
+      );
+      t.spawn(ns, 'taskset', ['-c', '0', 'haproxy', '-db', '-f', cfg], `haproxy rs${i}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const only = arg('--only', '');
+    const targets = [ipvsTarget('NAT'), ipvsTarget('DR'), NFT_DNAT, HAPROXY].filter(
+      (x) => !only || only.split(',').some((o) => x.name.startsWith(o)),
+    );
+    const res: Record<
+      string,
+      {
+        pps: number[];
+        gen: number[];
+        cps: number[];
+        ns: number[];
+        sys: number[];
+        gns: number[];
+      }
+    > = {};
+    for (const x of targets) res[x.name] = { pps: [], gen: [], cps: [], ns: [], sys: [], gns: [] };
+    const loads: string[] = [];
+    for (let r = 0; r < runs; r++) {
+      const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+      loads.push(
+        loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' '),
+      );
+      for (const x of order) {
+        const { down, pid } = await x.up(t);
+        try {
+          // warm-up: JIT, neighbours, connection tables
+          measureConns(t, 1);
+          if (x.pps) {
+            const p = await measurePps(t, secs, pid);
+            res[x.name]!.pps.push(p.pps);
+            res[x.name]!.ns.push(p.nsPerPkt);
+            res[x.name]!.sys.push(p.sysPerPkt);
+            res[x.name]!.gns.push(p.genNs);
+            res[x.name]!.gen.push(p.sent);
+          }
+          res[x.name]!.cps.push(measureConns(t, secs));
+        } finally {
+          await down();
+        }
+        process.stderr.write(
+          `round ${r + 1} ${x.name}: pps ${res[x.name]!.pps.at(-1)?.toFixed(0) ?? '-'} conn/s ${res[x.name]!.cps.at(-1)?.toFixed(0)}\n`,
+        );
+      }
+    }
+    const nft = res['nftables DNAT'] ?? {
+      pps: [NaN],
+      gen: [],
+      cps: [NaN],
+      ns: [],
+      sys: [],
+      gns: [],
+    };
+    const hap = res['HAProxy (full proxy)'] ?? {
+      pps: [],
+      gen: [],
+      cps: [NaN],
+      ns: [],
+      sys: [],
+      gns: [],
+    };
+    const lines: string[] = [];
+    lines.push(
+      `| target | packets/s (forwarded) | offered by the generator | × nftables | generator CPU ns/packet sent | director CPU ns/packet (of which kernel) | new conn/s | × HAProxy |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|`,
+    );
+    for (const x of targets) {
+      const v = res[x.name]!;
+      const pps = median(v.pps);
+      const cps = median(v.cps);
+      lines.push(
+        `| ${x.name} | ${x.pps ? pps.toFixed(0) : 'n/a (TCP proxy)'} | ${x.pps ? median(v.gen).toFixed(0) : ''} | ${x.pps ? (pps / median(nft.pps)).toFixed(2) : ''} | ${x.pps ? median(v.gns).toFixed(0) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${median(v.ns).toFixed(0)} (${median(v.sys).toFixed(0)})` : ''} | ${cps.toFixed(0)} | ${(cps / median(hap.cps)).toFixed(2)} |`,
+      );
+    }
+    const text =
+      `${lines.join('\n')}\n\nMedians of ${runs} rounds × ${secs} s; load averages at the start of each round: ${loads.join(' / ')}; ` +
+      `${process.version}, ${sh('uname', ['-r']).trim()}, ${spawnSync('nproc').stdout.toString().trim()} CPUs.\n`;
+    process.stdout.write(text);
+    if (out) writeFileSync(out, text);
+  } finally {
+    t.cleanup();
+  }
+}
+
+if (process.argv[2] === 'gen') {
+  genMain().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });
+} else {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });
+}
