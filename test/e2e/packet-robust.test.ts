@@ -300,7 +300,7 @@ describe('ipvs daemon --dataplane packet: NAT under adverse conditions', { skip 
     await busy;
     assert.equal(d.child.running, true, d.child.stderr);
     t.ip(t.ns.director, 'link', 'set', IFACE.back, 'up');
-    await d.child.waitFor(/interface eth1 is back/, { stream: 'stderr', from, timeoutMs: 3000 });
+    await d.child.waitFor(/interface eth1 is back/, { stream: 'stderr', from, timeoutMs: 10_000 });
     const r = await runClient(t, t.ns.client, SVC, { conns: 4, bytes: 64 * 1024, timeoutMs: 5000 });
     assert.deepEqual(r.failed, []);
     assert.deepEqual(tally(r.names), { rs0: 2, rs1: 2 });
