@@ -136,6 +136,9 @@ function failure(err: number, what: string, af: number, addr: string, port: numb
  * Binds and listens on `addr:port` synchronously. Returns the listening handle, or the failure.
  * IPv6 listeners are IPv6-only so an IPv4 VIP on the same port stays independent.
  */
+/** Whether accepted TCP sockets inherit TCP_NODELAY from their listener (Linux does). */
+export const INHERITS_NODELAY = process.platform === 'linux';
+
 export function listenTcp(
   af: number,
   addr: string,
@@ -146,6 +149,9 @@ export function listenTcp(
   let err =
     af === AF_INET6 ? h.bind6(addr, port, tcpWrap.constants.UV_TCP_IPV6ONLY) : h.bind(addr, port);
   if (!err) err = h.listen(backlog);
+  // accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt per service
+  // instead of one per client
+  if (!err && INHERITS_NODELAY) err = h.setNoDelay(true);
   if (err) {
     h.close();
     return failure(err, 'listen on', af, addr, port);

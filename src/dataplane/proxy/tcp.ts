@@ -24,6 +24,7 @@ import type { EntryOwner, OpenTcp, ProxyContext } from './context.js';
 import { encodeProxyV1, encodeProxyV2 } from './proxy-protocol.js';
 import {
   type ConnectReq,
+  INHERITS_NODELAY,
   raw,
   type ShutdownReq,
   type StreamHandle,
@@ -144,7 +145,7 @@ export class TcpConn implements EntryOwner, OpenTcp {
     const client = handle as ConnHandle;
     client.conn = this;
     this.client = client;
-    client.setNoDelay(true);
+    if (!INHERITS_NODELAY) client.setNoDelay(true);
     client.useUserBuffer(this.nextBuf(true));
     client.onread = onClientRead;
     const server = new raw.TCP(raw.SOCKET) as ConnHandle;
