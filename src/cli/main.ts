@@ -35,7 +35,8 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     run: (args) => runTrace(args, { stdout: process.stdout, stderr: process.stderr }),
   },
   mark: {
-    summary: "fwmark classifier rules of the daemon: ipvs mark list|flush|add 'RULE'|del N|set FILE",
+    summary:
+      "fwmark classifier rules of the daemon: ipvs mark list|flush|add 'RULE'|del N|set FILE",
     run: (args) => runMark(args),
   },
   realserver: {

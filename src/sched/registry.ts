@@ -13,7 +13,8 @@ export function registerScheduler(ops: SchedulerOps): void {
   if (!ops.name || ops.name.length > SCHED_NAME_MAX) {
     throw new SchedRegistryError(`invalid scheduler name '${ops.name}'`);
   }
-  if (table.has(ops.name)) throw new SchedRegistryError(`scheduler '${ops.name}' is already registered`);
+  if (table.has(ops.name))
+    throw new SchedRegistryError(`scheduler '${ops.name}' is already registered`);
   table.set(ops.name, ops);
 }
 
