@@ -132,13 +132,13 @@ function failure(err: number, what: string, af: number, addr: string, port: numb
   return { errno, message: `cannot ${what} ${where}: ${why} (${errno})` };
 }
 
+/** Whether accepted TCP sockets inherit TCP_NODELAY from their listener (Linux does). */
+export const INHERITS_NODELAY = process.platform === 'linux';
+
 /**
  * Binds and listens on `addr:port` synchronously. Returns the listening handle, or the failure.
  * IPv6 listeners are IPv6-only so an IPv4 VIP on the same port stays independent.
  */
-/** Whether accepted TCP sockets inherit TCP_NODELAY from their listener (Linux does). */
-export const INHERITS_NODELAY = process.platform === 'linux';
-
 export function listenTcp(
   af: number,
   addr: string,
