@@ -96,6 +96,73 @@ describe('memory frame I/O pair', () => {
     await a.close();
     assert.throws(() => a.start(), { code: 'IPVS_ERR_IO_CLOSED' });
   });
+  it('flush() hands the queued frames to the receiver at once, in order', async () => {
+    const [a, b] = createMemoryPair({ batchSize: 8 });
+    const sizes: number[] = [];
+    const got: Buffer[] = [];
+    b.onFrames(collect(sizes, got));
+    for (let i = 0; i < 20; i++) a.send(testFrame(64, i, 9, MAC));
+    a.txCommit();
+    assert.equal(b.queued, 20);
+    assert.equal(b.flush(), 20);
+    assert.equal(b.queued, 0);
+    assert.deepEqual(sizes, [8, 8, 4]);
+    assert.deepEqual(
+      got.map((f) => parseTestFrame(f, 0, f.length)!.seq),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    assert.equal(b.flush(), 0);
+    // a frame from memory that is not word-aligned arrives intact too
+    const odd = testFrame(99, 77, 9, MAC);
+    const carrier = Buffer.alloc(120);
+    odd.copy(carrier, 3);
+    assert.ok(b.inject(carrier.subarray(3, 3 + 99)));
+    assert.equal(b.flush(), 1);
+    assert.deepEqual(got[20], odd);
+    got.pop();
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(got.length, 20, 'nothing is delivered twice');
+    await a.close();
+    await b.close();
+  });
+
+  it('the receive ring wraps around and fills by bytes as well as frames', async () => {
+    // a ring of 5 × 2048 bytes: frames of 60 … 1500 bytes wrap it every few batches, and the
+    // last batch stays held while the next frames arrive (one batch of 4 per turn, 4 sent per turn)
+    const [a, b] = createMemoryPair({ maxFrame: 2048, batchSize: 4, budget: 4, queueBytes: 1 });
+    const got: Buffer[] = [];
+    b.onFrames(collect([], got));
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 600; i++) {
+      const f = testFrame(60 + ((i * 733) % 1441), i, 5, MAC);
+      sent.push(f);
+      assert.ok(a.send(f));
+      if (i % 4 === 3) {
+        assert.equal(a.txCommit(), 4);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    a.txCommit();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(a.stats.txDropped, 0);
+    assert.equal(got.length, 600);
+    got.forEach((f, i) => assert.deepEqual(f, sent[i], `frame ${i}`));
+    // with the receiver stopped the ring fills: 10,240 bytes hold six 1,500-byte frames
+    b.stop();
+    for (let i = 0; i < 10; i++) a.send(testFrame(1500, 1000 + i, 5, MAC));
+    a.txCommit();
+    assert.equal(b.queued, 6);
+    assert.equal(b.rxDropped, 4);
+    const seqs: number[] = [];
+    b.onFrames((batch) => {
+      for (let i = 0; i < batch.count; i++)
+        seqs.push(parseTestFrame(batch.data, batch.offset(i), batch.length(i))!.seq);
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seqs, [1000, 1001, 1002, 1003, 1004, 1005]);
+    await a.close();
+    await b.close();
+  });
 });
 
 describe('receive loop', () => {

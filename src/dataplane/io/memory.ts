@@ -12,10 +12,16 @@ export interface MemoryOptions extends RxLoopOptions {
   maxFrame?: number;
   /** Frames queued at a receiver before further frames are dropped. Default 4096. */
   queueLimit?: number;
+  /** Bytes of received frames held at most (the receive ring). Default 8 MiB, or less when
+   * `queueLimit` frames of `maxFrame` bytes take less. */
+  queueBytes?: number;
   /** Transmit slots staged per commit. Default 256. */
   txSlots?: number;
   linkType?: 'ethernet' | 'ip';
 }
+
+/** Longest copy done word by word; longer ones use one view (`subarray`), small next to the copy. */
+const LOOP_MAX = 512;
 
 /** Two connected ends. */
 export function createMemoryPair(opts: MemoryOptions = {}): [MemoryIO, MemoryIO] {
@@ -38,10 +44,32 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
   /** Frames dropped on arrival because the queue was full. */
   rxDropped = 0;
   private readonly queueLimit: number;
-  private queue: Buffer[] = [];
-  private qHead = 0;
   protected readonly loop: RxLoop;
-  private readonly rxBuf: Buffer;
+  /**
+   * Arriving frames are copied back to back into this ring and received in place (the batch
+   * lists them where they are): no allocation per frame on either end.
+   */
+  private readonly ring: Buffer;
+  private readonly ringDv: DataView;
+  /** Offset and length of every frame held in the ring, oldest first (a ring of its own). */
+  private readonly held: Int32Array;
+  private readonly heldCap: number;
+  /** Index in `held` of the oldest frame still held (queued, or in the batch being handled). */
+  private hFirst = 0;
+  /** Frames held: `inBatch` handed to the receiver last, then `queue` waiting. */
+  private hCount = 0;
+  private inBatch = 0;
+  private queue = 0;
+  /** Bytes in use: [rd, wr), or with `wrapped`, [rd, end of ring) and [0, wr). */
+  private rd = 0;
+  private wr = 0;
+  private wrapped = false;
+  /** The sender's memory the last copy read from, and a view of it for word copies. */
+  private srcBuf: Uint8Array | null = null;
+  private srcDv: DataView = new DataView(new ArrayBuffer(0));
+  /** Word views of the sender's memory (when it is 4-byte aligned) and of the ring. */
+  private srcWords: Int32Array | null = null;
+  private readonly ringWords: Int32Array;
 
   constructor(opts: MemoryOptions = {}) {
     const maxFrame = opts.maxFrame ?? 9216;
@@ -49,10 +77,19 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     this.linkType = opts.linkType ?? 'ethernet';
     this.queueLimit = opts.queueLimit ?? 4096;
     const batchSize = opts.batchSize ?? 64;
-    this.rxBuf = Buffer.alloc(this.maxFrame * batchSize);
+    const want = Math.max(
+      this.maxFrame * (batchSize + 1),
+      opts.queueBytes ?? Math.min(this.queueLimit * this.maxFrame, 8 << 20),
+    );
+    const bytes = (want + 3) & ~3;
+    this.ring = Buffer.alloc(bytes);
+    this.ringDv = new DataView(this.ring.buffer, this.ring.byteOffset, bytes);
+    this.ringWords = new Int32Array(this.ring.buffer, this.ring.byteOffset, bytes >>> 2);
+    this.heldCap = this.queueLimit + batchSize;
+    this.held = new Int32Array(this.heldCap * 2);
     this.loop = new RxLoop(
       { fill: (b, max) => this.fill(b, max), arm: () => this.armed(), disarm: () => undefined },
-      new FrameBatch(batchSize, this.rxBuf),
+      new FrameBatch(batchSize, this.ring),
       this.stats,
       opts,
     );
@@ -60,37 +97,113 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
 
   /** Frames waiting to be received. */
   get queued(): number {
-    return this.queue.length - this.qHead;
+    return this.queue;
+  }
+
+  /**
+   * Hands every queued frame to the receiver now, synchronously, as the event loop would have
+   * (for simulations and benchmarks that step the pair by hand); returns how many.
+   */
+  flush(): number {
+    return this.loop.drainNow();
   }
 
   /** Queues a copy of `frame` for this end's receiver (what the peer's txCommit does). */
   inject(frame: Uint8Array): boolean {
-    if (this.closed || this.queued >= this.queueLimit) {
+    return this.arrive(frame, 0, frame.length);
+  }
+
+  /** Queues a copy of `src[off, off+len)`; false (and counted) when the queue is full. */
+  private arrive(src: Uint8Array, off: number, len: number): boolean {
+    const at = this.closed || this.queue >= this.queueLimit ? -1 : this.reserve(len);
+    if (at < 0) {
       this.rxDropped++;
       return false;
     }
-    this.queue.push(Buffer.from(frame));
+    this.copyIn(at, src, off, len);
+    const k = ((this.hFirst + this.hCount) % this.heldCap) * 2;
+    this.held[k] = at;
+    this.held[k + 1] = len;
+    this.hCount++;
+    this.queue++;
     this.loop.schedule();
     return true;
   }
 
+  /** Where `len` more bytes fit in the ring, or -1. */
+  private reserve(len: number): number {
+    if (this.hCount === 0) {
+      this.rd = this.wr = 0;
+      this.wrapped = false;
+    }
+    let at = this.wr;
+    if (this.wrapped) {
+      if (at + len > this.rd) return -1;
+    } else if (at + len > this.ring.length) {
+      if (len > this.rd) return -1;
+      at = 0;
+      this.wrapped = true;
+    }
+    // frames start on 4-byte boundaries, so aligned copies go a word at a time
+    this.wr = (at + len + 3) & ~3;
+    return at;
+  }
+
+  private copyIn(at: number, src: Uint8Array, off: number, len: number): void {
+    const ring = this.ring;
+    if (len > LOOP_MAX) {
+      ring.set(src.subarray(off, off + len), at);
+      return;
+    }
+    if (src !== this.srcBuf) {
+      this.srcBuf = src;
+      this.srcDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+      this.srcWords =
+        (src.byteOffset & 3) === 0
+          ? new Int32Array(src.buffer, src.byteOffset, src.byteLength >>> 2)
+          : null;
+    }
+    let i = 0;
+    const sw = this.srcWords;
+    if (sw !== null && (off & 3) === 0) {
+      const rw = this.ringWords;
+      const s = off >>> 2;
+      const d = at >>> 2;
+      const n = len >>> 2;
+      for (; i < n; i++) rw[d + i] = sw[s + i]!;
+      i <<= 2;
+    } else {
+      const sv = this.srcDv;
+      const dv = this.ringDv;
+      for (; i + 4 <= len; i += 4) dv.setUint32(at + i, sv.getUint32(off + i));
+    }
+    for (; i < len; i++) ring[at + i] = src[off + i]!;
+  }
+
+  /** Releases the frames of the last batch, then lists up to `max` queued frames in place. */
   private fill(b: FrameBatch, max: number): number {
-    let n = 0;
-    while (n < max && this.qHead < this.queue.length) {
-      const f = this.queue[this.qHead++]!;
-      const off = n * this.maxFrame;
-      f.copy(this.rxBuf, off);
-      const d = n * 4;
-      b.desc[d] = off;
-      b.desc[d + 1] = f.length;
-      b.desc[d + 2] = f.length;
+    if (this.inBatch > 0) {
+      this.hFirst = (this.hFirst + this.inBatch) % this.heldCap;
+      this.hCount -= this.inBatch;
+      this.inBatch = 0;
+      if (this.hCount > 0) {
+        const rd = this.held[this.hFirst * 2]!;
+        if (rd < this.rd) this.wrapped = false;
+        this.rd = rd;
+      }
+    }
+    const n = Math.min(max, this.queue);
+    b.data = this.ring;
+    for (let i = 0; i < n; i++) {
+      const k = ((this.hFirst + i) % this.heldCap) * 2;
+      const d = i * 4;
+      b.desc[d] = this.held[k]!;
+      b.desc[d + 1] = this.held[k + 1]!;
+      b.desc[d + 2] = this.held[k + 1]!;
       b.desc[d + 3] = 0;
-      n++;
     }
-    if (this.qHead === this.queue.length) {
-      this.queue = [];
-      this.qHead = 0;
-    }
+    this.inBatch = n;
+    this.queue -= n;
     return n;
   }
 
@@ -103,10 +216,12 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     if (n === 0) return 0;
     this.tx.pending = 0;
     this.stats.txKicks++;
+    const data = this.tx.data;
+    const desc = this.tx.desc;
+    const peer = this.peer;
     for (let i = 0; i < n; i++) {
-      const off = this.tx.desc[i * 4]!;
-      const len = this.tx.desc[i * 4 + 1]!;
-      if (this.peer && this.peer.inject(this.tx.data.subarray(off, off + len))) {
+      const len = desc[i * 4 + 1]!;
+      if (peer !== undefined && peer.arrive(data, desc[i * 4]!, len)) {
         this.stats.txFrames++;
         this.stats.txBytes += len;
       } else this.stats.txDropped++;
@@ -117,7 +232,8 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
   async close(): Promise<void> {
     this.closed = true;
     this.loop.stop();
-    this.queue = [];
-    this.qHead = 0;
+    this.hCount = this.inBatch = this.queue = 0;
+    this.rd = this.wr = 0;
+    this.wrapped = false;
   }
 }

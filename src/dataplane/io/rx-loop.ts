@@ -73,26 +73,53 @@ export class RxLoop {
     this.immediate = setImmediate(this.poll);
   }
 
+  /**
+   * Hands everything the source has to the handler now, synchronously and without a budget
+   * (simulation and benchmarks stepping a backend by hand); returns the frames handed over.
+   */
+  drainNow(): number {
+    if (!this.running) return 0;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    let total = 0;
+    for (;;) {
+      const n = this.src.fill(this.batch, this.batchSize);
+      if (n === 0) {
+        this.armed = true;
+        this.src.arm();
+        break;
+      }
+      this.#handle(n);
+      total += n;
+      if (!this.running) break;
+    }
+    return total;
+  }
+
+  #handle(n: number): void {
+    const { batch, stats } = this;
+    batch.count = n;
+    stats.rxBatches++;
+    stats.rxFrames += n;
+    if (n > stats.rxMaxBatch) stats.rxMaxBatch = n;
+    for (let i = 0; i < n; i++) stats.rxBytes += batch.length(i);
+    this.handler?.(batch);
+  }
+
   private readonly poll = (): void => {
     this.immediate = undefined;
     if (!this.running) return;
-    const { batch, stats } = this;
     let done = 0;
     while (done < this.budget) {
-      const n = this.src.fill(batch, Math.min(this.batchSize, this.budget - done));
+      const n = this.src.fill(this.batch, Math.min(this.batchSize, this.budget - done));
       if (n === 0) {
         this.armed = true;
         this.src.arm();
         return;
       }
-      batch.count = n;
-      stats.rxBatches++;
-      stats.rxFrames += n;
-      if (n > stats.rxMaxBatch) stats.rxMaxBatch = n;
-      for (let i = 0; i < n; i++) stats.rxBytes += batch.length(i);
       done += n;
       try {
-        this.handler?.(batch);
+        this.#handle(n);
       } catch (err) {
         // Keep the loop alive for whoever catches this (uncaughtException): poll again next turn.
         if (this.running && this.immediate === undefined) this.immediate = setImmediate(this.poll);
@@ -101,7 +128,7 @@ export class RxLoop {
       if (!this.running) return;
     }
     // Budget used up: more may be waiting. Yield to the event loop and come back.
-    stats.rxYields++;
+    this.stats.rxYields++;
     this.immediate = setImmediate(this.poll);
   };
 }
