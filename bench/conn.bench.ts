@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   const newAddr = new Uint32Array(BATCH);
   const newPort = new Uint16Array(BATCH);
   const batch = new Int32Array(BATCH);
+  const pfb = new Int32Array(32);
   const insert = (a: number, p: number): number => {
     caddr[0] = a;
     return ops.newConn(2, 6, caddr, p, vaddr, 80, 2, daddr, 80, 0, null, 0);
@@ -142,6 +143,24 @@ async function main(): Promise<void> {
       { ops: BATCH, heap: true },
     ),
     bench(
+      'lookup, hit, batches of 32, prefetch of bucket then record',
+      (n) => {
+        for (let i0 = 0; i0 < n; i0 += 32) {
+          const end = Math.min(n, i0 + 32);
+          for (let i = i0; i < end; i++) {
+            caddr[0] = probeAddr[i]!;
+            pfb[i - i0] = t.prefetch(2, 6, caddr, 0, probePort[i]!);
+          }
+          for (let i = i0; i < end; i++) t.prefetchHead(pfb[i - i0]!);
+          for (let i = i0; i < end; i++) {
+            caddr[0] = probeAddr[i]!;
+            if (t.inGet(2, 6, caddr, probePort[i]!, vaddr, 80) === NO_CONN) throw new Error('miss');
+          }
+        }
+      },
+      { ops: BATCH, heap: true },
+    ),
+    bench(
       'delete (unhash, unbind, free)',
       (n) => {
         for (let i = 0; i < n; i++) ops.del(batch[i]!);
@@ -228,7 +247,14 @@ async function main(): Promise<void> {
       (n) => {
         for (let i = 0; i < n; i++) {
           const k = key(newAddr[i]!, newPort[i]!);
-          peer.set(k, { caddr: newAddr[i]!, cport: newPort[i]!, daddr: 0xc6336401, dport: 80, state: 0, expires: clock + 3000 });
+          peer.set(k, {
+            caddr: newAddr[i]!,
+            cport: newPort[i]!,
+            daddr: 0xc6336401,
+            dport: 80,
+            state: 0,
+            expires: clock + 3000,
+          });
           if (peer.get(key(newAddr[i]!, newPort[i]!)) === undefined) throw new Error('miss');
         }
       },

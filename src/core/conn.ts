@@ -312,8 +312,20 @@ export class ConnTable {
    * any of them up or inserting them: the loads are independent, so the processor overlaps their
    * memory latency instead of paying it once per frame (the software prefetch of DPDK and VPP).
    */
-  prefetch(af: number, proto: number, caddr: ArrayLike<number>, ao: number, cport: number): void {
-    this.#sink ^= this.#buckets[this.#hash(proto, af, caddr, ao, cport)]!;
+  prefetch(af: number, proto: number, caddr: ArrayLike<number>, ao: number, cport: number): number {
+    const b = this.#hash(proto, af, caddr, ao, cport);
+    this.#sink ^= this.#buckets[b]!;
+    return b;
+  }
+
+  /**
+   * The second step of a batched prefetch: loads the first entry of bucket `b` (as `prefetch`
+   * returned it), its hot record and its cold one, which a hit reads next. Run over a whole batch
+   * after `prefetch`, these misses overlap as well.
+   */
+  prefetchHead(b: number): void {
+    const x = this.#buckets[b]!;
+    if (x !== NO_CONN) this.#sink ^= this.hot[x * HS + H_PORTS]! ^ this.cold[x * CS + C_DPORT]!;
   }
 
   /** Inserts `h` into the index under its (protocol, caddr, cport). */

@@ -73,6 +73,8 @@ export class PacketEngine {
   readonly #pkt = new Pkt();
   readonly #tuples: Tuple[] = [];
   readonly #tupleOk = new Uint8Array(1024);
+  /** The index buckets of each frame's two lookup keys, from the first prefetch pass. */
+  #pfBucket = new Int32Array(2048);
   readonly #fast: FastPath;
   readonly #prefetch: boolean;
   readonly #fastEnabled: boolean;
@@ -215,6 +217,8 @@ export class PacketEngine {
       const t = this.ipvs.conns;
       const tus = this.#tuples;
       const ok = this.#tupleOk;
+      if (this.#pfBucket.length < 2 * n) this.#pfBucket = new Int32Array(2 * n);
+      const pb = this.#pfBucket;
       for (let i = 0; i < n; i++) {
         if (i >= tus.length) tus.push(new Tuple());
         const tu = tus[i]!;
@@ -223,9 +227,16 @@ export class PacketEngine {
           continue;
         ok[i] = 1;
         if (!this.#prefetch) continue;
-        t.prefetch(tu.af, tu.protocol, tu.saddr, 0, tu.sport);
-        t.prefetch(tu.af, tu.protocol, tu.daddr, 0, tu.dport);
+        pb[2 * i] = t.prefetch(tu.af, tu.protocol, tu.saddr, 0, tu.sport);
+        pb[2 * i + 1] = t.prefetch(tu.af, tu.protocol, tu.daddr, 0, tu.dport);
       }
+      // then the records those buckets lead to, once all the buckets are on their way
+      if (this.#prefetch)
+        for (let i = 0; i < n; i++) {
+          if (ok[i] !== 1) continue;
+          t.prefetchHead(pb[2 * i]!);
+          t.prefetchHead(pb[2 * i + 1]!);
+        }
     }
     for (let i = 0; i < n; i++) {
       const off = batch.offset(i);
