@@ -305,7 +305,10 @@ describe('ipvs adm --proxy-protocol (ipvs-ts extension)', () => {
       assert.match(bad.stderr, /illegal proxy-protocol specified/);
       const illegal = await a.run('-a -t 10.0.0.1:80 -r 10.0.0.2 --proxy-protocol v1');
       assert.equal(illegal.status, 2);
-      assert.equal(illegal.stderr, "Illegal 'proxy-protocol' option with the 'add-server' command\n");
+      assert.equal(
+        illegal.stderr,
+        "Illegal 'proxy-protocol' option with the 'add-server' command\n",
+      );
       assert.equal(await a.save(), '');
     }));
 });

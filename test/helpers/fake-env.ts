@@ -57,7 +57,8 @@ export class FakeEnv implements SchedEnv {
     const end = this.t + ms;
     for (;;) {
       let due: Job | null = null;
-      for (const j of this.#jobs) if (j.live && j.next <= end && (!due || j.next < due.next)) due = j;
+      for (const j of this.#jobs)
+        if (j.live && j.next <= end && (!due || j.next < due.next)) due = j;
       if (!due) break;
       this.t = due.next;
       due.next += due.ms;

@@ -15,7 +15,11 @@ export class Clock {
 }
 
 /** An Ipvs on a manual clock; `advance(ms)` moves time and runs timers tick by tick. */
-export function makeIpvs(opts: IpvsOptions = {}): { ipvs: Ipvs; clock: Clock; advance: (ms: number) => void } {
+export function makeIpvs(opts: IpvsOptions = {}): {
+  ipvs: Ipvs;
+  clock: Clock;
+  advance: (ms: number) => void;
+} {
   const clock = new Clock();
   const ipvs = new Ipvs({ now: clock.now, randomU32: seededU32(7), log: () => {}, ...opts });
   const advance = (ms: number): void => {
@@ -53,11 +57,29 @@ export function fwmSpec(mark: number, o: Partial<ServiceSpec> = {}): ServiceSpec
 
 /** A NAT destination spec with weight 1. */
 export function destSpec(addr: string, port: number, o: Partial<DestSpec> = {}): DestSpec {
-  return { addr, port, fwd: 0, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0, ...o };
+  return {
+    addr,
+    port,
+    fwd: 0,
+    weight: 1,
+    uThreshold: 0,
+    lThreshold: 0,
+    tunType: 0,
+    tunPort: 0,
+    tunFlags: 0,
+    ...o,
+  };
 }
 
 /** A flow from client `src:sport` to `dst:dport`. */
-export function flow(proto: number, src: string, sport: number, dst: string, dport: number, mark = 0): Flow {
+export function flow(
+  proto: number,
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  mark = 0,
+): Flow {
   const s = parseIp(src)!;
   const d = parseIp(dst)!;
   return new Flow().set(s.af, proto, s.words, sport, d.words, dport, mark);
