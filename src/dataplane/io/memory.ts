@@ -3,6 +3,7 @@
  * end commits arrives at the other in batches, through the same NAPI-style receive loop as the
  * native backends. No addon needed: for tests and simulation.
  */
+import { WordCopier } from './copy.js';
 import { RxLoop, StagedTx } from './rx-loop.js';
 import { StagedFrameIO } from './staged-io.js';
 import { FrameBatch, type FrameIO, type RxLoopOptions } from './types.js';
@@ -50,7 +51,6 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
    * lists them where they are): no allocation per frame on either end.
    */
   private readonly ring: Buffer;
-  private readonly ringDv: DataView;
   /** Offset and length of every frame held in the ring, oldest first (a ring of its own). */
   private readonly held: Int32Array;
   private readonly heldCap: number;
@@ -64,12 +64,7 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
   private rd = 0;
   private wr = 0;
   private wrapped = false;
-  /** The sender's memory the last copy read from, and a view of it for word copies. */
-  private srcBuf: Uint8Array | null = null;
-  private srcDv: DataView = new DataView(new ArrayBuffer(0));
-  /** Word views of the sender's memory (when it is 4-byte aligned) and of the ring. */
-  private srcWords: Int32Array | null = null;
-  private readonly ringWords: Int32Array;
+  private readonly copier = new WordCopier();
 
   constructor(opts: MemoryOptions = {}) {
     const maxFrame = opts.maxFrame ?? 9216;
@@ -83,8 +78,6 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     );
     const bytes = (want + 3) & ~3;
     this.ring = Buffer.alloc(bytes);
-    this.ringDv = new DataView(this.ring.buffer, this.ring.byteOffset, bytes);
-    this.ringWords = new Int32Array(this.ring.buffer, this.ring.byteOffset, bytes >>> 2);
     this.heldCap = this.queueLimit + batchSize;
     this.held = new Int32Array(this.heldCap * 2);
     this.loop = new RxLoop(
@@ -150,34 +143,8 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
   }
 
   private copyIn(at: number, src: Uint8Array, off: number, len: number): void {
-    const ring = this.ring;
-    if (len > LOOP_MAX) {
-      ring.set(src.subarray(off, off + len), at);
-      return;
-    }
-    if (src !== this.srcBuf) {
-      this.srcBuf = src;
-      this.srcDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-      this.srcWords =
-        (src.byteOffset & 3) === 0
-          ? new Int32Array(src.buffer, src.byteOffset, src.byteLength >>> 2)
-          : null;
-    }
-    let i = 0;
-    const sw = this.srcWords;
-    if (sw !== null && (off & 3) === 0) {
-      const rw = this.ringWords;
-      const s = off >>> 2;
-      const d = at >>> 2;
-      const n = len >>> 2;
-      for (; i < n; i++) rw[d + i] = sw[s + i]!;
-      i <<= 2;
-    } else {
-      const sv = this.srcDv;
-      const dv = this.ringDv;
-      for (; i + 4 <= len; i += 4) dv.setUint32(at + i, sv.getUint32(off + i));
-    }
-    for (; i < len; i++) ring[at + i] = src[off + i]!;
+    if (len > LOOP_MAX) this.ring.set(src.subarray(off, off + len), at);
+    else this.copier.copy(this.ring, at, src, off, len);
   }
 
   /** Releases the frames of the last batch, then lists up to `max` queued frames in place. */

@@ -74,7 +74,7 @@ export class PacketEngine {
   readonly #tuples: Tuple[] = [];
   readonly #tupleOk = new Uint8Array(1024);
   /** The index buckets of each frame's two lookup keys, from the first prefetch pass. */
-  #pfBucket = new Int32Array(2048);
+  readonly #pfBucket = new Int32Array(2 * this.#tupleOk.length);
   readonly #fast: FastPath;
   readonly #prefetch: boolean;
   readonly #fastEnabled: boolean;
@@ -217,7 +217,6 @@ export class PacketEngine {
       const t = this.ipvs.conns;
       const tus = this.#tuples;
       const ok = this.#tupleOk;
-      if (this.#pfBucket.length < 2 * n) this.#pfBucket = new Int32Array(2 * n);
       const pb = this.#pfBucket;
       for (let i = 0; i < n; i++) {
         if (i >= tus.length) tus.push(new Tuple());

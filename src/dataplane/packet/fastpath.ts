@@ -23,6 +23,7 @@ import {
 import { csumReplace16, csumReplace32 } from '../../packet/checksum.js';
 import type { Tuple } from '../../packet/tuple.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
+import { WordCopier } from '../io/copy.js';
 import { copyBytes } from './bytes.js';
 import type { Ctx } from './ctx.js';
 import type { Iface } from './net.js';
@@ -33,12 +34,8 @@ const AF_INET6 = 10;
 /** The fast path of one engine. */
 export class FastPath {
   readonly #c: Ctx;
-  // DataViews over the receive and transmit memory, re-made only when a backend hands over
-  // different memory: the copy moves 4 bytes per step
-  #srcBuf: Uint8Array | null = null;
-  #srcDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
-  #dstBuf: Uint8Array | null = null;
-  #dstDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** Copies the IP packet into the transmit slot 4 bytes per step. */
+  readonly #copier = new WordCopier();
 
   constructor(c: Ctx) {
     this.#c = c;
@@ -123,7 +120,7 @@ export class FastPath {
     b[o + 12] = daf === AF_INET6 ? 0x86 : 0x08;
     b[o + 13] = daf === AF_INET6 ? 0xdd : 0x00;
     const l3 = o + 14;
-    this.#copy(b, l3, buf, t.l3Offset, ipLen);
+    this.#copier.copy(b, l3, buf, t.l3Offset, ipLen);
     decTtl(b, l3, daf);
     if (nat)
       rewrite(
@@ -143,23 +140,6 @@ export class FastPath {
     ipvs.ops.put(h);
     c.counters.inForwarded++;
     return true;
-  }
-
-  /** Copies `src[so, so+n)` to `dst[d]` four bytes at a time. */
-  #copy(dst: Uint8Array, d: number, src: Uint8Array, so: number, n: number): void {
-    if (src !== this.#srcBuf) {
-      this.#srcBuf = src;
-      this.#srcDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-    }
-    if (dst !== this.#dstBuf) {
-      this.#dstBuf = dst;
-      this.#dstDv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
-    }
-    const sv = this.#srcDv;
-    const dv = this.#dstDv;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) dv.setUint32(d + i, sv.getUint32(so + i));
-    for (; i < n; i++) dst[d + i] = src[so + i]!;
   }
 
   #out(h: number, t: Tuple, buf: Uint8Array): boolean {
@@ -184,7 +164,7 @@ export class FastPath {
     b[o + 12] = af === AF_INET6 ? 0x86 : 0x08;
     b[o + 13] = af === AF_INET6 ? 0xdd : 0x00;
     const l3 = o + 14;
-    this.#copy(b, l3, buf, t.l3Offset, ipLen);
+    this.#copier.copy(b, l3, buf, t.l3Offset, ipLen);
     decTtl(b, l3, af);
     rewrite(
       b,

@@ -1,0 +1,50 @@
+/**
+ * Copying frame bytes between two buffers a word at a time, without allocating per copy: the
+ * views over each side's memory are made once and re-made only when a caller hands over
+ * different memory. Four-byte-aligned copies go through Int32Array views, the others through
+ * DataViews; the bytes that end up in the destination are the same either way.
+ */
+export class WordCopier {
+  #src: Uint8Array | null = null;
+  #srcDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  #srcW: Int32Array | null = null;
+  #dst: Uint8Array | null = null;
+  #dstDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  #dstW: Int32Array | null = null;
+
+  /** Copies `src[so, so+n)` to `dst[d]` (different buffers, or non-overlapping ranges). */
+  copy(dst: Uint8Array, d: number, src: Uint8Array, so: number, n: number): void {
+    if (src !== this.#src) {
+      this.#src = src;
+      this.#srcDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+      this.#srcW = words(src);
+    }
+    if (dst !== this.#dst) {
+      this.#dst = dst;
+      this.#dstDv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+      this.#dstW = words(dst);
+    }
+    let i = 0;
+    const sw = this.#srcW;
+    const dw = this.#dstW;
+    if (sw !== null && dw !== null && ((so | d) & 3) === 0) {
+      const s4 = so >>> 2;
+      const d4 = d >>> 2;
+      const n4 = n >>> 2;
+      for (; i < n4; i++) dw[d4 + i] = sw[s4 + i]!;
+      i <<= 2;
+    } else {
+      const sv = this.#srcDv;
+      const dv = this.#dstDv;
+      for (; i + 4 <= n; i += 4) dv.setUint32(d + i, sv.getUint32(so + i));
+    }
+    for (; i < n; i++) dst[d + i] = src[so + i]!;
+  }
+}
+
+/** An Int32Array over `b` when its memory starts on a 4-byte boundary. */
+function words(b: Uint8Array): Int32Array | null {
+  return (b.byteOffset & 3) === 0
+    ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
+    : null;
+}
