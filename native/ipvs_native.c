@@ -912,6 +912,52 @@ static napi_value FdClose(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* TCP: the proxy's last-data fast path                                                        */
+
+/*
+ * tcpPeekEof(fd) -> 1 when the peer's FIN is the next thing to read (nothing unread before it),
+ * 0 when data is unread or nothing has arrived, -errno on an error. One recv(MSG_PEEK) of a byte.
+ */
+static napi_value TcpPeekEof(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_i32(env, argv[0], &fd)) return throw_type(env, "tcpPeekEof(fd)");
+  char c;
+  ssize_t r;
+  do r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  int32_t v = r == 0 ? 1 : r > 0 ? 0 : (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+  return make_i32(env, v);
+}
+
+/*
+ * tcpSendFin(fd, buf: Uint8Array, len) -> bytes sent, or -errno.
+ * Sends the first len bytes of buf with MSG_MORE and, when all of them went, shuts the write side:
+ * the kernel then puts the FIN on the segment that carries the data (one segment instead of two).
+ * When fewer than len bytes went nothing is shut down: the caller queues the rest and ends later.
+ */
+static napi_value TcpSendFin(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint32_t len;
+  uint8_t *buf;
+  size_t blen;
+  if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_typed(env, argv[1], napi_uint8_array, (void **)&buf, &blen) ||
+      !get_u32(env, argv[2], &len) || len > blen)
+    return throw_type(env, "tcpSendFin(fd, Uint8Array, len)");
+  ssize_t r;
+  do r = send(fd, buf, len, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return make_i32(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
+  if ((uint32_t)r == len && shutdown(fd, SHUT_WR) < 0) return make_i32(env, -errno);
+  return make_i32(env, (int32_t)r);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* interface facts and capability probe                                                        */
 
 /* ifInfo(name, netnsPath?) -> { name, index, mac (6-byte Uint8Array), hwType, mtu, flags }. */
@@ -1009,6 +1055,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fdReadBatch", NULL, FdReadBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdWriteBatch", NULL, FdWriteBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdClose", NULL, FdClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpPeekEof", NULL, TcpPeekEof, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpSendFin", NULL, TcpSendFin, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifInfo", NULL, IfInfo, NULL, NULL, NULL, napi_enumerable, NULL},
       {"capNetRaw", NULL, CapNetRaw, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -4,11 +4,14 @@
  * protocol headers, configuration errors.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { Flow } from '../../src/core/flow.js';
 import { decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
+import { lastDataAddon } from '../../src/dataplane/proxy/last-data.js';
 import {
   type Backend,
   type Lb,
@@ -219,6 +222,148 @@ describe('proxy data plane (TCP)', () => {
       await b.close();
     }
   });
+
+  /**
+   * A backend that answers each request with `reply(i)` and its FIN already queued behind it (both
+   * in one segment, through the addon), as a server looks to the proxy when its FIN arrives before
+   * the proxy reads the reply: nginx's `Connection: close` responses under load.
+   */
+  async function replyAndFinBackend(reply: (i: number) => Buffer) {
+    const last = lastDataAddon()!;
+    let i = 0;
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {});
+      // our FIN went by the addon, so Node does not know this side is done: close on the peer's
+      s.on('end', () => s.destroy());
+      s.once('data', () => {
+        const body = reply(i++);
+        const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
+        // a reply larger than the socket buffer: the first part by Node, the last bytes + FIN
+        const head = body.subarray(0, Math.max(0, body.length - 1000));
+        const tail = body.subarray(head.length);
+        const finish = () => {
+          const r = last.tcpSendFin(fd, tail, tail.length);
+          assert.equal(r, tail.length, 'backend could not send its last bytes and FIN');
+        };
+        if (head.length === 0 || s.write(head)) finish();
+        else s.once('drain', finish);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /** TIME_WAIT sockets on this host as [local port, peer port] pairs (ss, from iproute2). */
+  function timeWaits(): [number, number][] {
+    const r = spawnSync('ss', ['-Htan', 'state', 'time-wait'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `ss failed: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 4)
+      .map((f) => [Number(f[2]!.split(':').pop()), Number(f[3]!.split(':').pop())]);
+  }
+
+  it(
+    "sends its FIN with the real server's last data, so the client closes second",
+    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    async () => {
+      const port = await freePort();
+      const b = await replyAndFinBackend((i) => Buffer.from(`reply ${i}\n`));
+      try {
+        const svc = tcpService(port, 'rr');
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+        for (let k = 0; k < 3; k++) {
+          // a client that closes as soon as it has its reply, as wrk and HTTP/1.0 clients do
+          const c = await connect(port);
+          const cport = c.localPort!;
+          let got = '';
+          let endedFirst = false;
+          c.on('data', (d: Buffer) => {
+            got += d.toString();
+            // the FIN came on the reply's segment: the kernel has it before we read the data
+            endedFirst = spawnSync(
+              'ss',
+              ['-Htan', 'state', 'close-wait', `( sport = :${cport} )`],
+              {
+                encoding: 'utf8',
+              },
+            ).stdout.includes(`:${cport}`);
+            c.end();
+          });
+          c.write('GET');
+          await closed(c);
+          assert.equal(got, `reply ${k}\n`);
+          assert.ok(endedFirst, 'the client socket was not in CLOSE_WAIT when the reply was read');
+          // the proxy's side holds the TIME_WAIT, the client's port is free at once
+          const tw = timeWaits();
+          assert.ok(
+            tw.some(([l, r]) => l === port && r === cport),
+            'no TIME_WAIT on the VIP side',
+          );
+          assert.ok(
+            !tw.some(([l, r]) => l === cport && r === port),
+            'TIME_WAIT on the client side',
+          );
+        }
+        await until(
+          () =>
+            lb.ipvs
+              .listConns()
+              .filter((c) => c.vport === port)
+              .every((c) => c.stateName === 'TIME_WAIT'),
+          3000,
+          'entries in TIME_WAIT',
+        );
+        assert.equal(lb.ipvs.listConns().filter((c) => c.vport === port).length, 3);
+        lb.ctl.run({ cmd: 'delService', service: svc });
+      } finally {
+        await new Promise<void>((r) => b.server.close(() => r()));
+      }
+    },
+  );
+
+  it(
+    'delivers a bulk reply ending in the FIN intact to a client that reads slowly',
+    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    async () => {
+      const port = await freePort();
+      const bodies: Buffer[] = [];
+      const b = await replyAndFinBackend((i) => (bodies[i] = randomBytes(3_000_000 + i * 777)));
+      try {
+        const svc = tcpService(port, 'rr');
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+        for (let k = 0; k < 3; k++) {
+          const c = await connect(port);
+          const h = createHash('sha256');
+          let n = 0;
+          c.on('data', (d: Buffer) => {
+            h.update(d);
+            n += d.length;
+            // pause after every read, so the proxy's writes toward us queue and resume and its
+            // last bytes often find our receive buffer nearly full (a partial send)
+            c.pause();
+            setTimeout(() => c.resume(), 1);
+          });
+          const ended = new Promise<void>((r) => c.once('end', () => r()));
+          // read nothing at first: the proxy's socket buffers toward us fill up
+          c.pause();
+          c.write('GET');
+          setTimeout(() => c.resume(), 150);
+          await ended;
+          c.end();
+          await closed(c);
+          assert.equal(n, bodies[k]!.length);
+          assert.equal(h.digest('hex'), createHash('sha256').update(bodies[k]!).digest('hex'));
+        }
+        lb.ctl.run({ cmd: 'delService', service: svc });
+      } finally {
+        await new Promise<void>((r) => b.server.close(() => r()));
+      }
+    },
+  );
 
   it('closes the client promptly when the real server refuses, and counts the failure', async () => {
     const port = await freePort();

@@ -20,6 +20,8 @@ export interface TcpHandle {
   getsockname(out: { address?: string; port?: number; family?: string }): number;
   getpeername(out: { address?: string; port?: number; family?: string }): number;
   setNoDelay(on: boolean): number;
+  /** The socket's file descriptor (-1 before it exists). */
+  readonly fd: number;
   close(cb?: () => void): void;
   /** Closes with a reset (SO_LINGER 0). */
   reset?(cb: () => void): number;

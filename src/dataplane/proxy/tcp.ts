@@ -21,6 +21,7 @@ import { DEST_F_AVAILABLE, IPPROTO_TCP } from '../../core/constants.js';
 import type { Service } from '../../core/service.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../proto/index.js';
 import type { EntryOwner, OpenTcp, ProxyContext } from './context.js';
+import { lastDataAddon, type LastDataAddon } from './last-data.js';
 import { encodeProxyV1, encodeProxyV2 } from './proxy-protocol.js';
 import {
   type ConnectReq,
@@ -74,6 +75,9 @@ function onWritten(this: WriteReq, status: number, handle: StreamHandle): void {
   const c = (handle as ConnHandle).conn;
   c.written(handle === c.client ? CLIENT : SERVER, status);
 }
+
+/** The addon's last-data calls, when it is built (else every FIN goes by libuv's shutdown). */
+const lastData = lastDataAddon();
 
 /**
  * A write request for the next write. A write the kernel takes at once never uses its request
@@ -252,13 +256,36 @@ export class TcpConn implements EntryOwner, OpenTcp {
     ops.put(h);
     // a side being closed takes no more data (net.Socket drops writes after destroy() too)
     if (this.#f & (F_CLOSING << to)) return true;
-    const r = writeTo(to ? this.server : this.client, data);
+    const last = to === CLIENT && n !== buf.length ? lastData : null;
+    const r =
+      last !== null && !(this.#f & (F_SHUT << CLIENT))
+        ? this.#writeLast(last, data)
+        : writeTo(to ? this.server : this.client, data);
     if (r === 0) return true;
     if (r > 0) {
       // the write is pending and holds `buf`: stop reading until it completes
       this.#f |= F_WAIT << to;
     } else this.#error(to, r);
     return false;
+  }
+
+  /**
+   * Writes a short read from the real server to the client and, when the server's FIN is the next
+   * thing to read, sends our FIN on the same segment as the data (as a proxy that reads data and
+   * EOF in one go does): the client then closes second, so its TIME_WAIT and its next connect's
+   * port search stay off this core, and one segment and one loop turn are saved per connection.
+   * The server's EOF is still read (and fed to the state machine) in order, after the data.
+   */
+  #writeLast(last: LastDataAddon, data: Uint8Array): number {
+    if (last.tcpPeekEof(this.server.fd) !== 1) return writeTo(this.client, data);
+    const n = data.length;
+    const r = last.tcpSendFin(this.client.fd, data, n);
+    if (r === n) {
+      this.#f |= F_SHUT << CLIENT;
+      return 0;
+    }
+    if (r < 0) return r;
+    return writeTo(this.client, r === 0 ? data : data.subarray(r));
   }
 
   /**
