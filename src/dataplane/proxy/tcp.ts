@@ -58,6 +58,8 @@ const F_READING = 1 << 12;
 const F_CONNECTED = 1 << 14;
 const F_STALLED = 1 << 15;
 const F_DONE = 1 << 16;
+/** A short read from the server was not followed by its FIN: no more peeks (keep-alive). */
+const F_NOPEEK = 1 << 17;
 
 // Shared callbacks (no closures per connection). Node calls a handle's onread with `this` = the
 // handle, the byte count or errno in streamState; what it returns is the next read buffer.
@@ -258,7 +260,7 @@ export class TcpConn implements EntryOwner, OpenTcp {
     if (this.#f & (F_CLOSING << to)) return true;
     const last = to === CLIENT && n !== buf.length ? lastData : null;
     const r =
-      last !== null && !(this.#f & (F_SHUT << CLIENT))
+      last !== null && !(this.#f & ((F_SHUT << CLIENT) | F_NOPEEK))
         ? this.#writeLast(last, data)
         : writeTo(to ? this.server : this.client, data);
     if (r === 0) return true;
@@ -274,10 +276,15 @@ export class TcpConn implements EntryOwner, OpenTcp {
    * thing to read, sends our FIN on the same segment as the data (as a proxy that reads data and
    * EOF in one go does): the client then closes second, so its TIME_WAIT and its next connect's
    * port search stay off this core, and one segment and one loop turn are saved per connection.
-   * The server's EOF is still read (and fed to the state machine) in order, after the data.
+   * The server's EOF is still read (and fed to the state machine) in order, after the data. A
+   * connection whose short read was not followed by a FIN is taken for a long-lived one (a
+   * keep-alive response) and is not peeked again: one system call per connection, not per reply.
    */
   #writeLast(last: LastDataAddon, data: Uint8Array): number {
-    if (last.tcpPeekEof(this.server.fd) !== 1) return writeTo(this.client, data);
+    if (last.tcpPeekEof(this.server.fd) !== 1) {
+      this.#f |= F_NOPEEK;
+      return writeTo(this.client, data);
+    }
     const n = data.length;
     const r = last.tcpSendFin(this.client.fd, data, n);
     if (r === n) {
