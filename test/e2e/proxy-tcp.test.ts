@@ -325,6 +325,39 @@ describe('proxy data plane (TCP)', () => {
   );
 
   it(
+    'closes both sides when the reply and FIN come after the client half-closed',
+    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    async () => {
+      const port = await freePort();
+      const b = await replyAndFinBackend((i) => Buffer.from(`late reply ${i}\n`));
+      try {
+        const svc = tcpService(port, 'rr');
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+        const before = lb.plane.open.tcp;
+        for (let k = 0; k < 3; k++) {
+          const c = await connect(port);
+          const got = readUntil(c, (t) => t.includes('\n'));
+          c.end('GET'); // request and our FIN first; the server answers after it
+          assert.equal(await got, `late reply ${k}\n`);
+          await closed(c);
+        }
+        // nothing is left open on the proxy: both sides of every connection were closed, and
+        // each entry went CLOSE_WAIT → TIME_WAIT
+        await until(() => lb.plane.open.tcp === before, 2000, 'proxied connections to close');
+        const states = lb.ipvs
+          .listConns()
+          .filter((c) => c.vport === port)
+          .map((c) => c.stateName);
+        assert.deepEqual(states, ['TIME_WAIT', 'TIME_WAIT', 'TIME_WAIT']);
+        lb.ctl.run({ cmd: 'delService', service: svc });
+      } finally {
+        await new Promise<void>((r) => b.server.close(() => r()));
+      }
+    },
+  );
+
+  it(
     'delivers a bulk reply ending in the FIN intact to a client that reads slowly',
     { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
     async () => {

@@ -289,6 +289,8 @@ export class TcpConn implements EntryOwner, OpenTcp {
     const r = last.tcpSendFin(this.client.fd, data, n);
     if (r === n) {
       this.#f |= F_SHUT << CLIENT;
+      // a client that half-closed first is done now: nothing will ask to close it later
+      this.#maybeClose(CLIENT);
       return 0;
     }
     if (r < 0) return r;
