@@ -264,137 +264,146 @@ describe('proxy data plane (TCP)', () => {
       .map((f) => [Number(f[2]!.split(':').pop()), Number(f[3]!.split(':').pop())]);
   }
 
+  const needsAddon = {
+    skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)',
+  };
+
+  /** Runs `body` against a fresh rr service whose one real server is `replyAndFinBackend(reply)`. */
+  async function viaReplyAndFin(
+    reply: (i: number) => Buffer,
+    body: (port: number) => Promise<void>,
+  ): Promise<void> {
+    const port = await freePort();
+    const b = await replyAndFinBackend(reply);
+    const svc = tcpService(port, 'rr');
+    try {
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+      await body(port);
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    } finally {
+      await new Promise<void>((r) => b.server.close(() => r()));
+    }
+  }
+
   it(
     "sends its FIN with the real server's last data, so the client closes second",
-    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    needsAddon,
     async () => {
-      const port = await freePort();
-      const b = await replyAndFinBackend((i) => Buffer.from(`reply ${i}\n`));
-      try {
-        const svc = tcpService(port, 'rr');
-        lb.ctl.run({ cmd: 'newService', service: svc });
-        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
-        for (let k = 0; k < 3; k++) {
-          // a client that closes as soon as it has its reply, as wrk and HTTP/1.0 clients do
-          const c = await connect(port);
-          const cport = c.localPort!;
-          let got = '';
-          let endedFirst = false;
-          c.on('data', (d: Buffer) => {
-            got += d.toString();
-            // the FIN came on the reply's segment: the kernel has it before we read the data
-            endedFirst = spawnSync(
-              'ss',
-              ['-Htan', 'state', 'close-wait', `( sport = :${cport} )`],
-              {
-                encoding: 'utf8',
-              },
-            ).stdout.includes(`:${cport}`);
-            c.end();
-          });
-          c.write('GET');
-          await closed(c);
-          assert.equal(got, `reply ${k}\n`);
-          assert.ok(endedFirst, 'the client socket was not in CLOSE_WAIT when the reply was read');
-          // the proxy's side holds the TIME_WAIT, the client's port is free at once
-          const tw = timeWaits();
-          assert.ok(
-            tw.some(([l, r]) => l === port && r === cport),
-            'no TIME_WAIT on the VIP side',
+      await viaReplyAndFin(
+        (i) => Buffer.from(`reply ${i}\n`),
+        async (port) => {
+          for (let k = 0; k < 3; k++) {
+            // a client that closes as soon as it has its reply, as wrk and HTTP/1.0 clients do
+            const c = await connect(port);
+            const cport = c.localPort!;
+            let got = '';
+            let endedFirst = false;
+            c.on('data', (d: Buffer) => {
+              got += d.toString();
+              // the FIN came on the reply's segment: the kernel has it before we read the data
+              endedFirst = spawnSync(
+                'ss',
+                ['-Htan', 'state', 'close-wait', `( sport = :${cport} )`],
+                {
+                  encoding: 'utf8',
+                },
+              ).stdout.includes(`:${cport}`);
+              c.end();
+            });
+            c.write('GET');
+            await closed(c);
+            assert.equal(got, `reply ${k}\n`);
+            assert.ok(
+              endedFirst,
+              'the client socket was not in CLOSE_WAIT when the reply was read',
+            );
+            // the proxy's side holds the TIME_WAIT, the client's port is free at once
+            const tw = timeWaits();
+            assert.ok(
+              tw.some(([l, r]) => l === port && r === cport),
+              'no TIME_WAIT on the VIP side',
+            );
+            assert.ok(
+              !tw.some(([l, r]) => l === cport && r === port),
+              'TIME_WAIT on the client side',
+            );
+          }
+          await until(
+            () =>
+              lb.ipvs
+                .listConns()
+                .filter((c) => c.vport === port)
+                .every((c) => c.stateName === 'TIME_WAIT'),
+            3000,
+            'entries in TIME_WAIT',
           );
-          assert.ok(
-            !tw.some(([l, r]) => l === cport && r === port),
-            'TIME_WAIT on the client side',
-          );
-        }
-        await until(
-          () =>
-            lb.ipvs
-              .listConns()
-              .filter((c) => c.vport === port)
-              .every((c) => c.stateName === 'TIME_WAIT'),
-          3000,
-          'entries in TIME_WAIT',
-        );
-        assert.equal(lb.ipvs.listConns().filter((c) => c.vport === port).length, 3);
-        lb.ctl.run({ cmd: 'delService', service: svc });
-      } finally {
-        await new Promise<void>((r) => b.server.close(() => r()));
-      }
+          assert.equal(lb.ipvs.listConns().filter((c) => c.vport === port).length, 3);
+        },
+      );
     },
   );
 
   it(
     'closes both sides when the reply and FIN come after the client half-closed',
-    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    needsAddon,
     async () => {
-      const port = await freePort();
-      const b = await replyAndFinBackend((i) => Buffer.from(`late reply ${i}\n`));
-      try {
-        const svc = tcpService(port, 'rr');
-        lb.ctl.run({ cmd: 'newService', service: svc });
-        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
-        const before = lb.plane.open.tcp;
-        for (let k = 0; k < 3; k++) {
-          const c = await connect(port);
-          const got = readUntil(c, (t) => t.includes('\n'));
-          c.end('GET'); // request and our FIN first; the server answers after it
-          assert.equal(await got, `late reply ${k}\n`);
-          await closed(c);
-        }
-        // nothing is left open on the proxy: both sides of every connection were closed, and
-        // each entry went CLOSE_WAIT → TIME_WAIT
-        await until(() => lb.plane.open.tcp === before, 2000, 'proxied connections to close');
-        const states = lb.ipvs
-          .listConns()
-          .filter((c) => c.vport === port)
-          .map((c) => c.stateName);
-        assert.deepEqual(states, ['TIME_WAIT', 'TIME_WAIT', 'TIME_WAIT']);
-        lb.ctl.run({ cmd: 'delService', service: svc });
-      } finally {
-        await new Promise<void>((r) => b.server.close(() => r()));
-      }
+      await viaReplyAndFin(
+        (i) => Buffer.from(`late reply ${i}\n`),
+        async (port) => {
+          const before = lb.plane.open.tcp;
+          for (let k = 0; k < 3; k++) {
+            const c = await connect(port);
+            const got = readUntil(c, (t) => t.includes('\n'));
+            c.end('GET'); // request and our FIN first; the server answers after it
+            assert.equal(await got, `late reply ${k}\n`);
+            await closed(c);
+          }
+          // nothing is left open on the proxy: both sides of every connection were closed, and
+          // each entry went CLOSE_WAIT → TIME_WAIT
+          await until(() => lb.plane.open.tcp === before, 2000, 'proxied connections to close');
+          const states = lb.ipvs
+            .listConns()
+            .filter((c) => c.vport === port)
+            .map((c) => c.stateName);
+          assert.deepEqual(states, ['TIME_WAIT', 'TIME_WAIT', 'TIME_WAIT']);
+        },
+      );
     },
   );
 
   it(
     'delivers a bulk reply ending in the FIN intact to a client that reads slowly',
-    { skip: lastDataAddon() ? undefined : 'needs the native addon (node native/build.mjs)' },
+    needsAddon,
     async () => {
-      const port = await freePort();
       const bodies: Buffer[] = [];
-      const b = await replyAndFinBackend((i) => (bodies[i] = randomBytes(3_000_000 + i * 777)));
-      try {
-        const svc = tcpService(port, 'rr');
-        lb.ctl.run({ cmd: 'newService', service: svc });
-        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
-        for (let k = 0; k < 3; k++) {
-          const c = await connect(port);
-          const h = createHash('sha256');
-          let n = 0;
-          c.on('data', (d: Buffer) => {
-            h.update(d);
-            n += d.length;
-            // pause after every read, so the proxy's writes toward us queue and resume and its
-            // last bytes often find our receive buffer nearly full (a partial send)
+      await viaReplyAndFin(
+        (i) => (bodies[i] = randomBytes(3_000_000 + i * 777)),
+        async (port) => {
+          for (let k = 0; k < 3; k++) {
+            const c = await connect(port);
+            const h = createHash('sha256');
+            let n = 0;
+            c.on('data', (d: Buffer) => {
+              h.update(d);
+              n += d.length;
+              // pause after every read, so the proxy's writes toward us queue and resume
+              c.pause();
+              setTimeout(() => c.resume(), 1);
+            });
+            const ended = new Promise<void>((r) => c.once('end', () => r()));
+            // read nothing at first: the proxy's socket buffers toward us fill up
             c.pause();
-            setTimeout(() => c.resume(), 1);
-          });
-          const ended = new Promise<void>((r) => c.once('end', () => r()));
-          // read nothing at first: the proxy's socket buffers toward us fill up
-          c.pause();
-          c.write('GET');
-          setTimeout(() => c.resume(), 150);
-          await ended;
-          c.end();
-          await closed(c);
-          assert.equal(n, bodies[k]!.length);
-          assert.equal(h.digest('hex'), createHash('sha256').update(bodies[k]!).digest('hex'));
-        }
-        lb.ctl.run({ cmd: 'delService', service: svc });
-      } finally {
-        await new Promise<void>((r) => b.server.close(() => r()));
-      }
+            c.write('GET');
+            setTimeout(() => c.resume(), 150);
+            await ended;
+            c.end();
+            await closed(c);
+            assert.equal(n, bodies[k]!.length);
+            assert.equal(h.digest('hex'), createHash('sha256').update(bodies[k]!).digest('hex'));
+          }
+        },
+      );
     },
   );
 
