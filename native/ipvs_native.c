@@ -43,6 +43,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 
+#include "splice.h"
+
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
@@ -1061,6 +1063,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"capNetRaw", NULL, CapNetRaw, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  NAPI_CALL(env, splice_define(env, exports));
   napi_value c;
   napi_create_uint32(env, DESC_STRIDE, &c);
   napi_set_named_property(env, exports, "DESC_STRIDE", c);

@@ -49,4 +49,17 @@ const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...fi
   cwd: root,
   stdio: 'inherit',
 });
-process.exit(res.status ?? 1);
+// The proxy's TCP tests once more with the native relay off, so the JavaScript relay that carries
+// every connection before (and without) it is tested on keep-alive connections too.
+const jsRelay = files.filter((f) => /e2e[\\/]proxy-(tcp|load)\.test\.js$/.test(f));
+let status = res.status ?? 1;
+if (jsRelay.length > 0) {
+  console.log('\n# proxy TCP tests again with the native relay off (IPVS_PROXY_SPLICE=0)');
+  const again = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...jsRelay], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, IPVS_PROXY_SPLICE: '0' },
+  });
+  if (status === 0) status = again.status ?? 1;
+}
+process.exit(status);

@@ -357,29 +357,32 @@ export class ConnOps {
       t.setState(ct, t.state(ct) | TEMPLATE_STATE_ASSURED);
   }
 
-  /** Counts an incoming packet of `len` bytes (spec §5.6), only for an AVAILABLE destination. */
-  inStats(h: number, len: number): void {
+  /**
+   * Counts an incoming packet of `len` bytes (spec §5.6), only for an AVAILABLE destination;
+   * `pkts` packets of `len` bytes in all when a data plane hands over a sum.
+   */
+  inStats(h: number, len: number, pkts = 1): void {
     const d = this.dest(h);
     if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
-    d.stats.inpkts++;
+    d.stats.inpkts += pkts;
     d.stats.inbytes += len;
     const s = d.svc!.stats;
-    s.inpkts++;
+    s.inpkts += pkts;
     s.inbytes += len;
-    this.#ipvs.total.inpkts++;
+    this.#ipvs.total.inpkts += pkts;
     this.#ipvs.total.inbytes += len;
   }
 
-  /** Counts an outgoing (reply) packet of `len` bytes. */
-  outStats(h: number, len: number): void {
+  /** Counts an outgoing (reply) packet of `len` bytes (or `pkts` packets of `len` in all). */
+  outStats(h: number, len: number, pkts = 1): void {
     const d = this.dest(h);
     if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
-    d.stats.outpkts++;
+    d.stats.outpkts += pkts;
     d.stats.outbytes += len;
     const s = d.svc!.stats;
-    s.outpkts++;
+    s.outpkts += pkts;
     s.outbytes += len;
-    this.#ipvs.total.outpkts++;
+    this.#ipvs.total.outpkts += pkts;
     this.#ipvs.total.outbytes += len;
   }
 

@@ -19,6 +19,10 @@ export interface OpenTcp {
   readonly connectStart: number;
   connectTimedOut(): void;
   abort(): void;
+  /** True while the native relay moves its bytes. */
+  readonly native: boolean;
+  /** Stops forwarding if its destination is gone. */
+  checkDest(): void;
 }
 
 /**
@@ -50,6 +54,8 @@ export interface ProxyCounters {
   udpDropped: number;
   /** Listener failures after the command that created them succeeded (UDP bind races). */
   listenerErrors: number;
+  /** Keep-alive connections handed to the native relay (native/splice.c). */
+  spliced: number;
 }
 
 /** A fresh set of zero counters. */
@@ -67,6 +73,7 @@ export function newCounters(): ProxyCounters {
     expiredOpen: 0,
     udpDropped: 0,
     listenerErrors: 0,
+    spliced: 0,
   };
 }
 

@@ -26,7 +26,7 @@ import {
   ProxyServiceError,
 } from './errors.js';
 import { isFailure, listenTcp, probeUdp, type StreamHandle, type TcpHandle } from './sockets.js';
-import { acceptTcp, type VipAddress } from './tcp.js';
+import { acceptTcp, flushNativeCounts, type VipAddress } from './tcp.js';
 import { UdpService } from './udp.js';
 
 /** Options of a proxy data plane. */
@@ -152,6 +152,8 @@ export class ProxyDataplane implements Dataplane {
   }
 
   validate(cmd: Command, ipvs: Ipvs): void {
+    // counts the native relay holds go in before the command reads or changes them
+    flushNativeCounts();
     switch (cmd.cmd) {
       case 'newService':
       case 'setService':
@@ -191,10 +193,24 @@ export class ProxyDataplane implements Dataplane {
       case 'delService':
       case 'flush':
         this.#reconcile(ipvs);
+        this.#stallNative();
+        break;
+      case 'delDest':
+        this.#stallNative();
         break;
       default:
         break;
     }
+  }
+
+  /**
+   * Connections in the native relay whose destination was just deleted stop forwarding now, as
+   * those relayed in JavaScript do at their next chunk (before the relay could move another one).
+   */
+  #stallNative(): void {
+    const ctx = this.#ctx;
+    if (!ctx) return;
+    for (const c of ctx.tcpOpen) if (c.native) c.checkDest();
   }
 
   async stop(deadlineMs = 5000): Promise<void> {
@@ -224,15 +240,17 @@ export class ProxyDataplane implements Dataplane {
           `stopping: resetting ${ctx.liveTcp} connections still open after ${deadlineMs} ms`,
         );
         for (const c of [...ctx.tcpOpen]) c.abort();
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 1000);
-          ctx.onIdle = () => {
-            if (ctx.liveTcp === 0) {
-              clearTimeout(t);
-              resolve();
-            }
-          };
-        });
+        // resets close at once; wait only for a connection that is still closing
+        if (ctx.liveTcp > 0)
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 1000);
+            ctx.onIdle = () => {
+              if (ctx.liveTcp === 0) {
+                clearTimeout(t);
+                resolve();
+              }
+            };
+          });
         ctx.onIdle = null;
       }
     }

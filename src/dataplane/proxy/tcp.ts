@@ -13,6 +13,11 @@
  * have sent ours (shutdown after the pending write), at once on an error (the other side is then
  * reset), and with a reset when killed. Callbacks are shared functions; the per-connection state
  * is one `TcpConn` object and a word of flags.
+ *
+ * A connection found to be a keep-alive one (a short reply from the real server with no FIN
+ * behind it) is handed to the native relay (./splice.ts) while it stays plain data both ways: the
+ * addon moves the bytes and hands back per loop turn what was read (counted here as if relayed
+ * here), and the connection at its first EOF or error, after which this file reads on as before.
  */
 import { AF_INET6, type Af, formatIp, parseIpv6 } from '../../core/addr.js';
 import { SCHED_DROP, SCHED_LEAVE } from '../../core/conn-ops.js';
@@ -23,6 +28,7 @@ import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../..
 import type { EntryOwner, OpenTcp, ProxyContext } from './context.js';
 import { lastDataAddon, type LastDataAddon } from './last-data.js';
 import { encodeProxyV1, encodeProxyV2 } from './proxy-protocol.js';
+import { splice as nativeSplice, type Splice, type Spliced } from './splice.js';
 import {
   type ConnectReq,
   INHERITS_NODELAY,
@@ -60,6 +66,11 @@ const F_STALLED = 1 << 15;
 const F_DONE = 1 << 16;
 /** A short read from the server was not followed by its FIN: no more peeks (keep-alive). */
 const F_NOPEEK = 1 << 17;
+/** The native relay moves the bytes (no libuv reads on either handle meanwhile). */
+const F_NATIVE = 1 << 18;
+/** What keeps a connection out of the native relay: anything but plain data both ways. */
+const F_NOT_PLAIN = ((F_EOF | F_SHUT | F_CLOSING | F_WAIT) * 3) | F_STALLED | F_DONE | F_NATIVE;
+const F_READING_BOTH = F_READING * 3;
 
 // Shared callbacks (no closures per connection). Node calls a handle's onread with `this` = the
 // handle, the byte count or errno in streamState; what it returns is the next read buffer.
@@ -80,6 +91,8 @@ function onWritten(this: WriteReq, status: number, handle: StreamHandle): void {
 
 /** The addon's last-data calls, when it is built (else every FIN goes by libuv's shutdown). */
 const lastData = lastDataAddon();
+/** The native relay, when the addon is built. */
+const relayAddon: Splice | null = lastData !== null ? nativeSplice() : null;
 
 /**
  * A write request for the next write. A write the kernel takes at once never uses its request
@@ -111,7 +124,7 @@ function writeTo(h: StreamHandle, buf: Uint8Array): number {
 }
 
 /** One proxied TCP connection: client handle, real-server handle, and its IPVS entry. */
-export class TcpConn implements EntryOwner, OpenTcp {
+export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   /** Connection-table handle, or -1 once the entry is gone or no longer ours. */
   h: number;
   readonly ctx: ProxyContext;
@@ -133,6 +146,8 @@ export class TcpConn implements EntryOwner, OpenTcp {
   /** Our shutdown request toward the client / the server, once made. */
   #shutC: ShutdownReq | null = null;
   #shutS: ShutdownReq | null = null;
+  /** The native relay's slot while it moves the bytes, else -1. */
+  #slot = -1;
 
   constructor(
     ctx: ProxyContext,
@@ -283,7 +298,9 @@ export class TcpConn implements EntryOwner, OpenTcp {
   #writeLast(last: LastDataAddon, data: Uint8Array): number {
     if (last.tcpPeekEof(this.server.fd) !== 1) {
       this.#f |= F_NOPEEK;
-      return writeTo(this.client, data);
+      const r = writeTo(this.client, data);
+      if (r === 0 && relayAddon !== null) this.#toNative(relayAddon);
+      return r;
     }
     const n = data.length;
     const r = last.tcpSendFin(this.client.fd, data, n);
@@ -303,6 +320,7 @@ export class TcpConn implements EntryOwner, OpenTcp {
    * entry expire, which closes both sockets.
    */
   #stall(): void {
+    this.#fromNative(true);
     this.#f |= F_STALLED;
     this.#readStop(CLIENT);
     this.#readStop(SERVER);
@@ -434,6 +452,7 @@ export class TcpConn implements EntryOwner, OpenTcp {
    * is closing (queued writes are cancelled), so the connection is over once both sides are.
    */
   #close(side: number): void {
+    if (this.#f & F_NATIVE) this.#fromNative(false);
     const f = this.#f;
     if (f & (F_CLOSING << side)) return;
     this.#f = f | (F_CLOSING << side);
@@ -446,6 +465,7 @@ export class TcpConn implements EntryOwner, OpenTcp {
    * shutdown is still pending (libuv refuses the reset then), is simply closed.
    */
   #kill(side: number): void {
+    if (this.#f & F_NATIVE) this.#fromNative(false);
     const f = this.#f;
     if (f & (F_CLOSING << side)) return;
     if ((side === SERVER && !(f & F_CONNECTED)) || this.#shutting(side)) {
@@ -539,6 +559,128 @@ export class TcpConn implements EntryOwner, OpenTcp {
   get open(): boolean {
     return !(this.#f & F_DONE);
   }
+
+  /** True while the native relay moves this connection's bytes. */
+  get native(): boolean {
+    return (this.#f & F_NATIVE) !== 0;
+  }
+
+  // ---- the native relay -----------------------------------------------------------------------
+
+  /**
+   * Hands the connection to the native relay when it is plain data both ways: both sides
+   * connected and reading, nothing queued, no FIN, no close, an entry. Called right after a
+   * write that completed, inside the real server's read callback.
+   */
+  #toNative(sp: Splice): void {
+    const f = this.#f;
+    if (f & F_NOT_PLAIN || (f & F_READING_BOTH) !== F_READING_BOTH || !(f & F_CONNECTED)) return;
+    if (this.h < 0) return;
+    this.#readStop(CLIENT);
+    this.#readStop(SERVER);
+    const slot = sp.addon.spliceStart(this.client.fd, this.server.fd);
+    if (slot < 0) {
+      this.#readStart(CLIENT);
+      this.#readStart(SERVER);
+      return;
+    }
+    this.#slot = slot;
+    this.#f |= F_NATIVE;
+    sp.bySlot[slot] = this;
+    this.ctx.counters.spliced++;
+  }
+
+  /**
+   * Takes the connection back from the native relay (before a close, a reset or a stall): counts
+   * what it read since the last hand-over and, when `keep` and bytes were still waiting for a
+   * socket, queues them through libuv.
+   */
+  #fromNative(keep: boolean): void {
+    const sp = relayAddon;
+    const slot = this.#slot;
+    if (sp === null || slot < 0) return;
+    this.#slot = -1;
+    this.#f &= ~F_NATIVE;
+    sp.bySlot[slot] = undefined;
+    const pend = sp.addon.spliceStop(slot);
+    const st = sp.stats;
+    this.#count(st[1]!, st[2]!, st[3]!, st[4]!);
+    if (!keep || pend === undefined) return;
+    for (let side = CLIENT; side <= SERVER; side++) {
+      const b = pend[side];
+      if (!b) continue;
+      const r = writeTo(side ? this.server : this.client, b);
+      if (r > 0) this.#f |= F_WAIT << side;
+      else if (r < 0) {
+        this.#error(side, r);
+        return;
+      }
+    }
+  }
+
+  /** What the relay read since the last hand-over: counted as the chunks relayed here are. */
+  #count(inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
+    const h = this.h;
+    if (h < 0 || (inPkts === 0 && outPkts === 0)) return;
+    const ops = this.ctx.ipvs.ops;
+    if (inPkts > 0) {
+      ops.inStats(h, inBytes, inPkts);
+      ops.transition(h, DIR_INPUT, TCP_ACK);
+    }
+    if (outPkts > 0) {
+      ops.outStats(h, outBytes, outPkts);
+      ops.transition(h, DIR_OUTPUT, TCP_ACK);
+    }
+    ops.put(h);
+  }
+
+  /** Stops forwarding if the destination is gone (for a connection in the native relay). */
+  checkDest(): void {
+    const h = this.h;
+    const d = h >= 0 ? this.ctx.ipvs.ops.dest(h) : null;
+    if (!d || !(d.flags & DEST_F_AVAILABLE)) this.#stall();
+  }
+
+  /** The relay's counts of one loop turn (called by ./splice.ts). */
+  nativeStats(inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
+    const h = this.h;
+    if (h < 0) return;
+    const d = this.ctx.ipvs.ops.dest(h);
+    if (!d || !(d.flags & DEST_F_AVAILABLE)) {
+      this.#stall();
+      return;
+    }
+    this.#count(inPkts, inBytes, outPkts, outBytes);
+  }
+
+  /**
+   * The relay gave the connection back (called by ./splice.ts): an EOF or a socket error that
+   * libuv's reads will see again (`code` 0), or an error it consumed on `side` (`code` < 0).
+   */
+  nativeEnded(
+    side: number,
+    code: number,
+    inPkts: number,
+    inBytes: number,
+    outPkts: number,
+    outBytes: number,
+  ): void {
+    this.#slot = -1;
+    this.#f &= ~F_NATIVE;
+    this.nativeStats(inPkts, inBytes, outPkts, outBytes);
+    if (this.#f & F_STALLED) return;
+    if (code < 0) {
+      this.#error(side, code);
+      return;
+    }
+    this.#readStart(CLIENT);
+    this.#readStart(SERVER);
+  }
+}
+
+/** Hands the native relay's counts over now, before a command reads or changes what they touch. */
+export function flushNativeCounts(): void {
+  relayAddon?.addon.spliceFlush();
 }
 
 /** What a listener knows about its virtual service. */
