@@ -128,9 +128,15 @@ static void sp_flush(void) {
       n++;
     }
     if (n > 0 && fn != NULL) {
-      napi_value argv[1];
+      /* a plain call: the counts run no asynchronous work, so no callback scope is needed */
+      napi_value argv[1], recv, result;
       napi_create_int32(env, n, &argv[0]);
-      sp_call(fn, 1, argv);
+      napi_get_undefined(env, &recv);
+      if (napi_call_function(env, recv, fn, 1, argv, &result) == napi_pending_exception) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);
+      }
     }
   }
   G.ndirty = 0;
