@@ -17,9 +17,23 @@
  * then measures keep-alive, new connections and bulk. Each figure is the median over the rounds;
  * the load average is printed per round. The proxies run on CPU 1, wrk / iperf3 / the backends on
  * CPU 0 (taskset), when two CPUs exist.
+ *
+ * On that layout one wrk thread and the nginx backend share CPU 0, and every proxy reaches their
+ * limit under keep-alive before its own. `--cap P` (default 50, 0 = off; needs root and a cgroup
+ * cpu controller) adds a keep-alive run with the proxy held to P % of one core by a CFS quota in
+ * 10 ms periods: each proxy is then the bottleneck, and the ratio compares what it does with the
+ * same CPU.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+  existsSync,
+  readdirSync,
+} from 'node:fs';
 import * as net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,10 +46,20 @@ interface Args {
   runs: number;
   out: string | null;
   only: string[] | null;
+  /** Percent of one core for the capped keep-alive run (0: none). */
+  cap: number;
 }
 
 function parseArgs(): Args {
-  const a: Args = { duration: 10, conns: 64, idle: 2000, runs: 3, out: null, only: null };
+  const a: Args = {
+    duration: 10,
+    conns: 64,
+    idle: 2000,
+    runs: 3,
+    out: null,
+    only: null,
+    cap: 50,
+  };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     const k = v[i];
@@ -46,6 +70,7 @@ function parseArgs(): Args {
     else if (k === '--runs') a.runs = Math.max(1, Number(x));
     else if (k === '--out') a.out = x;
     else if (k === '--only') a.only = x.split(',');
+    else if (k === '--cap') a.cap = Math.max(0, Math.min(100, Number(x)));
     else throw new Error(`unknown option ${k}`);
   }
   return a;
@@ -188,6 +213,69 @@ function cpuUs(pid: number | null): number {
   return (ticks * 1e6) / CLK_TCK;
 }
 
+/** The cgroup directory that takes a CFS quota (v2 with the cpu controller, or v1 `cpu`), or null. */
+function cpuCgroupRoot(): { dir: string; v2: boolean } | null {
+  if (process.getuid?.() !== 0) return null;
+  try {
+    if (readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('cpu'))
+      return { dir: '/sys/fs/cgroup', v2: true };
+  } catch {
+    // not a v2 root
+  }
+  return existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')
+    ? { dir: '/sys/fs/cgroup/cpu', v2: false }
+    : null;
+}
+
+/**
+ * Holds `pid` (all its threads) to `pct` % of one core until the returned function is called,
+ * which puts it back; null when no cgroup cpu controller can be used.
+ */
+function capCpu(pid: number, pct: number): (() => void) | null {
+  const root = cpuCgroupRoot();
+  if (!root) return null;
+  const dir = join(root.dir, `ipvs-bench-${process.pid}`);
+  const period = 10_000;
+  const quota = Math.max(1000, Math.round((period * pct) / 100));
+  try {
+    mkdirSync(dir);
+    if (root.v2) {
+      try {
+        writeFileSync(join(root.dir, 'cgroup.subtree_control'), '+cpu');
+      } catch {
+        // already enabled, or not allowed: writing cpu.max below tells
+      }
+      writeFileSync(join(dir, 'cpu.max'), `${quota} ${period}`);
+    } else {
+      writeFileSync(join(dir, 'cpu.cfs_period_us'), String(period));
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
+    }
+    for (const p of tree(pid)) writeFileSync(join(dir, 'cgroup.procs'), String(p));
+  } catch (e) {
+    console.error(`  no CPU cap: ${(e as Error).message}`);
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not created
+    }
+    return null;
+  }
+  return () => {
+    for (const p of tree(pid)) {
+      try {
+        writeFileSync(join(root.dir, 'cgroup.procs'), String(p));
+      } catch {
+        // gone
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // busy: left for the next boot
+    }
+  };
+}
+
 function loadavg(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
@@ -297,6 +385,8 @@ async function memoryPerConn(pid: number, port: number, n: number): Promise<numb
 interface Result {
   name: string;
   keepalive: Wrk;
+  /** Keep-alive with the proxy held to `--cap` % of a core (NaN rates when not run). */
+  capped: Wrk;
   close: Wrk;
   gbps: number;
   memPerConn: number | null;
@@ -304,7 +394,7 @@ interface Result {
 
 /** Medians over the rounds of one target's results. */
 function summarize(name: string, rs: Result[]): Result {
-  const w = (k: 'keepalive' | 'close'): Wrk => ({
+  const w = (k: 'keepalive' | 'capped' | 'close'): Wrk => ({
     rps: median(rs.map((r) => r[k].rps)),
     p50: median(rs.map((r) => r[k].p50)),
     p99: median(rs.map((r) => r[k].p99)),
@@ -315,6 +405,7 @@ function summarize(name: string, rs: Result[]): Result {
   return {
     name,
     keepalive: w('keepalive'),
+    capped: w('capped'),
     close: w('close'),
     gbps: median(rs.map((r) => r.gbps)),
     memPerConn: mem.length ? median(mem) : null,
@@ -322,6 +413,7 @@ function summarize(name: string, rs: Result[]): Result {
 }
 
 const BODY = 'x'.repeat(612);
+const NO_WRK: Wrk = { rps: NaN, p50: NaN, p99: NaN, n: NaN, cpu: NaN };
 
 async function main(): Promise<void> {
   const a = parseArgs();
@@ -425,11 +517,15 @@ async function main(): Promise<void> {
           wrk(t.http, { ...a, duration: 2 }, false); // warm-up, both paths
           wrk(t.http, { ...a, duration: 2 }, true);
           const keepalive = wrk(t.http, a, false, pid);
+          const release = pid !== null && a.cap > 0 ? capCpu(pid, a.cap) : null;
+          const capped = release ? wrk(t.http, a, false, pid) : NO_WRK;
+          release?.();
           const close = wrk(t.http, a, true, pid);
           const gbps = iperf(t.bulk, a);
-          const r = { name: t.name, keepalive, close, gbps, memPerConn };
+          const r = { name: t.name, keepalive, capped, close, gbps, memPerConn };
           console.error(
             `  keep-alive ${keepalive.rps.toFixed(0)}/s (${keepalive.cpu.toFixed(1)} µs CPU/req), ` +
+              (release ? `on ${a.cap} % of a core ${capped.rps.toFixed(0)}/s, ` : '') +
               `new conn ${close.rps.toFixed(0)}/s (${close.cpu.toFixed(1)} µs CPU/conn), ${gbps.toFixed(2)} Gbit/s` +
               (memPerConn === null ? '' : `, ${memPerConn.toFixed(0)} B/idle conn`),
           );
@@ -462,13 +558,14 @@ function table(rs: Result[], a: Args, loads: string[]): string {
       `median of ${a.runs} interleaved rounds. ` +
       'Ratios are to HAProxy (higher is better; memory and CPU: HAProxy ÷ ours).',
     '',
-    '| | keep-alive req/s | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn | CPU µs / req | CPU µs / new conn |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `| | keep-alive req/s | keep-alive req/s, proxy on ${a.cap} % of a core | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn | CPU µs / req | CPU µs / new conn |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   const num = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
   for (const r of rs) {
     lines.push(
       `| ${r.name} | ${num(r.keepalive.rps)}${ratio(r.keepalive.rps, h?.keepalive.rps)} | ` +
+        `${num(r.capped.rps)}${ratio(r.capped.rps, h?.capped.rps)} | ` +
         `${num(r.close.rps)}${ratio(r.close.rps, h?.close.rps)} | ${num(r.keepalive.p50, 2)} | ${num(r.keepalive.p99, 2)} | ` +
         `${num(r.gbps, 2)}${ratio(r.gbps, h?.gbps)} | ` +
         `${r.memPerConn === null ? '—' : `${r.memPerConn.toFixed(0)}${ratio(r.memPerConn, h?.memPerConn ?? undefined, true)}`} | ` +
