@@ -541,9 +541,41 @@ async function main(): Promise<void> {
     await stop(iperfd);
   }
   const results = chosen.map((t) => summarize(t.name, perTarget.get(t.name)!));
-  const report = table(results, a, loads);
+  const report = table(results, a, loads) + roundRatios(perTarget);
   process.stdout.write(report);
   if (a.out) writeFileSync(a.out, report);
+}
+
+/**
+ * Each target's ratio to HAProxy within every round (the two ran minutes apart, so drift in the
+ * machine's speed cancels out), with the median: steadier than the ratio of the medians.
+ */
+function roundRatios(per: Map<string, Result[]>): string {
+  const h = per.get('HAProxy');
+  if (!h) return '';
+  const cols: [string, (r: Result) => number, boolean][] = [
+    ['keep-alive', (r) => r.keepalive.rps, false],
+    ['capped keep-alive', (r) => r.capped.rps, false],
+    ['new connections', (r) => r.close.rps, false],
+    ['CPU per request', (r) => r.keepalive.cpu, true],
+  ];
+  const lines = ['', 'Per-round ratios to HAProxy (median; every round in order):', ''];
+  for (const [name, rs] of per) {
+    if (name === 'HAProxy' || name === 'no proxy') continue;
+    const parts: string[] = [];
+    for (const [col, get, lowerBetter] of cols) {
+      const xs = rs.map((r, i) => {
+        const v = get(r);
+        const hv = h[i] ? get(h[i]) : NaN;
+        return lowerBetter ? hv / v : v / hv;
+      });
+      if (!xs.some((x) => Number.isFinite(x))) continue;
+      const shown = xs.map((x) => (Number.isFinite(x) ? x.toFixed(2) : '—')).join(', ');
+      parts.push(`${col} ${median(xs).toFixed(2)}× (${shown})`);
+    }
+    lines.push(`- ${name}: ${parts.join('; ')}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function table(rs: Result[], a: Args, loads: string[]): string {
