@@ -52,6 +52,7 @@ struct splice_s {
   int32_t slot;
   int closes;     /* poll handles still to be closed before the struct is freed */
   int reading[2]; /* reading from side i */
+  int eof;        /* bit i: side i's EOF was read while bytes still waited for a socket */
   uint8_t *pend[2]; /* bytes not yet taken by side i's socket */
   uint32_t plen[2], poff[2];
   double pk[2], by[2]; /* packets and bytes read from side i since the last hand-over */
@@ -256,7 +257,13 @@ static int sp_relay(splice_t *sp, int x, int *end_side) {
   while (n < 0 && errno == EINTR);
   if (n == 0) {
     *end_side = x;
-    return 1; /* EOF: libuv reads it again */
+    if (sp->pend[0] || sp->pend[1]) {
+      /* what was read before the FIN goes out first; libuv reads the EOF again afterwards */
+      sp->eof |= 1 << x;
+      sp->reading[x] = 0;
+      return 0;
+    }
+    return 1;
   }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -307,7 +314,13 @@ static void sp_on_poll(uv_poll_t *h, int status, int events) {
       sp_end(sp, x, r);
       return;
     }
-    if (r == 1) sp->reading[1 - x] = 1;
+    if (r == 1) {
+      if (!(sp->eof & (1 << (1 - x)))) sp->reading[1 - x] = 1;
+      if (sp->eof && !sp->pend[0] && !sp->pend[1]) {
+        sp_end(sp, (sp->eof & 1) ? 0 : 1, 0);
+        return;
+      }
+    }
   }
   if ((events & UV_READABLE) && sp->reading[x]) {
     code = sp_relay(sp, x, &end_side);

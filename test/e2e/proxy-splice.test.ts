@@ -267,6 +267,34 @@ describe('proxy data plane: the native relay for keep-alive connections', needsR
     });
   });
 
+  it('delivers a reply still held for a paused client that half-closes meanwhile', async () => {
+    await withService(async (port) => {
+      const s = await connect(port);
+      await ask(s, 1, 50);
+      const size = 24 * 1024 * 1024;
+      const want = createHash('sha256').update(body(9, size)).digest('hex');
+      s.pause();
+      s.write(`9 ${size}\n`);
+      await new Promise((r) => setTimeout(r, 600));
+      // the client's FIN reaches the relay while part of the reply still waits for its socket
+      s.end();
+      await new Promise((r) => setTimeout(r, 200));
+      const h = createHash('sha256');
+      let got = 0;
+      const ended = new Promise<void>((resolve) => s.once('end', () => resolve()));
+      s.on('data', (d: Buffer) => {
+        h.update(d);
+        got += d.length;
+      });
+      s.resume();
+      await ended; // the backend ends after its reply, on our FIN
+      assert.equal(got, size);
+      assert.equal(h.digest('hex'), want);
+      await closed(s);
+      await until(() => entry(port)?.stateName === 'TIME_WAIT', 3000, 'TIME_WAIT');
+    });
+  });
+
   it('lets stop() drain relayed connections, then resets what is left', async () => {
     const lb2 = await startLb();
     const port = await freePort();
