@@ -131,10 +131,15 @@ describe('proxy data plane: the native relay for keep-alive connections', needsR
     }
   }
 
+  // read as ipvsadm reads them: through a command, which first takes the relay's counts
   const dest = (port: number) =>
-    lb.ipvs.getService(tcpService(port, 'rr')).dests.find((d) => d.port === backend.port)!;
+    lb.ctl
+      .run({ cmd: 'getService', service: tcpService(port, 'rr') })
+      .dests.find((d) => d.port === backend.port)!;
   const entry = (port: number) =>
-    lb.ipvs.listConns().find((c) => c.vport === port && c.protocol === 6 && c.dport !== 0);
+    lb.ctl
+      .run({ cmd: 'getConns' })
+      .find((c) => c.vport === port && c.protocol === 6 && c.dport !== 0);
 
   it('takes a keep-alive connection over and counts every chunk as the JavaScript relay does', async () => {
     await withService(async (port) => {

@@ -255,7 +255,11 @@ describe('proxy data plane (TCP)', () => {
 
   /** TIME_WAIT sockets on this host as [local port, peer port] pairs (ss, from iproute2). */
   function timeWaits(): [number, number][] {
-    const r = spawnSync('ss', ['-Htan', 'state', 'time-wait'], { encoding: 'utf8' });
+    // a machine that just ran a benchmark holds tens of thousands of them: room for all
+    const r = spawnSync('ss', ['-Htan', 'state', 'time-wait'], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    });
     assert.equal(r.status, 0, `ss failed: ${r.stderr}`);
     return r.stdout
       .split('\n')
