@@ -590,7 +590,7 @@ function table(rs: Result[], a: Args, loads: string[]): string {
       `median of ${a.runs} interleaved rounds. ` +
       'Ratios are to HAProxy (higher is better; memory and CPU: HAProxy ÷ ours).',
     '',
-    `| | keep-alive req/s | keep-alive req/s, proxy on ${a.cap} % of a core | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn | CPU µs / req | CPU µs / new conn |`,
+    `| | keep-alive req/s | keep-alive req/s, ${a.cap > 0 ? `proxy on ${a.cap} % of a core` : 'capped run off (--cap 0)'} | new conn/s | p50 ms | p99 ms | bulk Gbit/s | bytes / idle conn | CPU µs / req | CPU µs / new conn |`,
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   const num = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');

@@ -588,6 +588,12 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     this.#f |= F_NATIVE;
     sp.bySlot[slot] = this;
     this.ctx.counters.spliced++;
+    // the relay reads into its own scratch buffer: ours go back to the pool meanwhile (an idle
+    // keep-alive connection then holds none), and new ones are given to the handles on resume
+    const pool = this.ctx.pool;
+    pool.put(this.#bufC!);
+    pool.put(this.#bufS!);
+    this.#bufC = this.#bufS = this.#viewC = this.#viewS = null;
   }
 
   /**
@@ -673,6 +679,8 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       this.#error(side, code);
       return;
     }
+    this.client.useUserBuffer(this.nextBuf(true));
+    this.server.useUserBuffer(this.nextBuf(false));
     this.#readStart(CLIENT);
     this.#readStart(SERVER);
   }
