@@ -16,7 +16,8 @@
  *     when reading it consumed it.
  *
  * A write the peer's socket does not take whole keeps the rest in a buffer of its own and stops
- * reading from the sending side until it is out, so memory per connection stays bounded.
+ * reading from the sending side until it is out, so memory per connection stays bounded; an EOF
+ * read meanwhile waits until those bytes are out before the connection goes back.
  * The polls watch the handles' own descriptors: the proxy stops its libuv reads first and takes
  * the connection back (spliceStop) before it closes either socket.
  */
