@@ -105,6 +105,25 @@ function ask(s: net.Socket, n: number, size: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Resumes a paused client and reads until `size` bytes arrived (or, with `size` null, until the
+ * end): the byte count and the sha256 of what arrived.
+ */
+function readAll(s: net.Socket, size: number | null): Promise<{ got: number; sha256: string }> {
+  return new Promise((resolve) => {
+    const h = createHash('sha256');
+    let got = 0;
+    const done = (): void => resolve({ got, sha256: h.digest('hex') });
+    s.on('data', (d: Buffer) => {
+      h.update(d);
+      got += d.length;
+      if (size !== null && got >= size) done();
+    });
+    if (size === null) s.once('end', done);
+    s.resume();
+  });
+}
+
 describe('proxy data plane: the native relay for keep-alive connections', needsRelay, () => {
   let lb: Lb;
   let backend: Awaited<ReturnType<typeof keepAliveBackend>>;
@@ -255,19 +274,9 @@ describe('proxy data plane: the native relay for keep-alive connections', needsR
       await new Promise((r) => setTimeout(r, 600));
       const info = relay!.addon.spliceInfo();
       assert.ok(info.pendingWrites <= 1, `${info.pendingWrites} writes held`);
-      const h = createHash('sha256');
-      let got = 0;
-      const done = new Promise<void>((resolve) => {
-        s.on('data', (d: Buffer) => {
-          h.update(d);
-          got += d.length;
-          if (got >= size) resolve();
-        });
-      });
-      s.resume();
-      await done;
+      const { got, sha256 } = await readAll(s, size);
       assert.equal(got, size);
-      assert.equal(h.digest('hex'), want);
+      assert.equal(sha256, want);
       s.destroy();
     });
   });
@@ -284,17 +293,10 @@ describe('proxy data plane: the native relay for keep-alive connections', needsR
       // the client's FIN reaches the relay while part of the reply still waits for its socket
       s.end();
       await new Promise((r) => setTimeout(r, 200));
-      const h = createHash('sha256');
-      let got = 0;
-      const ended = new Promise<void>((resolve) => s.once('end', () => resolve()));
-      s.on('data', (d: Buffer) => {
-        h.update(d);
-        got += d.length;
-      });
-      s.resume();
-      await ended; // the backend ends after its reply, on our FIN
+      // until the end: the backend ends after its reply, on our FIN
+      const { got, sha256 } = await readAll(s, null);
       assert.equal(got, size);
-      assert.equal(h.digest('hex'), want);
+      assert.equal(sha256, want);
       await closed(s);
       await until(() => entry(port)?.stateName === 'TIME_WAIT', 3000, 'TIME_WAIT');
     });

@@ -13,15 +13,7 @@ export interface SpliceAddon {
   /** Registers the two callbacks; returns the shared counts array (rows of 5 numbers). */
   spliceInit(
     onStats: (count: number) => void,
-    onEnd: (
-      slot: number,
-      side: number,
-      code: number,
-      inPkts: number,
-      inBytes: number,
-      outPkts: number,
-      outBytes: number,
-    ) => void,
+    onEnd: (slot: number, ...end: Parameters<Spliced['nativeEnded']>) => void,
   ): Float64Array;
   /** Starts relaying between two descriptors whose libuv reads are stopped: slot or -errno. */
   spliceStart(clientFd: number, serverFd: number): number;

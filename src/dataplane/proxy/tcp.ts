@@ -243,12 +243,11 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   relay(fromClient: boolean, n: number, buf: Buffer): boolean {
     const h = this.h;
     if (h < 0 || this.#f & F_STALLED) return false;
-    const ops = this.ctx.ipvs.ops;
-    const d = ops.dest(h);
-    if (!d || !(d.flags & DEST_F_AVAILABLE)) {
+    if (this.#destGone()) {
       this.#stall();
       return false;
     }
+    const ops = this.ctx.ipvs.ops;
     let to: number;
     let data = buf;
     if (fromClient) {
@@ -640,23 +639,23 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     ops.put(h);
   }
 
-  /** Stops forwarding if the destination is gone (for a connection in the native relay). */
-  checkDest(): void {
+  /** The entry's destination was deleted (or the entry is gone): IPVS drops such packets. */
+  #destGone(): boolean {
     const h = this.h;
     const d = h >= 0 ? this.ctx.ipvs.ops.dest(h) : null;
-    if (!d || !(d.flags & DEST_F_AVAILABLE)) this.#stall();
+    return !d || !(d.flags & DEST_F_AVAILABLE);
+  }
+
+  /** Stops forwarding if the destination is gone (for a connection in the native relay). */
+  checkDest(): void {
+    if (this.#destGone()) this.#stall();
   }
 
   /** The relay's counts of one loop turn (called by ./splice.ts). */
   nativeStats(inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
-    const h = this.h;
-    if (h < 0) return;
-    const d = this.ctx.ipvs.ops.dest(h);
-    if (!d || !(d.flags & DEST_F_AVAILABLE)) {
-      this.#stall();
-      return;
-    }
-    this.#count(inPkts, inBytes, outPkts, outBytes);
+    if (this.h < 0) return;
+    if (this.#destGone()) this.#stall();
+    else this.#count(inPkts, inBytes, outPkts, outBytes);
   }
 
   /**
