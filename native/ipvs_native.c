@@ -51,10 +51,15 @@
 #ifndef PACKET_QDISC_BYPASS
 #define PACKET_QDISC_BYPASS 20
 #endif
+#ifndef PACKET_VNET_HDR
+#define PACKET_VNET_HDR 15
+#endif
 
 /* Descriptor stride (int32 words per frame) in the arrays rxPoll / fdReadBatch fill. */
 #define DESC_STRIDE 4
 #define TX_DATA_OFFSET (TPACKET3_HDRLEN - sizeof(struct sockaddr_ll))
+/* struct virtio_net_hdr (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset): 10 bytes. */
+#define VNET_HDR_LEN 10
 #define RX_SLL_OFFSET (TPACKET_ALIGN(sizeof(struct tpacket3_hdr)))
 
 /* ------------------------------------------------------------------------------------------ */
@@ -229,7 +234,9 @@ static void netns_leave(int saved) {
 /* AF_PACKET with TPACKET_V3 rings                                                             */
 
 typedef struct {
-  int fd;
+  int fd;   /* receive: RX ring, polled by the event loop */
+  int txfd; /* transmit: TX ring, never polled (see PacketOpen) */
+  int tx_vnet; /* TX slots carry a virtio_net_hdr before the frame */
   int closed;
   int refs; /* the handle external + the two ArrayBuffers */
   int ifindex;
@@ -240,6 +247,7 @@ typedef struct {
   uint32_t rx_block_size, rx_block_count;
   uint8_t *tx;
   size_t tx_len;
+  uint8_t *tx_map;
   uint32_t tx_frame_size, tx_frame_count;
   /* receive cursor */
   uint32_t cur_block, cur_frame, cur_off, cur_num;
@@ -260,10 +268,12 @@ static void pkt_close_resources(pkt_t *p) {
   if (p->closed) return;
   p->closed = 1;
   if (p->map && p->map != MAP_FAILED) munmap(p->map, p->map_len);
-  p->map = NULL;
+  if (p->tx_map && p->tx_map != MAP_FAILED) munmap(p->tx_map, p->tx_len);
+  p->map = p->tx_map = NULL;
   p->rx = p->tx = NULL;
   if (p->fd >= 0) close(p->fd);
-  p->fd = -1;
+  if (p->txfd >= 0) close(p->txfd);
+  p->fd = p->txfd = -1;
 }
 
 static void pkt_unref(napi_env env, pkt_t *p) {
@@ -305,7 +315,16 @@ static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
  * packetOpen(ifindex, opts, netnsPath?) -> { handle, fd, rx, tx, rxBlockSize, rxBlockCount,
  *   txFrameSize, txFrameCount, txDataOffset }
  * opts: rxBlockSize, rxBlockCount, rxFrameSize (hint), rxRetireMs, txFrameSize, txFrameCount,
- *   ignoreOutgoing, qdiscBypass, fanoutGroup/fanoutMode (mode|flags<<8 as the kernel packs it).
+ *   ignoreOutgoing, qdiscBypass, txLinear, fanoutGroup/fanoutMode (mode|flags<<8 as the kernel packs it).
+ *
+ * Two sockets on the interface. The receive socket holds the RX ring and is the one the event
+ * loop polls. The transmit socket holds the TX ring, is bound with protocol 0 (it receives
+ * nothing) and is never polled: every transmitted skb's destructor signals write space on its
+ * socket, and on a polled socket that is an epoll wake-up (a lock round trip) per frame.
+ * With txLinear (default), the TX socket has PACKET_VNET_HDR and each slot starts with a
+ * virtio_net_hdr whose hdr_len covers the whole frame, so the kernel copies the frame into the
+ * skb's linear area: a TX ring skb otherwise references the ring's pages as zero-copy fragments,
+ * which veth (and any path that must own its data) copies into a freshly allocated page.
  */
 static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -315,12 +334,13 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   if (argc < 2 || !get_u32(env, argv[0], &ifindex) || ifindex == 0) return throw_type(env, "ifindex must be a positive integer");
   uint32_t rx_block_size = 1u << 18, rx_block_count = 16, rx_frame_size = 2048, rx_retire_ms = 2;
   uint32_t tx_frame_size = 2048, tx_frame_count = 512;
-  bool ignore_outgoing = true, qdisc_bypass = false;
+  bool ignore_outgoing = true, qdisc_bypass = false, tx_linear = true;
   napi_value o = argv[1];
   if (!opt_u32(env, o, "rxBlockSize", &rx_block_size) || !opt_u32(env, o, "rxBlockCount", &rx_block_count) ||
       !opt_u32(env, o, "rxFrameSize", &rx_frame_size) || !opt_u32(env, o, "rxRetireMs", &rx_retire_ms) ||
       !opt_u32(env, o, "txFrameSize", &tx_frame_size) || !opt_u32(env, o, "txFrameCount", &tx_frame_count) ||
-      !opt_bool(env, o, "ignoreOutgoing", &ignore_outgoing) || !opt_bool(env, o, "qdiscBypass", &qdisc_bypass))
+      !opt_bool(env, o, "ignoreOutgoing", &ignore_outgoing) || !opt_bool(env, o, "qdiscBypass", &qdisc_bypass) ||
+      !opt_bool(env, o, "txLinear", &tx_linear))
     return throw_type(env, "bad packet socket options");
   long page = sysconf(_SC_PAGESIZE);
   if (rx_block_size % page || !is_pow2(rx_block_size) || rx_block_count == 0 || rx_frame_size < TPACKET3_HDRLEN ||
@@ -344,8 +364,10 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   const char *failed = NULL;
   int err = 0;
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
+  int txfd = fd < 0 ? -1 : socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0 || txfd < 0) {
     err = errno;
+    if (fd >= 0) close(fd);
     netns_leave(saved);
     return throw_errno(env, "socket(AF_PACKET)", err);
   }
@@ -363,32 +385,45 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   treq.tp_block_nr = tx_block_count;
   treq.tp_frame_size = tx_frame_size;
   treq.tp_frame_nr = tx_frame_count;
-  int one = 1;
-  uint8_t *map = MAP_FAILED;
+  int one = 1, tx_vnet = 0;
+  uint8_t *map = MAP_FAILED, *tx_map = MAP_FAILED;
   size_t rx_len = (size_t)rx_block_size * rx_block_count, tx_len = (size_t)tx_block_size * tx_block_count;
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ETH_P_ALL);
   sll.sll_ifindex = (int)ifindex;
+  struct sockaddr_ll tsll = sll;
+  tsll.sll_protocol = 0; /* no receive hook: this socket only sends */
 
   if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) failed = "setsockopt(PACKET_VERSION)";
-  else if (setsockopt(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) failed = "setsockopt(PACKET_LOSS)";
   else if (ignore_outgoing && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0)
     failed = "setsockopt(PACKET_IGNORE_OUTGOING)";
-  else if (qdisc_bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
-    failed = "setsockopt(PACKET_QDISC_BYPASS)";
   else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &rreq, sizeof rreq) < 0) failed = "setsockopt(PACKET_RX_RING)";
-  else if (setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &treq, sizeof treq) < 0) failed = "setsockopt(PACKET_TX_RING)";
-  else if ((map = mmap(NULL, rx_len + tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0)) ==
-           MAP_FAILED &&
-           (map = mmap(NULL, rx_len + tx_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
-    failed = "mmap(packet ring)";
+  else if ((map = mmap(NULL, rx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0)) == MAP_FAILED &&
+           (map = mmap(NULL, rx_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    failed = "mmap(packet RX ring)";
   else if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) failed = "bind(AF_PACKET)";
+  else if (setsockopt(txfd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) failed = "setsockopt(PACKET_VERSION)";
+  else if (setsockopt(txfd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) failed = "setsockopt(PACKET_LOSS)";
+  else if (qdisc_bypass && setsockopt(txfd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
+    failed = "setsockopt(PACKET_QDISC_BYPASS)";
+  else {
+    /* A kernel without PACKET_VNET_HDR (or without it on packet sockets) falls back to fragments. */
+    tx_vnet = tx_linear && setsockopt(txfd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0;
+    if (setsockopt(txfd, SOL_PACKET, PACKET_TX_RING, &treq, sizeof treq) < 0) failed = "setsockopt(PACKET_TX_RING)";
+    else if ((tx_map = mmap(NULL, tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, txfd, 0)) ==
+                 MAP_FAILED &&
+             (tx_map = mmap(NULL, tx_len, PROT_READ | PROT_WRITE, MAP_SHARED, txfd, 0)) == MAP_FAILED)
+      failed = "mmap(packet TX ring)";
+    else if (bind(txfd, (struct sockaddr *)&tsll, sizeof tsll) < 0) failed = "bind(AF_PACKET)";
+  }
   if (failed) {
     err = errno;
-    if (map != MAP_FAILED) munmap(map, rx_len + tx_len);
+    if (map != MAP_FAILED) munmap(map, rx_len);
+    if (tx_map != MAP_FAILED) munmap(tx_map, tx_len);
     close(fd);
+    close(txfd);
     netns_leave(saved);
     return throw_errno(env, failed, err);
   }
@@ -396,19 +431,23 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
 
   pkt_t *p = calloc(1, sizeof *p);
   if (!p) {
-    munmap(map, rx_len + tx_len);
+    munmap(map, rx_len);
+    munmap(tx_map, tx_len);
     close(fd);
+    close(txfd);
     return throw_errno(env, "calloc", ENOMEM);
   }
   p->fd = fd;
+  p->txfd = txfd;
+  p->tx_vnet = tx_vnet;
   p->ifindex = (int)ifindex;
   p->map = map;
-  p->map_len = rx_len + tx_len;
+  p->map_len = rx_len;
   p->rx = map;
   p->rx_len = rx_len;
   p->rx_block_size = rx_block_size;
   p->rx_block_count = rx_block_count;
-  p->tx = map + rx_len;
+  p->tx = p->tx_map = tx_map;
   p->tx_len = tx_len;
   p->tx_frame_size = tx_frame_size;
   p->tx_frame_count = tx_frame_count;
@@ -436,7 +475,10 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   set_u32(env, result, "rxBlockCount", rx_block_count);
   set_u32(env, result, "txFrameSize", tx_frame_size);
   set_u32(env, result, "txFrameCount", tx_frame_count);
-  set_u32(env, result, "txDataOffset", (uint32_t)TX_DATA_OFFSET);
+  set_u32(env, result, "txDataOffset", (uint32_t)(TX_DATA_OFFSET + (tx_vnet ? VNET_HDR_LEN : 0)));
+  napi_value lin;
+  napi_get_boolean(env, tx_vnet != 0, &lin);
+  napi_set_named_property(env, result, "txLinear", lin);
   return result;
 }
 
@@ -507,7 +549,9 @@ static napi_value PacketRxRelease(napi_env env, napi_callback_info info) {
 /*
  * packetTxSend(handle, start, count) -> bytes the kernel took (>= 0) or -errno for EAGAIN/ENOBUFS.
  * JS has written frame bytes at slot*txFrameSize + txDataOffset and tp_len; this marks slots
- * [start, start+count) (mod txFrameCount) SEND_REQUEST and kicks the socket once.
+ * [start, start+count) (mod txFrameCount) SEND_REQUEST and kicks the socket once. With a
+ * virtio_net_hdr in the slot, it is filled here (no offloads, hdr_len = the whole frame) and
+ * tp_len grows by its size.
  */
 static napi_value PacketTxSend(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -523,9 +567,16 @@ static napi_value PacketTxSend(napi_env env, napi_callback_info info) {
     uint32_t slot = (start + i) % p->tx_frame_count;
     struct tpacket3_hdr *h = (struct tpacket3_hdr *)(p->tx + (size_t)slot * p->tx_frame_size);
     h->tp_next_offset = 0;
+    if (p->tx_vnet) {
+      uint8_t *vh = (uint8_t *)h + TX_DATA_OFFSET;
+      uint16_t len = (uint16_t)h->tp_len;
+      memset(vh, 0, VNET_HDR_LEN);
+      memcpy(vh + 2, &len, 2); /* hdr_len, little-endian like the host (virtio legacy) */
+      h->tp_len += VNET_HDR_LEN;
+    }
     __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
   }
-  ssize_t r = sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+  ssize_t r = sendto(p->txfd, NULL, 0, MSG_DONTWAIT, NULL, 0);
   if (r < 0) {
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) return make_i32(env, -e);
@@ -586,7 +637,8 @@ static napi_value PacketClose(napi_env env, napi_callback_info info) {
       if (!detached && napi_detach_arraybuffer(env, ab) != napi_ok) {
         /* Cannot make JS views safe: keep the mapping alive, close only the socket. */
         close(p->fd);
-        p->fd = -1;
+        if (p->txfd >= 0) close(p->txfd);
+        p->fd = p->txfd = -1;
         p->closed = 1;
         p->map = NULL; /* leaked on purpose; freed never (JS may still read it) */
         return NULL;

@@ -202,7 +202,31 @@ interface Target {
   /** Sets the target up; returns its teardown and the pid whose CPU time is measured, if any. */
   up: (t: Topology) => Promise<{ down: () => Promise<void>; pid?: number }>;
   pps: boolean;
+  /** Measures new connections/s too (default true). */
+  conns?: boolean;
 }
+
+/**
+ * The generator's baseline: the director's front interface drops every frame at its ingress
+ * hook (nftables netdev family), the cheapest receive there is. What the generator spends beyond
+ * this with another target is that target's receive and forwarding work done on the generator's
+ * CPU (veth runs the receiver in the sender's system call).
+ */
+const SINK: Target = {
+  name: 'sink (director drops at ingress)',
+  pps: true,
+  conns: false,
+  up: async (t) => {
+    t.exec(t.ns.director, 'nft', ['-f', '-'], {
+      input: `table netdev sink {\n  chain in {\n    type filter hook ingress device ${IFACE.front} priority -500; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
+    });
+    return {
+      down: async () => {
+        t.exec(t.ns.director, 'nft', ['delete', 'table', 'netdev', 'sink']);
+      },
+    };
+  },
+};
 
 /** Real servers' return path: through the director (NAT) or straight to the client (DR). */
 function returnPath(t: Topology, direct: boolean): void {
@@ -319,6 +343,38 @@ const HAPROXY: Target = {
   },
 };
 
+/**
+ * Per core, for the round just measured: everything the forwarding costs per packet forwarded,
+ * wherever it ran — the daemon's own CPU plus what the generator spent beyond the sink baseline
+ * (the director's receive path, and for nftables its whole forwarding, run in the generator's
+ * sends). Both sides include the delivery to the real servers. nftables' figure ÷ a target's is
+ * how many packets one core forwards with that target, relative to the kernel.
+ */
+function perCore(
+  res: Record<
+    string,
+    { pps: number[]; gen: number[]; ns: number[]; gns: number[]; all: number[]; core: number[] }
+  >,
+  targets: Target[],
+): void {
+  const base = res[SINK.name]?.gns.at(-1);
+  if (base === undefined) return;
+  const allOf = (v: (typeof res)[string]): number => {
+    const extra = ((v.gns.at(-1)! - base) * v.gen.at(-1)!) / v.pps.at(-1)!;
+    const own = v.ns.at(-1)!;
+    return (Number.isFinite(own) ? own : 0) + extra;
+  };
+  const nft = res['nftables DNAT'];
+  const nftAll = nft ? allOf(nft) : NaN;
+  for (const x of targets) {
+    if (!x.pps || x === SINK) continue;
+    const v = res[x.name]!;
+    const all = allOf(v);
+    v.all.push(all);
+    v.core.push(nftAll / all);
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
@@ -358,8 +414,8 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 500));
     const only = arg('--only', '');
-    const targets = [ipvsTarget('NAT'), ipvsTarget('DR'), NFT_DNAT, HAPROXY].filter(
-      (x) => !only || only.split(',').some((o) => x.name.startsWith(o)),
+    const targets = [ipvsTarget('NAT'), ipvsTarget('DR'), NFT_DNAT, HAPROXY, SINK].filter(
+      (x) => !only || x === SINK || only.split(',').some((o) => x.name.startsWith(o)),
     );
     const res: Record<
       string,
@@ -370,9 +426,14 @@ async function main(): Promise<void> {
         ns: number[];
         sys: number[];
         gns: number[];
+        /** Per round: all CPU per packet forwarded, wherever it ran (see perCore). */
+        all: number[];
+        /** Per round: nftables' all-CPU figure ÷ this target's (packets per core, relative). */
+        core: number[];
       }
     > = {};
-    for (const x of targets) res[x.name] = { pps: [], gen: [], cps: [], ns: [], sys: [], gns: [] };
+    for (const x of targets)
+      res[x.name] = { pps: [], gen: [], cps: [], ns: [], sys: [], gns: [], all: [], core: [] };
     const loads: string[] = [];
     for (let r = 0; r < runs; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
@@ -385,7 +446,7 @@ async function main(): Promise<void> {
         const { down, pid } = await x.up(t);
         try {
           // warm-up: JIT, neighbours, connection tables
-          measureConns(t, 1);
+          if (x.conns !== false) measureConns(t, 1);
           if (x.pps) {
             const p = await measurePps(t, secs, pid);
             res[x.name]!.pps.push(p.pps);
@@ -394,7 +455,7 @@ async function main(): Promise<void> {
             res[x.name]!.gns.push(p.genNs);
             res[x.name]!.gen.push(p.sent);
           }
-          res[x.name]!.cps.push(measureConns(t, secs));
+          if (x.conns !== false) res[x.name]!.cps.push(measureConns(t, secs));
         } finally {
           await down();
         }
@@ -402,34 +463,25 @@ async function main(): Promise<void> {
           `round ${r + 1} ${x.name}: pps ${res[x.name]!.pps.at(-1)?.toFixed(0) ?? '-'} conn/s ${res[x.name]!.cps.at(-1)?.toFixed(0)}\n`,
         );
       }
+      perCore(res, targets);
     }
-    const nft = res['nftables DNAT'] ?? {
-      pps: [NaN],
-      gen: [],
-      cps: [NaN],
-      ns: [],
-      sys: [],
-      gns: [],
-    };
-    const hap = res['HAProxy (full proxy)'] ?? {
-      pps: [],
-      gen: [],
-      cps: [NaN],
-      ns: [],
-      sys: [],
-      gns: [],
-    };
+    const empty = { pps: [NaN], gen: [], cps: [NaN], ns: [], sys: [], gns: [], all: [], core: [] };
+    const nft = res['nftables DNAT'] ?? empty;
+    const hap = res['HAProxy (full proxy)'] ?? empty;
+    const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '');
+    const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '');
     const lines: string[] = [];
     lines.push(
-      `| target | packets/s (forwarded) | offered by the generator | × nftables | generator CPU ns/packet sent | director CPU ns/packet (of which kernel) | new conn/s | × HAProxy |`,
-      `|---|---:|---:|---:|---:|---:|---:|---:|`,
+      `| target | packets/s (forwarded) | offered by the generator | × nftables | generator CPU ns/packet sent | director CPU ns/packet (of which kernel) | all CPU ns/packet | per core × nftables | new conn/s | × HAProxy |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     );
     for (const x of targets) {
       const v = res[x.name]!;
       const pps = median(v.pps);
       const cps = median(v.cps);
+      const fwd = x.pps && x !== SINK;
       lines.push(
-        `| ${x.name} | ${x.pps ? pps.toFixed(0) : 'n/a (TCP proxy)'} | ${x.pps ? median(v.gen).toFixed(0) : ''} | ${x.pps ? (pps / median(nft.pps)).toFixed(2) : ''} | ${x.pps ? median(v.gns).toFixed(0) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${median(v.ns).toFixed(0)} (${median(v.sys).toFixed(0)})` : ''} | ${cps.toFixed(0)} | ${(cps / median(hap.cps)).toFixed(2)} |`,
+        `| ${x.name} | ${!x.pps ? 'n/a (TCP proxy)' : fwd ? f0(pps) : '—'} | ${x.pps ? f0(median(v.gen)) : ''} | ${fwd ? f2(pps / median(nft.pps)) : ''} | ${x.pps ? f0(median(v.gns)) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${f0(median(v.ns))} (${f0(median(v.sys))})` : ''} | ${fwd ? f0(median(v.all)) : ''} | ${fwd ? f2(median(v.core)) : ''} | ${x.conns !== false ? f0(cps) : ''} | ${x.conns !== false ? f2(cps / median(hap.cps)) : ''} |`,
       );
     }
     const text =

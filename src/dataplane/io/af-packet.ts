@@ -83,6 +83,8 @@ export class AfPacketIO implements FrameIO {
   /** The receive ring (valid until close; detached, i.e. empty, afterwards). */
   readonly rxData: Buffer;
   readonly txSlots: number;
+  /** Frames leave as linear skbs (NativePacketOptions.txLinear, when the kernel has it). */
+  readonly txLinear: boolean;
   private readonly txSlotSize: number;
   private readonly txDataOffset: number;
   private readonly txWords: Uint32Array;
@@ -104,9 +106,12 @@ export class AfPacketIO implements FrameIO {
     this.txData = Buffer.from(sock.tx);
     this.txWords = new Uint32Array(sock.tx);
     this.txSlots = sock.txFrameCount;
+    this.txLinear = sock.txLinear;
     this.txSlotSize = sock.txFrameSize;
     this.txDataOffset = sock.txDataOffset;
-    this.maxFrame = sock.txFrameSize - sock.txDataOffset;
+    // The kernel's own limit for a raw frame (MTU + Ethernet header + one VLAN tag), which it no
+    // longer applies when the TX slots carry a virtio_net_hdr (txLinear).
+    this.maxFrame = Math.min(sock.txFrameSize - sock.txDataOffset, iface.mtu + 18);
     this.batch = new FrameBatch(opts.batchSize ?? 64, this.rxData);
     const handle = sock.handle;
     const walker = (opts as AfPacketOptions).rxWalk === 'js' ? new JsRingWalker(sock) : undefined;

@@ -23,6 +23,8 @@ export interface NativePacketSocket {
   txFrameSize: number;
   txFrameCount: number;
   txDataOffset: number;
+  /** The TX slots carry a virtio_net_hdr and the kernel copies each frame whole (`txLinear`). */
+  txLinear: boolean;
 }
 
 /** Options of `packetOpen` (all optional; see docs/native.md for defaults). */
@@ -35,6 +37,13 @@ export interface NativePacketOptions {
   txFrameCount?: number;
   ignoreOutgoing?: boolean;
   qdiscBypass?: boolean;
+  /**
+   * Transmit frames as linear skbs (default true): the TX socket gets PACKET_VNET_HDR and each
+   * frame is copied whole into its skb, instead of skb fragments pointing into the ring, which
+   * veth and other owners of the data copy into a new page per frame. Falls back by itself on a
+   * kernel without PACKET_VNET_HDR.
+   */
+  txLinear?: boolean;
 }
 
 /** Interface facts as the addon reports them. */
