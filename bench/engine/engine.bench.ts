@@ -7,18 +7,24 @@
  * before each batch (the rewrite is in place, as on a ring); the refill alone is measured too.
  * Heap growth per frame is measured after GC (run with --expose-gc).
  *
- *   node --expose-gc dist/bench/engine/engine.bench.js [liveConnections]
+ * The connection table's memory comes from the daemon's allocator (huge pages when the addon is
+ * built); `--plain-pages` uses ordinary ArrayBuffers instead.
+ *
+ *   node --expose-gc dist/bench/engine/engine.bench.js [liveConnections] [--plain-pages]
  */
 import os from 'node:os';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { createMemoryPair } from '../../src/dataplane/io/memory.js';
+import { hugeTableAlloc } from '../../src/dataplane/io/native.js';
 import { FrameBatch } from '../../src/dataplane/io/types.js';
 import { PacketEngine } from '../../src/dataplane/packet/engine.js';
 import { parseMac } from '../../src/dataplane/packet/net.js';
 import { PacketBuilder, TCP_FLAG } from '../../src/packet/index.js';
 import { bench, machineLine, printTable, type BenchResult } from '../harness.js';
 
-const LIVE = Number(process.argv[2] ?? 1_000_000);
+const args = process.argv.slice(2);
+const PLAIN = args.includes('--plain-pages');
+const LIVE = Number(args.find((a) => !a.startsWith('--')) ?? 1_000_000);
 const FRAMES = 1 << 15; // distinct frames per case, each a random live connection
 const BATCH = 64;
 const FRAME = 64;
@@ -37,7 +43,12 @@ const ip = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) &
 
 async function main(): Promise<void> {
   let clock = 1_000_000;
-  const ipvs = new Ipvs({ maxConns: LIVE + 1024, now: () => clock, log: () => {} });
+  const ipvs = new Ipvs({
+    maxConns: LIVE + 1024,
+    now: () => clock,
+    log: () => {},
+    tableAlloc: PLAIN ? undefined : hugeTableAlloc(),
+  });
   const engine = new PacketEngine(ipvs, { ownServiceVips: true });
   const [d0, wire] = createMemoryPair({ txSlots: 256, maxFrame: 256 });
   // the far end takes every frame committed (as the wire would): none is dropped for a full queue
@@ -207,7 +218,7 @@ async function main(): Promise<void> {
     ),
   );
   printTable(
-    `packet engine, ${LIVE.toLocaleString('en-US')} connections, batches of ${BATCH}, 64-byte frames (ns/frame)`,
+    `packet engine, ${LIVE.toLocaleString('en-US')} connections, batches of ${BATCH}, 64-byte frames (ns/frame), ${PLAIN ? 'plain pages' : 'huge-page table'}`,
     results,
   );
   console.log(

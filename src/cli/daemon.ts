@@ -7,6 +7,7 @@
  */
 import { Ipvs } from '../core/ipvs.js';
 import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
+import { hugeTableAlloc } from '../dataplane/io/native.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
 import { IpvsError } from '../core/errors.js';
@@ -99,7 +100,7 @@ export class Daemon {
         `unknown data plane '${opts.dataplane}' (available: ${Object.keys(DATAPLANES).join(', ')})`,
       );
     const path = controlPath(opts.control);
-    const ipvs = new Ipvs({ log: (m) => log(m) });
+    const ipvs = new Ipvs({ log: (m) => log(m), tableAlloc: hugeTableAlloc() });
     const plane = await factory({ ifaces: opts.iface ?? [], routes: opts.route ?? [], log });
     const controller = new Controller(ipvs, { plane });
     const state = opts.stateFile ? readStateFile(opts.stateFile) : null;

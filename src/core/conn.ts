@@ -39,6 +39,11 @@ const C_WHEEL = 9; // next, prev, slot (i32)
 /** Bytes of table memory per entry: both records plus one index bucket at load factor ≤ 1. */
 export const BYTES_PER_ENTRY = HS * 4 + CS * 4 + 4;
 
+/** Supplies zeroed memory of at least `bytes` bytes for a table. */
+export type TableAlloc = (bytes: number) => ArrayBuffer;
+
+const plainAlloc: TableAlloc = (bytes) => new ArrayBuffer(bytes);
+
 /** Storage and index for every connection and persistence template. */
 export class ConnTable {
   readonly capacity: number;
@@ -60,18 +65,22 @@ export class ConnTable {
   /** Sink for `prefetch` loads, so the engine cannot drop them. */
   #sink = 0;
 
-  constructor(capacity: number, seed: number) {
+  /**
+   * `alloc` supplies the zeroed backing memory of the records and the index (default: plain
+   * ArrayBuffers); the daemon passes one that puts large tables on huge pages.
+   */
+  constructor(capacity: number, seed: number, alloc: TableAlloc = plainAlloc) {
     this.capacity = capacity;
-    const hotBuf = new ArrayBuffer(capacity * HS * 4);
+    const hotBuf = alloc(capacity * HS * 4);
     this.hot = new Uint32Array(hotBuf, 0, capacity * HS);
     this.#hoti = new Int32Array(hotBuf, 0, capacity * HS);
     this.#hotf = new Float64Array(hotBuf, 0, (capacity * HS) / 2);
-    const coldBuf = new ArrayBuffer(capacity * CS * 4);
+    const coldBuf = alloc(capacity * CS * 4);
     this.cold = new Uint32Array(coldBuf, 0, capacity * CS);
     this.#coldi = new Int32Array(coldBuf, 0, capacity * CS);
     let nb = 1;
     while (nb < capacity) nb <<= 1;
-    this.#buckets = new Int32Array(nb).fill(NO_CONN);
+    this.#buckets = new Int32Array(alloc(nb * 4), 0, nb).fill(NO_CONN);
     this.#bmask = nb - 1;
     this.#seed = seed >>> 0;
   }

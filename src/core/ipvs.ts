@@ -8,7 +8,7 @@
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import { AF_INET, AF_INET6, type Af, formatIp, parseIp } from './addr.js';
-import { ConnTable } from './conn.js';
+import { ConnTable, type TableAlloc } from './conn.js';
 import {
   CONN_F_DEST_MASK,
   CONN_F_FWD_MASK,
@@ -82,6 +82,8 @@ export interface IpvsOptions {
   log?: (msg: string) => void;
   /** Timer wheel resolution in ms (default 10). */
   tickMs?: number;
+  /** Backing memory of the connection table (default: plain ArrayBuffers). */
+  tableAlloc?: TableAlloc;
 }
 
 /** Known persistence engines (spec §7). */
@@ -146,7 +148,7 @@ export class Ipvs implements SchedEnv {
     this.connTabBits = bits;
     const cap = opts.maxConns ?? 1 << 20;
     validateInt(cap, 'maxConns', 1, 1 << 26);
-    this.conns = new ConnTable(cap, this.#rand());
+    this.conns = new ConnTable(cap, this.#rand(), opts.tableAlloc);
     this.services = new ServiceTable(this.#rand());
     this.ops = new ConnOps(this);
     this.wheel = new TimerWheel(

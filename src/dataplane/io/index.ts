@@ -7,7 +7,7 @@
 export * from './types.js';
 export * from './errors.js';
 export { RxLoop, StagedTx, type RxSource } from './rx-loop.js';
-export { loadNative, nativeAvailable, nativeAddonPath } from './native.js';
+export { hugeTableAlloc, loadNative, nativeAvailable, nativeAddonPath } from './native.js';
 export * from './iface.js';
 export * from './af-packet.js';
 export * from './tun.js';
