@@ -6,10 +6,12 @@
  * pays first-touch page faults.
  *
  * The table's memory comes from the daemon's allocator (huge pages when the addon is built);
- * `--plain-pages` uses ordinary ArrayBuffers instead.
+ * `--plain-pages` uses ordinary ArrayBuffers instead. The JIT runs with the daemon's inlining
+ * budgets (src/cli/jit.ts); `IPVS_JIT_DEFAULTS=1` keeps V8's.
  *
  *   node --expose-gc dist/bench/conn.bench.js [liveEntries] [--plain-pages]
  */
+import { tuneJit } from '../src/cli/jit.js';
 import { BYTES_PER_ENTRY, NO_CONN } from '../src/core/conn.js';
 import { Ipvs } from '../src/core/ipvs.js';
 import { bench, machineLine, printTable } from './harness.js';
@@ -17,6 +19,8 @@ import { hugeTableAlloc } from '../src/dataplane/io/native.js';
 
 const args = process.argv.slice(2);
 const PLAIN = args.includes('--plain-pages');
+// the daemon's JIT budgets (src/cli/jit.ts) unless IPVS_JIT_DEFAULTS=1
+const JIT = tuneJit();
 const LIVE = Number(args.find((a) => !a.startsWith('--')) ?? 1_000_000);
 const BATCH = 100_000;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -292,7 +296,7 @@ async function main(): Promise<void> {
   ];
   console.log(`machine: ${await machineLine()}`);
   console.log(
-    `table memory: ${PLAIN ? 'plain ArrayBuffers (--plain-pages)' : 'hugeTableAlloc (transparent huge pages when the addon is built)'}`,
+    `table memory: ${PLAIN ? 'plain ArrayBuffers (--plain-pages)' : 'hugeTableAlloc (transparent huge pages when the addon is built)'}; JIT: ${JIT ? "the daemon's inlining budgets" : 'V8 defaults (IPVS_JIT_DEFAULTS=1)'}`,
   );
   printTable('Connection table', results);
   printTable('Peer in the same run', peerResults);

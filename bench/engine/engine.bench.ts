@@ -8,10 +8,12 @@
  * Heap growth per frame is measured after GC (run with --expose-gc).
  *
  * The connection table's memory comes from the daemon's allocator (huge pages when the addon is
- * built); `--plain-pages` uses ordinary ArrayBuffers instead.
+ * built); `--plain-pages` uses ordinary ArrayBuffers instead. The JIT runs with the daemon's inlining
+ * budgets (src/cli/jit.ts); `IPVS_JIT_DEFAULTS=1` keeps V8's.
  *
  *   node --expose-gc dist/bench/engine/engine.bench.js [liveConnections] [--plain-pages]
  */
+import { tuneJit } from '../../src/cli/jit.js';
 import os from 'node:os';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { createMemoryPair } from '../../src/dataplane/io/memory.js';
@@ -24,6 +26,8 @@ import { bench, machineLine, printTable, type BenchResult } from '../harness.js'
 
 const args = process.argv.slice(2);
 const PLAIN = args.includes('--plain-pages');
+// the daemon's JIT budgets (src/cli/jit.ts) unless IPVS_JIT_DEFAULTS=1
+const JIT = tuneJit();
 const LIVE = Number(args.find((a) => !a.startsWith('--')) ?? 1_000_000);
 const FRAMES = 1 << 15; // distinct frames per case, each a random live connection
 const BATCH = 64;
@@ -218,7 +222,7 @@ async function main(): Promise<void> {
     ),
   );
   printTable(
-    `packet engine, ${LIVE.toLocaleString('en-US')} connections, batches of ${BATCH}, 64-byte frames (ns/frame), ${PLAIN ? 'plain pages' : 'huge-page table'}`,
+    `packet engine, ${LIVE.toLocaleString('en-US')} connections, batches of ${BATCH}, 64-byte frames (ns/frame), ${PLAIN ? 'plain pages' : 'huge-page table'}, ${JIT ? 'daemon JIT budgets' : 'V8 JIT defaults'}`,
     results,
   );
   console.log(

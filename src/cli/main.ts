@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { runAdmCli } from './adm.js';
 import { runDemo } from './demo.js';
 import { runDaemon } from './daemon.js';
+import { tuneJit } from './jit.js';
 import { runMark } from './mark.js';
 import { runRealserver } from './realserver.js';
 import { runTrace } from './trace.js';
@@ -14,6 +15,8 @@ import { runTrace } from './trace.js';
 export interface Subcommand {
   summary: string;
   run: (args: readonly string[]) => Promise<number>;
+  /** Long-running: gets the JIT budgets of `jit.ts` before it starts. */
+  hot?: boolean;
 }
 
 /** Every subcommand of `ipvs`. */
@@ -21,6 +24,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   daemon: {
     summary: 'run the load balancer (control socket, state file, data plane) in the foreground',
     run: runDaemon,
+    hot: true,
   },
   adm: {
     summary: 'ipvsadm-compatible administration: ipvs adm [--control PATH] <ipvsadm args>',
@@ -29,10 +33,12 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   demo: {
     summary: 'a working load balancer with three demo backends: ipvs demo [--port N]',
     run: runDemo,
+    hot: true,
   },
   trace: {
     summary: 'replay a pcap capture through a director configured from rules and print every step',
     run: (args) => runTrace(args, { stdout: process.stdout, stderr: process.stderr }),
+    hot: true,
   },
   mark: {
     summary:
@@ -42,6 +48,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   realserver: {
     summary: 'real-server side of tunnelling: decapsulate IPIP/GUE/GRE into a TUN device',
     run: runRealserver,
+    hot: true,
   },
 };
 
@@ -84,5 +91,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(helpText());
     return 2;
   }
+  if (sub.hot) tuneJit();
   return sub.run(rest);
 }

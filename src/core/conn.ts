@@ -251,24 +251,11 @@ export class ConnTable {
     hot[hb + H_FLAGS] = flags;
     hot[hb + H_CADDR] = caddr[ao]!;
     hot[hb + H_VADDR] = vaddr[vo]!;
-    if (af === AF_INET6) {
-      hot[hb + H_CADDR + 1] = caddr[ao + 1]!;
-      hot[hb + H_CADDR + 2] = caddr[ao + 2]!;
-      hot[hb + H_CADDR + 3] = caddr[ao + 3]!;
-      hot[hb + H_VADDR + 1] = vaddr[vo + 1]!;
-      hot[hb + H_VADDR + 2] = vaddr[vo + 2]!;
-      hot[hb + H_VADDR + 3] = vaddr[vo + 3]!;
-    }
     hot[hb + H_TIMEOUT] = timeout;
     this.#hoti[hb + H_DEST] = -1;
     const cb = h * CS;
     const cold = this.cold;
     cold[cb + C_DADDR] = daddr[dOff]!;
-    if (daf === AF_INET6) {
-      cold[cb + C_DADDR + 1] = daddr[dOff + 1]!;
-      cold[cb + C_DADDR + 2] = daddr[dOff + 2]!;
-      cold[cb + C_DADDR + 3] = daddr[dOff + 3]!;
-    }
     cold[cb + C_DPORT] = (dport & 0xffff) | ((daf & 0xff) << 16);
     cold[cb + C_FWMARK] = fwmark;
     cold[cb + C_INPKTS] = 0;
@@ -276,8 +263,29 @@ export class ConnTable {
     ci[cb + C_CONTROL] = NO_CONN;
     ci[cb + C_NCONTROL] = 0;
     ci[cb + C_WHEEL + 2] = -1;
+    if (af === AF_INET6) this.#copy3(hot, hb + H_CADDR, caddr, ao, hb + H_VADDR, vaddr, vo);
+    if (daf === AF_INET6) this.#copy3(cold, cb + C_DADDR, daddr, dOff, -1, daddr, 0);
     this.#count++;
     return h;
+  }
+
+  /** Copies words 1..3 of one or two IPv6 addresses (`to2` < 0: only the first). */
+  #copy3(
+    t: Uint32Array,
+    to: number,
+    a: ArrayLike<number>,
+    ao: number,
+    to2: number,
+    b: ArrayLike<number>,
+    bo: number,
+  ): void {
+    t[to + 1] = a[ao + 1]!;
+    t[to + 2] = a[ao + 2]!;
+    t[to + 3] = a[ao + 3]!;
+    if (to2 < 0) return;
+    t[to2 + 1] = b[bo + 1]!;
+    t[to2 + 2] = b[bo + 2]!;
+    t[to2 + 3] = b[bo + 3]!;
   }
 
   /** Returns a handle to the free list (it must be unhashed and disarmed). */

@@ -1,0 +1,26 @@
+/**
+ * V8 inlining budgets for the long-running commands (`daemon`, `trace`, `realserver`, `demo`).
+ *
+ * TurboFan inlines a callee only when its bytecode is at most 460 bytes and the caller's inlined
+ * total stays under 920. A new connection crosses `newConn → ConnTable.alloc / hash → the timer
+ * wheel's arm`, whose bytecode together is about three times that budget, so by default most of it
+ * stays as out-of-line calls with fifteen arguments each. With the budgets below the whole insert
+ * is compiled as one function: insert + lookup of a connection with 1M live entries goes from
+ * 136–138 to 93–102 ns (BENCHMARKS.md). The flags only steer the optimizing compiler, so setting
+ * them at start-up, before any hot function is optimized, is safe; `IPVS_JIT_DEFAULTS=1` leaves
+ * V8's own budgets (for comparison).
+ */
+import v8 from 'node:v8';
+
+/** The V8 flags set by `tuneJit`. */
+export const JIT_FLAGS: readonly string[] = [
+  '--max-inlined-bytecode-size=1200',
+  '--max-inlined-bytecode-size-cumulative=3000',
+];
+
+/** Applies `JIT_FLAGS` unless `IPVS_JIT_DEFAULTS=1`; returns whether it did. */
+export function tuneJit(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.IPVS_JIT_DEFAULTS === '1') return false;
+  for (const f of JIT_FLAGS) v8.setFlagsFromString(f);
+  return true;
+}
