@@ -15,9 +15,11 @@
  * frames into a caller-provided Int32Array, and transmit only flips slot status words and kicks
  * the kernel once per batch. See docs/native.md.
  *
- * Both rings use TPACKET_V3 (PACKET_VERSION is per socket; V3 transmit needs Linux >= 4.11).
- * RX: the kernel fills variable-size frames into blocks and retires a block to user space when it
- * is full or its timer expires. TX: fixed-size slots, tpacket3_hdr at the slot start, frame bytes
+ * Transmit uses TPACKET_V3 (PACKET_VERSION is per socket; V3 transmit needs Linux >= 4.11).
+ * Receive uses TPACKET_V2 (rxVersion 2) or TPACKET_V3. V3: the kernel fills variable-size frames
+ * into blocks and retires a block to user space when it is full or its timer (>= 1 ms) expires,
+ * so at low rates every frame waits for the timer. V2: fixed-size frame slots, each handed to user
+ * space (and the socket made readable) as soon as it is written. TX: fixed-size slots, tpacket3_hdr at the slot start, frame bytes
  * at TPACKET3_HDRLEN - sizeof(struct sockaddr_ll) (= 48).
  */
 #define _GNU_SOURCE
@@ -62,6 +64,7 @@
 /* struct virtio_net_hdr (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset): 10 bytes. */
 #define VNET_HDR_LEN 10
 #define RX_SLL_OFFSET (TPACKET_ALIGN(sizeof(struct tpacket3_hdr)))
+#define RX2_SLL_OFFSET (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                      */
@@ -246,6 +249,8 @@ typedef struct {
   uint8_t *rx;
   size_t rx_len;
   uint32_t rx_block_size, rx_block_count;
+  int rx_v2;                               /* TPACKET_V2 receive ring: fixed frame slots */
+  uint32_t rx_frame_size, rx_frame_count;  /* V2 */
   uint8_t *tx;
   size_t tx_len;
   uint8_t *tx_map;
@@ -257,6 +262,16 @@ typedef struct {
 } pkt_t;
 
 static void pkt_release_blocks(pkt_t *p) {
+  if (p->rx_v2) {
+    /* V2: release_from / release_count count frame slots */
+    while (p->release_count > 0) {
+      struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->rx + (size_t)p->release_from * p->rx_frame_size);
+      __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      p->release_from = (p->release_from + 1) % p->rx_frame_count;
+      p->release_count--;
+    }
+    return;
+  }
   while (p->release_count > 0) {
     struct tpacket_block_desc *bd = (struct tpacket_block_desc *)(p->rx + (size_t)p->release_from * p->rx_block_size);
     __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -315,8 +330,9 @@ static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
 /*
  * packetOpen(ifindex, opts, netnsPath?) -> { handle, fd, rx, tx, rxBlockSize, rxBlockCount,
  *   txFrameSize, txFrameCount, txDataOffset }
- * opts: rxBlockSize, rxBlockCount, rxFrameSize (hint), rxRetireMs, txFrameSize, txFrameCount,
- *   ignoreOutgoing, qdiscBypass, txLinear, fanoutGroup/fanoutMode (mode|flags<<8 as the kernel packs it).
+ * opts: rxVersion (2 or 3, default 3), rxBlockSize, rxBlockCount, rxFrameSize (V3: a hint; V2:
+ *   the slot size), rxRetireMs (V3), txFrameSize, txFrameCount, ignoreOutgoing, qdiscBypass,
+ *   txLinear, fanoutGroup/fanoutMode (mode|flags<<8 as the kernel packs it).
  *
  * Two sockets on the interface. The receive socket holds the RX ring and is the one the event
  * loop polls. The transmit socket holds the TX ring, is bound with protocol 0 (it receives
@@ -333,7 +349,7 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint32_t ifindex = 0;
   if (argc < 2 || !get_u32(env, argv[0], &ifindex) || ifindex == 0) return throw_type(env, "ifindex must be a positive integer");
-  uint32_t rx_block_size = 1u << 18, rx_block_count = 16, rx_frame_size = 2048, rx_retire_ms = 2;
+  uint32_t rx_version = 3, rx_block_size = 1u << 18, rx_block_count = 16, rx_frame_size = 2048, rx_retire_ms = 2;
   uint32_t tx_frame_size = 2048, tx_frame_count = 512;
   bool ignore_outgoing = true, qdisc_bypass = false, tx_linear = true;
   napi_value o = argv[1];
@@ -341,8 +357,11 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
       !opt_u32(env, o, "rxFrameSize", &rx_frame_size) || !opt_u32(env, o, "rxRetireMs", &rx_retire_ms) ||
       !opt_u32(env, o, "txFrameSize", &tx_frame_size) || !opt_u32(env, o, "txFrameCount", &tx_frame_count) ||
       !opt_bool(env, o, "ignoreOutgoing", &ignore_outgoing) || !opt_bool(env, o, "qdiscBypass", &qdisc_bypass) ||
-      !opt_bool(env, o, "txLinear", &tx_linear))
+      !opt_bool(env, o, "txLinear", &tx_linear) || !opt_u32(env, o, "rxVersion", &rx_version))
     return throw_type(env, "bad packet socket options");
+  if (rx_version != 2 && rx_version != 3) return throw_type(env, "rxVersion must be 2 or 3");
+  if (rx_version == 2 && (!is_pow2(rx_frame_size) || rx_frame_size < 256))
+    return throw_type(env, "with rxVersion 2, rxFrameSize must be a power of two of at least 256");
   long page = sysconf(_SC_PAGESIZE);
   if (rx_block_size % page || !is_pow2(rx_block_size) || rx_block_count == 0 || rx_frame_size < TPACKET3_HDRLEN ||
       rx_frame_size % TPACKET_ALIGNMENT || rx_frame_size > rx_block_size)
@@ -372,7 +391,7 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
     netns_leave(saved);
     return throw_errno(env, "socket(AF_PACKET)", err);
   }
-  int v = TPACKET_V3;
+  int v = TPACKET_V3, rv = rx_version == 2 ? TPACKET_V2 : TPACKET_V3;
   struct tpacket_req3 rreq, treq;
   memset(&rreq, 0, sizeof rreq);
   memset(&treq, 0, sizeof treq);
@@ -397,10 +416,12 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   struct sockaddr_ll tsll = sll;
   tsll.sll_protocol = 0; /* no receive hook: this socket only sends */
 
-  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) failed = "setsockopt(PACKET_VERSION)";
+  /* V2 takes the first four fields of tpacket_req3 (struct tpacket_req) */
+  socklen_t rreq_len = rx_version == 2 ? (socklen_t)sizeof(struct tpacket_req) : (socklen_t)sizeof rreq;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &rv, sizeof rv) < 0) failed = "setsockopt(PACKET_VERSION)";
   else if (ignore_outgoing && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0)
     failed = "setsockopt(PACKET_IGNORE_OUTGOING)";
-  else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &rreq, sizeof rreq) < 0) failed = "setsockopt(PACKET_RX_RING)";
+  else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &rreq, rreq_len) < 0) failed = "setsockopt(PACKET_RX_RING)";
   else if ((map = mmap(NULL, rx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0)) == MAP_FAILED &&
            (map = mmap(NULL, rx_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
     failed = "mmap(packet RX ring)";
@@ -448,6 +469,9 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   p->rx_len = rx_len;
   p->rx_block_size = rx_block_size;
   p->rx_block_count = rx_block_count;
+  p->rx_v2 = rx_version == 2;
+  p->rx_frame_size = rx_frame_size;
+  p->rx_frame_count = rreq.tp_frame_nr;
   p->tx = p->tx_map = tx_map;
   p->tx_len = tx_len;
   p->tx_frame_size = tx_frame_size;
@@ -474,6 +498,9 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
   set_u32(env, result, "fd", (uint32_t)fd);
   set_u32(env, result, "rxBlockSize", rx_block_size);
   set_u32(env, result, "rxBlockCount", rx_block_count);
+  set_u32(env, result, "rxVersion", rx_version);
+  set_u32(env, result, "rxFrameSize", rx_frame_size);
+  set_u32(env, result, "rxFrameCount", rreq.tp_frame_nr);
   set_u32(env, result, "txFrameSize", tx_frame_size);
   set_u32(env, result, "txFrameCount", tx_frame_count);
   set_u32(env, result, "txDataOffset", (uint32_t)(TX_DATA_OFFSET + (tx_vnet ? VNET_HDR_LEN : 0)));
@@ -485,10 +512,31 @@ static napi_value PacketOpen(napi_env env, napi_callback_info info) {
 
 /*
  * packetRxPoll(handle, desc: Int32Array, max) -> frames listed (0..max).
- * First hands back to the kernel every block the previous call walked to its end (so the views of
- * the previous batch become invalid), then lists up to `max` ready frames: per frame
+ * First hands back to the kernel every block (V2: every frame slot) the previous call walked (so
+ * the views of the previous batch become invalid), then lists up to `max` ready frames: per frame
  * [offset in rx, captured length, wire length, tp_status & 0xffff | sll_pkttype << 16].
  */
+static uint32_t rx_poll_v2(pkt_t *p, int32_t *desc, uint32_t max) {
+  uint32_t n = 0;
+  while (n < max) {
+    size_t base = (size_t)p->cur_frame * p->rx_frame_size;
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->rx + base);
+    uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if (!(st & TP_STATUS_USER)) break;
+    struct sockaddr_ll *sll = (struct sockaddr_ll *)((uint8_t *)h + RX2_SLL_OFFSET);
+    int32_t *d = desc + (size_t)n * DESC_STRIDE;
+    d[0] = (int32_t)(base + h->tp_mac);
+    d[1] = (int32_t)h->tp_snaplen;
+    d[2] = (int32_t)h->tp_len;
+    d[3] = (int32_t)((st & 0xffff) | ((uint32_t)sll->sll_pkttype << 16));
+    if (p->release_count == 0) p->release_from = p->cur_frame;
+    p->release_count++;
+    p->cur_frame = (p->cur_frame + 1) % p->rx_frame_count;
+    n++;
+  }
+  return n;
+}
+
 static napi_value PacketRxPoll(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -502,6 +550,7 @@ static napi_value PacketRxPoll(napi_env env, napi_callback_info info) {
   if (!get_u32(env, argv[2], &max)) return throw_type(env, "max must be a non-negative integer");
   if ((size_t)max * DESC_STRIDE > dlen) max = (uint32_t)(dlen / DESC_STRIDE);
   pkt_release_blocks(p);
+  if (p->rx_v2) return make_u32(env, rx_poll_v2(p, desc, max));
   uint32_t n = 0;
   while (n < max) {
     uint8_t *blk = p->rx + (size_t)p->cur_block * p->rx_block_size;

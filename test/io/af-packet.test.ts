@@ -34,7 +34,7 @@ function until(cond: () => boolean, ms: number): Promise<boolean> {
   });
 }
 
-describe('AF_PACKET TPACKET_V3 rings across a veth pair', { skip }, () => {
+describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
   const lab = new Lab();
   let nsA = '';
   let nsB = '';
@@ -63,14 +63,17 @@ describe('AF_PACKET TPACKET_V3 rings across a veth pair', { skip }, () => {
     lab.cleanup();
   });
 
-  for (const [rxWalk, txLinear] of [
-    ['native', true],
-    ['js', true],
-    ['native', false],
+  for (const [rxVersion, rxWalk, txLinear] of [
+    [2, 'native', true],
+    [2, 'js', true],
+    [3, 'native', true],
+    [3, 'js', true],
+    [2, 'native', false],
   ] as const) {
-    it(`sends a batch through the TX ring and receives it byte for byte through the RX ring (${rxWalk} ring walk, ${txLinear ? 'linear' : 'fragment'} transmit)`, async () => {
-      const rx = openAfPacket(vB, { netns: nsB, batchSize: 64, budget: 256, rxWalk });
+    it(`sends a batch through the TX ring and receives it byte for byte through the RX ring (TPACKET_V${rxVersion} receive, ${rxWalk} ring walk, ${txLinear ? 'linear' : 'fragment'} transmit)`, async () => {
+      const rx = openAfPacket(vB, { netns: nsB, batchSize: 64, budget: 256, rxWalk, rxVersion });
       open.push(rx);
+      assert.equal(rx.rxVersion, rxVersion);
       const tx = openAfPacket(vA, { netns: nsA, txFrameCount: 256, txLinear });
       open.push(tx);
       assert.equal(rx.iface.name, vB);
@@ -124,6 +127,41 @@ describe('AF_PACKET TPACKET_V3 rings across a veth pair', { skip }, () => {
       assert.equal(rx.rxData.length, 0, 'the ring is detached from JavaScript after close');
     });
   }
+
+  it('on an idle link a TPACKET_V2 ring hands each frame over at once; a V3 ring holds it until its block timer', async () => {
+    // one frame every 5 ms: the receive latency of each, from txCommit to the handler
+    const latency = async (rxVersion: 2 | 3): Promise<number> => {
+      const rx = openAfPacket(vB, { netns: nsB, rxVersion, rxRetireMs: 20 });
+      open.push(rx);
+      const tx = openAfPacket(vA, { netns: nsA });
+      open.push(tx);
+      const runTag = 0x1000 + Math.floor(Math.random() * 0xffff);
+      const sentAt = new Map<number, number>();
+      const lat: number[] = [];
+      rx.onFrames((b: FrameBatch) => {
+        for (let i = 0; i < b.count; i++) {
+          const t = parseTestFrame(b.data, b.offset(i), b.length(i));
+          if (t?.runTag !== runTag || !sentAt.has(t.seq)) continue;
+          lat.push(performance.now() - sentAt.get(t.seq)!);
+        }
+      });
+      for (let seq = 0; seq < 40; seq++) {
+        assert.ok(tx.send(testFrame(100, seq, runTag, tx.iface.macBytes)));
+        sentAt.set(seq, performance.now());
+        tx.txCommit();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(await until(() => lat.length === 40, 2000), `received ${lat.length} of 40`);
+      await rx.close();
+      await tx.close();
+      lat.sort((a, b) => a - b);
+      return lat[20]!;
+    };
+    const v2 = await latency(2);
+    const v3 = await latency(3);
+    assert.ok(v2 < 4, `V2: median ${v2.toFixed(2)} ms from send to handler`);
+    assert.ok(v3 > 4, `V3 waits for its 20 ms block timer: median ${v3.toFixed(2)} ms`);
+  });
 
   it('a flooded receiver with a small budget yields: timers and a second interface are served on time', async (t) => {
     const rx = openAfPacket(vB, { netns: nsB, batchSize: 32, budget: 64, rxBlockCount: 64 });
@@ -311,7 +349,7 @@ describe('AF_PACKET TPACKET_V3 rings across a veth pair', { skip }, () => {
       const base = fds();
       let view;
       for (let i = 0; i < 30; i++) {
-        const s = io.openAfPacket('lo', { netns: ${JSON.stringify(nsA)}, rxBlockCount: 2, rxBlockSize: 65536, txFrameCount: 16 });
+        const s = io.openAfPacket('lo', { netns: ${JSON.stringify(nsA)}, rxVersion: 3, rxBlockCount: 2, rxBlockSize: 65536, txFrameCount: 16 });
         if (i === 0) { s.onFrames(() => {}); s.stop(); }
         if (i === 5) view = s.rxData;
       }

@@ -1,9 +1,11 @@
 /**
- * AF_PACKET backend: one packet socket bound to an interface, TPACKET_V3 receive ring and
- * TPACKET_V3 transmit ring, both memory-mapped and seen from JavaScript as ArrayBuffers. Receive
- * is the NAPI-style loop of rx-loop.ts over `packetRxPoll` (the addon walks the ring's block
- * descriptors and lists ready frames; no copies); transmit writes into ring slots and kicks once
- * per `txCommit`.
+ * AF_PACKET backend: packet sockets bound to an interface with a TPACKET_V2 (default) or V3
+ * receive ring and a TPACKET_V3 transmit ring, memory-mapped and seen from JavaScript as
+ * ArrayBuffers. Receive is the NAPI-style loop of rx-loop.ts over `packetRxPoll` (the addon walks
+ * the ring and lists ready frames; no copies); transmit writes into ring slots and kicks once per
+ * `txCommit`. V2 because a V3 block reaches user space only when full or when its timer (1 ms at
+ * least) runs out: below a few hundred thousand frames per second every frame waited for the
+ * timer, a millisecond or two added to each pass through the director.
  */
 import { IoClosedError, IoFrameSizeError, fromNative } from './errors.js';
 import { interfaceInfo, netnsPath, type InterfaceInfo } from './iface.js';
@@ -65,13 +67,32 @@ export function openAfPacket(iface: string, opts: AfPacketOptions = {}): AfPacke
   const info = interfaceInfo(iface, opts);
   let sock: NativePacketSocket;
   try {
-    sock = native.packetOpen(info.index, opts, netnsPath(opts.netns));
+    sock = native.packetOpen(info.index, rxRingDefaults(opts, info.mtu), netnsPath(opts.netns));
   } catch (err) {
     throw fromNative(err, { iface, netns: opts.netns, capability: 'CAP_NET_RAW' });
   }
   const io = new AfPacketIO(native, sock, info, opts);
   if (opts.fanout) io.setFanout(opts.fanout.group, opts.fanout.mode ?? FANOUT.HASH);
   return io;
+}
+
+/**
+ * The receive ring unless the caller chose: TPACKET_V2 with slots of the smallest power of two
+ * that holds a frame of the interface's MTU after the kernel's 66 bytes of slot header (2 KiB up
+ * to MTU 1,900; at most 64 KiB, larger frames arrive truncated), 4,096 of them but no more than
+ * 32 MiB — 8 MiB at MTU 1,500, what the V3 default holds. A given block size smaller than a slot
+ * is raised to one slot.
+ */
+function rxRingDefaults(opts: AfPacketOptions, mtu: number): NativePacketOptions {
+  const version = opts.rxVersion ?? 2;
+  if (version !== 2) return { ...opts, rxVersion: version };
+  let frame = 2048;
+  while (frame < mtu + 18 + 66 && frame < 65536) frame *= 2;
+  const rxFrameSize = opts.rxFrameSize ?? frame;
+  const rxBlockSize = Math.max(opts.rxBlockSize ?? 1 << 18, rxFrameSize);
+  const ring = Math.min(4096 * rxFrameSize, 32 << 20);
+  const rxBlockCount = opts.rxBlockCount ?? Math.max(1, Math.floor(ring / rxBlockSize));
+  return { ...opts, rxVersion: 2, rxFrameSize, rxBlockSize, rxBlockCount };
 }
 
 export class AfPacketIO implements FrameIO {
@@ -85,6 +106,8 @@ export class AfPacketIO implements FrameIO {
   readonly txSlots: number;
   /** Frames leave as linear skbs (NativePacketOptions.txLinear, when the kernel has it). */
   readonly txLinear: boolean;
+  /** The receive ring's TPACKET version (2: a slot per frame, 3: blocks). */
+  readonly rxVersion: 2 | 3;
   private readonly txSlotSize: number;
   private readonly txDataOffset: number;
   private readonly txWords: Uint32Array;
@@ -107,6 +130,7 @@ export class AfPacketIO implements FrameIO {
     this.txWords = new Uint32Array(sock.tx);
     this.txSlots = sock.txFrameCount;
     this.txLinear = sock.txLinear;
+    this.rxVersion = sock.rxVersion;
     this.txSlotSize = sock.txFrameSize;
     this.txDataOffset = sock.txDataOffset;
     // The kernel's own limit for a raw frame (MTU + Ethernet header + one VLAN tag), which it no
@@ -284,8 +308,9 @@ export class AfPacketIO implements FrameIO {
 
 /**
  * The RX ring walk of the addon's packetRxPoll, in TypeScript over an Int32Array of the ring
- * (struct tpacket_block_desc and struct tpacket3_hdr, little-endian host). Same contract: blocks
- * walked to their end are handed back (block_status = TP_STATUS_KERNEL) at the next call.
+ * (V3: struct tpacket_block_desc and struct tpacket3_hdr; V2: struct tpacket2_hdr per slot;
+ * little-endian host). Same contract: blocks (V2: slots) walked are handed back (status =
+ * TP_STATUS_KERNEL) at the next call.
  */
 class JsRingWalker {
   private readonly w: Int32Array;
@@ -300,15 +325,54 @@ class JsRingWalker {
   private relFrom = 0;
   private relCount = 0;
 
+  private readonly v2: boolean;
+  private readonly frameSize: number;
+  private readonly frames: number;
+
   constructor(sock: NativePacketSocket) {
     this.w = new Int32Array(sock.rx);
     this.b8 = new Uint8Array(sock.rx);
     this.blockSize = sock.rxBlockSize;
     this.blockWords = sock.rxBlockSize >>> 2;
     this.blocks = sock.rxBlockCount;
+    this.v2 = sock.rxVersion === 2;
+    this.frameSize = sock.rxFrameSize;
+    this.frames = sock.rxFrameCount;
   }
 
   fill(desc: Int32Array, max: number): number {
+    return this.v2 ? this.#fill2(desc, max) : this.#fill3(desc, max);
+  }
+
+  /** TPACKET_V2: struct tpacket2_hdr at each slot's start, sockaddr_ll 32 bytes in. */
+  #fill2(desc: Int32Array, max: number): number {
+    const w = this.w;
+    const fw = this.frameSize >>> 2;
+    while (this.relCount > 0) {
+      Atomics.store(w, this.relFrom * fw, 0); // tp_status = TP_STATUS_KERNEL
+      this.relFrom = (this.relFrom + 1) % this.frames;
+      this.relCount--;
+    }
+    let n = 0;
+    while (n < max) {
+      const h = this.cur * fw;
+      const st = Atomics.load(w, h);
+      if ((st & 1) === 0) break; // TP_STATUS_USER
+      const base = this.cur * this.frameSize;
+      const d = n * 4;
+      desc[d] = base + (w[h + 3]! & 0xffff); // tp_mac
+      desc[d + 1] = w[h + 2]!; // tp_snaplen
+      desc[d + 2] = w[h + 1]!; // tp_len
+      desc[d + 3] = (st & 0xffff) | (this.b8[base + 32 + 10]! << 16); // status | sll_pkttype
+      if (this.relCount === 0) this.relFrom = this.cur;
+      this.relCount++;
+      this.cur = (this.cur + 1) % this.frames;
+      n++;
+    }
+    return n;
+  }
+
+  #fill3(desc: Int32Array, max: number): number {
     const w = this.w;
     while (this.relCount > 0) {
       Atomics.store(w, this.relFrom * this.blockWords + 2, 0); // block_status = TP_STATUS_KERNEL

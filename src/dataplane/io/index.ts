@@ -1,6 +1,6 @@
 /**
  * Frame I/O (issue 7): batched frame sources and sinks for the packet data plane. Backends:
- * AF_PACKET with TPACKET_V3 rings (`openAfPacket`), TUN/TAP (`openTun`), an in-memory pair
+ * AF_PACKET with memory-mapped rings (`openAfPacket`), TUN/TAP (`openTun`), an in-memory pair
  * (`createMemoryPair`) and pcap files (`openPcap`). The first two need the native addon
  * (native/), loaded only when they are opened. See docs/native.md.
  */

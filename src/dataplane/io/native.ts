@@ -20,6 +20,10 @@ export interface NativePacketSocket {
   tx: ArrayBuffer;
   rxBlockSize: number;
   rxBlockCount: number;
+  /** TPACKET_V2 (fixed frame slots of rxFrameSize, rxFrameCount of them) or V3 (blocks). */
+  rxVersion: 2 | 3;
+  rxFrameSize: number;
+  rxFrameCount: number;
   txFrameSize: number;
   txFrameCount: number;
   txDataOffset: number;
@@ -29,6 +33,13 @@ export interface NativePacketSocket {
 
 /** Options of `packetOpen` (all optional; see docs/native.md for defaults). */
 export interface NativePacketOptions {
+  /**
+   * The receive ring's layout. 2: a slot per frame, handed to user space the moment it is
+   * written (no added latency). 3: blocks of frames handed over when full or after
+   * `rxRetireMs` (at least 1 ms, which every frame waits at low rates). The addon's default is 3;
+   * `openAfPacket` picks 2.
+   */
+  rxVersion?: 2 | 3;
   rxBlockSize?: number;
   rxBlockCount?: number;
   rxFrameSize?: number;
