@@ -61,3 +61,27 @@ describe('TimerWheel', () => {
     assert.equal(w.armed, 0);
   });
 });
+
+describe('Ipvs clock held for a batch', () => {
+  it('holdClock freezes now() at one reading until releaseClock; connections armed meanwhile expire from it', async () => {
+    const { makeIpvs } = await import('../helpers/ipvs.js');
+    const { parseIp } = await import('../../src/core/addr.js');
+    const { ipvs, clock, advance } = makeIpvs();
+    const t0 = clock.t;
+    assert.equal(ipvs.holdClock(), t0);
+    clock.t = t0 + 500;
+    assert.equal(ipvs.now(), t0, 'held');
+    const c = parseIp('203.0.113.5')!.words;
+    const v = parseIp('192.0.2.1')!.words;
+    const d = parseIp('198.51.100.2')!.words;
+    const h = ipvs.ops.newConn(2, 17, c, 5000, v, 53, 2, d, 53, 0, null, 0);
+    ipvs.ops.put(h); // the packet is done with it: its timer runs from the held reading
+    ipvs.releaseClock();
+    assert.equal(ipvs.now(), t0 + 500, 'released');
+    // armed at the held reading: the 3 s placeholder ends 3 s after t0, not after t0 + 500
+    advance(2400); // t0 + 2900
+    assert.notEqual(ipvs.conns.inGet(2, 17, c, 5000, v, 53), -1);
+    advance(200); // t0 + 3100: armed from t0 + 500 it would live until t0 + 3500
+    assert.equal(ipvs.conns.inGet(2, 17, c, 5000, v, 53), -1, `handle ${h} expired at t0 + 3000`);
+  });
+});

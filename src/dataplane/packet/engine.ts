@@ -204,6 +204,16 @@ export class PacketEngine {
    * loads the connection-table buckets of both lookup keys, so their cache misses overlap.
    */
   receive(ifc: Iface, batch: FrameBatch): void {
+    // one clock reading for the whole batch
+    this.ipvs.holdClock();
+    try {
+      this.#receive(ifc, batch);
+    } finally {
+      this.ipvs.releaseClock();
+    }
+  }
+
+  #receive(ifc: Iface, batch: FrameBatch): void {
     if (this.#dirty) this.refresh();
     const data = batch.data;
     const n = batch.count;
