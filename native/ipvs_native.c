@@ -15,12 +15,12 @@
  * frames into a caller-provided Int32Array, and transmit only flips slot status words and kicks
  * the kernel once per batch. See docs/native.md.
  *
- * Transmit uses TPACKET_V3 (PACKET_VERSION is per socket; V3 transmit needs Linux >= 4.11).
- * Receive uses TPACKET_V2 (rxVersion 2) or TPACKET_V3. V3: the kernel fills variable-size frames
- * into blocks and retires a block to user space when it is full or its timer (>= 1 ms) expires,
- * so at low rates every frame waits for the timer. V2: fixed-size frame slots, each handed to user
- * space (and the socket made readable) as soon as it is written. TX: fixed-size slots, tpacket3_hdr at the slot start, frame bytes
- * at TPACKET3_HDRLEN - sizeof(struct sockaddr_ll) (= 48).
+ * Transmit uses TPACKET_V3 (PACKET_VERSION is per socket; V3 transmit needs Linux >= 4.11):
+ * fixed-size slots, tpacket3_hdr at the slot start, frame bytes at TPACKET3_HDRLEN -
+ * sizeof(struct sockaddr_ll) (= 48). Receive uses TPACKET_V2 (rxVersion 2) or TPACKET_V3. V3: the
+ * kernel fills variable-size frames into blocks and retires a block to user space when it is full
+ * or its timer (>= 1 ms) expires, so at low rates every frame waits for the timer. V2: fixed-size
+ * frame slots, each handed to user space (and the socket made readable) as soon as it is written.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
