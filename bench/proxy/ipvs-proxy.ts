@@ -1,13 +1,18 @@
 /**
  * The ipvs-ts side of the end-to-end proxy benchmark: one process, one thread, the proxy data
  * plane with one rr TCP service per `VIP_PORT:REAL_PORT` argument (all on 127.0.0.1, Masq).
- * Prints `ready` on stdout once listening; stops on SIGTERM.
+ * Prints `ready` on stdout once listening; stops on SIGTERM. Configured as `ipvs daemon` runs:
+ * the JIT budgets of src/cli/jit.ts (unless IPVS_JIT_DEFAULTS=1) and the connection table on
+ * huge pages.
  */
+import { tuneJit } from '../../src/cli/jit.js';
 import { Ipvs } from '../../src/core/ipvs.js';
+import { hugeTableAlloc } from '../../src/dataplane/io/native.js';
 import { Controller } from '../../src/ctl/controller.js';
 import { ProxyDataplane } from '../../src/dataplane/proxy/index.js';
 
-const ipvs = new Ipvs({ log: () => {} });
+tuneJit();
+const ipvs = new Ipvs({ log: () => {}, tableAlloc: hugeTableAlloc() });
 const plane = new ProxyDataplane({ maxConns: 200_000, log: () => {} });
 const ctl = new Controller(ipvs, { plane });
 await plane.start(ipvs);
