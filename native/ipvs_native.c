@@ -6,7 +6,7 @@
  *   - readiness of any fd through a libuv poll handle on the main loop;
  *   - PACKET_FANOUT, PACKET_STATISTICS;
  *   - TUN/TAP devices (IFF_TUN / IFF_TAP with IFF_NO_PI) and batched non-blocking read/write;
- *   - interface facts (index, MAC, MTU, flags) by ioctl, and a CAP_NET_RAW probe;
+ *   - interface facts (index, MAC, MTU, flags, GRO / LRO) by ioctl, and a CAP_NET_RAW probe;
  *   - zeroed memory on transparent huge pages for the connection table;
  *   - opening any of these inside a named network namespace (setns on the calling thread,
  *     then back), so tests and the daemon can use namespaces without `ip netns exec`.
@@ -42,9 +42,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 
 #include "splice.h"
 
@@ -1105,6 +1107,19 @@ static napi_value IfInfo(napi_env env, napi_callback_info info) {
       }
     }
   }
+  /* Receive offloads that coalesce segments (-1: the driver does not say). */
+  int gro = -1, lro = -1;
+  if (!failed) {
+    struct ethtool_value ev;
+    memset(&ev, 0, sizeof ev);
+    ev.cmd = ETHTOOL_GGRO;
+    ifr.ifr_data = (char *)&ev;
+    if (ioctl(s, SIOCETHTOOL, &ifr) == 0) gro = ev.data ? 1 : 0;
+    memset(&ev, 0, sizeof ev);
+    ev.cmd = ETHTOOL_GFLAGS;
+    ifr.ifr_data = (char *)&ev;
+    if (ioctl(s, SIOCETHTOOL, &ifr) == 0) lro = (ev.data & ETH_FLAG_LRO) ? 1 : 0;
+  }
   int e = errno;
   close(s);
   netns_leave(saved);
@@ -1122,6 +1137,11 @@ static napi_value IfInfo(napi_env env, napi_callback_info info) {
   set_u32(env, r, "hwType", (uint32_t)hwtype);
   set_u32(env, r, "mtu", (uint32_t)mtu);
   set_u32(env, r, "flags", (uint32_t)flags);
+  napi_value v;
+  napi_create_int32(env, gro, &v);
+  napi_set_named_property(env, r, "gro", v);
+  napi_create_int32(env, lro, &v);
+  napi_set_named_property(env, r, "lro", v);
   return r;
 }
 

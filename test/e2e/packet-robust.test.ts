@@ -95,6 +95,26 @@ describe('ipvs daemon --dataplane packet: prerequisites', { skip }, () => {
     }
   });
 
+  it('GRO on an interface: a warning that says what it breaks and how to turn it off', async (tc) => {
+    if (spawnSync('ethtool', ['--version']).status !== 0)
+      return tc.skip('ethtool is not installed (scripts/debian-packages.txt)');
+    t.exec(t.ns.director, 'ethtool', ['-K', IFACE.front, 'gro', 'on']);
+    try {
+      const d = await new Director(t).start();
+      await d.stop();
+      assert.match(
+        d.child.stderr,
+        new RegExp(
+          `packet: warning: ${IFACE.front} has generic-receive-offload on: .* ` +
+            `ethtool -K ${IFACE.front} gro off lro off`,
+        ),
+      );
+      assert.doesNotMatch(d.child.stderr, new RegExp(`warning: ${IFACE.back} has`));
+    } finally {
+      t.exec(t.ns.director, 'ethtool', ['-K', IFACE.front, 'gro', 'off']);
+    }
+  });
+
   it("a VIP that is one of the kernel's own addresses is refused (the kernel would answer it too)", async () => {
     t.ip(t.ns.director, 'addr', 'add', `${NET.vip}/32`, 'dev', 'lo');
     const d = await new Director(t).start();

@@ -93,6 +93,8 @@ describe('interface facts', { skip }, () => {
     assert.equal(lo.mac, '00:00:00:00:00:00');
     assert.ok(lo.flags & IFF.LOOPBACK);
     assert.equal(lo.up, ref.flags.includes('UP'));
+    assert.equal(lo.gro, true, 'lo coalesces received segments (GRO on by default)');
+    assert.equal(lo.lro, false);
   });
 
   it('reports a veth inside a namespace: index, MAC, MTU, flags', () => {
@@ -104,6 +106,7 @@ describe('interface facts', { skip }, () => {
     assert.equal(info.mtu, 1400);
     assert.equal(info.hwType, ARPHRD.ETHER);
     assert.ok(info.up);
+    assert.equal(info.gro, false, 'a veth has GRO off by default');
     assert.deepEqual(checkPacketPrerequisites(v, { netns: ns }), info);
   });
 

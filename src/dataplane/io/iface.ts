@@ -32,6 +32,12 @@ export interface InterfaceInfo {
   flags: number;
   up: boolean;
   running: boolean;
+  /**
+   * Receive offloads that coalesce TCP segments into frames above the MTU (generic / large
+   * receive offload); null when the driver does not say.
+   */
+  gro: boolean | null;
+  lro: boolean | null;
 }
 
 /** Options naming the network namespace to look in (a name under /run/netns or a path). */
@@ -69,6 +75,8 @@ export function interfaceInfo(name: string, opts: NetnsOption = {}): InterfaceIn
     flags: r.flags,
     up: (r.flags & IFF.UP) !== 0,
     running: (r.flags & IFF.RUNNING) !== 0,
+    gro: r.gro < 0 ? null : r.gro === 1,
+    lro: r.lro < 0 ? null : r.lro === 1,
   };
 }
 

@@ -65,6 +65,9 @@ export interface NativeIfInfo {
   hwType: number;
   mtu: number;
   flags: number;
+  /** Generic receive offload / large receive offload: 1 on, 0 off, -1 not reported. */
+  gro: number;
+  lro: number;
 }
 
 /** The addon's exports (ABI 1). */

@@ -102,7 +102,11 @@ export class RxLoop {
     stats.rxBatches++;
     stats.rxFrames += n;
     if (n > stats.rxMaxBatch) stats.rxMaxBatch = n;
-    for (let i = 0; i < n; i++) stats.rxBytes += batch.length(i);
+    for (let i = 0; i < n; i++) {
+      const len = batch.length(i);
+      stats.rxBytes += len;
+      if (batch.wireLength(i) > len) stats.rxTruncated++;
+    }
     this.handler?.(batch);
   }
 

@@ -82,6 +82,11 @@ export interface IoStats {
   rxMaxBatch: number;
   /** Receive-loop turns that used their whole budget and yielded to the event loop. */
   rxYields: number;
+  /**
+   * Frames captured shorter than they arrived (larger than the receive slot: on AF_PACKET, a
+   * frame coalesced by GRO / LRO beyond the MTU). The engine drops them as malformed.
+   */
+  rxTruncated: number;
   txFrames: number;
   txBytes: number;
   /** txCommit calls that handed at least one frame over (one kernel kick each). */
@@ -99,6 +104,7 @@ export function newStats(): IoStats {
     rxBatches: 0,
     rxMaxBatch: 0,
     rxYields: 0,
+    rxTruncated: 0,
     txFrames: 0,
     txBytes: 0,
     txKicks: 0,

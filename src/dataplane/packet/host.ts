@@ -474,6 +474,16 @@ export class HostPacketDataplane implements Dataplane {
         `packet: attached to ${io.name} (index ${io.info.index}, MAC ${io.info.mac}, MTU ${io.info.mtu}, ` +
           `${ifc.addrs.length} address${ifc.addrs.length === 1 ? '' : 'es'})`,
       );
+      const coalescing = [
+        io.info.gro ? 'generic-receive-offload' : '',
+        io.info.lro ? 'large-receive-offload' : '',
+      ].filter(Boolean);
+      if (coalescing.length)
+        this.#log(
+          `packet: warning: ${io.name} has ${coalescing.join(' and ')} on: the kernel hands over ` +
+            `TCP segments merged beyond the MTU, which ipvs-ts cannot forward (dropped, counted as ` +
+            `rxTruncated); turn it off: ethtool -K ${io.name} gro off lro off`,
+        );
     }
     this.#timer = setInterval(() => this.#watch(), this.#watchMs);
     this.#timer.unref();
