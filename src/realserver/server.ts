@@ -101,6 +101,12 @@ export class RealServer {
       const addrs = interfaceAddresses(o.iface);
       if (addrs.length === 0)
         log(`warning: ${o.iface} has no addresses yet; nothing is decapsulated until it has one`);
+      if (info.gro || info.lro)
+        log(
+          `warning: ${o.iface} has ${info.gro ? 'generic' : 'large'}-receive-offload on: tunnelled ` +
+            `TCP segments may arrive merged beyond the MTU and are dropped; turn it off: ` +
+            `ethtool -K ${o.iface} gro off lro off`,
+        );
       const decap = new Decapsulator(tun, {
         types: o.types,
         guePort: o.guePort,

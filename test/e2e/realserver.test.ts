@@ -9,6 +9,7 @@
  * say what happened. Frames that are not tunnelled, or not for the server, are left to the kernel.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -280,6 +281,25 @@ describe('ipvs realserver (user-space decapsulation, end to end)', { skip }, () 
       assert.equal(k.decapsulated, k0.decapsulated, 'nothing decapsulated');
     } finally {
       await rs.kill('SIGTERM');
+    }
+  });
+
+  it('GRO on the interface: a warning that says how to turn it off', async (tc) => {
+    if (spawnSync('ethtool', ['--version']).status !== 0)
+      return tc.skip('ethtool is not installed (scripts/debian-packages.txt)');
+    const ns = t.ns.servers[0]!;
+    t.exec(ns, 'ethtool', ['-K', IFACE.back, 'gro', 'on']);
+    try {
+      const rs = await t.startRealserver(0, ['--decap', 'ipip']);
+      await rs.kill('SIGTERM');
+      assert.match(
+        rs.stderr,
+        new RegExp(
+          `warning: ${IFACE.back} has generic-receive-offload on: .*ethtool -K ${IFACE.back} gro off lro off`,
+        ),
+      );
+    } finally {
+      t.exec(ns, 'ethtool', ['-K', IFACE.back, 'gro', 'off']);
     }
   });
 
