@@ -19,7 +19,8 @@
  *   ipvs-ts rows, where the director's kernel only copies the frame to the AF_PACKET ring and drops
  *   it), the daemon's TX kicks carry the delivery to the real servers;
  * - new connections/s: wrk (1 thread, 32 connections, `Connection: close`: one TCP connection per
- *   request) against HAProxy instances serving `200 OK` on the real servers, through VIP:8080.
+ *   request) against HAProxy instances serving `200 OK` on the real servers, through VIP:8080,
+ *   with wrk's latency of each request (connect, request, reply: p50 and p99).
  * Targets: ipvs-ts NAT and DR (`ipvs daemon --dataplane packet`, director ip_forward 0),
  * nftables DNAT (director ip_forward 1, conntrack), HAProxy (mode tcp, VIP on the director's lo,
  * conn/s only). The daemon and HAProxy run on CPU 1, the generator and wrk on CPU 0 (taskset).
@@ -175,7 +176,17 @@ async function measurePps(
   };
 }
 
-function measureConns(t: Topology, secs: number, host = NET.vip): number {
+/** wrk's latency as milliseconds ("812.00us", "1.20ms", "2.00s"). */
+function wrkMs(v: string, unit: string): number {
+  return Number(v) * (unit === 'us' ? 1e-3 : unit === 's' ? 1e3 : 1);
+}
+
+/** New connections/s and the latency of each one-request connection (p50, p99, ms). */
+function measureConns(
+  t: Topology,
+  secs: number,
+  host = NET.vip,
+): { cps: number; p50: number; p99: number } {
   const r = t.exec(
     t.ns.client,
     'taskset',
@@ -186,6 +197,7 @@ function measureConns(t: Topology, secs: number, host = NET.vip): number {
       '-t1',
       '-c32',
       `-d${secs}s`,
+      '--latency',
       '-H',
       'Connection: close',
       `http://${host}:${HTTP_PORT}/`,
@@ -194,7 +206,11 @@ function measureConns(t: Topology, secs: number, host = NET.vip): number {
   );
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (!m) throw new Error(`wrk: ${r.stdout}${r.stderr}`);
-  return Number(m[1]);
+  const pct = (p: string): number => {
+    const x = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\b`, 'm').exec(r.stdout);
+    return x ? wrkMs(x[1]!, x[2]!) : NaN;
+  };
+  return { cps: Number(m[1]), p50: pct('50'), p99: pct('99') };
 }
 
 interface Target {
@@ -423,6 +439,9 @@ async function main(): Promise<void> {
         pps: number[];
         gen: number[];
         cps: number[];
+        /** Per round: latency of a one-request connection, p50 and p99 (ms). */
+        p50: number[];
+        p99: number[];
         ns: number[];
         sys: number[];
         gns: number[];
@@ -433,7 +452,18 @@ async function main(): Promise<void> {
       }
     > = {};
     for (const x of targets)
-      res[x.name] = { pps: [], gen: [], cps: [], ns: [], sys: [], gns: [], all: [], core: [] };
+      res[x.name] = {
+        pps: [],
+        gen: [],
+        cps: [],
+        p50: [],
+        p99: [],
+        ns: [],
+        sys: [],
+        gns: [],
+        all: [],
+        core: [],
+      };
     const loads: string[] = [];
     for (let r = 0; r < runs; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
@@ -455,7 +485,12 @@ async function main(): Promise<void> {
             res[x.name]!.gns.push(p.genNs);
             res[x.name]!.gen.push(p.sent);
           }
-          if (x.conns !== false) res[x.name]!.cps.push(measureConns(t, secs));
+          if (x.conns !== false) {
+            const c = measureConns(t, secs);
+            res[x.name]!.cps.push(c.cps);
+            res[x.name]!.p50.push(c.p50);
+            res[x.name]!.p99.push(c.p99);
+          }
         } finally {
           await down();
         }
@@ -465,15 +500,26 @@ async function main(): Promise<void> {
       }
       perCore(res, targets);
     }
-    const empty = { pps: [NaN], gen: [], cps: [NaN], ns: [], sys: [], gns: [], all: [], core: [] };
+    const empty = {
+      pps: [NaN],
+      gen: [],
+      cps: [NaN],
+      p50: [],
+      p99: [],
+      ns: [],
+      sys: [],
+      gns: [],
+      all: [],
+      core: [],
+    };
     const nft = res['nftables DNAT'] ?? empty;
     const hap = res['HAProxy (full proxy)'] ?? empty;
     const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '');
     const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '');
     const lines: string[] = [];
     lines.push(
-      `| target | packets/s (forwarded) | offered by the generator | × nftables | generator CPU ns/packet sent | director CPU ns/packet (of which kernel) | all CPU ns/packet | per core × nftables | new conn/s | × HAProxy |`,
-      `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+      `| target | packets/s (forwarded) | offered by the generator | × nftables | generator CPU ns/packet sent | director CPU ns/packet (of which kernel) | all CPU ns/packet | per core × nftables | new conn/s | × HAProxy | connection p50 / p99 ms |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     );
     for (const x of targets) {
       const v = res[x.name]!;
@@ -481,7 +527,7 @@ async function main(): Promise<void> {
       const cps = median(v.cps);
       const fwd = x.pps && x !== SINK;
       lines.push(
-        `| ${x.name} | ${!x.pps ? 'n/a (TCP proxy)' : fwd ? f0(pps) : '—'} | ${x.pps ? f0(median(v.gen)) : ''} | ${fwd ? f2(pps / median(nft.pps)) : ''} | ${x.pps ? f0(median(v.gns)) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${f0(median(v.ns))} (${f0(median(v.sys))})` : ''} | ${fwd ? f0(median(v.all)) : ''} | ${fwd ? f2(median(v.core)) : ''} | ${x.conns !== false ? f0(cps) : ''} | ${x.conns !== false ? f2(cps / median(hap.cps)) : ''} |`,
+        `| ${x.name} | ${!x.pps ? 'n/a (TCP proxy)' : fwd ? f0(pps) : '—'} | ${x.pps ? f0(median(v.gen)) : ''} | ${fwd ? f2(pps / median(nft.pps)) : ''} | ${x.pps ? f0(median(v.gns)) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${f0(median(v.ns))} (${f0(median(v.sys))})` : ''} | ${fwd ? f0(median(v.all)) : ''} | ${fwd ? f2(median(v.core)) : ''} | ${x.conns !== false ? f0(cps) : ''} | ${x.conns !== false ? f2(cps / median(hap.cps)) : ''} | ${x.conns !== false ? `${f2(median(v.p50))} / ${f2(median(v.p99))}` : ''} |`,
       );
     }
     const text =
