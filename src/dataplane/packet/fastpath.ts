@@ -31,11 +31,28 @@ import type { Iface } from './net.js';
 const SYN = 0x02;
 const AF_INET6 = 10;
 
+/** Words per destination in the next-hop cache (see `#hop`). */
+const HOP = 10;
+const HOP_NET_GEN = 0;
+const HOP_NEIGH_GEN = 1;
+const HOP_IF = 2;
+const HOP_MTU = 3;
+const HOP_SLOT = 4;
+const HOP_AF = 5;
+const HOP_ADDR = 6; // 4 words
+
 /** The fast path of one engine. */
 export class FastPath {
   readonly #c: Ctx;
   /** Copies the IP packet into the transmit slot 4 bytes per step. */
   readonly #copier = new WordCopier();
+  /**
+   * Next hop per destination id, as the last fast-path packet toward it found it: the route's
+   * interface and MTU and the neighbour slot. Valid while the route table's and the neighbour
+   * table's generations are the ones recorded and the destination address is the same; the
+   * neighbour entry's state is still checked (and aged) per packet, as `resolve` would.
+   */
+  #hop = new Int32Array(16 * HOP).fill(-1);
 
   constructor(c: Ctx) {
     this.#c = c;
@@ -98,16 +115,51 @@ export class FastPath {
     const daf = conns.daf(h);
     if (daf !== t.af) return false;
     const dOff = conns.daddrOff(h);
-    const res = c.route;
-    if (!c.net.route(daf, conns.cold, dOff, res) || res.local) return false;
-    const ipLen = t.ipLength;
-    if (ipLen > res.mtu) return false;
-    const ifo = c.net.ifaces[res.ifIndex]!;
     const nat = fwd === FWD_MASQ;
-    const s =
-      nat && res.hasGw
-        ? c.neigh.resolve(ifo, daf, res.gw, 0)
-        : c.neigh.resolve(ifo, daf, conns.cold, dOff);
+    const ipLen = t.ipLength;
+    const cold = conns.cold;
+    const hb = d.id * HOP;
+    let hop = this.#hop;
+    let ifo;
+    let s: number;
+    if (
+      hb + HOP <= hop.length &&
+      hop[hb + HOP_NET_GEN] === c.net.gen &&
+      hop[hb + HOP_NEIGH_GEN] === c.neigh.gen &&
+      hop[hb + HOP_AF] === daf &&
+      hop[hb + HOP_ADDR] === (cold[dOff]! | 0) &&
+      (daf !== AF_INET6 ||
+        (hop[hb + HOP_ADDR + 1] === (cold[dOff + 1]! | 0) &&
+          hop[hb + HOP_ADDR + 2] === (cold[dOff + 2]! | 0) &&
+          hop[hb + HOP_ADDR + 3] === (cold[dOff + 3]! | 0)))
+    ) {
+      if (ipLen > hop[hb + HOP_MTU]!) return false;
+      ifo = c.net.ifaces[hop[hb + HOP_IF]!]!;
+      s = c.neigh.use(ifo, hop[hb + HOP_SLOT]!);
+    } else {
+      const res = c.route;
+      if (!c.net.route(daf, cold, dOff, res) || res.local) return false;
+      if (ipLen > res.mtu) return false;
+      ifo = c.net.ifaces[res.ifIndex]!;
+      s =
+        nat && res.hasGw
+          ? c.neigh.resolve(ifo, daf, res.gw, 0)
+          : c.neigh.resolve(ifo, daf, cold, dOff);
+      if (s >= 0) {
+        if (hb + HOP > hop.length) {
+          const grown = new Int32Array(Math.max(hop.length * 2, hb + HOP)).fill(-1);
+          grown.set(hop);
+          this.#hop = hop = grown;
+        }
+        hop[hb + HOP_NET_GEN] = c.net.gen;
+        hop[hb + HOP_NEIGH_GEN] = c.neigh.gen;
+        hop[hb + HOP_IF] = res.ifIndex;
+        hop[hb + HOP_MTU] = res.mtu;
+        hop[hb + HOP_SLOT] = s;
+        hop[hb + HOP_AF] = daf;
+        for (let i = 0; i < 4; i++) hop[hb + HOP_ADDR + i] = cold[dOff + i]! | 0;
+      }
+    }
     if (s < 0 || !c.neigh.usable(s)) return false;
     const o = c.tx.raw(ifo, 14 + ipLen);
     if (o < 0) return false;

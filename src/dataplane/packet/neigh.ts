@@ -192,6 +192,7 @@ export class Neigh {
   /** Removes slot `s` (backward-shift deletion keeps probe chains intact). */
   #remove(s: number): void {
     this.#dropQueue(s);
+    this.gen++; // entries may move to other slots
     const m = this.#mask;
     let hole = s;
     this.#af[hole] = 0;
@@ -233,11 +234,19 @@ export class Neigh {
    */
   resolve(ifc: Iface, af: number, w: ArrayLike<number>, o: number): number {
     let s = this.lookup(ifc.index, af, w, o);
-    const now = this.#now();
     if (s < 0) {
       s = this.#insert(ifc.index, af, w, o);
       if (s < 0) return -1;
     }
+    return this.use(ifc, s);
+  }
+
+  /**
+   * `resolve` for a caller that already knows the slot (and has checked `gen` since it learned
+   * it): ages the entry and starts the probes a send toward it calls for; returns `s`.
+   */
+  use(ifc: Iface, s: number): number {
+    const now = this.#now();
     const st = this.#state[s]!;
     if (st === NUD.REACHABLE) {
       if (now - this.#confirmed[s]! > this.#reachable) this.#state[s] = NUD.STALE;
@@ -260,6 +269,9 @@ export class Neigh {
     if (now >= this.#nextProbe[s]!) this.#probe(ifc, s, now);
     return s;
   }
+
+  /** Bumped whenever an entry may have moved to another slot (a removal). */
+  gen = 0;
 
   /** True when slot `s` has a MAC to send to. */
   usable(s: number): boolean {

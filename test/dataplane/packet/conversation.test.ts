@@ -304,6 +304,63 @@ describe('a TCP conversation through the engine (memory backend)', () => {
 });
 
 describe('the fast path', () => {
+  it('follows a changed neighbour MAC and a new route toward an established destination', () => {
+    const lab = makeLab();
+    const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 8080));
+    const batch = new FrameBatch(1, Buffer.alloc(2048));
+    const fast = (f: Buffer): { eth0: Buffer[]; eth1: Buffer[] } => {
+      lab.io0.sent.length = 0;
+      lab.io1.sent.length = 0;
+      f.copy(batch.data, 0);
+      batch.desc[0] = 0;
+      batch.desc[1] = f.length;
+      batch.desc[2] = f.length;
+      batch.count = 1;
+      lab.engine.receive(lab.eth0, batch);
+      lab.engine.tx.commit();
+      return {
+        eth0: lab.io0.sent.map((x) => Buffer.from(x.data)),
+        eth1: lab.io1.sent.map((x) => Buffer.from(x.data)),
+      };
+    };
+    lab.send('eth0', tcp4({ flags: SYN, seq: 1 }));
+    lab.send(
+      'eth1',
+      tcp4({
+        src: RS1,
+        dst: CLIENT,
+        sport: 8080,
+        dport: 40000,
+        smac: MAC.rs1,
+        dmac: MAC.eth1,
+        flags: SYN | ACK,
+        seq: 9,
+        ack: 2,
+      }),
+    );
+    const data = (seq: number) => tcp4({ flags: PSH | ACK, seq, ack: 10, payload: 'x' });
+    const before = lab.engine.counters.fastPath;
+    let r = fast(data(2));
+    assert.equal(r.eth1.length, 1);
+    assert.equal(dmac(r.eth1[0]!), MAC.rs1);
+    // the real server's MAC changes (a new NIC): the next packet goes to the new one
+    const a = parseIp(RS1)!;
+    lab.engine.neigh.addStatic(lab.eth1, a.af, a.words, parseMac('02:00:00:00:01:99'));
+    r = fast(data(3));
+    assert.equal(dmac(r.eth1[0]!), '02:00:00:00:01:99');
+    // a host route sends the real server's traffic out of eth0 from now on
+    lab.engine.net.addRoute({ dst: `${RS1}/32`, dev: 'eth0' });
+    lab.engine.neigh.addStatic(lab.eth0, a.af, a.words, parseMac('02:00:00:00:02:22'));
+    r = fast(data(4));
+    assert.equal(r.eth1.length, 0, 'nothing left on eth1');
+    assert.equal(r.eth0.length, 1);
+    assert.equal(dmac(r.eth0[0]!), '02:00:00:00:02:22');
+    assert.equal(dst(dec(r.eth0[0]!)), RS1);
+    assert.equal(lab.engine.counters.fastPath - before, 3, 'all three took the fast path');
+  });
+
   it('produces the same frames, states and counters as the full path', () => {
     const run = (fast: boolean) => {
       const lab = makeLab();
