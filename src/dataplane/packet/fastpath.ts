@@ -32,7 +32,7 @@ const SYN = 0x02;
 const AF_INET6 = 10;
 
 /** Words per destination in the next-hop cache (see `#hop`). */
-const HOP = 10;
+const HOP = 11;
 const HOP_NET_GEN = 0;
 const HOP_NEIGH_GEN = 1;
 const HOP_IF = 2;
@@ -40,6 +40,8 @@ const HOP_MTU = 3;
 const HOP_SLOT = 4;
 const HOP_AF = 5;
 const HOP_ADDR = 6; // 4 words
+/** 1 when recorded for a NAT connection: behind a gateway, NAT sends to the gateway, DR not. */
+const HOP_NAT = 10;
 
 /** The fast path of one engine. */
 export class FastPath {
@@ -49,7 +51,8 @@ export class FastPath {
   /**
    * Next hop per destination id, as the last fast-path packet toward it found it: the route's
    * interface and MTU and the neighbour slot. Valid while the route table's and the neighbour
-   * table's generations are the ones recorded and the destination address is the same; the
+   * table's generations are the ones recorded and the destination address and the forwarding
+   * method (a destination edited from -m to -g keeps connections of both) are the same; the
    * neighbour entry's state is still checked (and aged) per packet, as `resolve` would.
    */
   #hop = new Int32Array(16 * HOP).fill(-1);
@@ -127,6 +130,7 @@ export class FastPath {
       hop[hb + HOP_NET_GEN] === c.net.gen &&
       hop[hb + HOP_NEIGH_GEN] === c.neigh.gen &&
       hop[hb + HOP_AF] === daf &&
+      hop[hb + HOP_NAT] === (nat ? 1 : 0) &&
       hop[hb + HOP_ADDR] === (cold[dOff]! | 0) &&
       (daf !== AF_INET6 ||
         (hop[hb + HOP_ADDR + 1] === (cold[dOff + 1]! | 0) &&
@@ -157,6 +161,7 @@ export class FastPath {
         hop[hb + HOP_MTU] = res.mtu;
         hop[hb + HOP_SLOT] = s;
         hop[hb + HOP_AF] = daf;
+        hop[hb + HOP_NAT] = nat ? 1 : 0;
         for (let i = 0; i < 4; i++) hop[hb + HOP_ADDR + i] = cold[dOff + i]! | 0;
       }
     }

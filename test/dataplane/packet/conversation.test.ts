@@ -361,6 +361,65 @@ describe('the fast path', () => {
     assert.equal(lab.engine.counters.fastPath - before, 3, 'all three took the fast path');
   });
 
+  it('keeps NAT and DR connections to one destination behind a gateway apart (edited -m to -g)', () => {
+    const lab = makeLab();
+    const RSX = '198.51.100.7';
+    const GW = '192.168.1.254';
+    const GW_MAC = '02:00:00:00:03:fe';
+    const RSX_MAC = '02:00:00:00:03:07';
+    lab.engine.net.addRoute({ dst: '198.51.100.0/24', via: GW, dev: 'eth1' });
+    for (const [ip, mac] of [
+      [GW, GW_MAC],
+      [RSX, RSX_MAC],
+    ] as const) {
+      const a = parseIp(ip)!;
+      lab.engine.neigh.addStatic(lab.eth1, a.af, a.words, parseMac(mac));
+    }
+    const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RSX, 80));
+    const batch = new FrameBatch(1, Buffer.alloc(2048));
+    const fastMac = (f: Buffer): string => {
+      lab.io1.sent.length = 0;
+      f.copy(batch.data, 0);
+      batch.desc[0] = 0;
+      batch.desc[1] = f.length;
+      batch.desc[2] = f.length;
+      batch.count = 1;
+      lab.engine.receive(lab.eth0, batch);
+      lab.engine.tx.commit();
+      assert.equal(lab.io1.sent.length, 1);
+      return dmac(Buffer.from(lab.io1.sent[0]!.data));
+    };
+    // A: NAT, established through the gateway
+    lab.send('eth0', tcp4({ sport: 40000, flags: SYN, seq: 1 }));
+    lab.send(
+      'eth1',
+      tcp4({
+        src: RSX,
+        dst: CLIENT,
+        sport: 80,
+        dport: 40000,
+        smac: GW_MAC,
+        dmac: MAC.eth1,
+        flags: SYN | ACK,
+        seq: 9,
+        ack: 2,
+      }),
+    );
+    const a = (seq: number) => tcp4({ sport: 40000, flags: PSH | ACK, seq, ack: 10, payload: 'a' });
+    assert.equal(fastMac(a(2)), GW_MAC, 'NAT goes to the gateway');
+    // the destination becomes direct routing: A stays NAT, B is DR (sent to the server's own MAC)
+    lab.ipvs.editDest(k, destSpec(RSX, 80, { fwd: 3 }));
+    lab.send('eth0', tcp4({ sport: 40001, flags: SYN, seq: 1 }));
+    const b = (seq: number) => tcp4({ sport: 40001, flags: PSH | ACK, seq, ack: 10, payload: 'b' });
+    const before = lab.engine.counters.fastPath;
+    assert.equal(fastMac(b(2)), RSX_MAC, 'DR goes to the real server');
+    assert.equal(fastMac(a(3)), GW_MAC, 'NAT still goes to the gateway');
+    assert.equal(fastMac(b(3)), RSX_MAC);
+    assert.equal(lab.engine.counters.fastPath - before, 3);
+  });
+
   it('produces the same frames, states and counters as the full path', () => {
     const run = (fast: boolean) => {
       const lab = makeLab();
