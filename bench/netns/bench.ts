@@ -366,16 +366,10 @@ const HAPROXY: Target = {
  * sends). Both sides include the delivery to the real servers. nftables' figure ÷ a target's is
  * how many packets one core forwards with that target, relative to the kernel.
  */
-function perCore(
-  res: Record<
-    string,
-    { pps: number[]; gen: number[]; ns: number[]; gns: number[]; all: number[]; core: number[] }
-  >,
-  targets: Target[],
-): void {
+function perCore(res: Record<string, Rounds>, targets: Target[]): void {
   const base = res[SINK.name]?.gns.at(-1);
   if (base === undefined) return;
-  const allOf = (v: (typeof res)[string]): number => {
+  const allOf = (v: Rounds): number => {
     const extra = ((v.gns.at(-1)! - base) * v.gen.at(-1)!) / v.pps.at(-1)!;
     const own = v.ns.at(-1)!;
     return (Number.isFinite(own) ? own : 0) + extra;
@@ -389,6 +383,38 @@ function perCore(
     v.all.push(all);
     v.core.push(nftAll / all);
   }
+}
+
+/** One target's figures, one entry per round. */
+interface Rounds {
+  pps: number[];
+  gen: number[];
+  cps: number[];
+  /** Latency of a one-request connection, p50 and p99 (ms). */
+  p50: number[];
+  p99: number[];
+  ns: number[];
+  sys: number[];
+  gns: number[];
+  /** All CPU per packet forwarded, wherever it ran (see perCore). */
+  all: number[];
+  /** nftables' all-CPU figure ÷ this target's (packets per core, relative). */
+  core: number[];
+}
+
+function newRounds(): Rounds {
+  return {
+    pps: [],
+    gen: [],
+    cps: [],
+    p50: [],
+    p99: [],
+    ns: [],
+    sys: [],
+    gns: [],
+    all: [],
+    core: [],
+  };
 }
 
 function median(xs: number[]): number {
@@ -433,37 +459,8 @@ async function main(): Promise<void> {
     const targets = [ipvsTarget('NAT'), ipvsTarget('DR'), NFT_DNAT, HAPROXY, SINK].filter(
       (x) => !only || x === SINK || only.split(',').some((o) => x.name.startsWith(o)),
     );
-    const res: Record<
-      string,
-      {
-        pps: number[];
-        gen: number[];
-        cps: number[];
-        /** Per round: latency of a one-request connection, p50 and p99 (ms). */
-        p50: number[];
-        p99: number[];
-        ns: number[];
-        sys: number[];
-        gns: number[];
-        /** Per round: all CPU per packet forwarded, wherever it ran (see perCore). */
-        all: number[];
-        /** Per round: nftables' all-CPU figure ÷ this target's (packets per core, relative). */
-        core: number[];
-      }
-    > = {};
-    for (const x of targets)
-      res[x.name] = {
-        pps: [],
-        gen: [],
-        cps: [],
-        p50: [],
-        p99: [],
-        ns: [],
-        sys: [],
-        gns: [],
-        all: [],
-        core: [],
-      };
+    const res: Record<string, Rounds> = {};
+    for (const x of targets) res[x.name] = newRounds();
     const loads: string[] = [];
     for (let r = 0; r < runs; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
@@ -500,18 +497,7 @@ async function main(): Promise<void> {
       }
       perCore(res, targets);
     }
-    const empty = {
-      pps: [NaN],
-      gen: [],
-      cps: [NaN],
-      p50: [],
-      p99: [],
-      ns: [],
-      sys: [],
-      gns: [],
-      all: [],
-      core: [],
-    };
+    const empty = { ...newRounds(), pps: [NaN], cps: [NaN] };
     const nft = res['nftables DNAT'] ?? empty;
     const hap = res['HAProxy (full proxy)'] ?? empty;
     const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '');

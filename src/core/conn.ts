@@ -39,6 +39,16 @@ const C_WHEEL = 9; // next, prev, slot (i32)
 /** Bytes of table memory per entry: both records plus one index bucket at load factor ≤ 1. */
 export const BYTES_PER_ENTRY = HS * 4 + CS * 4 + 4;
 
+/**
+ * Copies words 1..3 of the IPv6 address at `a[ao]` to `t[to]` (word 0 is stored inline by
+ * `alloc`; out of line so `alloc` stays small enough for V8 to inline).
+ */
+function copyWords123(t: Uint32Array, to: number, a: ArrayLike<number>, ao: number): void {
+  t[to + 1] = a[ao + 1]!;
+  t[to + 2] = a[ao + 2]!;
+  t[to + 3] = a[ao + 3]!;
+}
+
 /** Supplies zeroed memory of at least `bytes` bytes for a table. */
 export type TableAlloc = (bytes: number) => ArrayBuffer;
 
@@ -263,29 +273,13 @@ export class ConnTable {
     ci[cb + C_CONTROL] = NO_CONN;
     ci[cb + C_NCONTROL] = 0;
     ci[cb + C_WHEEL + 2] = -1;
-    if (af === AF_INET6) this.#copy3(hot, hb + H_CADDR, caddr, ao, hb + H_VADDR, vaddr, vo);
-    if (daf === AF_INET6) this.#copy3(cold, cb + C_DADDR, daddr, dOff, -1, daddr, 0);
+    if (af === AF_INET6) {
+      copyWords123(hot, hb + H_CADDR, caddr, ao);
+      copyWords123(hot, hb + H_VADDR, vaddr, vo);
+    }
+    if (daf === AF_INET6) copyWords123(cold, cb + C_DADDR, daddr, dOff);
     this.#count++;
     return h;
-  }
-
-  /** Copies words 1..3 of one or two IPv6 addresses (`to2` < 0: only the first). */
-  #copy3(
-    t: Uint32Array,
-    to: number,
-    a: ArrayLike<number>,
-    ao: number,
-    to2: number,
-    b: ArrayLike<number>,
-    bo: number,
-  ): void {
-    t[to + 1] = a[ao + 1]!;
-    t[to + 2] = a[ao + 2]!;
-    t[to + 3] = a[ao + 3]!;
-    if (to2 < 0) return;
-    t[to2 + 1] = b[bo + 1]!;
-    t[to2 + 2] = b[bo + 2]!;
-    t[to2 + 3] = b[bo + 3]!;
   }
 
   /** Returns a handle to the free list (it must be unhashed and disarmed). */

@@ -9,6 +9,7 @@ import {
   ARPHRD,
   checkPacketPrerequisites,
   checkTunPrerequisites,
+  coalescingOffloads,
   openAfPacket,
   openTun,
   type AfPacketIO,
@@ -101,11 +102,11 @@ export class RealServer {
       const addrs = interfaceAddresses(o.iface);
       if (addrs.length === 0)
         log(`warning: ${o.iface} has no addresses yet; nothing is decapsulated until it has one`);
-      if (info.gro || info.lro)
+      const merged = coalescingOffloads(info);
+      if (merged)
         log(
-          `warning: ${o.iface} has ${info.gro ? 'generic' : 'large'}-receive-offload on: tunnelled ` +
-            `TCP segments may arrive merged beyond the MTU and are dropped; turn it off: ` +
-            `ethtool -K ${o.iface} gro off lro off`,
+          `warning: ${o.iface} has ${merged.names} on: tunnelled TCP segments may arrive merged ` +
+            `beyond the MTU and are dropped; turn it off: ${merged.fix}`,
         );
       const decap = new Decapsulator(tun, {
         types: o.types,

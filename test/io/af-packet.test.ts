@@ -17,7 +17,7 @@ import {
   type AfPacketIO,
   type FrameBatch,
 } from '../../src/dataplane/io/index.js';
-import { Lab, labSkipReason, parseTestFrame, testFrame } from './lab.js';
+import { Lab, ioModule, labSkipReason, parseTestFrame, testFrame } from './lab.js';
 
 const skip = labSkipReason();
 const SENDER = join(dirname(fileURLToPath(import.meta.url)), 'flood-sender.js');
@@ -332,15 +332,7 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
   });
 
   it('sockets dropped without close() are reclaimed by the garbage collector; a ring view keeps its socket', () => {
-    const index = join(
-      dirname(fileURLToPath(import.meta.url)),
-      '..',
-      '..',
-      'src',
-      'dataplane',
-      'io',
-      'index.js',
-    );
+    const index = ioModule();
     const script = `
       import { readdirSync } from 'node:fs';
       const io = await import(${JSON.stringify(index)});

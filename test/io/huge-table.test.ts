@@ -5,31 +5,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parseIp } from '../../src/core/addr.js';
 import { NO_CONN } from '../../src/core/conn.js';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { hugeTableAlloc, loadNative } from '../../src/dataplane/io/native.js';
+import { LAB_MODULE, advisedMiB, ioModule } from './lab.js';
 
 const MIB = 1 << 20;
-
-/**
- * MiB of this process's mappings whose VmFlags carry `hg` (advised MADV_HUGEPAGE). A sum, since
- * the kernel may merge neighbouring mappings with the same flags into one.
- */
-function advisedMiB(): number {
-  let size = 0;
-  let total = 0;
-  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const m = /^Size:\s+(\d+) kB/.exec(line);
-    if (m) size = Number(m[1]);
-    else if (line.startsWith('VmFlags:') && line.split(/\s+/).includes('hg')) total += size;
-  }
-  return total / 1024;
-}
 
 describe('huge-page table memory', () => {
   it('hugeBuffer returns zeroed, writable memory of the asked length on an advised 2 MiB-aligned mapping', () => {
@@ -85,35 +68,17 @@ describe('huge-page table memory', () => {
   });
 
   it('the mappings are returned when the table is collected', () => {
-    const native = join(
-      dirname(fileURLToPath(import.meta.url)),
-      '..',
-      '..',
-      'src',
-      'dataplane',
-      'io',
-      'native.js',
-    );
     const script = `
-      import { readFileSync } from 'node:fs';
-      const { hugeTableAlloc } = await import(${JSON.stringify(native)});
-      const hg = () => {
-        let size = 0, total = 0;
-        for (const l of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
-          const m = /^Size:\\s+(\\d+) kB/.exec(l);
-          if (m) size = Number(m[1]);
-          else if (l.startsWith('VmFlags:') && l.split(/\\s+/).includes('hg')) total += size;
-        }
-        return total / 1024;
-      };
+      const { hugeTableAlloc } = await import(${JSON.stringify(ioModule('native.js'))});
+      const { advisedMiB } = await import(${JSON.stringify(LAB_MODULE)});
       const alloc = hugeTableAlloc();
-      const base = hg();
+      const base = advisedMiB();
       let keep = [];
       for (let i = 0; i < 8; i++) keep.push(new Uint8Array(alloc(4 << 20)).fill(1));
-      const held = hg();
+      const held = advisedMiB();
       keep = null;
       for (let r = 0; r < 6; r++) { globalThis.gc(); await new Promise((res) => setTimeout(res, 20)); }
-      console.log(JSON.stringify({ base, held, end: hg() }));
+      console.log(JSON.stringify({ base, held, end: advisedMiB() }));
     `;
     const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
       encoding: 'utf8',

@@ -4,8 +4,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   ARPHRD,
@@ -15,18 +13,10 @@ import {
   interfaceInfo,
   nativeAvailable,
 } from '../../src/dataplane/io/index.js';
-import { Lab, ip, labSkipReason } from './lab.js';
+import { Lab, ioModule, ip, labSkipReason } from './lab.js';
 
 const skip = labSkipReason();
-const INDEX = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'src',
-  'dataplane',
-  'io',
-  'index.js',
-);
+const INDEX = ioModule();
 
 interface IpLink {
   ifindex: number;

@@ -6,7 +6,32 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A compiled frame-I/O module (`index.js`, `native.js`), for scripts run in a child process. */
+export function ioModule(name = 'index.js'): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dataplane', 'io', name);
+}
+
+/** This module, compiled, for child scripts that need its helpers. */
+export const LAB_MODULE = fileURLToPath(import.meta.url);
+
+/**
+ * MiB of this process's mappings whose VmFlags carry `hg` (advised MADV_HUGEPAGE). A sum, since
+ * the kernel may merge neighbouring mappings with the same flags into one.
+ */
+export function advisedMiB(): number {
+  let size = 0;
+  let total = 0;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const m = /^Size:\s+(\d+) kB/.exec(line);
+    if (m) size = Number(m[1]);
+    else if (line.startsWith('VmFlags:') && line.split(/\s+/).includes('hg')) total += size;
+  }
+  return total / 1024;
+}
 
 /** Why the namespace tests cannot run here, or undefined when they can. */
 export function labSkipReason(): string | undefined {

@@ -5,11 +5,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { createMemoryPair, type FrameBatch } from '../../src/dataplane/io/index.js';
-import { parseTestFrame, testFrame } from './lab.js';
+import { ioModule, parseTestFrame, testFrame } from './lab.js';
 
 const MAC = Uint8Array.of(2, 0, 0, 0, 0, 1);
 
@@ -167,15 +165,7 @@ describe('memory frame I/O pair', () => {
 
 describe('receive loop', () => {
   it('a handler that throws does not stall the loop (checked in a child process)', () => {
-    const index = join(
-      dirname(fileURLToPath(import.meta.url)),
-      '..',
-      '..',
-      'src',
-      'dataplane',
-      'io',
-      'index.js',
-    );
+    const index = ioModule();
     const script = `
       import { createMemoryPair } from ${JSON.stringify(index)};
       const errors = [];

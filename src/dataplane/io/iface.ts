@@ -80,6 +80,20 @@ export function interfaceInfo(name: string, opts: NetnsOption = {}): InterfaceIn
   };
 }
 
+/**
+ * The receive offloads on `info` that merge a flow's TCP segments into frames above the MTU
+ * before a packet socket sees them ("generic-receive-offload and large-receive-offload"), with
+ * the command that turns them off; null when neither is on (or the driver does not say).
+ */
+export function coalescingOffloads(info: InterfaceInfo): { names: string; fix: string } | null {
+  const on = [
+    info.gro ? 'generic-receive-offload' : '',
+    info.lro ? 'large-receive-offload' : '',
+  ].filter(Boolean);
+  if (on.length === 0) return null;
+  return { names: on.join(' and '), fix: `ethtool -K ${info.name} gro off lro off` };
+}
+
 /** Null when this process may open AF_PACKET sockets, else the errno name the probe got. */
 export function probeCapNetRaw(): string | null {
   return loadNative().capNetRaw();

@@ -23,7 +23,12 @@ import { decodeEthernet } from '../../packet/decode.js';
 import { PacketView } from '../../packet/view.js';
 import { openAfPacket, type AfPacketIO } from '../io/af-packet.js';
 import { IoNoInterfaceError } from '../io/errors.js';
-import { checkPacketPrerequisites, interfaceInfo, type InterfaceInfo } from '../io/iface.js';
+import {
+  checkPacketPrerequisites,
+  coalescingOffloads,
+  interfaceInfo,
+  type InterfaceInfo,
+} from '../io/iface.js';
 import {
   FrameBatch,
   TP_STATUS,
@@ -474,15 +479,12 @@ export class HostPacketDataplane implements Dataplane {
         `packet: attached to ${io.name} (index ${io.info.index}, MAC ${io.info.mac}, MTU ${io.info.mtu}, ` +
           `${ifc.addrs.length} address${ifc.addrs.length === 1 ? '' : 'es'})`,
       );
-      const coalescing = [
-        io.info.gro ? 'generic-receive-offload' : '',
-        io.info.lro ? 'large-receive-offload' : '',
-      ].filter(Boolean);
-      if (coalescing.length)
+      const merged = coalescingOffloads(io.info);
+      if (merged)
         this.#log(
-          `packet: warning: ${io.name} has ${coalescing.join(' and ')} on: the kernel hands over ` +
+          `packet: warning: ${io.name} has ${merged.names} on: the kernel hands over ` +
             `TCP segments merged beyond the MTU, which ipvs-ts cannot forward (dropped, counted as ` +
-            `rxTruncated); turn it off: ethtool -K ${io.name} gro off lro off`,
+            `rxTruncated); turn it off: ${merged.fix}`,
         );
     }
     this.#timer = setInterval(() => this.#watch(), this.#watchMs);

@@ -75,6 +75,8 @@ function hashKey(af: number, w: ArrayLike<number>, o: number, ifIndex: number): 
 /** The neighbour cache and its resolution queue. */
 export class Neigh {
   readonly capacity: number;
+  /** Bumped whenever an entry may have moved to another slot (a removal). */
+  gen = 0;
   readonly #mask: number;
   readonly #key: Uint32Array; // 4 words per slot
   readonly #af: Uint8Array; // 0 = empty slot
@@ -269,9 +271,6 @@ export class Neigh {
     if (now >= this.#nextProbe[s]!) this.#probe(ifc, s, now);
     return s;
   }
-
-  /** Bumped whenever an entry may have moved to another slot (a removal). */
-  gen = 0;
 
   /** True when slot `s` has a MAC to send to. */
   usable(s: number): boolean {

@@ -12,8 +12,7 @@ import { PacketEngine } from '../../../src/dataplane/packet/engine.js';
 import { parseMac } from '../../../src/dataplane/packet/net.js';
 import { destSpec, makeIpvs, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, MAC, RS1, RS2, VIP, checksumErrors, makeLab } from './lab.js';
-import { FrameBatch } from '../../../src/dataplane/io/types.js';
-import { ACK, FIN, PSH, SYN, dec, dmac, dst, src, tcp4, udp4 } from './frames.js';
+import { ACK, FIN, PSH, SYN, dec, dmac, dst, rsTcp4, src, tcp4, udp4 } from './frames.js';
 
 function memLab(fwd: number) {
   const { ipvs } = makeIpvs();
@@ -309,37 +308,9 @@ describe('the fast path', () => {
     const k = svcSpec(VIP, 80, { scheduler: 'rr' });
     lab.ipvs.addService(k);
     lab.ipvs.addDest(k, destSpec(RS1, 8080));
-    const batch = new FrameBatch(1, Buffer.alloc(2048));
-    const fast = (f: Buffer): { eth0: Buffer[]; eth1: Buffer[] } => {
-      lab.io0.sent.length = 0;
-      lab.io1.sent.length = 0;
-      f.copy(batch.data, 0);
-      batch.desc[0] = 0;
-      batch.desc[1] = f.length;
-      batch.desc[2] = f.length;
-      batch.count = 1;
-      lab.engine.receive(lab.eth0, batch);
-      lab.engine.tx.commit();
-      return {
-        eth0: lab.io0.sent.map((x) => Buffer.from(x.data)),
-        eth1: lab.io1.sent.map((x) => Buffer.from(x.data)),
-      };
-    };
+    const fast = (f: Buffer) => lab.receive('eth0', f);
     lab.send('eth0', tcp4({ flags: SYN, seq: 1 }));
-    lab.send(
-      'eth1',
-      tcp4({
-        src: RS1,
-        dst: CLIENT,
-        sport: 8080,
-        dport: 40000,
-        smac: MAC.rs1,
-        dmac: MAC.eth1,
-        flags: SYN | ACK,
-        seq: 9,
-        ack: 2,
-      }),
-    );
+    lab.send('eth1', rsTcp4({ flags: SYN | ACK, seq: 9, ack: 2 }));
     const data = (seq: number) => tcp4({ flags: PSH | ACK, seq, ack: 10, payload: 'x' });
     const before = lab.engine.counters.fastPath;
     let r = fast(data(2));
@@ -378,18 +349,10 @@ describe('the fast path', () => {
     const k = svcSpec(VIP, 80, { scheduler: 'rr' });
     lab.ipvs.addService(k);
     lab.ipvs.addDest(k, destSpec(RSX, 80));
-    const batch = new FrameBatch(1, Buffer.alloc(2048));
     const fastMac = (f: Buffer): string => {
-      lab.io1.sent.length = 0;
-      f.copy(batch.data, 0);
-      batch.desc[0] = 0;
-      batch.desc[1] = f.length;
-      batch.desc[2] = f.length;
-      batch.count = 1;
-      lab.engine.receive(lab.eth0, batch);
-      lab.engine.tx.commit();
-      assert.equal(lab.io1.sent.length, 1);
-      return dmac(Buffer.from(lab.io1.sent[0]!.data));
+      const r = lab.receive('eth0', f);
+      assert.equal(r.eth1.length, 1);
+      return dmac(r.eth1[0]!);
     };
     // A: NAT, established through the gateway
     lab.send('eth0', tcp4({ sport: 40000, flags: SYN, seq: 1 }));
@@ -429,41 +392,19 @@ describe('the fast path', () => {
       lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
       lab.ipvs.addDest(svcSpec(VIP, 81), destSpec(RS2, 81, { fwd: 3 }));
       const out: string[] = [];
-      const batch = new FrameBatch(1, Buffer.alloc(2048));
       const feed = (ifname: 'eth0' | 'eth1', f: Buffer): void => {
-        lab.io0.sent.length = 0;
-        lab.io1.sent.length = 0;
-        if (fast) {
-          f.copy(batch.data, 0);
-          batch.desc[0] = 0;
-          batch.desc[1] = f.length;
-          batch.desc[2] = f.length;
-          batch.count = 1;
-          lab.engine.receive(ifname === 'eth0' ? lab.eth0 : lab.eth1, batch);
-        } else lab.send(ifname, f);
-        lab.engine.tx.commit();
-        for (const x of [...lab.io0.sent, ...lab.io1.sent])
-          out.push(Buffer.from(x.data).toString('hex'));
+        const r = fast ? lab.receive(ifname, f) : lab.send(ifname, f);
+        for (const x of [...r.eth0, ...r.eth1]) out.push(x.toString('hex'));
         const c = lab.ipvs
           .listConns()
           .map((x) => `${x.cport}/${x.vport}:${x.stateName}:${x.expiresMs}`);
         out.push(c.join(','));
       };
-      const srv = (o: Parameters<typeof tcp4>[0]) =>
-        tcp4({
-          src: RS1,
-          dst: CLIENT,
-          sport: 8080,
-          dport: 40000,
-          smac: MAC.rs1,
-          dmac: MAC.eth1,
-          ...o,
-        });
       feed('eth0', tcp4({ flags: SYN, seq: 1 }));
-      feed('eth1', srv({ flags: SYN | ACK, seq: 9, ack: 2 }));
+      feed('eth1', rsTcp4({ flags: SYN | ACK, seq: 9, ack: 2 }));
       for (let i = 0; i < 5; i++) {
         feed('eth0', tcp4({ flags: PSH | ACK, seq: 2 + i, ack: 10, payload: 'x', ttl: 60 - i }));
-        feed('eth1', srv({ flags: PSH | ACK, seq: 10 + i, ack: 3 + i, payload: 'yy' }));
+        feed('eth1', rsTcp4({ flags: PSH | ACK, seq: 10 + i, ack: 3 + i, payload: 'yy' }));
       }
       feed('eth0', udp4({ dport: 80, payload: 'not a service' }));
       feed('eth0', tcp4({ dport: 81, flags: SYN, sport: 5555 }));

@@ -8,7 +8,7 @@ import {
   readMac,
 } from '../../../src/packet/index.js';
 import { formatIp } from '../../../src/core/addr.js';
-import { CLIENT, MAC, VIP } from './lab.js';
+import { CLIENT, MAC, RS1, VIP } from './lab.js';
 
 export { TCP_FLAG };
 export const { SYN, ACK, FIN, RST, PSH } = TCP_FLAG;
@@ -50,6 +50,19 @@ export function tcp4(o: TcpFrame = {}): Buffer {
     });
   if (o.payload !== undefined) b.payload(o.payload);
   return Buffer.from(b.build());
+}
+
+/** A TCP/IPv4 frame from real server RS1:8080 to client:40000 (NAT reply), RS1's MAC to eth1. */
+export function rsTcp4(o: TcpFrame = {}): Buffer {
+  return tcp4({
+    src: RS1,
+    dst: CLIENT,
+    sport: 8080,
+    dport: 40000,
+    smac: MAC.rs1,
+    dmac: MAC.eth1,
+    ...o,
+  });
 }
 
 /** A UDP/IPv4 frame. */

@@ -11,6 +11,7 @@ import { PacketEngine, type EngineOptions } from '../../../src/dataplane/packet/
 import { REASON_NAMES } from '../../../src/dataplane/packet/counters.js';
 import { parseMac } from '../../../src/dataplane/packet/net.js';
 import { PcapIO } from '../../../src/dataplane/io/pcap.js';
+import { FrameBatch } from '../../../src/dataplane/io/types.js';
 import {
   PacketView,
   decodeEthernet,
@@ -108,7 +109,27 @@ export function makeLab(opts: EngineOptions & { maxConns?: number } = {}) {
       eth1: io1.sent.map((f) => Buffer.from(f.data)),
     };
   };
-  return { ipvs, clock, advance, engine, eth0, eth1, io0, io1, send };
+  /** Like `send`, through `engine.receive()` as a one-frame batch (so the fast path can take it). */
+  const batch = new FrameBatch(1, Buffer.alloc(2048));
+  const receive = (
+    ifname: 'eth0' | 'eth1',
+    frame: Uint8Array,
+  ): { eth0: Buffer[]; eth1: Buffer[] } => {
+    io0.sent.length = 0;
+    io1.sent.length = 0;
+    batch.data.set(frame, 0);
+    batch.desc[0] = 0;
+    batch.desc[1] = frame.length;
+    batch.desc[2] = frame.length;
+    batch.count = 1;
+    engine.receive(ifname === 'eth0' ? eth0 : eth1, batch);
+    engine.tx.commit();
+    return {
+      eth0: io0.sent.map((f) => Buffer.from(f.data)),
+      eth1: io1.sent.map((f) => Buffer.from(f.data)),
+    };
+  };
+  return { ipvs, clock, advance, engine, eth0, eth1, io0, io1, send, receive };
 }
 
 export const v4 = (s: string): number => parseIp(s)!.words[0]!;
