@@ -60,6 +60,44 @@ export function sedOverhead(d: Dest): number {
   return d.activeConns + 1;
 }
 
+const TWO_16 = 65536;
+const TWO_32 = 4294967296;
+/** Low 32 bits of the last `mulHi` product (scratch, so nothing is allocated). */
+let mulLo = 0;
+
+/** High part `⌊a × b / 2^32⌋` of an exact product, low 32 bits left in `mulLo` (a < 2^37, b < 2^32). */
+function mulHi(a: number, b: number): number {
+  const bl = b % TWO_16;
+  const x = a * ((b - bl) / TWO_16); // < 2^53
+  const y = a * bl; // < 2^53
+  const xl = x % TWO_16;
+  const yl = y % TWO_32;
+  let lo = xl * TWO_16 + yl;
+  let hi = (x - xl) / TWO_16 + (y - yl) / TWO_32;
+  if (lo >= TWO_32) {
+    lo -= TWO_32;
+    hi++;
+  }
+  mulLo = lo;
+  return hi;
+}
+
+/**
+ * `a × b > c × d` for non-negative integer overheads `a`, `c` (< 2^37) and weights `b`, `d`
+ * (< 2^32), compared exactly as the kernel's 64-bit products are (`(__s64)loh * w > …`,
+ * spec §2.1). Doubles hold every product up to 2^53; above that both sides are split into
+ * 32-bit halves. Allocation-free.
+ */
+export function mulGt(a: number, b: number, c: number, d: number): boolean {
+  const p = a * b;
+  const q = c * d;
+  if (p <= Number.MAX_SAFE_INTEGER && q <= Number.MAX_SAFE_INTEGER) return p > q;
+  const ph = mulHi(a, b);
+  const pl = mulLo;
+  const qh = mulHi(c, d);
+  return ph !== qh ? ph > qh : pl > mulLo;
+}
+
 /** Which overhead `weightedLeast` compares. */
 export const OH_CONN = 0;
 export const OH_SED = 1;
@@ -86,7 +124,7 @@ export function weightedLeast(dests: readonly Dest[], kind: number): Dest | null
     const d = dests[i]!;
     if ((d.flags & DEST_F_OVERLOAD) !== 0) continue;
     const doh = kind === OH_SED ? sedOverhead(d) : connOverhead(d);
-    if (loh * d.weight > doh * least.weight) {
+    if (mulGt(loh, d.weight, doh, least.weight)) {
       least = d;
       loh = doh;
     }

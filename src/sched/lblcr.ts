@@ -16,6 +16,7 @@ import {
   isAvailable,
   isOverloaded,
   lblcOverloaded,
+  mulGt,
   weightedLeast,
 } from './common.js';
 
@@ -47,7 +48,7 @@ function setMin(set: readonly Dest[]): Dest | null {
       continue;
     }
     const doh = connOverhead(d);
-    if (loh * d.weight > doh * least.weight && isAvailable(d)) {
+    if (mulGt(loh, d.weight, doh, least.weight) && isAvailable(d)) {
       least = d;
       loh = doh;
     }
@@ -63,7 +64,7 @@ function setMax(set: readonly Dest[]): number {
     const d = set[i]!;
     if (d.weight <= 0) continue;
     const doh = connOverhead(d);
-    if (most < 0 || moh * d.weight < doh * set[most]!.weight) {
+    if (most < 0 || mulGt(doh, set[most]!.weight, moh, d.weight)) {
       most = i;
       moh = doh;
     }

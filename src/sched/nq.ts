@@ -4,7 +4,7 @@
  * busy, the sed choice (overhead `active + 1`, strict cross-multiplied comparison) is returned.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { isOverloaded, sedOverhead } from './common.js';
+import { isOverloaded, mulGt, sedOverhead } from './common.js';
 
 /** The nq scheduler. */
 export const nq: SchedulerOps = {
@@ -19,7 +19,7 @@ export const nq: SchedulerOps = {
       if (d.weight === 0 || isOverloaded(d)) continue;
       if (d.activeConns === 0) return d;
       const doh = sedOverhead(d);
-      if (least === null || loh * d.weight > doh * least.weight) {
+      if (least === null || mulGt(loh, d.weight, doh, least.weight)) {
         least = d;
         loh = doh;
       }

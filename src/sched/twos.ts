@@ -9,7 +9,7 @@
  * selects the first eligible destination, which therefore gets one extra share in `total`.
  */
 import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
-import { connOverhead, isOverloaded } from './common.js';
+import { connOverhead, isOverloaded, mulGt } from './common.js';
 
 const TWO_32 = 4294967296;
 
@@ -51,6 +51,6 @@ export const twos: SchedulerOps = {
     }
     // Both draws are at most Σweight, so the walk always ends with both chosen.
     if (c1 === null || c2 === null) return c1 ?? c2;
-    return c2.weight * connOverhead(c1) > c1.weight * connOverhead(c2) ? c2 : c1;
+    return mulGt(connOverhead(c1), c2.weight, connOverhead(c2), c1.weight) ? c2 : c1;
   },
 };
