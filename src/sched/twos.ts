@@ -4,21 +4,36 @@
  * and the less loaded one per unit of weight is returned (the first draw on a tie).
  *
  * Random numbers: `r ∈ [0, total)` with `total = Σweight + 1`, drawn from `svc.env.randomU32()`
- * by rejection sampling (`uniformBelow`), so every value is exactly equally likely; the kernel's
- * `prandom_u32() % total` has a modulo bias of up to total / 2^32. As in the kernel, `r = 0`
- * selects the first eligible destination, which therefore gets one extra share in `total`.
+ * exactly as mainline's `get_random_u32_below(total)` maps its u32 stream (`randomBelow`), so a
+ * given random sequence picks what the kernel would pick. As in the kernel, `r = 0` selects the
+ * first eligible destination, which therefore gets one extra share in `total`.
  */
 import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
 import { connOverhead, isOverloaded, mulGt } from './common.js';
 
+const TWO_16 = 65536;
 const TWO_32 = 4294967296;
 
-/** A uniformly distributed integer in [0, n), 1 ≤ n ≤ 2^32, by rejection of the biased tail. */
-export function uniformBelow(env: SchedEnv, n: number): number {
-  const limit = TWO_32 - (TWO_32 % n);
+/**
+ * A uniformly distributed integer in [0, ceil), 1 ≤ ceil < 2^32, computed like the kernel's
+ * `__get_random_u32_below` (drivers/char/random.c): `m = ceil × u` as a 64-bit product, the result
+ * is its high half `⌊m / 2^32⌋`, and a draw whose low half is below `2^32 mod ceil` is redrawn.
+ */
+export function randomBelow(env: SchedEnv, ceil: number): number {
   for (;;) {
-    const r = env.randomU32();
-    if (r < limit) return r % n;
+    const u = env.randomU32();
+    // ceil × u split at 2^32 without rounding: u = uh · 2^16 + ul.
+    const ul = u % TWO_16;
+    const x = ceil * ((u - ul) / TWO_16); // < 2^48
+    const y = ceil * ul; // < 2^48
+    const xl = x % TWO_16;
+    let lo = xl * TWO_16 + (y % TWO_32);
+    let hi = (x - xl) / TWO_16 + Math.floor(y / TWO_32);
+    if (lo >= TWO_32) {
+      lo -= TWO_32;
+      hi++;
+    }
+    if (lo >= ceil || lo >= TWO_32 % ceil) return hi;
   }
 }
 
@@ -37,8 +52,8 @@ export const twos: SchedulerOps = {
     if (total === 0) return null;
     total += 1;
     const env = svc.env;
-    let r1 = uniformBelow(env, total);
-    let r2 = uniformBelow(env, total);
+    let r1 = randomBelow(env, total);
+    let r2 = randomBelow(env, total);
     let c1: Dest | null = null;
     let c2: Dest | null = null;
     for (let i = 0; i < n && (c1 === null || c2 === null); i++) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Dest } from '../../src/core/service.js';
-import { twos, uniformBelow } from '../../src/sched/twos.js';
+import { randomBelow, twos } from '../../src/sched/twos.js';
 import { FakeEnv } from '../helpers/fake-env.js';
 import { makeService, named } from './sched-util.js';
 
@@ -20,8 +20,11 @@ function setup(ds: [string, number, number?, number?][]) {
   const env = new ScriptedEnv();
   const svc = makeService(twos, { env });
   const { by, label } = named(svc, ds);
+  // get_random_u32_below(total) = ⌊total × u / 2^32⌋: feed the u32 in the middle of r's range.
+  const total = ds.reduce((t, [, w]) => t + w, 0) + 1;
+  const u = (r: number) => Math.floor(((r + 0.5) * 2 ** 32) / total);
   const pickWith = (r1: number, r2: number) => {
-    env.script = [r1, r2];
+    env.script = [u(r1), u(r2)];
     const got = label(twos.schedule(svc, null as never));
     assert.equal(env.script.length, 0);
     return got;
@@ -69,14 +72,34 @@ describe('twos', () => {
       assert.equal(pickWith(2, 2), 'A');
     });
 
-    it('rejects draws from the biased tail so every value in [0, total) is equally likely', () => {
+    it('draws like get_random_u32_below: ⌊total × u / 2^32⌋, redrawing a biased low half', () => {
       const env = new ScriptedEnv();
-      // total 7: 2^32 mod 7 = 4, so values ≥ 2^32 − 4 are redrawn.
-      env.script = [0xffffffff, 0xfffffffc, 0xfffffffb];
-      assert.equal(uniformBelow(env, 7), 0xfffffffb % 7);
+      // total 7: u = 2^28 → 0, u = 2^32 − 1 → 6, u = 2^31 → 3 (not u mod 7).
+      env.script = [0x10000000, 0xffffffff, 0x80000000];
+      assert.deepEqual([randomBelow(env, 7), randomBelow(env, 7), randomBelow(env, 7)], [0, 6, 3]);
+      // 7 × u mod 2^32 < 2^32 mod 7 (= 4) is redrawn: u = 0x24924925 gives low half 3.
+      // u = 0 too: its low half 0 is below 4.
+      env.script = [0x24924925, 0, 0x80000000];
+      assert.equal(randomBelow(env, 7), 3);
       assert.equal(env.script.length, 0);
-      env.script = [12345];
-      assert.equal(uniformBelow(env, 1), 0);
+      // A low half below total but not below 2^32 mod total is kept: 7 × 0x4924924a = 2 · 2^32 + 6.
+      env.script = [0x4924924a];
+      assert.equal(randomBelow(env, 7), 2);
+      env.script = [0xffffffff];
+      assert.equal(randomBelow(env, 1), 0);
+    });
+
+    it('a constant source of 2^32 − 1 picks the last eligible destination (no endless redraw)', () => {
+      const env = new ScriptedEnv();
+      const svc = makeService(twos, { env });
+      const { label } = named(svc, [
+        ['A', 1],
+        ['B', 2],
+        ['C', 3],
+      ]);
+      env.script = [0xffffffff, 0xffffffff];
+      // r = 6 for both: C 6 − 3 = 3, B 3 − 2 = 1, A 1 − 1 = 0 → A.
+      assert.equal(label(twos.schedule(svc, null as never)), 'A');
     });
 
     it('with a seeded env and no load, shares follow weight (+1 share for the first)', () => {
