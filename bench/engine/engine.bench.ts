@@ -32,6 +32,8 @@ const LIVE = Number(args.find((a) => !a.startsWith('--')) ?? 1_000_000);
 const FRAMES = 1 << 15; // distinct frames per case, each a random live connection
 const BATCH = 64;
 const FRAME = 64;
+// more rounds for profiling (perf record): BENCH_ROUNDS=200
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -195,7 +197,7 @@ async function main(): Promise<void> {
               wire.flush();
             }
           },
-          { ops: 1 << 16, rounds: 7, heap: true },
+          { ops: 1 << 16, rounds: ROUNDS, heap: true },
         ),
       );
       if (!pf) e2.close();

@@ -315,7 +315,7 @@ export class ConnOps {
     if (t.flags(h) & CONN_F_TEMPLATE) return;
     if (proto === IPPROTO_UDP) {
       if (dir === DIR_OUTPUT) this.#assureController(h);
-      t.setTimeout(h, ipvs.timeouts.get(IPPROTO_UDP)![0]!);
+      t.setTimeout(h, ipvs.udpTimeouts[0]!);
       return;
     }
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_SCTP) return;
@@ -347,7 +347,7 @@ export class ConnOps {
       if (next === established) this.#assureController(h);
     }
     t.setState(h, next);
-    t.setTimeout(h, ipvs.timeouts.get(proto)![next]!);
+    t.setTimeout(h, (proto === IPPROTO_TCP ? ipvs.tcpTimeouts : ipvs.sctpTimeouts)[next]!);
   }
 
   #assureController(h: number): void {

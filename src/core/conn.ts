@@ -385,12 +385,37 @@ export class ConnTable {
     vaddr: ArrayLike<number>,
     vport: number,
   ): number {
-    const h = this.#inGet(af, proto, caddr, cport, vaddr, vport);
+    return this.inGetAt(
+      this.#hash(proto, af, caddr, 0, cport),
+      af,
+      proto,
+      caddr,
+      cport,
+      vaddr,
+      vport,
+    );
+  }
+
+  /**
+   * `inGet` with the bucket of (proto, caddr, cport) already known, as `prefetch` returned it:
+   * a batch that prefetched its buckets does not hash its keys a second time.
+   */
+  inGetAt(
+    b: number,
+    af: number,
+    proto: number,
+    caddr: ArrayLike<number>,
+    cport: number,
+    vaddr: ArrayLike<number>,
+    vport: number,
+  ): number {
+    const h = this.#inGet(b, af, proto, caddr, cport, vaddr, vport);
     if (h !== NO_CONN || this.#noCport === 0 || cport === 0) return h;
-    return this.#inGet(af, proto, caddr, 0, vaddr, vport);
+    return this.#inGet(this.#hash(proto, af, caddr, 0, 0), af, proto, caddr, 0, vaddr, vport);
   }
 
   #inGet(
+    b0: number,
     af: number,
     proto: number,
     caddr: ArrayLike<number>,
@@ -403,11 +428,7 @@ export class ConnTable {
     const ports = (cport | (vport << 16)) >>> 0;
     const meta = af | (proto << 8);
     const noCport = cport === 0 ? CONN_F_NO_CPORT : 0;
-    for (
-      let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!;
-      x !== NO_CONN;
-      x = hi[x * HS + H_NEXT]!
-    ) {
+    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
       const b = x * HS;
       if (
         hot[b + H_PORTS] === ports &&
@@ -435,14 +456,31 @@ export class ConnTable {
     daddr: ArrayLike<number>,
     dport: number,
   ): number {
+    return this.outGetAt(
+      this.#hash(proto, af, daddr, 0, dport),
+      af,
+      proto,
+      saddr,
+      sport,
+      daddr,
+      dport,
+    );
+  }
+
+  /** `outGet` with the bucket of (proto, daddr, dport) already known, as `prefetch` returned it. */
+  outGetAt(
+    b0: number,
+    af: number,
+    proto: number,
+    saddr: ArrayLike<number>,
+    sport: number,
+    daddr: ArrayLike<number>,
+    dport: number,
+  ): number {
     const hot = this.hot;
     const hi = this.#hoti;
     const meta = af | (proto << 8);
-    for (
-      let x = this.#buckets[this.#hash(proto, af, daddr, 0, dport)]!;
-      x !== NO_CONN;
-      x = hi[x * HS + H_NEXT]!
-    ) {
+    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
       const b = x * HS;
       const f = hot[b + H_FLAGS]!;
       if (

@@ -114,6 +114,10 @@ export class Ipvs implements SchedEnv {
   readonly ops: ConnOps;
   /** Timeouts in ms per protocol, indexed by state. */
   readonly timeouts: Map<number, Uint32Array> = new Map();
+  /** The TCP, UDP and SCTP rows of `timeouts` (the same arrays), for the per-packet path. */
+  readonly tcpTimeouts: Uint32Array;
+  readonly udpTimeouts: Uint32Array;
+  readonly sctpTimeouts: Uint32Array;
   /**
    * fwmark classifier rules in their text form (`proto tcp dport 80 mark 1`): the firewall marks
    * the kernel's fwmark services would see. Kept here so every plane persists them; the packet
@@ -166,6 +170,9 @@ export class Ipvs implements SchedEnv {
         Uint32Array.from(po.defaultTimeouts, (s) => s * 1000),
       );
     }
+    this.tcpTimeouts = this.timeouts.get(IPPROTO_TCP)!;
+    this.udpTimeouts = this.timeouts.get(IPPROTO_UDP)!;
+    this.sctpTimeouts = this.timeouts.get(IPPROTO_SCTP)!;
   }
 
   // ---- SchedEnv ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 /**
  * Copying frame bytes between two buffers a word at a time, without allocating per copy: the
  * views over each side's memory are made once and re-made only when a caller hands over
- * different memory. Four-byte-aligned copies go through Int32Array views, the others through
- * DataViews; the bytes that end up in the destination are the same either way.
+ * different memory. Copies whose two sides sit at the same distance from a word boundary go
+ * through Int32Array views after the bytes up to it (an IP header behind a 14-byte Ethernet header
+ * on both sides, say), the others through DataViews; the bytes that end up in the destination are
+ * the same either way.
  */
 export class WordCopier {
   #src: Uint8Array | null = null;
@@ -27,16 +29,20 @@ export class WordCopier {
     let i = 0;
     const sw = this.#srcW;
     const dw = this.#dstW;
-    if (sw !== null && dw !== null && ((so | d) & 3) === 0) {
-      const s4 = so >>> 2;
-      const d4 = d >>> 2;
-      const n4 = n >>> 2;
-      for (; i < n4; i++) dw[d4 + i] = sw[s4 + i]!;
-      i <<= 2;
+    if (sw !== null && dw !== null && ((so ^ d) & 3) === 0) {
+      // the same distance from a word boundary on both sides: bytes up to it, then whole words
+      const head = Math.min(n, (4 - (so & 3)) & 3);
+      for (; i < head; i++) dst[d + i] = src[so + i]!;
+      const s4 = (so + i) >>> 2;
+      const d4 = (d + i) >>> 2;
+      const n4 = (n - i) >>> 2;
+      for (let k = 0; k < n4; k++) dw[d4 + k] = sw[s4 + k]!;
+      i += n4 << 2;
     } else {
+      // byte order is irrelevant to a copy: little-endian skips the swaps
       const sv = this.#srcDv;
       const dv = this.#dstDv;
-      for (; i + 4 <= n; i += 4) dv.setUint32(d + i, sv.getUint32(so + i));
+      for (; i + 4 <= n; i += 4) dv.setUint32(d + i, sv.getUint32(so + i, true), true);
     }
     for (; i < n; i++) dst[d + i] = src[so + i]!;
   }

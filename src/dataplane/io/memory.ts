@@ -114,7 +114,9 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
       return false;
     }
     this.copyIn(at, src, off, len);
-    const k = ((this.hFirst + this.hCount) % this.heldCap) * 2;
+    let k = this.hFirst + this.hCount;
+    if (k >= this.heldCap) k -= this.heldCap;
+    k *= 2;
     this.held[k] = at;
     this.held[k + 1] = len;
     this.hCount++;
@@ -150,7 +152,8 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
   /** Releases the frames of the last batch, then lists up to `max` queued frames in place. */
   private fill(b: FrameBatch, max: number): number {
     if (this.inBatch > 0) {
-      this.hFirst = (this.hFirst + this.inBatch) % this.heldCap;
+      this.hFirst += this.inBatch;
+      if (this.hFirst >= this.heldCap) this.hFirst -= this.heldCap;
       this.hCount -= this.inBatch;
       this.inBatch = 0;
       if (this.hCount > 0) {
@@ -161,8 +164,9 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     }
     const n = Math.min(max, this.queue);
     b.data = this.ring;
-    for (let i = 0; i < n; i++) {
-      const k = ((this.hFirst + i) % this.heldCap) * 2;
+    // entries past the end of `held` continue at its start (hFirst < heldCap, n <= hCount)
+    for (let i = 0, k = this.hFirst * 2, end = this.heldCap * 2; i < n; i++, k += 2) {
+      if (k === end) k = 0;
       const d = i * 4;
       b.desc[d] = this.held[k]!;
       b.desc[d + 1] = this.held[k + 1]!;

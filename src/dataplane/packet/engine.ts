@@ -251,7 +251,10 @@ export class PacketEngine {
       const off = batch.offset(i);
       const len = batch.length(i);
       if (fast && i < this.#tupleOk.length && this.#tupleOk[i] === 1 && batch.pktType(i) === 0) {
-        if (this.#fast.run(ifc, data, off, this.#tuples[i]!)) {
+        const pf = this.#prefetch;
+        const bs = pf ? this.#pfBucket[2 * i]! : -1;
+        const bd = pf ? this.#pfBucket[2 * i + 1]! : -1;
+        if (this.#fast.run(ifc, data, off, this.#tuples[i]!, bs, bd)) {
           this.counters.rxFrames++;
           this.counters.fastPath++;
           this.#pkt.reason = -1;

@@ -63,9 +63,11 @@ export class FastPath {
 
   /**
    * Handles the frame at `buf[off]` received on `ifc`, whose tuple is `t`, when it is a
-   * fast-path packet; returns true when it was forwarded, false when nothing was done.
+   * fast-path packet; returns true when it was forwarded, false when nothing was done. `bs` / `bd`
+   * are the connection-table buckets of the tuple's source / destination key when the batch's
+   * prefetch computed them, -1 otherwise.
    */
-  run(ifc: Iface, buf: Uint8Array, off: number, t: Tuple): boolean {
+  run(ifc: Iface, buf: Uint8Array, off: number, t: Tuple, bs = -1, bd = -1): boolean {
     const c = this.#c;
     const ipvs = c.ipvs;
     const l3 = t.l3Offset;
@@ -90,13 +92,23 @@ export class FastPath {
       if (ipvs.sysctl.backup_only && ipvs.daemons.backup) return false;
       if (proto === IPPROTO_TCP && (t.tcpFlags & SYN) !== 0) return false;
       // LOCAL_IN: the out handler (98) runs before the in handler (99)
-      if (conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport) !== NO_CONN) return false;
-      const h = conns.inGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+      const o =
+        bd >= 0
+          ? conns.outGetAt(bd, af, proto, t.saddr, t.sport, t.daddr, t.dport)
+          : conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+      if (o !== NO_CONN) return false;
+      const h =
+        bs >= 0
+          ? conns.inGetAt(bs, af, proto, t.saddr, t.sport, t.daddr, t.dport)
+          : conns.inGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
       if (h === NO_CONN) return false;
       return this.#in(h, t, buf);
     }
     if (!ipvs.enabled) return false;
-    const h = conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+    const h =
+      bd >= 0
+        ? conns.outGetAt(bd, af, proto, t.saddr, t.sport, t.daddr, t.dport)
+        : conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
     if (h === NO_CONN) return false;
     return this.#out(h, t, buf);
   }
