@@ -178,8 +178,9 @@ export class ConnOps {
     if (t.protocol(h) !== IPPROTO_UDP) cf &= ~CONN_F_ONE_PACKET;
     let f = t.flags(h);
     if (f & CONN_F_SYNC) {
+      // keep the synced activity; method and NOOUTPUT come from the destination (ip_vs_bind_dest)
       if (!(f & CONN_F_TEMPLATE)) cf &= ~CONN_F_INACTIVE;
-      f &= ~CONN_F_FWD_MASK;
+      f &= ~(CONN_F_FWD_MASK | CONN_F_NOOUTPUT);
     }
     t.setFlags(h, (f | cf) >>> 0);
     t.setDest(h, dest.id);

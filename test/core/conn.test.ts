@@ -8,7 +8,9 @@ import {
   CONN_F_NO_CPORT,
   CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
+  CONN_F_SYNC,
   DEST_F_OVERLOAD,
+  FWD_DROUTE,
   SVC_F_ONEPACKET,
 } from '../../src/core/constants.js';
 import {
@@ -77,6 +79,23 @@ describe('connections', () => {
       assert.equal(ipvs.listConns()[0]!.stateName, 'FIN_WAIT');
       assert.equal(ipvs.conns.timeout(h), 120_000);
       assert.deepEqual([d.activeConns, d.inactConns], [0, 1]);
+    });
+
+    it('binds a synced connection with the destination method and NOOUTPUT, keeping its INACTIVE bit', () => {
+      // ip_vs_bind_dest: for SYNC connections both FWD_MASK and NOOUTPUT come from the destination.
+      const { ipvs, key } = setup();
+      const d = ipvs.addDest(key, destSpec('198.51.100.10', 80));
+      const c = parseIp('203.0.113.5')!.words;
+      const v = parseIp(VIP)!.words;
+      const bind = (flags: number) =>
+        ipvs.ops.newConn(2, 6, c, 40000, v, 80, 2, d.addr, 80, flags, d, 0);
+      const h = bind(CONN_F_SYNC | CONN_F_NOOUTPUT | FWD_DROUTE);
+      assert.equal(ipvs.conns.flags(h) & (CONN_F_NOOUTPUT | 7), 0, 'masq destination: no NOOUTPUT');
+      assert.ok(!(ipvs.conns.flags(h) & CONN_F_INACTIVE), 'the synced (active) activity is kept');
+      assert.deepEqual([d.activeConns, d.inactConns], [1, 0]);
+      const h2 = bind(CONN_F_SYNC | CONN_F_INACTIVE);
+      assert.ok(ipvs.conns.flags(h2) & CONN_F_INACTIVE);
+      assert.deepEqual([d.activeConns, d.inactConns], [1, 1]);
     });
 
     it('closes on a segment without SYN, FIN, ACK or RST', () => {
