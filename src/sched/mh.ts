@@ -44,7 +44,7 @@ function populate(svc: Service): void {
   const s = svc.schedData as MhState;
   const dests = svc.dests;
   const n = dests.length;
-  if (n > MH_TAB_SIZE) return; // refused by addDest; the kernel leaves the table as it was
+  if (n > MH_TAB_SIZE) return; // ip_vs_mh_reassign: EINVAL, the table stays as it was
   let g = 0;
   let max = 0;
   for (const d of dests) {
@@ -96,7 +96,7 @@ function populate(svc: Service): void {
   }
 }
 
-/** Throws EINVAL when the service has more destinations than table slots. */
+/** Throws EINVAL when the service has more destinations than table slots (binding mh). */
 function checkCount(svc: Service): void {
   if (svc.dests.length > MH_TAB_SIZE) {
     throw new InvalidError(
@@ -123,10 +123,9 @@ export const mh: SchedulerOps = {
     svc.schedData = null;
   },
 
-  addDest(svc: Service): void {
-    checkCount(svc);
-    populate(svc);
-  },
+  // Past 4093 destinations populate() leaves the table as it was. The kernel's add_dest fails the
+  // same way, but __ip_vs_update_dest ignores that result, so the destination is still added.
+  addDest: populate,
   delDest: populate,
   updDest: populate,
 

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AF_INET } from '../../src/core/addr.js';
 import { DEST_F_OVERLOAD, SVC_F_SCHED1, SVC_F_SCHED2 } from '../../src/core/constants.js';
-import { bindScheduler, linkDest } from '../../src/core/dests.js';
+import { bindScheduler, linkDest, unlinkDest } from '../../src/core/dests.js';
 import { Flow } from '../../src/core/flow.js';
 import { Dest, type Service } from '../../src/core/service.js';
 import { MH_TAB_SIZE, mh } from '../../src/sched/mh.js';
@@ -132,16 +132,26 @@ describe('mh', () => {
       assert.equal(mh.schedule(svc, flow('192.0.2.1')), null);
     });
 
-    it('refuses a 4094th destination with EINVAL', () => {
+    it('refuses to bind to more than 4093 destinations, but a 4094th add leaves the table as it was', () => {
+      // ip_vs_mh_reassign returns EINVAL; init_service passes it on, while __ip_vs_update_dest
+      // ignores add_dest's result: the destination is linked and the old table stays.
       const svc = makeService(null);
       for (let i = 0; i < MH_TAB_SIZE; i++) linkDest(svc, new Dest(AF_INET, [0x0a000000 + i], 80));
       bindScheduler(svc, mh);
-      assert.ok(tableOf(svc).every((x) => x !== null));
-      assert.throws(() => linkDest(svc, new Dest(AF_INET, [0x0b000000], 80)), {
-        code: 'IPVS_ERR_INVALID',
-      });
+      const before = tableOf(svc).slice();
+      assert.ok(before.every((x) => x !== null));
+      const extra = new Dest(AF_INET, [0x0b000000], 80);
+      extra.weight = 1000;
+      extra.lastWeight = 1000;
+      linkDest(svc, extra);
+      assert.equal(svc.dests.length, MH_TAB_SIZE + 1);
+      assert.deepEqual(tableOf(svc), before);
+      // Back at 4093 destinations the table is rebuilt.
+      unlinkDest(svc, svc.dests[MH_TAB_SIZE]!);
+      assert.ok(tableOf(svc).includes(extra));
       const svc2 = makeService(null);
       for (const d of svc.dests) linkDest(svc2, new Dest(AF_INET, d.addr, 80));
+      linkDest(svc2, new Dest(AF_INET, [0x0c000000], 80));
       assert.throws(() => bindScheduler(svc2, mh), { code: 'IPVS_ERR_INVALID' });
     });
   });
