@@ -24,6 +24,16 @@ const CASES: Array<[string, string, number]> = [
   ['-L --bogus', '--bogus: unknown option\n', 255],
   ['-Lq', '-Lq: unknown option\n', 255],
   ['-A -t', '-t: missing argument\n', 255],
+  // popt: an option without an argument refuses one given with '=' (POPT_ERROR_UNWANTEDARG)
+  ['-L -n=x', '-n=x: option does not take an argument\n', 255],
+  ['-Ln=', '-Ln=: option does not take an argument\n', 255],
+  ['-L --numeric=yes', '--numeric=yes: option does not take an argument\n', 255],
+  ['-L=n', TRY, 255],
+  ['--list=', TRY, 255],
+  // popt drops one '=' after a short option that takes an argument
+  ['-A -w=5', "You need to supply the 'service-address' option for the 'add-service' command\n", 2],
+  ['-A -t==10.0.0.9:80', 'illegal virtual server address[:port] specified\n', 2],
+  ['-A -t 10.0.0.9:80 -p=', "invalid timeout value `' specified\n", 2],
   ['-L -A', "invalid option `-A'\n", 2],
   ['-L foo', 'unexpected argument foo\n', 2],
   ['-L -n -n', "multiple 'numeric' options specified\n", 2],
@@ -79,7 +89,8 @@ const CASES: Array<[string, string, number]> = [
   ['-A -t [2001:db8::9]:80 -M 129', 'illegal ipv6 netmask specified\n', 2],
   ['-A -t [2001:db8::9]:80 -M 0', 'illegal ipv6 netmask specified\n', 2],
   ['-A -t 10.0.0.9:80 -6', '-6 used before -f\n\n', 2],
-  ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w 65536', 'illegal weight specified\n', 2],
+  // ipvsadm 1.31 checks the weight against INT_MAX, not 65535
+  ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w 2147483648', 'illegal weight specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w -1', 'illegal weight specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -x 2147483648', 'illegal u_threshold specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -y abc', 'illegal l_threshold specified\n', 2],

@@ -183,7 +183,8 @@ export function serviceEntry(se: ServiceInfo, format: number, names: Names): str
   const proto = listedProtocol(se);
   let svcName: string;
   if (se.fwmark) {
-    const mark = se.fwmark >>> 0;
+    // printf("%d"): marks of 2^31 and above come out negative, in the listing and in -S
+    const mark = se.fwmark | 0;
     if (format & FMT_RULE) svcName = se.af === 10 ? `-f ${mark} -6` : `-f ${mark}`;
     else svcName = se.af === 10 ? `FWM  ${mark} IPv6` : `FWM  ${mark}`;
   } else {

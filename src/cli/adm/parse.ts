@@ -455,7 +455,8 @@ export async function parseAdm(
         break;
       case 'w':
         setOption(ce, O.OPTC_WEIGHT);
-        if ((ce.dest.weight = stringToNumber(arg, 0, 65535)) === -1)
+        // ipvsadm 1.31 checks against INT_MAX (the usage and man page suggest 65535)
+        if ((ce.dest.weight = stringToNumber(arg, 0, 0x7fffffff)) === -1)
           fail(2, 'illegal weight specified');
         break;
       case 'x':

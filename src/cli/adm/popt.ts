@@ -1,9 +1,10 @@
 /**
  * A small emulation of the parts of libpopt that ipvsadm relies on: short options bundled in one
  * word (`-Lnc`), a short option's argument glued to it (`-t10.0.0.1:80`) or in the next word,
- * `--long=arg` and `--long arg`, optional arguments that are taken only when the next word does
- * not start with '-', non-option words collected as leftovers (in any position), `--` ending the
- * options, and popt's error codes and texts.
+ * `--long=arg` and `--long arg`, one '=' dropped after a short option (`-w=5`), options without an
+ * argument refusing one given with '=' (`--numeric=1`, `-n=1`), optional arguments that are taken
+ * only when the next word does not start with '-', non-option words collected as leftovers (in any
+ * position), `--` ending the options, and popt's error codes and texts.
  */
 
 /** How an option takes its argument. */
@@ -21,6 +22,7 @@ export interface PoptOption {
 /** popt's error codes (popt.h). */
 export const POPT_ERROR_NOARG = -10;
 export const POPT_ERROR_BADOPT = -11;
+export const POPT_ERROR_UNWANTEDARG = -12;
 
 /** What `next()` returns: an option, the end, or an error. */
 export type PoptResult =
@@ -35,6 +37,8 @@ export function poptStrerror(code: number): string {
       return 'missing argument';
     case POPT_ERROR_BADOPT:
       return 'unknown option';
+    case POPT_ERROR_UNWANTEDARG:
+      return 'option does not take an argument';
     default:
       return 'unknown error';
   }
@@ -89,8 +93,16 @@ export class PoptContext {
         opt = this.#table.find((o) => o.short === ch);
         if (!opt) return { kind: 'error', code: POPT_ERROR_BADOPT };
         if (chars.length > 1) this.#nextChar = chars.slice(1);
+        if (this.#nextChar?.startsWith('=')) {
+          if (opt.arg === 'none') return { kind: 'error', code: POPT_ERROR_UNWANTEDARG };
+          // popt skips one '=' between a short option and its glued argument
+          this.#nextChar = this.#nextChar.slice(1);
+        }
       }
-      if (opt.arg === 'none') return { kind: 'opt', val: opt.val, arg: null };
+      if (opt.arg === 'none') {
+        if (longArg !== null) return { kind: 'error', code: POPT_ERROR_UNWANTEDARG };
+        return { kind: 'opt', val: opt.val, arg: null };
+      }
       let arg: string | null;
       if (longArg !== null) {
         arg = longArg;
