@@ -45,6 +45,15 @@ export class Defense {
 
   /** Once a second (spec §3.5): update the defence modes from available memory, run drop_entry. */
   tick(): void {
+    this.updateLevel();
+    if (this.dropEntryOn) this.randomDropEntry();
+  }
+
+  /**
+   * update_defense_level: re-derives drop_entry / drop_packet / secure_tcp from available memory,
+   * flipping the automatic modes between 1 and 2. Also run on a write to one of those sysctls.
+   */
+  updateLevel(): void {
     const ipvs = this.#ipvs;
     const sc = ipvs.sysctl;
     const avail = ipvs.availMemPages();
@@ -84,11 +93,12 @@ export class Defense {
         }
         break;
       default:
-        if (this.dropRate !== sc.am_droprate) this.dropRate = this.#counter = sc.am_droprate;
+        // mode 3 sets only the rate: the countdown carries on (0 in a new namespace, so the
+        // first candidate is dropped)
+        this.dropRate = sc.am_droprate;
     }
     if (sc.secure_tcp === 1 && nomem) sc.secure_tcp = 2;
     else if (sc.secure_tcp === 2 && !nomem) sc.secure_tcp = 1;
-    if (this.dropEntryOn) this.randomDropEntry();
   }
 
   #todropEntry(h: number): boolean {
@@ -116,10 +126,9 @@ export class Defense {
         const f = t.flags(h);
         let drop: boolean;
         if (f & CONN_F_TEMPLATE) {
-          if (!(t.state(h) & TEMPLATE_STATE_ASSURED)) drop = true;
-          else
-            drop =
-              (this.#ops.dest(h)?.svc?.flags ?? 0) & SVC_F_ONEPACKET ? this.#todropEntry(h) : false;
+          // one-packet services first (ip_vs_conn_ops_mode), assured or not; then non-assured
+          if ((this.#ops.dest(h)?.svc?.flags ?? 0) & SVC_F_ONEPACKET) drop = this.#todropEntry(h);
+          else drop = !(t.state(h) & TEMPLATE_STATE_ASSURED);
         } else if (t.protocol(h) === IPPROTO_TCP) {
           const s = t.state(h);
           drop =

@@ -557,9 +557,13 @@ export class Ipvs implements SchedEnv {
   /** Writes a sysctl after validating it (spec §11). */
   setSysctl(name: string, value: number | [number, number]): void {
     const v = validateSysctl(name, value);
-    (this.sysctl as unknown as Record<string, unknown>)[name] = v;
-    if (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp')
-      this.ops.defense.tick();
+    const table = this.sysctl as unknown as Record<string, unknown>;
+    const changed = table[name] !== v;
+    table[name] = v;
+    // proc_do_defense_mode: a changed mode updates the defence level at once; drop_entry's
+    // sweep itself waits for the 1 s timer
+    if (changed && (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp'))
+      this.ops.defense.updateLevel();
   }
 
   /** Every sysctl's value. */

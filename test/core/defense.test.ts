@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SCHED_DROP } from '../../src/core/conn-ops.js';
+import { CONN_F_TEMPLATE, SVC_F_ONEPACKET, SVC_F_PERSISTENT } from '../../src/core/constants.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_SYN } from '../../src/proto/index.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
@@ -16,7 +17,9 @@ function setup(avail: { pages: number }) {
 
 describe('memory-pressure defences', () => {
   describe('drop_packet', () => {
-    it('in mode 3 drops every am_droprate-th new connection', () => {
+    it('in mode 3 drops every am_droprate-th new connection, the first one included', () => {
+      // update_defense_level sets only drop_rate in mode 3; the countdown (0 in a new namespace)
+      // is not restarted, so ip_vs_todrop drops the first candidate and then every 4th.
       const { ipvs, svc } = setup({ pages: 1e9 });
       ipvs.setSysctl('am_droprate', 4);
       ipvs.setSysctl('drop_packet', 3);
@@ -25,8 +28,20 @@ describe('memory-pressure defences', () => {
         (_, i) =>
           ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80)) === SCHED_DROP,
       );
-      assert.deepEqual(results.map((d) => (d ? 'D' : '.')).join(''), '...D...D...D');
+      assert.deepEqual(results.map((d) => (d ? 'D' : '.')).join(''), 'D...D...D...');
       assert.equal(ipvs.ops.counters.defenseDropPacket, 3);
+    });
+
+    it('in mode 3 keeps its countdown across the once-a-second updates', () => {
+      const { ipvs, svc, advance } = setup({ pages: 1e9 });
+      ipvs.setSysctl('am_droprate', 4);
+      ipvs.setSysctl('drop_packet', 3);
+      const drop = (p: number) =>
+        ipvs.ops.connSchedule(svc, flow(6, '203.0.113.5', p, VIP, 80)) === SCHED_DROP ? 'D' : '.';
+      let got = drop(1) + drop(2);
+      advance(1000);
+      got += drop(3) + drop(4) + drop(5);
+      assert.equal(got, 'D...D');
     });
 
     it('in mode 1 switches itself to 2 under memory pressure and back when memory recovers', () => {
@@ -74,6 +89,49 @@ describe('memory-pressure defences', () => {
   });
 
   describe('drop_entry', () => {
+    it('a sysctl write updates the defence level but drops nothing before the next tick', () => {
+      // proc_do_defense_mode calls update_defense_level only; the sweep runs from the 1 s timer.
+      const { ipvs, svc, advance } = setup({ pages: 1e9 });
+      for (let i = 0; i < 400; i++) {
+        const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80));
+        ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+        ipvs.ops.put(h);
+      }
+      ipvs.setSysctl('drop_entry', 3);
+      assert.equal(ipvs.ops.defense.dropEntryOn, true);
+      assert.equal(ipvs.ops.counters.defenseDropEntry, 0);
+      advance(999);
+      assert.equal(ipvs.ops.counters.defenseDropEntry, 0);
+      advance(1);
+      assert.ok(ipvs.ops.counters.defenseDropEntry > 0);
+    });
+
+    it('subjects templates of one-packet services to todrop, assured or not', () => {
+      // ip_vs_random_dropentry tests ip_vs_conn_ops_mode before ASSURED: a fresh OPS template
+      // (in_pkts 0) is never dropped, although it is not assured.
+      const { ipvs, advance } = setup({ pages: 1e9 });
+      const k = svcSpec(VIP, 53, {
+        protocol: 17,
+        scheduler: 'rr',
+        flags: SVC_F_PERSISTENT | SVC_F_ONEPACKET,
+        timeout: 600,
+      });
+      const svc = ipvs.addService(k);
+      ipvs.addDest(k, destSpec('198.51.100.10', 53));
+      for (let i = 0; i < 20; i++) {
+        const h = ipvs.ops.connSchedule(svc, flow(17, `203.0.113.${i + 1}`, 5000, VIP, 53));
+        assert.ok(h >= 0);
+        ipvs.ops.put(h);
+      }
+      const templates = () =>
+        ipvs.listConns().filter((c) => (c.flags & CONN_F_TEMPLATE) !== 0).length;
+      assert.equal(templates(), 20);
+      ipvs.setSysctl('drop_entry', 3);
+      advance(100_000);
+      assert.equal(templates(), 20);
+      assert.equal(ipvs.ops.counters.defenseDropEntry, 0);
+    });
+
     it('drops half-open connections but keeps established ones that are fresh', () => {
       const { ipvs, svc, advance } = setup({ pages: 1e9 });
       const halfOpen: number[] = [];
