@@ -115,14 +115,15 @@ async function main(): Promise<void> {
       },
     ),
     bench(
-      `insert + lookup, batches of 32 with prefetch`,
+      `insert + lookup, batches of 32 with prefetchBuckets`,
       (n) => {
         for (let i0 = 0; i0 < n; i0 += 32) {
           const end = Math.min(n, i0 + 32);
           for (let i = i0; i < end; i++) {
             caddr[0] = newAddr[i]!;
-            t.prefetch(2, 6, caddr, 0, newPort[i]!);
+            pfb[i - i0] = t.bucket(2, 6, caddr, 0, newPort[i]!);
           }
+          t.prefetchBuckets(pfb, end - i0);
           for (let i = i0; i < end; i++) {
             const h = insert(newAddr[i]!, newPort[i]!);
             batch[i] = h;
@@ -141,35 +142,20 @@ async function main(): Promise<void> {
       },
     ),
     bench(
-      'lookup, hit, batches of 32 with prefetch',
+      'lookup, hit, batches of 32 with prefetchBuckets',
       (n) => {
         for (let i0 = 0; i0 < n; i0 += 32) {
           const end = Math.min(n, i0 + 32);
           for (let i = i0; i < end; i++) {
             caddr[0] = probeAddr[i]!;
-            t.prefetch(2, 6, caddr, 0, probePort[i]!);
+            pfb[i - i0] = t.bucket(2, 6, caddr, 0, probePort[i]!);
           }
+          t.prefetchBuckets(pfb, end - i0);
           for (let i = i0; i < end; i++) {
             caddr[0] = probeAddr[i]!;
-            if (t.inGet(2, 6, caddr, probePort[i]!, vaddr, 80) === NO_CONN) throw new Error('miss');
-          }
-        }
-      },
-      { ops: BATCH, heap: true },
-    ),
-    bench(
-      'lookup, hit, batches of 32, prefetch of bucket then record',
-      (n) => {
-        for (let i0 = 0; i0 < n; i0 += 32) {
-          const end = Math.min(n, i0 + 32);
-          for (let i = i0; i < end; i++) {
-            caddr[0] = probeAddr[i]!;
-            pfb[i - i0] = t.prefetch(2, 6, caddr, 0, probePort[i]!);
-          }
-          for (let i = i0; i < end; i++) t.prefetchHead(pfb[i - i0]!);
-          for (let i = i0; i < end; i++) {
-            caddr[0] = probeAddr[i]!;
-            if (t.inGet(2, 6, caddr, probePort[i]!, vaddr, 80) === NO_CONN) throw new Error('miss');
+            const b = pfb[i - i0]!;
+            if (t.inGetAt(b, 2, 6, caddr, probePort[i]!, vaddr, 80) === NO_CONN)
+              throw new Error('miss');
           }
         }
       },
@@ -307,7 +293,7 @@ async function main(): Promise<void> {
   );
   console.log(`\nlive after run: ${t.count.toLocaleString('en-US')}`);
   console.log(
-    `table memory: ${BYTES_PER_ENTRY} bytes per entry (hot record 64 + cold record 48 + index bucket 4)`,
+    `table memory: ${BYTES_PER_ENTRY} bytes per entry (record 112: hot part 64 + cold part 48; index bucket 4)`,
   );
   console.log(
     `resident growth while filling ${cap.toLocaleString('en-US')} entries: ${((rssFull - rss0) / cap).toFixed(1)} bytes per entry (includes the benchmark's own key arrays)`,

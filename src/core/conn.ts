@@ -1,8 +1,8 @@
 /**
- * The connection table (spec §1.3, §3): every connection and persistence template lives in two
- * fixed-size records inside typed arrays, addressed by an integer handle — no object per
- * connection. The "hot" record (64 bytes, one cache line) holds what a packet needs: the lookup
- * key, flags, state, timeout, destination and expiry time; the "cold" record (48 bytes) holds the
+ * The connection table (spec §1.3, §3): every connection and persistence template lives in a
+ * fixed-size record inside typed arrays, addressed by an integer handle — no object per
+ * connection. The record's "hot" part (64 bytes) holds what every lookup reads: the lookup key,
+ * flags, state, timeout, destination and expiry time; its "cold" part (48 bytes) holds the
  * real-server address, controller links, counters and the timer-wheel links. The index is keyed
  * like the kernel's — (protocol, client address, client port), templates by (protocol, masked
  * client, 0) — and the in / out / template lookups allocate nothing. Binding, state and expiry
@@ -15,8 +15,13 @@ import type { WheelStorage } from './timer-wheel.js';
 /** Handle value meaning "no connection". */
 export const NO_CONN = -1;
 
-/** Hot record layout, in 32-bit words. */
-const HS = 16;
+/**
+ * One record per handle, 28 words (112 bytes): the hot part (words 0..15) then the cold part
+ * (words 16..27), side by side so a packet's reads of both stay on one page (one TLB entry; under
+ * a hypervisor's 4 KiB backing pages every page is a nested page walk).
+ */
+const RS = 28;
+/** Hot part, in 32-bit words from the record's start. */
 const H_NEXT = 0; // hash chain / free list link (i32)
 const H_PORTS = 1; // cport | vport << 16
 const H_META = 2; // af | protocol << 8 | state << 16 | oldState << 24
@@ -26,18 +31,17 @@ const H_VADDR = 8; // 4 words
 const H_TIMEOUT = 12; // ms
 const H_DEST = 13; // destination id (i32)
 const H_EXPIRES = 14; // f64 over words 14..15
-/** Cold record layout, in 32-bit words. */
-const CS = 12;
-const C_DADDR = 0; // 4 words
-const C_DPORT = 4; // dport | daf << 16 | refcnt << 24
-const C_FWMARK = 5;
-const C_INPKTS = 6;
-const C_CONTROL = 7; // i32
-const C_NCONTROL = 8; // i32
-const C_WHEEL = 9; // next, prev, slot (i32)
+/** Cold part, in 32-bit words from the record's start. */
+const C_DADDR = 16; // 4 words
+const C_DPORT = 20; // dport | daf << 16 | refcnt << 24
+const C_FWMARK = 21;
+const C_INPKTS = 22;
+const C_CONTROL = 23; // i32
+const C_NCONTROL = 24; // i32
+const C_WHEEL = 25; // next, prev, slot (i32)
 
-/** Bytes of table memory per entry: both records plus one index bucket at load factor ≤ 1. */
-export const BYTES_PER_ENTRY = HS * 4 + CS * 4 + 4;
+/** Bytes of table memory per entry: the record plus one index bucket at load factor ≤ 1. */
+export const BYTES_PER_ENTRY = RS * 4 + 4;
 
 /**
  * Copies words 1..3 of the IPv6 address at `a[ao]` to `t[to]` (word 0 is stored inline by
@@ -57,9 +61,9 @@ const plainAlloc: TableAlloc = (bytes) => new ArrayBuffer(bytes);
 /** Storage and index for every connection and persistence template. */
 export class ConnTable {
   readonly capacity: number;
-  /** Hot records; addresses are at `caddrOff(h)` / `vaddrOff(h)`. */
+  /** The records; addresses are at `caddrOff(h)` / `vaddrOff(h)`. */
   readonly hot: Uint32Array;
-  /** Cold records; the real-server address is at `daddrOff(h)`. */
+  /** The same records (`hot`), named for their cold parts: the real server is at `daddrOff(h)`. */
   readonly cold: Uint32Array;
   readonly #hoti: Int32Array;
   readonly #hotf: Float64Array;
@@ -72,7 +76,7 @@ export class ConnTable {
   #freeHead = NO_CONN;
   #count = 0;
   #noCport = 0;
-  /** Sink for `prefetch` loads, so the engine cannot drop them. */
+  /** Sink for `prefetchBuckets` loads, so the engine cannot drop them. */
   #sink = 0;
 
   /**
@@ -81,13 +85,13 @@ export class ConnTable {
    */
   constructor(capacity: number, seed: number, alloc: TableAlloc = plainAlloc) {
     this.capacity = capacity;
-    const hotBuf = alloc(capacity * HS * 4);
-    this.hot = new Uint32Array(hotBuf, 0, capacity * HS);
-    this.#hoti = new Int32Array(hotBuf, 0, capacity * HS);
-    this.#hotf = new Float64Array(hotBuf, 0, (capacity * HS) / 2);
-    const coldBuf = alloc(capacity * CS * 4);
-    this.cold = new Uint32Array(coldBuf, 0, capacity * CS);
-    this.#coldi = new Int32Array(coldBuf, 0, capacity * CS);
+    const buf = alloc(capacity * RS * 4);
+    this.hot = new Uint32Array(buf, 0, capacity * RS);
+    this.#hoti = new Int32Array(buf, 0, capacity * RS);
+    this.#hotf = new Float64Array(buf, 0, (capacity * RS) / 2);
+    // the cold parts are in the same records: one memory, two names for readability
+    this.cold = this.hot;
+    this.#coldi = this.#hoti;
     let nb = 1;
     while (nb < capacity) nb <<= 1;
     this.#buckets = new Int32Array(alloc(nb * 4), 0, nb).fill(NO_CONN);
@@ -99,10 +103,10 @@ export class ConnTable {
   wheelStorage(): WheelStorage {
     return {
       exp: this.#hotf,
-      expStride: HS / 2,
+      expStride: RS / 2,
       expOff: H_EXPIRES / 2,
       links: this.#coldi,
-      linkStride: CS,
+      linkStride: RS,
       linkOff: C_WHEEL,
     };
   }
@@ -125,102 +129,102 @@ export class ConnTable {
   // ---- field access -----------------------------------------------------------------------
 
   af(h: number): number {
-    return this.hot[h * HS + H_META]! & 0xff;
+    return this.hot[h * RS + H_META]! & 0xff;
   }
   protocol(h: number): number {
-    return (this.hot[h * HS + H_META]! >>> 8) & 0xff;
+    return (this.hot[h * RS + H_META]! >>> 8) & 0xff;
   }
   state(h: number): number {
-    return (this.hot[h * HS + H_META]! >>> 16) & 0xff;
+    return (this.hot[h * RS + H_META]! >>> 16) & 0xff;
   }
   setState(h: number, s: number): void {
-    const i = h * HS + H_META;
+    const i = h * RS + H_META;
     this.hot[i] = (this.hot[i]! & 0xff00ffff) | ((s & 0xff) << 16);
   }
   oldState(h: number): number {
-    return this.hot[h * HS + H_META]! >>> 24;
+    return this.hot[h * RS + H_META]! >>> 24;
   }
   setOldState(h: number, s: number): void {
-    const i = h * HS + H_META;
+    const i = h * RS + H_META;
     this.hot[i] = (this.hot[i]! & 0x00ffffff) | ((s & 0xff) << 24);
   }
   flags(h: number): number {
-    return this.hot[h * HS + H_FLAGS]!;
+    return this.hot[h * RS + H_FLAGS]!;
   }
   setFlags(h: number, f: number): void {
-    this.hot[h * HS + H_FLAGS] = f;
+    this.hot[h * RS + H_FLAGS] = f;
   }
   cport(h: number): number {
-    return this.hot[h * HS + H_PORTS]! & 0xffff;
+    return this.hot[h * RS + H_PORTS]! & 0xffff;
   }
   vport(h: number): number {
-    return this.hot[h * HS + H_PORTS]! >>> 16;
+    return this.hot[h * RS + H_PORTS]! >>> 16;
   }
   /** Sets both ports at once (callers that change a port re-hash around it). */
   setPorts(h: number, cport: number, vport: number): void {
-    this.hot[h * HS + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
+    this.hot[h * RS + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
   }
   timeout(h: number): number {
-    return this.hot[h * HS + H_TIMEOUT]!;
+    return this.hot[h * RS + H_TIMEOUT]!;
   }
   setTimeout(h: number, ms: number): void {
-    this.hot[h * HS + H_TIMEOUT] = ms;
+    this.hot[h * RS + H_TIMEOUT] = ms;
   }
   dest(h: number): number {
-    return this.#hoti[h * HS + H_DEST]!;
+    return this.#hoti[h * RS + H_DEST]!;
   }
   setDest(h: number, id: number): void {
-    this.#hoti[h * HS + H_DEST] = id;
+    this.#hoti[h * RS + H_DEST] = id;
   }
   /** Offset of the client address words in `hot`. */
   caddrOff(h: number): number {
-    return h * HS + H_CADDR;
+    return h * RS + H_CADDR;
   }
   /** Offset of the virtual address words in `hot`. */
   vaddrOff(h: number): number {
-    return h * HS + H_VADDR;
+    return h * RS + H_VADDR;
   }
   /** Offset of the real-server address words in `cold`. */
   daddrOff(h: number): number {
-    return h * CS + C_DADDR;
+    return h * RS + C_DADDR;
   }
   dport(h: number): number {
-    return this.cold[h * CS + C_DPORT]! & 0xffff;
+    return this.cold[h * RS + C_DPORT]! & 0xffff;
   }
   setDport(h: number, p: number): void {
-    const i = h * CS + C_DPORT;
+    const i = h * RS + C_DPORT;
     this.cold[i] = (this.cold[i]! & 0xffff0000) | (p & 0xffff);
   }
   daf(h: number): number {
-    return (this.cold[h * CS + C_DPORT]! >>> 16) & 0xff;
+    return (this.cold[h * RS + C_DPORT]! >>> 16) & 0xff;
   }
   refcnt(h: number): number {
-    return this.cold[h * CS + C_DPORT]! >>> 24;
+    return this.cold[h * RS + C_DPORT]! >>> 24;
   }
   setRefcnt(h: number, n: number): void {
-    const i = h * CS + C_DPORT;
+    const i = h * RS + C_DPORT;
     this.cold[i] = (this.cold[i]! & 0x00ffffff) | ((n & 0xff) << 24);
   }
   fwmark(h: number): number {
-    return this.cold[h * CS + C_FWMARK]!;
+    return this.cold[h * RS + C_FWMARK]!;
   }
   inPkts(h: number): number {
-    return this.cold[h * CS + C_INPKTS]!;
+    return this.cold[h * RS + C_INPKTS]!;
   }
   setInPkts(h: number, n: number): void {
-    this.cold[h * CS + C_INPKTS] = n;
+    this.cold[h * RS + C_INPKTS] = n;
   }
   control(h: number): number {
-    return this.#coldi[h * CS + C_CONTROL]!;
+    return this.#coldi[h * RS + C_CONTROL]!;
   }
   setControl(h: number, c: number): void {
-    this.#coldi[h * CS + C_CONTROL] = c;
+    this.#coldi[h * RS + C_CONTROL] = c;
   }
   nControl(h: number): number {
-    return this.#coldi[h * CS + C_NCONTROL]!;
+    return this.#coldi[h * RS + C_NCONTROL]!;
   }
   setNControl(h: number, n: number): void {
-    this.#coldi[h * CS + C_NCONTROL] = n;
+    this.#coldi[h * RS + C_NCONTROL] = n;
   }
 
   // ---- allocation -------------------------------------------------------------------------
@@ -250,11 +254,11 @@ export class ConnTable {
     let h: number;
     if (this.#freeHead !== NO_CONN) {
       h = this.#freeHead;
-      this.#freeHead = this.#hoti[h * HS + H_NEXT]!;
+      this.#freeHead = this.#hoti[h * RS + H_NEXT]!;
     } else if (this.#hwm < this.capacity) h = this.#hwm++;
     else return NO_CONN;
     // only word 0 of an IPv4 address is meaningful: its other words are not written
-    const hb = h * HS;
+    const hb = h * RS;
     const hot = this.hot;
     hot[hb + H_PORTS] = (cport & 0xffff) | ((vport & 0xffff) << 16);
     hot[hb + H_META] = (af & 0xff) | ((proto & 0xff) << 8);
@@ -263,7 +267,7 @@ export class ConnTable {
     hot[hb + H_VADDR] = vaddr[vo]!;
     hot[hb + H_TIMEOUT] = timeout;
     this.#hoti[hb + H_DEST] = -1;
-    const cb = h * CS;
+    const cb = h * RS;
     const cold = this.cold;
     cold[cb + C_DADDR] = daddr[dOff]!;
     cold[cb + C_DPORT] = (dport & 0xffff) | ((daf & 0xff) << 16);
@@ -284,7 +288,7 @@ export class ConnTable {
 
   /** Returns a handle to the free list (it must be unhashed and disarmed). */
   release(h: number): void {
-    this.#hoti[h * HS + H_NEXT] = this.#freeHead;
+    this.#hoti[h * RS + H_NEXT] = this.#freeHead;
     this.#freeHead = h;
     this.#count--;
   }
@@ -306,7 +310,7 @@ export class ConnTable {
   }
 
   #bucketOf(h: number): number {
-    const hb = h * HS;
+    const hb = h * RS;
     const meta = this.hot[hb + H_META]!;
     return this.#hash(
       (meta >>> 8) & 0xff,
@@ -317,34 +321,39 @@ export class ConnTable {
     );
   }
 
-  /**
-   * Loads the index bucket of (protocol, client address, client port) into the cache. A data
-   * plane that handles frames in batches calls this for every frame of a batch before looking
-   * any of them up or inserting them: the loads are independent, so the processor overlaps their
-   * memory latency instead of paying it once per frame (the software prefetch of DPDK and VPP).
-   */
-  prefetch(af: number, proto: number, caddr: ArrayLike<number>, ao: number, cport: number): number {
-    const b = this.#hash(proto, af, caddr, ao, cport);
-    this.#sink ^= this.#buckets[b]!;
-    return b;
+  /** The index bucket of (protocol, client address, client port), for `inGetAt` / `outGetAt`. */
+  bucket(af: number, proto: number, caddr: ArrayLike<number>, ao: number, cport: number): number {
+    return this.#hash(proto, af, caddr, ao, cport);
   }
 
   /**
-   * The second step of a batched prefetch: loads the first entry of bucket `b` (as `prefetch`
-   * returned it), its hot record and its cold one, which a hit reads next. Run over a whole batch
-   * after `prefetch`, these misses overlap as well.
+   * Loads `n` index buckets (`bucket()` values) and the records at their heads into the cache:
+   * a data plane that handles frames in batches calls this for a whole batch before looking any
+   * of them up, so the processor overlaps their memory latency instead of paying it once per
+   * frame (the software prefetch of DPDK and VPP). Each of the two loops is a few instructions per
+   * bucket, so many loads are in flight at once; loads interleaved with a frame's decoding wait in
+   * the reorder buffer, a few at a time.
    */
-  prefetchHead(b: number): void {
-    const x = this.#buckets[b]!;
-    if (x !== NO_CONN) this.#sink ^= this.hot[x * HS + H_PORTS]! ^ this.cold[x * CS + C_DPORT]!;
+  prefetchBuckets(bs: Int32Array, n: number): void {
+    const bk = this.#buckets;
+    const hot = this.hot;
+    const cold = this.cold;
+    let s = 0;
+    for (let i = 0; i < n; i++) s ^= bk[bs[i]!]!;
+    for (let i = 0; i < n; i++) {
+      const x = bk[bs[i]!]!;
+      // every cache line of the record (112 bytes: two or three lines, on one page)
+      if (x !== NO_CONN) s ^= hot[x * RS]! ^ hot[x * RS + 14]! ^ cold[x * RS + RS - 1]!;
+    }
+    this.#sink ^= s;
   }
 
   /** Inserts `h` into the index under its (protocol, caddr, cport). */
   hash(h: number): void {
     const b = this.#bucketOf(h);
-    this.#hoti[h * HS + H_NEXT] = this.#buckets[b]!;
+    this.#hoti[h * RS + H_NEXT] = this.#buckets[b]!;
     this.#buckets[b] = h;
-    if (this.hot[h * HS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport++;
+    if (this.hot[h * RS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport++;
   }
 
   /** Removes `h` from the index. Returns false when it was not there. */
@@ -352,13 +361,13 @@ export class ConnTable {
     const b = this.#bucketOf(h);
     const hi = this.#hoti;
     let p = NO_CONN;
-    for (let x = this.#buckets[b]!; x !== NO_CONN; p = x, x = hi[x * HS + H_NEXT]!) {
+    for (let x = this.#buckets[b]!; x !== NO_CONN; p = x, x = hi[x * RS + H_NEXT]!) {
       if (x !== h) continue;
-      const n = hi[x * HS + H_NEXT]!;
+      const n = hi[x * RS + H_NEXT]!;
       if (p === NO_CONN) this.#buckets[b] = n;
-      else hi[p * HS + H_NEXT] = n;
-      hi[h * HS + H_NEXT] = NO_CONN;
-      if (this.hot[h * HS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport--;
+      else hi[p * RS + H_NEXT] = n;
+      hi[h * RS + H_NEXT] = NO_CONN;
+      if (this.hot[h * RS + H_FLAGS]! & CONN_F_NO_CPORT) this.#noCport--;
       return true;
     }
     return false;
@@ -397,7 +406,7 @@ export class ConnTable {
   }
 
   /**
-   * `inGet` with the bucket of (proto, caddr, cport) already known, as `prefetch` returned it:
+   * `inGet` with the bucket of (proto, caddr, cport) already known (`bucket()`):
    * a batch that prefetched its buckets does not hash its keys a second time.
    */
   inGetAt(
@@ -428,8 +437,8 @@ export class ConnTable {
     const ports = (cport | (vport << 16)) >>> 0;
     const meta = af | (proto << 8);
     const noCport = cport === 0 ? CONN_F_NO_CPORT : 0;
-    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
-      const b = x * HS;
+    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * RS + H_NEXT]!) {
+      const b = x * RS;
       if (
         hot[b + H_PORTS] === ports &&
         (hot[b + H_META]! & 0xffff) === meta &&
@@ -467,7 +476,7 @@ export class ConnTable {
     );
   }
 
-  /** `outGet` with the bucket of (proto, daddr, dport) already known, as `prefetch` returned it. */
+  /** `outGet` with the bucket of (proto, daddr, dport) already known (`bucket()`). */
   outGetAt(
     b0: number,
     af: number,
@@ -480,8 +489,8 @@ export class ConnTable {
     const hot = this.hot;
     const hi = this.#hoti;
     const meta = af | (proto << 8);
-    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * HS + H_NEXT]!) {
-      const b = x * HS;
+    for (let x = this.#buckets[b0]!; x !== NO_CONN; x = hi[x * RS + H_NEXT]!) {
+      const b = x * RS;
       const f = hot[b + H_FLAGS]!;
       if (
         (hot[b + H_PORTS]! & 0xffff) !== dport ||
@@ -492,7 +501,7 @@ export class ConnTable {
         continue;
       }
       if ((f & CONN_F_FWD_MASK) === FWD_MASQ) {
-        const c = x * CS;
+        const c = x * RS;
         if (
           (this.cold[c + C_DPORT]! & 0xffff) === sport &&
           this.#eq(this.daf(x), this.cold, c + C_DADDR, saddr, 0)
@@ -526,9 +535,9 @@ export class ConnTable {
     for (
       let x = this.#buckets[this.#hash(proto, af, caddr, 0, cport)]!;
       x !== NO_CONN;
-      x = hi[x * HS + H_NEXT]!
+      x = hi[x * RS + H_NEXT]!
     ) {
-      const b = x * HS;
+      const b = x * RS;
       if (
         !(hot[b + H_FLAGS]! & CONN_F_TEMPLATE) ||
         hot[b + H_PORTS] !== ports ||
@@ -550,7 +559,7 @@ export class ConnTable {
     const hi = this.#hoti;
     for (let i = 0; i < b.length; i++) {
       for (let x = b[i]!; x !== NO_CONN;) {
-        const n = hi[x * HS + H_NEXT]!;
+        const n = hi[x * RS + H_NEXT]!;
         fn(x);
         x = n;
       }
@@ -567,7 +576,7 @@ export class ConnTable {
   /** Handles in one bucket (for drop_entry's random bucket visits). */
   bucketHandles(i: number, out: number[]): number[] {
     out.length = 0;
-    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hoti[x * HS + H_NEXT]!)
+    for (let x = this.#buckets[i & this.#bmask]!; x !== NO_CONN; x = this.#hoti[x * RS + H_NEXT]!)
       out.push(x);
     return out;
   }

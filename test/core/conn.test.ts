@@ -272,6 +272,26 @@ describe('connections', () => {
       assert.equal(ipvs.conns.outGet(2, 6, parseIp(VIP)!.words, 80, c, 40000), h);
     });
 
+    it('finds the same entries through precomputed buckets, NO_CPORT retry included', () => {
+      const { ipvs, key, svc } = setup();
+      const d = ipvs.addDest(key, destSpec('198.51.100.10', 8080));
+      const t = ipvs.conns;
+      const c = parseIp('203.0.113.5')!.words;
+      const v = parseIp(VIP)!.words;
+      const r = parseIp('198.51.100.10')!.words;
+      const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
+      const nc = ipvs.ops.newConn(2, 6, c, 0, v, 40000, 2, d.addr, 40000, CONN_F_NO_CPORT, d, 0);
+      const bs = Int32Array.of(t.bucket(2, 6, c, 0, 40000), t.bucket(2, 6, c, 0, 51234));
+      t.prefetchBuckets(bs, 2);
+      assert.equal(t.inGetAt(bs[0]!, 2, 6, c, 40000, v, 80), h);
+      assert.equal(t.inGetAt(bs[0]!, 2, 6, c, 40000, v, 81), NO_CONN);
+      assert.equal(t.outGetAt(bs[0]!, 2, 6, r, 8080, c, 40000), h);
+      assert.equal(t.outGetAt(bs[0]!, 2, 6, r, 8081, c, 40000), NO_CONN);
+      // the bucket of port 51234 holds nothing: the retry with client port 0 finds the FTP entry
+      assert.equal(t.inGetAt(bs[1]!, 2, 6, c, 51234, v, 40000), nc);
+      assert.equal(t.inGetAt(bs[1]!, 2, 6, c, 51234, v, 40001), NO_CONN);
+    });
+
     it('finds IPv6 connections by all four words', () => {
       const { ipvs } = makeIpvs();
       const k = svcSpec('2001:db8::1', 443, { scheduler: 'rr' });

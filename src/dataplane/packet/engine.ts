@@ -201,7 +201,10 @@ export class PacketEngine {
   /**
    * Handles every frame of a received batch, then hands the transmit batches over. With
    * `prefetch` on (default), a first pass takes each frame's 5-tuple with the fast decoder and
-   * loads the connection-table buckets of both lookup keys, so their cache misses overlap.
+   * the connection-table buckets of both lookup keys, then loads every bucket and the record at
+   * its head in two tight loops, so the whole batch's cache misses are in flight together (loads
+   * interleaved with the decoding overlapped a few at a time: 2026-12-04, DR in at 1M connections
+   * 720 → 520 ns per frame).
    */
   receive(ifc: Iface, batch: FrameBatch): void {
     // one clock reading for the whole batch
@@ -232,20 +235,16 @@ export class PacketEngine {
         if (i >= tus.length) tus.push(new Tuple());
         const tu = tus[i]!;
         ok[i] = 0;
+        if (i < ok.length) pb[2 * i] = pb[2 * i + 1] = 0;
         if (i >= ok.length || decodeTuple(tu, data, batch.offset(i), batch.length(i)) !== TUPLE_OK)
           continue;
         ok[i] = 1;
         if (!this.#prefetch) continue;
-        pb[2 * i] = t.prefetch(tu.af, tu.protocol, tu.saddr, 0, tu.sport);
-        pb[2 * i + 1] = t.prefetch(tu.af, tu.protocol, tu.daddr, 0, tu.dport);
+        pb[2 * i] = t.bucket(tu.af, tu.protocol, tu.saddr, 0, tu.sport);
+        pb[2 * i + 1] = t.bucket(tu.af, tu.protocol, tu.daddr, 0, tu.dport);
       }
-      // then the records those buckets lead to, once all the buckets are on their way
-      if (this.#prefetch)
-        for (let i = 0; i < n; i++) {
-          if (ok[i] !== 1) continue;
-          t.prefetchHead(pb[2 * i]!);
-          t.prefetchHead(pb[2 * i + 1]!);
-        }
+      // then the buckets of both lookup keys and the records they lead to, in tight loops
+      if (this.#prefetch) t.prefetchBuckets(pb, 2 * Math.min(n, ok.length));
     }
     for (let i = 0; i < n; i++) {
       const off = batch.offset(i);
