@@ -123,7 +123,7 @@ async function main(): Promise<void> {
             caddr[0] = newAddr[i]!;
             pfb[i - i0] = t.bucket(2, 6, caddr, 0, newPort[i]!);
           }
-          t.prefetchBuckets(pfb, end - i0);
+          t.prefetchBuckets(pfb, end - i0, false);
           for (let i = i0; i < end; i++) {
             const h = insert(newAddr[i]!, newPort[i]!);
             batch[i] = h;

@@ -332,15 +332,16 @@ export class ConnTable {
    * of them up, so the processor overlaps their memory latency instead of paying it once per
    * frame (the software prefetch of DPDK and VPP). Each of the two loops is a few instructions per
    * bucket, so many loads are in flight at once; loads interleaved with a frame's decoding wait in
-   * the reorder buffer, a few at a time.
+   * the reorder buffer, a few at a time. `records` false loads the buckets only (for inserts,
+   * which read no record).
    */
-  prefetchBuckets(bs: Int32Array, n: number): void {
+  prefetchBuckets(bs: Int32Array, n: number, records = true): void {
     const bk = this.#buckets;
     const hot = this.hot;
     const cold = this.cold;
     let s = 0;
     for (let i = 0; i < n; i++) s ^= bk[bs[i]!]!;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n && records; i++) {
       const x = bk[bs[i]!]!;
       // every cache line of the record (112 bytes: two or three lines, on one page)
       if (x !== NO_CONN) s ^= hot[x * RS]! ^ hot[x * RS + 14]! ^ cold[x * RS + RS - 1]!;

@@ -43,6 +43,14 @@ const HOP_ADDR = 6; // 4 words
 /** 1 when recorded for a NAT connection: behind a gateway, NAT sends to the gateway, DR not. */
 const HOP_NAT = 10;
 
+/** Words per route in the NAT-reply next-hop cache (see `#outHop`). */
+const OUT_HOP = 5;
+const OH_NET_GEN = 0;
+const OH_NEIGH_GEN = 1;
+const OH_IF = 2;
+const OH_MTU = 3;
+const OH_SLOT = 4;
+
 /** The fast path of one engine. */
 export class FastPath {
   readonly #c: Ctx;
@@ -56,6 +64,12 @@ export class FastPath {
    * neighbour entry's state is still checked (and aged) per packet, as `resolve` would.
    */
   #hop = new Int32Array(16 * HOP).fill(-1);
+  /**
+   * Next hop per route index for NAT replies through a gateway (the client is behind it): the
+   * neighbour slot of the gateway, valid while both generations are the recorded ones. Replies to
+   * on-link clients resolve the client itself and are not cached.
+   */
+  #outHop = new Int32Array(8 * OUT_HOP).fill(-1);
 
   constructor(c: Ctx) {
     this.#c = c;
@@ -218,12 +232,43 @@ export class FastPath {
     const f = conns.flags(h);
     if ((f & CONN_F_FWD_MASK) !== FWD_MASQ || c.ftp.bound(h)) return false;
     const af = t.af;
-    const res = c.route;
-    if (!c.net.route(af, t.daddr, 0, res) || res.local) return false;
     const ipLen = t.ipLength;
-    if (ipLen > res.mtu) return false;
-    const ifo = c.net.ifaces[res.ifIndex]!;
-    const s = c.neigh.resolve(ifo, af, res.hasGw ? res.gw : t.daddr, 0);
+    const net = c.net;
+    const k = net.match(af, t.daddr, 0);
+    const ob = k * OUT_HOP;
+    let oh = this.#outHop;
+    let ifo;
+    let s: number;
+    if (
+      k >= 0 &&
+      ob + OUT_HOP <= oh.length &&
+      oh[ob + OH_NET_GEN] === net.gen &&
+      oh[ob + OH_NEIGH_GEN] === c.neigh.gen
+    ) {
+      // a route through a gateway, as the last reply on it found it (`run` found the client is
+      // not a local address)
+      if (ipLen > oh[ob + OH_MTU]!) return false;
+      ifo = net.ifaces[oh[ob + OH_IF]!]!;
+      s = c.neigh.use(ifo, oh[ob + OH_SLOT]!);
+    } else {
+      const res = c.route;
+      if (!net.route(af, t.daddr, 0, res) || res.local) return false;
+      if (ipLen > res.mtu) return false;
+      ifo = net.ifaces[res.ifIndex]!;
+      s = c.neigh.resolve(ifo, af, res.hasGw ? res.gw : t.daddr, 0);
+      if (res.hasGw && s >= 0) {
+        if (ob + OUT_HOP > oh.length) {
+          const grown = new Int32Array(Math.max(oh.length * 2, ob + OUT_HOP)).fill(-1);
+          grown.set(oh);
+          this.#outHop = oh = grown;
+        }
+        oh[ob + OH_NET_GEN] = net.gen;
+        oh[ob + OH_NEIGH_GEN] = c.neigh.gen;
+        oh[ob + OH_IF] = res.ifIndex;
+        oh[ob + OH_MTU] = res.mtu;
+        oh[ob + OH_SLOT] = s;
+      }
+    }
     if (s < 0 || !c.neigh.usable(s)) return false;
     const o = c.tx.raw(ifo, 14 + ipLen);
     if (o < 0) return false;

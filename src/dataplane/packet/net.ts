@@ -321,21 +321,8 @@ export class NetModel {
    */
   route(af: number, w: ArrayLike<number>, o: number, res: RouteResult): boolean {
     res.local = this.isLocal(af, w, o);
-    const n = this.#routes.length;
-    const net = this.#rNet;
-    const mask = this.#rMask;
-    for (let k = 0; k < n; k++) {
-      if (this.#rAf[k] !== af) continue;
-      const b = k * 4;
-      if ((w[o]! & mask[b]!) >>> 0 !== net[b]) continue;
-      if (
-        af === AF_INET6 &&
-        ((w[o + 1]! & mask[b + 1]!) >>> 0 !== net[b + 1] ||
-          (w[o + 2]! & mask[b + 2]!) >>> 0 !== net[b + 2] ||
-          (w[o + 3]! & mask[b + 3]!) >>> 0 !== net[b + 3])
-      ) {
-        continue;
-      }
+    const k = this.match(af, w, o);
+    if (k >= 0) {
       const r = this.#routes[k]!;
       const ifc = this.ifaces[r.ifIndex]!;
       res.index = k;
@@ -362,6 +349,32 @@ export class NetModel {
     res.index = -1;
     res.ifIndex = -1;
     return false;
+  }
+
+  /**
+   * The index of the route `route()` would use for `af`/`w` (longest prefix first: the table is
+   * kept in that order), or -1. Fills nothing: for callers that cache what they learnt per route
+   * (valid while `gen` is unchanged).
+   */
+  match(af: number, w: ArrayLike<number>, o: number): number {
+    const n = this.#routes.length;
+    const net = this.#rNet;
+    const mask = this.#rMask;
+    for (let k = 0; k < n; k++) {
+      if (this.#rAf[k] !== af) continue;
+      const b = k * 4;
+      if ((w[o]! & mask[b]!) >>> 0 !== net[b]) continue;
+      if (
+        af === AF_INET6 &&
+        ((w[o + 1]! & mask[b + 1]!) >>> 0 !== net[b + 1] ||
+          (w[o + 2]! & mask[b + 2]!) >>> 0 !== net[b + 2] ||
+          (w[o + 3]! & mask[b + 3]!) >>> 0 !== net[b + 3])
+      ) {
+        continue;
+      }
+      return k;
+    }
+    return -1;
   }
 
   /** Human-readable routes (for the trace tool and docs). */

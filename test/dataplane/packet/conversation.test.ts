@@ -383,6 +383,42 @@ describe('the fast path', () => {
     assert.equal(lab.engine.counters.fastPath - before, 3);
   });
 
+  it('sends NAT replies to the router a remote client is behind, following route changes', () => {
+    const lab = makeLab();
+    const REMOTE = '203.0.113.9';
+    const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 8080));
+    const reply = (client: string, seq: number) =>
+      lab.receive('eth1', rsTcp4({ dst: client, flags: PSH | ACK, seq, ack: 2, payload: 'y' }));
+    for (const c of [REMOTE, CLIENT]) {
+      const smac = c === REMOTE ? MAC.router : MAC.client;
+      lab.send('eth0', tcp4({ src: c, smac, flags: SYN, seq: 1 }));
+      lab.send('eth1', rsTcp4({ dst: c, flags: SYN | ACK, seq: 9, ack: 2 }));
+      lab.send('eth0', tcp4({ src: c, smac, flags: ACK, seq: 2, ack: 10 }));
+    }
+    const before = lab.engine.counters.fastPath;
+    const macOf = (client: string, seq: number): string => {
+      const r = reply(client, seq);
+      assert.equal(r.eth0.length, 1);
+      assert.equal(src(dec(r.eth0[0]!)), VIP, 'SNAT back to the VIP');
+      return dmac(r.eth0[0]!);
+    };
+    assert.equal(macOf(REMOTE, 10), MAC.router);
+    assert.equal(macOf(REMOTE, 11), MAC.router, 'again, from the per-route cache');
+    assert.equal(macOf(CLIENT, 10), MAC.client, 'an on-link client gets its own MAC');
+    // the router's MAC changes, then a more specific route sends the remote network elsewhere
+    const r1 = parseIp('10.0.0.254')!;
+    lab.engine.neigh.addStatic(lab.eth0, r1.af, r1.words, parseMac('02:00:00:00:00:fd'));
+    assert.equal(macOf(REMOTE, 12), '02:00:00:00:00:fd');
+    const r2 = parseIp('10.0.0.253')!;
+    lab.engine.neigh.addStatic(lab.eth0, r2.af, r2.words, parseMac('02:00:00:00:00:fc'));
+    lab.engine.net.addRoute({ dst: '203.0.113.0/24', via: '10.0.0.253', dev: 'eth0' });
+    assert.equal(macOf(REMOTE, 13), '02:00:00:00:00:fc');
+    assert.equal(macOf(CLIENT, 11), MAC.client);
+    assert.equal(lab.engine.counters.fastPath - before, 6, 'every reply took the fast path');
+  });
+
   it('produces the same frames, states and counters as the full path', () => {
     const run = (fast: boolean) => {
       const lab = makeLab();
