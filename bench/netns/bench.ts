@@ -16,12 +16,14 @@
  *   the daemon's (utime + stime from /proc, "of which kernel" = stime) per packet forwarded. On
  *   veth, a send runs the receiving side (bridge, the next namespace's stack) in the sender's
  *   system call: nftables' forwarding cost shows in the generator's column (compare it with the
- *   ipvs-ts rows, where the director's kernel only copies the frame to the AF_PACKET ring and drops
- *   it), the daemon's TX kicks carry the delivery to the real servers;
+ *   ipvs-ts rows, where the director's kernel only copies the frame to the AF_PACKET ring and
+ *   drops its own copy at the ingress hook, as the daemon sets up), the daemon's TX kicks carry
+ *   the delivery to the real servers;
  * - new connections/s: wrk (1 thread, 32 connections, `Connection: close`: one TCP connection per
  *   request) against HAProxy instances serving `200 OK` on the real servers, through VIP:8080,
  *   with wrk's latency of each request (connect, request, reply: p50 and p99).
- * Targets: ipvs-ts NAT and DR (`ipvs daemon --dataplane packet`, director ip_forward 0),
+ * Targets: ipvs-ts NAT and DR (`ipvs daemon --dataplane packet`, director ip_forward 0; add
+ * `--daemon-args --no-ingress-drop` to run it without its ingress drop),
  * nftables DNAT (director ip_forward 1, conntrack), HAProxy (mode tcp, VIP on the director's lo,
  * conn/s only). The daemon and HAProxy run on CPU 1, the generator and wrk on CPU 0 (taskset).
  * The kernel's forwarding runs in softirq on the sending CPU (veth), so nftables borrows the
@@ -278,6 +280,7 @@ function ipvsTarget(method: 'NAT' | 'DR'): Target {
           IFACE.back,
           '--control',
           sock,
+          ...arg('--daemon-args', '').split(' ').filter(Boolean),
         ],
         'ipvs daemon',
       );

@@ -36,11 +36,13 @@ export interface DaemonOptions {
   iface?: string[];
   /** `--route 'DST [via GW] dev IF'` (repeatable): extra routes of the packet data plane. */
   route?: string[];
+  /** `--no-ingress-drop`: the packet data plane leaves the host kernel's copy of frames alone. */
+  noIngressDrop?: boolean;
 }
 
 const USAGE =
-  'Usage: ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route ROUTE …] [--control PATH]\n' +
-  '                   [--rules FILE] [--state-file FILE]\n';
+  'Usage: ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route ROUTE …] [--no-ingress-drop]\n' +
+  '                   [--control PATH] [--rules FILE] [--state-file FILE]\n';
 
 /** Parses daemon arguments; returns a message on error. */
 export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string {
@@ -59,6 +61,10 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === '--no-ingress-drop') {
+      o.noIngressDrop = true;
+      continue;
+    }
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
     const key = keys[name];
@@ -69,8 +75,8 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
     if (list) (o[list] ??= []).push(v);
     else o[key!] = v;
   }
-  if ((o.iface || o.route) && o.dataplane !== 'packet')
-    return `ipvs daemon: --iface and --route are options of --dataplane packet\n${USAGE}`;
+  if ((o.iface || o.route || o.noIngressDrop) && o.dataplane !== 'packet')
+    return `ipvs daemon: --iface, --route and --no-ingress-drop are options of --dataplane packet\n${USAGE}`;
   return o;
 }
 
@@ -101,7 +107,12 @@ export class Daemon {
       );
     const path = controlPath(opts.control);
     const ipvs = new Ipvs({ log: (m) => log(m), tableAlloc: hugeTableAlloc() });
-    const plane = await factory({ ifaces: opts.iface ?? [], routes: opts.route ?? [], log });
+    const plane = await factory({
+      ifaces: opts.iface ?? [],
+      routes: opts.route ?? [],
+      log,
+      ingressDrop: !opts.noIngressDrop,
+    });
     const controller = new Controller(ipvs, { plane });
     const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
     if (state) {

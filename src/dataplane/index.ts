@@ -12,6 +12,8 @@ export interface DataplaneArgs {
   routes?: readonly string[];
   /** The daemon's log. */
   log?: (msg: string) => void;
+  /** `--no-ingress-drop` gives false: the packet plane leaves the kernel's copy of frames alone. */
+  ingressDrop?: boolean;
 }
 
 /** Factories of the data planes implemented under src/dataplane. */
@@ -22,5 +24,6 @@ export const DATAPLANE_FACTORIES: Record<string, (args?: DataplaneArgs) => Promi
       ifaces: args.ifaces ?? [],
       routes: args.routes ?? [],
       log: args.log,
+      ingressDrop: args.ingressDrop,
     }),
 };

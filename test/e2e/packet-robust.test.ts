@@ -373,4 +373,46 @@ describe('ipvs daemon --dataplane packet: NAT under adverse conditions', { skip 
     assert.equal(c.ifaces.eth1!.up, 1);
     assert.ok(c.ifaces.eth1!.downs! >= 2);
   });
+
+  it("the kernel's copy is dropped at ingress: tables follow the configuration, go at stop", async () => {
+    const list = (ifname: string): string =>
+      t.exec(t.ns.director, 'nft', ['list', 'table', 'netdev', `ipvs_ts_${ifname}`], {
+        allowFail: true,
+      }).stdout;
+    const has = (ifname: string, set: string, addr: string): boolean =>
+      new RegExp(`set ${set} \\{[^}]*elements = \\{[^}]*\\b${addr.replace(/\./g, '\\.')}\\b`).test(
+        list(ifname),
+      );
+    for (const i of [IFACE.front, IFACE.back]) {
+      assert.ok(has(i, 'vip4', NET.vip), list(i));
+      for (const r of [0, 1]) assert.ok(has(i, 'nat4', NET.serverBack(r)), list(i));
+    }
+    assert.match(d.child.stderr, /dropped at ingress \(nftables tables ipvs_ts_eth0, ipvs_ts_eth1/);
+    // the sets follow the configuration
+    const extra = '203.0.113.77';
+    d.adm('-A', '-u', `${extra}:53`, '-s', 'rr');
+    d.adm('-a', '-u', `${extra}:53`, '-r', '198.51.100.99:53', '-m');
+    await until(() => has(IFACE.front, 'vip4', extra), 5000, 'the new VIP in the set');
+    assert.ok(has(IFACE.back, 'nat4', '198.51.100.99'));
+    d.adm('-D', '-u', `${extra}:53`);
+    await until(() => !has(IFACE.front, 'vip4', extra), 5000, 'the VIP gone from the set');
+    assert.ok(!has(IFACE.back, 'nat4', '198.51.100.99'));
+    assert.ok(has(IFACE.front, 'vip4', NET.vip), 'the other VIP stays');
+    // traffic goes on with the drop in place: the AF_PACKET tap sees frames before the hook
+    const r = await runClient(t, t.ns.client, SVC, { conns: 4, bytes: 64 * 1024, timeoutMs: 5000 });
+    assert.deepEqual(r.failed, []);
+    // a stopped daemon removes its tables (this is the describe's last test)
+    await d.stop();
+    for (const i of [IFACE.front, IFACE.back]) assert.equal(list(i), '', `table of ${i} gone`);
+    // with --no-ingress-drop there is none
+    const other = await new Director(t).start(['--no-ingress-drop']);
+    try {
+      other.adm('-A', '-t', SVC, '-s', 'rr');
+      await sleep(200);
+      assert.doesNotMatch(other.child.stderr, /dropped at ingress/);
+      assert.equal(list(IFACE.front), '');
+    } finally {
+      await other.stop();
+    }
+  });
 });

@@ -38,6 +38,7 @@ import {
   type IoStats,
 } from '../io/types.js';
 import { PktConfigError } from './errors.js';
+import { IngressDrop } from './ingress-drop.js';
 import type { RouteSpec } from './net.js';
 import { PacketDataplane, type PlaneIface } from './plane.js';
 
@@ -50,6 +51,11 @@ export interface HostPlaneArgs {
   log?: (msg: string) => void;
   /** Watchdog period, ms (default 500). */
   watchMs?: number;
+  /**
+   * Drop the host kernel's copy of forwarded frames at each interface's ingress hook
+   * (./ingress-drop.ts; default true, `--no-ingress-drop` sets false).
+   */
+  ingressDrop?: boolean;
 }
 
 /**
@@ -402,6 +408,8 @@ export class HostPacketDataplane implements Dataplane {
   readonly ios: WatchedIO[] = [];
   readonly #log: (msg: string) => void;
   readonly #watchMs: number;
+  /** The ingress drop of the kernel's copy (null with `ingressDrop: false`). */
+  readonly ingress: IngressDrop | null;
   #timer: NodeJS.Timeout | null = null;
 
   private constructor(plane: PacketDataplane, ios: WatchedIO[], args: HostPlaneArgs) {
@@ -409,6 +417,7 @@ export class HostPacketDataplane implements Dataplane {
     this.ios = ios;
     this.#log = args.log ?? (() => {});
     this.#watchMs = args.watchMs ?? 500;
+    this.ingress = args.ingressDrop === false ? null : new IngressDrop(args.ifaces, this.#log);
   }
 
   /** Checks the prerequisites and learns the interfaces; throws coded errors that say what to do. */
@@ -487,6 +496,7 @@ export class HostPacketDataplane implements Dataplane {
             `rxTruncated); turn it off: ${merged.fix}`,
         );
     }
+    await this.ingress?.install(ipvs);
     this.#timer = setInterval(() => this.#watch(), this.#watchMs);
     this.#timer.unref();
     process.on('SIGUSR2', this.#dump);
@@ -535,6 +545,8 @@ export class HostPacketDataplane implements Dataplane {
       ifc.mtu = io.info.mtu;
       e.net.gen++;
       this.#log(`packet: interface ${io.name} is back (${ev.detail}); forwarding resumed`);
+      // a device made anew has no ingress hook: its table is made again
+      void this.ingress?.reattach(io.name);
       // Gratuitous ARP for the interface's own addresses (its MAC may be new) and the VIPs.
       for (const a of ifc.addrs) e.announce(a.words, a.af, io.name);
       for (const s of e.ipvs.services.list()) if (!s.fwmark) e.announce(s.addr, s.af, io.name);
@@ -566,6 +578,7 @@ export class HostPacketDataplane implements Dataplane {
 
   apply(cmd: Command, ipvs: Ipvs): void {
     this.plane.apply(cmd, ipvs);
+    this.ingress?.changed();
   }
 
   async stop(deadlineMs: number): Promise<void> {
@@ -573,5 +586,6 @@ export class HostPacketDataplane implements Dataplane {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.plane.stop(deadlineMs);
+    await this.ingress?.remove();
   }
 }
