@@ -660,14 +660,15 @@ function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boole
   return a[0] === b[0] && (af !== AF_INET6 || (a[1] === b[1] && a[2] === b[2] && a[3] === b[3]));
 }
 
-/** Unicast test of spec §1.2: IPv4 not 0/8, not multicast, not limited broadcast; IPv6 unicast, not link-local. */
+/** Unicast test of spec §1.2: IPv4 not 0/8, not multicast, not limited broadcast; IPv6 unicast (::1 included), not link-local. */
 function isUnicast(af: number, w: ArrayLike<number>): boolean {
   if (af === AF_INET) {
     const a = w[0]! >>> 0;
     return a >>> 24 !== 0 && a >>> 28 !== 0xe && a !== 0xffffffff;
   }
   const w0 = w[0]! >>> 0;
-  if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3]! >>> 0 <= 1) return false; // :: and ::1 are not unicast here
+  // :: is not unicast; ::1 is (ipv6_addr_type: LOOPBACK | UNICAST), so a [::1] real server is valid
+  if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3]! >>> 0 === 0) return false;
   if (w0 >>> 24 === 0xff) return false;
   if (w0 >>> 22 === 0x3fa) return false; // fe80::/10
   return true;

@@ -1,0 +1,140 @@
+/**
+ * The proxy data plane as `ipvsadm -Ln --stats` and `-L -c` show it, against what IPVS shows for
+ * the same traffic: IPv6 services on [::1] with the exact PROXY protocol v1/v2 header bytes.
+ */
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  type Lb,
+  closed,
+  connect,
+  freePort,
+  masq,
+  readUntil,
+  startBackend,
+  startLb,
+  tcpService,
+} from '../dataplane/proxy-helpers.js';
+
+/** An echo backend on [::1] that records the raw bytes of each connection. */
+async function v6Backend(): Promise<{
+  port: number;
+  received: Buffer[][];
+  close(): Promise<void>;
+}> {
+  const received: Buffer[][] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    const chunks: Buffer[] = [];
+    received.push(chunks);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      s.write(d);
+    });
+    s.on('end', () => s.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '::1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The PROXY v2 header bytes (signature, version/command, family/transport, length, addresses). */
+function v2Bytes(famProto: number, addrs: number[], sport: number, dport: number): Buffer {
+  const sig = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+  const len = addrs.length + 4;
+  return Buffer.from([
+    ...sig,
+    0x21,
+    famProto,
+    len >> 8,
+    len & 0xff,
+    ...addrs,
+    sport >> 8,
+    sport & 0xff,
+    dport >> 8,
+    dport & 0xff,
+  ]);
+}
+
+describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
+  let lb: Lb;
+  before(async () => {
+    lb = await startLb();
+  });
+  after(async () => {
+    await lb.close();
+  });
+
+  for (const v of ['v1', 'v2'] as const) {
+    it(`serves an IPv6 VIP with a [::1] real server and sends the exact PROXY ${v} header`, async () => {
+      const b = await v6Backend();
+      const port = await freePort();
+      const svc = tcpService(port, 'rr', {
+        af: 10,
+        addr: '::1',
+        netmask: 128,
+        ext: { 'proxy-protocol': v },
+      });
+      try {
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port, 1, { addr: '::1' }) });
+        const s = await connect(port, { host: '::1' });
+        s.write('six');
+        await readUntil(s, (t) => t.includes('six'));
+        const cport = s.localPort!;
+        const raw = Buffer.concat(b.received[0]!);
+        const one = [...Buffer.alloc(15), 1];
+        const hdr =
+          v === 'v1'
+            ? Buffer.from(`PROXY TCP6 ::1 ::1 ${cport} ${port}\r\n`, 'latin1')
+            : v2Bytes(0x21, [...one, ...one], cport, port);
+        assert.deepEqual(raw, Buffer.concat([hdr, Buffer.from('six')]));
+        const e = lb.ipvs.listConns().find((c) => c.vport === port)!;
+        assert.equal(e.stateName, 'ESTABLISHED');
+        assert.equal(e.caddr, '::1');
+        s.end();
+        await closed(s);
+      } finally {
+        lb.ctl.run({ cmd: 'delService', service: svc });
+        await b.close();
+      }
+    });
+  }
+
+  it('sends the exact PROXY v1 and v2 header bytes for IPv4', async () => {
+    const b = await startBackend('p', { greet: false });
+    try {
+      for (const v of ['v1', 'v2'] as const) {
+        const port = await freePort();
+        const svc = tcpService(port, 'rr', { ext: { 'proxy-protocol': v } });
+        lb.ctl.run({ cmd: 'newService', service: svc });
+        lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+        const s = await connect(port);
+        s.write('four');
+        await readUntil(s, (t) => t.includes('four'));
+        const cport = s.localPort!;
+        const raw = Buffer.concat(b.received.at(-1)!);
+        const hdr =
+          v === 'v1'
+            ? Buffer.from(`PROXY TCP4 127.0.0.1 127.0.0.1 ${cport} ${port}\r\n`, 'latin1')
+            : v2Bytes(0x11, [127, 0, 0, 1, 127, 0, 0, 1], cport, port);
+        assert.deepEqual(raw, Buffer.concat([hdr, Buffer.from('four')]));
+        s.end();
+        await closed(s);
+        lb.ctl.run({ cmd: 'delService', service: svc });
+      }
+    } finally {
+      await b.close();
+    }
+  });
+});
