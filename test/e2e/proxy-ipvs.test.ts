@@ -1,8 +1,10 @@
 /**
  * The proxy data plane as `ipvsadm -Ln --stats` and `-L -c` show it, against what IPVS shows for
- * the same traffic: IPv6 services on [::1] with the exact PROXY protocol v1/v2 header bytes.
+ * the same traffic: IPv6 services on [::1] with the exact PROXY protocol v1/v2 header bytes, and
+ * replies of a UDP flow whose real server was deleted.
  */
 import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -15,6 +17,7 @@ import {
   startBackend,
   startLb,
   tcpService,
+  until,
 } from '../dataplane/proxy-helpers.js';
 
 /** An echo backend on [::1] that records the raw bytes of each connection. */
@@ -135,6 +138,54 @@ describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
       }
     } finally {
       await b.close();
+    }
+  });
+  it('still delivers the replies of a UDP flow whose real server was deleted, uncounted', async () => {
+    const rs = dgram.createSocket('udp4');
+    await new Promise<void>((r) => rs.bind(0, '127.0.0.1', () => r()));
+    let peer: dgram.RemoteInfo | null = null;
+    rs.on('message', (m, r) => {
+      peer = r;
+      rs.send(`re:${m.toString()}`, r.port, r.address);
+    });
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.toString()));
+    const port = await freePort(true);
+    const svc = tcpService(port, 'rr', { protocol: 17 });
+    try {
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(rs.address().port) });
+      client.send('hello', port, '127.0.0.1');
+      await until(() => got.length === 1);
+      assert.equal(got[0], 're:hello');
+      const statsBefore = lb.ipvs.getService(svc).stats;
+      // a short UDP timeout, so the test sees whether the reply re-arms the entry
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 2 } });
+      client.send('again', port, '127.0.0.1'); // re-arms with the 2 s timeout
+      await until(() => got.length === 2);
+      lb.ctl.run({ cmd: 'delDest', service: svc, dest: masq(rs.address().port) });
+      // IPVS drops the client's datagrams (expire_nodest_conn = 0) …
+      client.send('dropped', port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(got, ['re:hello', 're:again']);
+      // … but NATs the real server's packets back to the client (handle_response), re-arming
+      // the entry, and counts them only while the destination is available
+      await new Promise((r) => setTimeout(r, 1200));
+      rs.send('push', peer!.port, peer!.address);
+      await until(() => got.length === 3, 1000, 'the pushed reply');
+      assert.equal(got[2], 'push');
+      await new Promise((r) => setTimeout(r, 1200));
+      // 2.4 s after the last client datagram: alive only because the reply re-armed it
+      const e = lb.ipvs.listConns().find((c) => c.vport === port && c.protocol === 17);
+      assert.ok(e, 'the reply re-armed the entry');
+      assert.equal(lb.ipvs.getService(svc).stats.outpkts, statsBefore.outpkts + 1);
+    } finally {
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 300 } });
+      lb.ctl.run({ cmd: 'delService', service: svc });
+      client.close();
+      rs.close();
     }
   });
 });

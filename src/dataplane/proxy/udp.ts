@@ -99,12 +99,15 @@ class UdpFlow implements EntryOwner {
     this.backend.send(this.header ? Buffer.concat([this.header, msg]) : msg);
   }
 
+  /**
+   * A datagram from the real server. As IPVS's handle_response does for NAT, it goes back to the
+   * client even when the destination was deleted (only the client's datagrams are dropped then),
+   * re-arms the entry, and is counted only while the destination is available (outStats).
+   */
   #reply(msg: Buffer): void {
     const h = this.h;
     if (h < 0) return;
     const ops = this.svc.ctx.ipvs.ops;
-    const d = ops.dest(h);
-    if (!d || !(d.flags & DEST_F_AVAILABLE)) return;
     ops.outStats(h, msg.length);
     ops.transition(h, DIR_OUTPUT, 0);
     ops.put(h);
