@@ -2,6 +2,7 @@
  * The IPVS sysctls (spec §11): every knob with its default and the range the kernel accepts.
  * Values are plain numbers (seconds for the expiration knobs); `sync_threshold` is a pair.
  */
+import { MAX_TIMEOUT_SEC } from './constants.js';
 import { NoSysctlError, SysctlError } from './errors.js';
 
 /** Every sysctl and its current value. */
@@ -77,37 +78,49 @@ export function defaultSysctls(): Sysctls {
 }
 
 const INT_MAX = 0x7fffffff;
-/** Accepted range per scalar sysctl, [min, max]. */
+const INT_MIN = -INT_MAX - 1;
+/** proc_dointvec: any C int. */
+const INT: [number, number] = [INT_MIN, INT_MAX];
+/** proc_dointvec_jiffies: seconds, either sign, |v| ≤ INT_MAX / HZ (HZ = 1000 here). */
+const JIFFIES: [number, number] = [-MAX_TIMEOUT_SEC, MAX_TIMEOUT_SEC];
+/**
+ * Accepted range per scalar sysctl, [min, max], as the kernel's handlers check them
+ * (`vs_vars` in ip_vs_ctl.c). Most knobs are plain `proc_dointvec` and take any int: the kernel
+ * tests them for non-zero, so 2 is as good as 1. Only the defence modes (0..3), `est_nice`
+ * (−20..19), `sync_retries` (0..3), `sync_version` (0..1) and `sync_ports` (a power of two ≥ 1,
+ * no upper bound: the daemon clamps it to 64 when it starts) have ranges; `sync_qlen_max` is an
+ * unsigned long.
+ */
 const RANGES: Record<Exclude<keyof Sysctls, 'sync_threshold'>, [number, number]> = {
-  am_droprate: [0, INT_MAX],
-  amemthresh: [-INT_MAX - 1, INT_MAX],
-  backup_only: [0, 1],
-  cache_bypass: [0, 1],
-  conn_reuse_mode: [0, INT_MAX],
-  conntrack: [0, 1],
-  debug_level: [0, 12],
+  am_droprate: INT,
+  amemthresh: INT,
+  backup_only: INT,
+  cache_bypass: INT,
+  conn_reuse_mode: INT,
+  conntrack: INT,
+  debug_level: INT,
   drop_entry: [0, 3],
   drop_packet: [0, 3],
   est_nice: [-20, 19],
-  expire_nodest_conn: [0, 1],
-  expire_quiescent_template: [0, 1],
-  ignore_tunneled: [0, 1],
-  lblc_expiration: [0, INT_MAX],
-  lblcr_expiration: [0, INT_MAX],
-  nat_icmp_send: [0, 1],
-  pmtu_disc: [0, 1],
-  run_estimation: [0, 1],
-  schedule_icmp: [0, 1],
+  expire_nodest_conn: INT,
+  expire_quiescent_template: INT,
+  ignore_tunneled: INT,
+  lblc_expiration: JIFFIES,
+  lblcr_expiration: JIFFIES,
+  nat_icmp_send: INT,
+  pmtu_disc: INT,
+  run_estimation: INT,
+  schedule_icmp: INT,
   secure_tcp: [0, 3],
-  sloppy_sctp: [0, 1],
-  sloppy_tcp: [0, 1],
-  snat_reroute: [0, 1],
-  sync_persist_mode: [0, 1],
-  sync_ports: [1, 64],
-  sync_qlen_max: [1, INT_MAX],
-  sync_refresh_period: [0, INT_MAX],
+  sloppy_sctp: INT,
+  sloppy_tcp: INT,
+  snat_reroute: INT,
+  sync_persist_mode: INT,
+  sync_ports: [1, INT_MAX],
+  sync_qlen_max: [0, Number.MAX_SAFE_INTEGER],
+  sync_refresh_period: JIFFIES,
   sync_retries: [0, 3],
-  sync_sock_size: [0, INT_MAX],
+  sync_sock_size: INT,
   sync_version: [0, 1],
 };
 
@@ -126,7 +139,7 @@ export function validateSysctl(name: string, value: unknown): number | [number, 
     if (
       !Array.isArray(v) ||
       v.length !== 2 ||
-      !v.every((x) => Number.isInteger(x) && (x as number) >= 0)
+      !v.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= INT_MAX)
     ) {
       throw new SysctlError('sync_threshold takes two non-negative integers');
     }

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defaultSysctls, validateSysctl } from '../../src/core/sysctl.js';
+import { makeIpvs } from '../helpers/ipvs.js';
+
+const INT_MAX = 0x7fffffff;
+const INT_MIN = -INT_MAX - 1;
+
+describe('sysctls', () => {
+  describe('defaultSysctls', () => {
+    it('has the defaults of spec §11', () => {
+      const d = defaultSysctls();
+      assert.deepEqual(
+        {
+          am_droprate: d.am_droprate,
+          amemthresh: d.amemthresh,
+          backup_only: d.backup_only,
+          cache_bypass: d.cache_bypass,
+          conn_reuse_mode: d.conn_reuse_mode,
+          conntrack: d.conntrack,
+          drop_entry: d.drop_entry,
+          drop_packet: d.drop_packet,
+          est_nice: d.est_nice,
+          expire_nodest_conn: d.expire_nodest_conn,
+          expire_quiescent_template: d.expire_quiescent_template,
+          ignore_tunneled: d.ignore_tunneled,
+          lblc_expiration: d.lblc_expiration,
+          lblcr_expiration: d.lblcr_expiration,
+          nat_icmp_send: d.nat_icmp_send,
+          pmtu_disc: d.pmtu_disc,
+          run_estimation: d.run_estimation,
+          schedule_icmp: d.schedule_icmp,
+          secure_tcp: d.secure_tcp,
+          sloppy_sctp: d.sloppy_sctp,
+          sloppy_tcp: d.sloppy_tcp,
+          snat_reroute: d.snat_reroute,
+          sync_persist_mode: d.sync_persist_mode,
+          sync_ports: d.sync_ports,
+          sync_refresh_period: d.sync_refresh_period,
+          sync_retries: d.sync_retries,
+          sync_sock_size: d.sync_sock_size,
+          sync_threshold: d.sync_threshold,
+          sync_version: d.sync_version,
+        },
+        {
+          am_droprate: 10,
+          amemthresh: 1024,
+          backup_only: 0,
+          cache_bypass: 0,
+          conn_reuse_mode: 1,
+          conntrack: 0,
+          drop_entry: 0,
+          drop_packet: 0,
+          est_nice: 0,
+          expire_nodest_conn: 0,
+          expire_quiescent_template: 0,
+          ignore_tunneled: 0,
+          lblc_expiration: 86400,
+          lblcr_expiration: 86400,
+          nat_icmp_send: 0,
+          pmtu_disc: 1,
+          run_estimation: 1,
+          schedule_icmp: 0,
+          secure_tcp: 0,
+          sloppy_sctp: 0,
+          sloppy_tcp: 0,
+          snat_reroute: 1,
+          sync_persist_mode: 0,
+          sync_ports: 1,
+          sync_refresh_period: 0,
+          sync_retries: 0,
+          sync_sock_size: 0,
+          sync_threshold: [3, 50],
+          sync_version: 1,
+        },
+      );
+    });
+  });
+
+  describe('validateSysctl', () => {
+    it('accepts any int for the proc_dointvec knobs, as the kernel does', () => {
+      for (const name of [
+        'am_droprate',
+        'amemthresh',
+        'backup_only',
+        'cache_bypass',
+        'conn_reuse_mode',
+        'conntrack',
+        'expire_nodest_conn',
+        'expire_quiescent_template',
+        'ignore_tunneled',
+        'nat_icmp_send',
+        'pmtu_disc',
+        'run_estimation',
+        'schedule_icmp',
+        'sloppy_sctp',
+        'sloppy_tcp',
+        'snat_reroute',
+        'sync_persist_mode',
+        'sync_sock_size',
+      ]) {
+        for (const v of [2, -1, INT_MAX, INT_MIN])
+          assert.equal(validateSysctl(name, v), v, `${name}=${v}`);
+        assert.throws(() => validateSysctl(name, INT_MAX + 1), { code: 'IPVS_ERR_SYSCTL' });
+      }
+    });
+
+    it('takes any power of two for sync_ports (the daemon clamps to 64), nothing else', () => {
+      assert.equal(validateSysctl('sync_ports', 128), 128);
+      assert.equal(validateSysctl('sync_ports', 1 << 30), 1 << 30);
+      for (const v of [0, -2, 3, 96]) {
+        assert.throws(() => validateSysctl('sync_ports', v), { code: 'IPVS_ERR_SYSCTL' }, `${v}`);
+      }
+    });
+
+    it('keeps the ranges of the knobs the kernel checks', () => {
+      const bad: [string, number][] = [
+        ['drop_entry', 4],
+        ['drop_packet', -1],
+        ['secure_tcp', 4],
+        ['est_nice', 20],
+        ['est_nice', -21],
+        ['sync_retries', 4],
+        ['sync_retries', -1],
+        ['sync_version', 2],
+        ['sync_qlen_max', -1],
+      ];
+      for (const [n, v] of bad)
+        assert.throws(() => validateSysctl(n, v), { code: 'IPVS_ERR_SYSCTL' }, `${n}=${v}`);
+      assert.equal(validateSysctl('est_nice', -20), -20);
+      assert.equal(validateSysctl('sync_qlen_max', 0), 0);
+    });
+
+    it('takes seconds of either sign up to INT_MAX / HZ for the jiffies knobs', () => {
+      for (const n of ['lblc_expiration', 'lblcr_expiration', 'sync_refresh_period']) {
+        assert.equal(validateSysctl(n, -5), -5);
+        assert.equal(validateSysctl(n, 2147483), 2147483);
+        assert.throws(() => validateSysctl(n, 2147484), { code: 'IPVS_ERR_SYSCTL' }, n);
+      }
+    });
+
+    it('checks sync_threshold as proc_do_sync_threshold does', () => {
+      assert.deepEqual(validateSysctl('sync_threshold', [0, 0]), [0, 0]);
+      assert.deepEqual(validateSysctl('sync_threshold', [10, 0]), [10, 0]);
+      for (const v of [
+        [50, 50],
+        [-1, 50],
+        [3, -1],
+        [INT_MAX + 1, 0],
+      ]) {
+        assert.throws(() => validateSysctl('sync_threshold', v), { code: 'IPVS_ERR_SYSCTL' });
+      }
+    });
+  });
+
+  describe('Ipvs#setSysctl', () => {
+    it('changes nothing when it refuses a value', () => {
+      const { ipvs } = makeIpvs();
+      const before = JSON.stringify(ipvs.getSysctls());
+      assert.throws(() => ipvs.setSysctl('est_nice', 20), { code: 'IPVS_ERR_SYSCTL' });
+      assert.throws(() => ipvs.setSysctl('sync_threshold', [5, 5]), { code: 'IPVS_ERR_SYSCTL' });
+      assert.equal(JSON.stringify(ipvs.getSysctls()), before);
+    });
+  });
+});
