@@ -1,6 +1,7 @@
 /**
  * The proxy data plane as `ipvsadm -Ln --stats` and `-L -c` show it, against what IPVS shows for
- * the same traffic: IPv6 services on [::1] with the exact PROXY protocol v1/v2 header bytes, and
+ * the same traffic: the segments of a connection that carried no data and of a refused one are
+ * counted, IPv6 services on [::1] with the exact PROXY protocol v1/v2 header bytes, and
  * replies of a UDP flow whose real server was deleted.
  */
 import assert from 'node:assert/strict';
@@ -76,6 +77,68 @@ describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
   });
   after(async () => {
     await lb.close();
+  });
+
+  it('counts the SYN, the handshake and the FINs of a connection that carried no data', async () => {
+    const b = await startBackend('n', { greet: false });
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    try {
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+      const s = await connect(port);
+      await until(() => b.sockets.size === 1);
+      await until(() =>
+        lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'ESTABLISHED'),
+      );
+      // SYN in, then the real server's SYN+ACK out and the client's ACK in
+      let d = lb.ipvs.getService(svc).dests[0]!;
+      assert.deepEqual(
+        [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes],
+        [1, 2, 1, 0, 0],
+      );
+      s.end(); // FIN in → CLOSE_WAIT; the real server's FIN out → TIME_WAIT
+      await closed(s);
+      await until(() =>
+        lb.ipvs.listConns().some((c) => c.vport === port && c.stateName === 'TIME_WAIT'),
+      );
+      d = lb.ipvs.getService(svc).dests[0]!;
+      // IPVS counts every segment it forwards: never fewer packets than connections
+      assert.deepEqual(
+        [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes],
+        [1, 3, 2, 0, 0],
+      );
+      const svcStats = lb.ipvs.getService(svc).stats;
+      assert.deepEqual([svcStats.inpkts, svcStats.outpkts], [3, 2]);
+    } finally {
+      lb.ctl.run({ cmd: 'delService', service: svc });
+      await b.close();
+    }
+  });
+
+  it('counts the SYN in and the RST out of a connection the real server refuses', async () => {
+    const port = await freePort();
+    const dead = await freePort();
+    const svc = tcpService(port, 'rr');
+    try {
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(dead) });
+      const s = await connect(port);
+      s.on('error', () => {});
+      await closed(s);
+      const d = lb.ipvs.getService(svc).dests[0]!;
+      assert.deepEqual(
+        [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes],
+        [1, 1, 1, 0, 0],
+      );
+      // SYN_RECV → CLOSE (10 s), inactive
+      assert.deepEqual([d.activeConns, d.inactConns], [0, 1]);
+      const e = lb.ipvs.listConns().find((c) => c.vport === port)!;
+      assert.equal(e.stateName, 'CLOSE');
+      assert.ok(e.expiresMs > 9000 && e.expiresMs <= 10_000, `expires in ${e.expiresMs} ms`);
+    } finally {
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
   });
 
   for (const v of ['v1', 'v2'] as const) {

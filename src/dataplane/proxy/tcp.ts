@@ -3,8 +3,9 @@
  * splice to the real server core chose. Socket events are fed to core as the TCP segments IPVS
  * would have seen (spec §4.1, NAT lifecycle): accept = SYN in (SYN_RECV); the real server accepting
  * = SYN+ACK out, then ACK in (ESTABLISHED); a FIN from either side = FIN in / FIN out (CLOSE_WAIT,
- * FIN_WAIT, TIME_WAIT); a reset = RST (CLOSE). Every chunk read counts as one packet of its size in
- * the in/out statistics and re-arms the entry's idle timer. Each direction reads into a buffer of
+ * FIN_WAIT, TIME_WAIT); a reset = RST (CLOSE). Each of these segments counts as one packet
+ * without payload in the in/out statistics, as IPVS counts every segment it forwards; every chunk
+ * read counts as one packet of its size and re-arms the entry's idle timer. Each direction reads into a buffer of
  * its own (small, grown on bulk transfers) and stops reading while the other side's write is
  * pending, so memory per connection is bounded whatever the peers do.
  *
@@ -374,7 +375,9 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     const h = this.h;
     if (h >= 0) {
       const ops = this.ctx.ipvs.ops;
+      ops.outStats(h, 0);
       ops.transition(h, DIR_OUTPUT, TCP_SYN | TCP_ACK);
+      ops.inStats(h, 0);
       ops.transition(h, DIR_INPUT, TCP_ACK);
       ops.put(h);
     }
@@ -399,6 +402,8 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     const h = this.h;
     if (h >= 0) {
       const ops = this.ctx.ipvs.ops;
+      if (fromClient) ops.inStats(h, 0);
+      else ops.outStats(h, 0);
       ops.transition(h, fromClient ? DIR_INPUT : DIR_OUTPUT, TCP_FIN | TCP_ACK);
       ops.put(h);
     }
@@ -493,6 +498,8 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     }
     if (h >= 0) {
       const ops = this.ctx.ipvs.ops;
+      if (fromClient) ops.inStats(h, 0);
+      else ops.outStats(h, 0);
       ops.transition(h, fromClient ? DIR_INPUT : DIR_OUTPUT, TCP_RST);
       ops.put(h);
     }
@@ -511,6 +518,8 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       const ops = ctx.ipvs.ops;
       const d = ops.dest(h);
       if (d) d.connectFailures++;
+      // a refusal is the real server's RST (a packet IPVS counts); a timeout is no packet
+      if (!timeout) ops.outStats(h, 0);
       ops.transition(h, DIR_OUTPUT, TCP_RST);
       ops.put(h);
     }
@@ -768,6 +777,7 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
     }
   }
   c.accepted++;
+  ops.inStats(h, 0); // the SYN, as IPVS counts it after scheduling
   ops.transition(h, DIR_INPUT, TCP_SYN);
   ops.put(h);
   return new TcpConn(ctx, h, svc, ch, proxyHeader(svc, vip, peer.address, cport, cw));
