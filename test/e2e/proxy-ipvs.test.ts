@@ -251,4 +251,76 @@ describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
       rs.close();
     }
   });
+
+  it('survives clients and real servers that reset, half-close or vanish at random, and its counts stay IPVS-consistent', async () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {});
+      const mode = rnd(4);
+      if (mode === 0) s.resetAndDestroy();
+      else if (mode === 1) s.end('bye');
+      else if (mode === 2) setTimeout(() => s.destroyed || s.resetAndDestroy(), rnd(30));
+      else {
+        s.on('data', (d: Buffer) => s.write(d));
+        s.on('end', () => s.end());
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const live = (server.address() as net.AddressInfo).port;
+    const dead = await freePort();
+    const port = await freePort();
+    const svc = tcpService(port, 'wlc', { ext: { 'proxy-protocol': 'v2' } });
+    try {
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(live, 3) });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(dead, 1) });
+      const clients: Promise<void>[] = [];
+      for (let i = 0; i < 200; i++) {
+        const m = rnd(6);
+        const half = rnd(2) === 0;
+        clients.push(
+          new Promise((resolve) => {
+            const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: half });
+            s.on('error', () => {});
+            s.on('data', () => {});
+            s.on('close', () => resolve());
+            const t = setTimeout(() => s.destroy(), 2000);
+            s.on('close', () => clearTimeout(t));
+            s.on('connect', () => {
+              if (m === 0) s.resetAndDestroy();
+              else if (m === 1) s.end(Buffer.alloc(rnd(100_000)));
+              else if (m === 2) setTimeout(() => s.destroy(), rnd(20));
+              else if (m === 3) s.end();
+              else if (m === 4) {
+                s.write('x');
+                setTimeout(() => s.destroyed || s.resetAndDestroy(), rnd(20));
+              } else setTimeout(() => s.end('late'), rnd(20));
+            });
+          }),
+        );
+        if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5));
+      }
+      await Promise.all(clients);
+      await until(() => lb.plane.open.tcp === 0, 5000, 'every proxied connection to close');
+      // ActiveConn / InActConn are the entries in active / inactive states, as in IPVS
+      const active = new Set(['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'SYNACK']);
+      const entries = lb.ipvs.listConns().filter((c) => c.vport === port && c.cport !== 0);
+      const info = lb.ipvs.getService(svc);
+      for (const d of info.dests) {
+        const mine = entries.filter((c) => c.dport === d.port);
+        const act = mine.filter((c) => active.has(c.stateName)).length;
+        assert.equal(d.activeConns, act);
+        assert.equal(d.inactConns, mine.length - act);
+        assert.ok(d.stats.inpkts >= d.stats.conns, `InPkts ${d.stats.inpkts} < Conns`);
+        if (d.port === dead) assert.equal(d.stats.outpkts, d.stats.conns); // one RST each
+      }
+    } finally {
+      lb.ctl.run({ cmd: 'delService', service: svc });
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
 });
