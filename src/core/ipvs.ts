@@ -453,6 +453,9 @@ export class Ipvs implements SchedEnv {
       throw new DestExistsError(`destination ${d.addr}:${d.port} already exists`);
     }
     let dest = this.trash.take(svc, daf, addr, d.port);
+    // __ip_vs_update_dest: a destination of a deleted-and-re-created service keeps its object
+    // and connections but starts its statistics again
+    if (dest && dest.svc !== svc) dest.stats.zero();
     if (!dest) {
       dest = new Dest(daf, addr, d.port);
       dest.id = this.#freeDestIds.pop() ?? this.destById.length;
@@ -498,8 +501,11 @@ export class Ipvs implements SchedEnv {
 
   #trashDest(svc: Service, dest: Dest): void {
     unlinkDest(svc, dest);
+    // __ip_vs_del_dest: the first entry of an empty trash (re)arms the sweep 60 s from now
+    const wasEmpty = this.trash.size === 0;
     this.trash.put(dest);
-    if (!this.#trashStop) {
+    if (wasEmpty) {
+      this.#trashStop?.();
       this.#trashStop = this.every(TRASH_SWEEP_MS, () => {
         for (const f of this.trash.sweep(this.#now())) this.#freeDest(f);
         if (this.trash.size === 0) {

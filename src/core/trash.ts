@@ -25,8 +25,10 @@ export class DestTrash {
   }
 
   /**
-   * Takes back a trashed destination with the same identity that belonged to the same service
-   * identity (af, protocol, address, port or fwmark), or returns null.
+   * Takes back a trashed destination with the same identity whose old service had the same
+   * fwmark and protocol and, for non-fwmark services, the same virtual address and port
+   * (ip_vs_trash_get_dest: the old service's family is not compared), or returns null. The
+   * caller zeroes its statistics when that old service is not `svc` itself.
    */
   take(svc: Service, daf: number, addr: ArrayLike<number>, port: number): Dest | null {
     for (let i = 0; i < this.#items.length; i++) {
@@ -37,12 +39,9 @@ export class DestTrash {
         d.port === port &&
         addrEqual(daf, d.addr, addr) &&
         old !== null &&
-        old.af === svc.af &&
         old.fwmark === svc.fwmark &&
-        (svc.fwmark !== 0 ||
-          (old.protocol === svc.protocol &&
-            old.port === svc.port &&
-            addrEqual(svc.af, old.addr, svc.addr)))
+        old.protocol === svc.protocol &&
+        (svc.fwmark !== 0 || (old.port === svc.port && addrEqual(svc.af, old.addr, svc.addr)))
       ) {
         this.#items.splice(i, 1);
         d.idleSince = -1;

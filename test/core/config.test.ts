@@ -287,6 +287,58 @@ describe('Ipvs configuration', () => {
       assert.notEqual(ipvs.addDest(b, destSpec('198.51.100.1', 80)), d);
     });
 
+    it('resurrects into a re-created service with zeroed statistics (ip_vs_zero_stats)', () => {
+      const { ipvs, advance } = makeIpvs();
+      const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+      let svc = ipvs.addService(k);
+      const d = ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      for (let i = 0; i < 100; i++)
+        ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000 + i, VIP, 80));
+      advance(2000);
+      assert.ok(d.stats.snapshot().cps > 0);
+      ipvs.delService(k);
+      svc = ipvs.addService(k);
+      const again = ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      assert.equal(again, d, 'the trashed object comes back');
+      assert.equal(again.svc, svc);
+      const s = again.stats.snapshot();
+      assert.deepEqual([s.conns, s.cps, s.inpps], [0, 0, 0]);
+      // the total keeps counting across services; the new service starts from zero
+      assert.equal(ipvs.total.snapshot().conns, 100);
+      assert.equal(svc.stats.snapshot().conns, 0);
+    });
+
+    it('resurrects a fwmark destination whatever the family of the old fwmark service', () => {
+      const { ipvs } = makeIpvs();
+      const v4 = fwmSpec(7);
+      const v6 = fwmSpec(7, { af: 10, netmask: 128 });
+      ipvs.addService(v4);
+      ipvs.addService(v6);
+      const tun = { fwd: 2, af: 10 as const };
+      const d = ipvs.addDest(v4, destSpec('2001:db8::10', 80, tun));
+      ipvs.delDest(v4, { addr: '2001:db8::10', port: 80, af: 10 });
+      // ip_vs_trash_get_dest matches fwmark and protocol only, not the service family
+      assert.equal(ipvs.addDest(v6, destSpec('2001:db8::10', 80, tun)), d);
+    });
+
+    it('restarts the 60 s sweep timer when the trash fills again after emptying', () => {
+      const { ipvs, advance } = makeIpvs();
+      const k = svcSpec(VIP, 80);
+      ipvs.addService(k);
+      const dk = { addr: '198.51.100.1', port: 80 };
+      ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      ipvs.delDest(k, dk); // t = 0: sweep due at 60 s
+      advance(10_000);
+      ipvs.addDest(k, destSpec('198.51.100.1', 80)); // trash empty again
+      advance(40_000);
+      ipvs.delDest(k, dk); // t = 50 s: the kernel re-arms the timer for 110 s
+      advance(15_000); // t = 65 s
+      advance(115_000); // t = 180 s: first idle sweep was at 110 s, so not yet freed
+      assert.equal(ipvs.trash.size, 1);
+      advance(50_000); // t = 230 s = 110 + 120
+      assert.equal(ipvs.trash.size, 0);
+    });
+
     it('frees unreferenced entries after a sweep finds them idle for 120 s', () => {
       const { ipvs, advance } = makeIpvs();
       const k = svcSpec(VIP, 80);
