@@ -37,5 +37,13 @@ export function bindScheduler(svc: Service, ops: SchedulerOps | null): void {
   }
   svc.sched = ops;
   svc.schedName = ops ? ops.name : 'none';
-  ops?.initService?.(svc);
+  try {
+    ops?.initService?.(svc);
+  } catch (e) {
+    // ip_vs_edit_service: the old scheduler is already unbound; a failed bind leaves none
+    svc.sched = null;
+    svc.schedName = 'none';
+    svc.schedData = null;
+    throw e;
+  }
 }

@@ -44,7 +44,7 @@ import {
   validateInt,
 } from './errors.js';
 import { Dest, type SchedEnv, Service } from './service.js';
-import { EST_INTERVAL_MS, Stats } from './stats.js';
+import { EST_TICK_MS, Estimator, Stats } from './stats.js';
 import { ServiceTable } from './svc-table.js';
 import { defaultSysctls, type Sysctls, validateSysctl } from './sysctl.js';
 import { TimerWheel } from './timer-wheel.js';
@@ -103,6 +103,8 @@ export class Ipvs implements SchedEnv {
   readonly sysctl: Sysctls = defaultSysctls();
   /** Global statistics (all services). */
   readonly total = new Stats();
+  /** The rate estimator's schedule (spec §6.2). */
+  readonly estimator = new Estimator();
   readonly conns: ConnTable;
   readonly wheel: TimerWheel;
   readonly services: ServiceTable;
@@ -255,17 +257,11 @@ export class Ipvs implements SchedEnv {
   #enable(): void {
     if (this.#enabled) return;
     this.#enabled = true;
-    this.#estStop = this.every(EST_INTERVAL_MS, () => this.#estimate());
+    this.estimator.start(this.total);
+    this.#estStop = this.every(EST_TICK_MS, () =>
+      this.estimator.tick(this.sysctl.run_estimation !== 0),
+    );
     this.#defStop = this.every(1000, () => this.ops.defense.tick());
-  }
-
-  #estimate(): void {
-    if (!this.sysctl.run_estimation) return;
-    this.total.estimate();
-    for (const s of this.services.list()) {
-      s.stats.estimate();
-      for (const d of s.dests) d.stats.estimate();
-    }
   }
 
   #parseAddr(af: number, text: string, what: string): Uint32Array {
@@ -350,6 +346,7 @@ export class Ipvs implements SchedEnv {
     bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
     this.services.add(svc);
     this.#enable();
+    this.estimator.start(svc.stats);
     chConfig.publish({ op: 'addService', service: svc.toString() });
     return svc;
   }
@@ -378,6 +375,7 @@ export class Ipvs implements SchedEnv {
     while (svc.dests.length) this.#trashDest(svc, svc.dests[0]!);
     bindScheduler(svc, null);
     this.services.remove(svc);
+    this.estimator.stop(svc.stats);
   }
 
   /** FLUSH: removes every service. */
@@ -453,6 +451,7 @@ export class Ipvs implements SchedEnv {
       throw new DestExistsError(`destination ${d.addr}:${d.port} already exists`);
     }
     let dest = this.trash.take(svc, daf, addr, d.port);
+    const fromTrash = dest !== null;
     // __ip_vs_update_dest: a destination of a deleted-and-re-created service keeps its object
     // and connections but starts its statistics again
     if (dest && dest.svc !== svc) dest.stats.zero();
@@ -465,11 +464,13 @@ export class Ipvs implements SchedEnv {
     try {
       linkDest(svc, dest);
     } catch (e) {
-      // a scheduler refused the destination (e.g. mh table full): undo
+      // a scheduler refused the destination: undo (a resurrected one goes back to the trash)
       unlinkDest(svc, dest);
-      this.#freeDest(dest);
+      if (fromTrash) this.trash.put(dest);
+      else this.#freeDest(dest);
       throw e;
     }
+    this.estimator.start(dest.stats);
     chConfig.publish({ op: 'addDest', service: svc.toString(), dest: dest.toString() });
     return dest;
   }
@@ -501,6 +502,7 @@ export class Ipvs implements SchedEnv {
 
   #trashDest(svc: Service, dest: Dest): void {
     unlinkDest(svc, dest);
+    this.estimator.stop(dest.stats);
     // __ip_vs_del_dest: the first entry of an empty trash (re)arms the sweep 60 s from now
     const wasEmpty = this.trash.size === 0;
     this.trash.put(dest);

@@ -6,6 +6,10 @@
 
 /** Estimator sampling interval in milliseconds (spec §6.2). */
 export const EST_INTERVAL_MS = 2000;
+/** The interval is split into this many ticks; each object is sampled in one of them (ip_vs_est.c). */
+export const EST_TICKS = 50;
+/** One estimator tick: 40 ms. */
+export const EST_TICK_MS = EST_INTERVAL_MS / EST_TICKS;
 
 /** A read-out of one stats object: zero-based counters and estimated rates. */
 export interface StatsSnapshot {
@@ -45,6 +49,10 @@ export class Stats {
   avgOutpps = 0;
   avgInbps = 0;
   avgOutbps = 0;
+  /** The estimator tick (0..EST_TICKS-1) this object is sampled in, -1 when not estimated. */
+  estRow = -1;
+  /** Position inside that tick's list. */
+  estIdx = -1;
 
   /** Takes one 2-second estimator sample (spec §6.2). */
   estimate(): void {
@@ -77,7 +85,10 @@ export class Stats {
 
   /** Copies counters, baselines and estimator state from another object (dest resurrection). */
   copyFrom(o: Stats): void {
+    const { estRow, estIdx } = this;
     Object.assign(this, o);
+    this.estRow = estRow;
+    this.estIdx = estIdx;
     this.#zConns = o.#zConns;
     this.#zInpkts = o.#zInpkts;
     this.#zOutpkts = o.#zOutpkts;
@@ -104,5 +115,46 @@ export class Stats {
       inbps: Math.floor((this.avgInbps + 15) / 32),
       outbps: Math.floor((this.avgOutbps + 15) / 32),
     };
+  }
+}
+
+/**
+ * The estimator's schedule (ip_vs_est.c): the 2 s interval is split into 50 ticks of 40 ms and
+ * every estimated object lives in one tick's list, so each is sampled every 2 s in its own phase.
+ * A started object joins the tick just behind the current one: its first sample comes ~2 s
+ * after it was created (or re-added from the trash), whatever the phase of the others.
+ */
+export class Estimator {
+  readonly #rows: Stats[][] = Array.from({ length: EST_TICKS }, () => []);
+  #row = 0;
+
+  /** Starts estimating `s` (ip_vs_start_estimator); a no-op when it is already estimated. */
+  start(s: Stats): void {
+    if (s.estRow >= 0) return;
+    const r = (this.#row + EST_TICKS - 1) % EST_TICKS;
+    const list = this.#rows[r]!;
+    s.estRow = r;
+    s.estIdx = list.length;
+    list.push(s);
+  }
+
+  /** Stops estimating `s` (ip_vs_stop_estimator): its rates stay as they were. */
+  stop(s: Stats): void {
+    if (s.estRow < 0) return;
+    const list = this.#rows[s.estRow]!;
+    const last = list.pop()!;
+    if (last !== s) {
+      list[s.estIdx] = last;
+      last.estIdx = s.estIdx;
+    }
+    s.estRow = s.estIdx = -1;
+  }
+
+  /** One 40 ms tick: samples the objects of the current tick when `run` (run_estimation) is set. */
+  tick(run: boolean): void {
+    const list = this.#rows[this.#row]!;
+    this.#row = (this.#row + 1) % EST_TICKS;
+    if (!run) return;
+    for (let i = 0; i < list.length; i++) list[i]!.estimate();
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Stats } from '../../src/core/stats.js';
+import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
 describe('Stats', () => {
   describe('#estimate', () => {
@@ -86,6 +87,60 @@ describe('Stats', () => {
       // the estimator restarts from the zeroing point: only the 5 new connections count
       s.estimate();
       assert.equal(s.avgCps, (5 * 512) / 4);
+    });
+  });
+
+  describe('estimator timing (Ipvs)', () => {
+    const VIP = '192.0.2.1';
+
+    it('samples every object every 2 s from its creation, the first sample ~2 s after it', () => {
+      const { ipvs, advance } = makeIpvs();
+      const a = svcSpec(VIP, 80, { scheduler: 'rr' });
+      ipvs.addService(a);
+      advance(1000);
+      // a second service and its destination, created 1 s after estimation started
+      const b = svcSpec(VIP, 81, { scheduler: 'rr' });
+      const svc = ipvs.addService(b);
+      const d = ipvs.addDest(b, destSpec('198.51.100.1', 81));
+      const open = (n: number, from: number): void => {
+        for (let i = 0; i < n; i++)
+          ipvs.ops.schedule(svc, flow(6, '203.0.113.9', from + i, VIP, 81));
+      };
+      open(100, 2000);
+      advance(1500);
+      // not sampled yet: the kernel puts a new estimator 2 s ahead, not in the total's phase
+      assert.deepEqual([svc.stats.snapshot().cps, d.stats.snapshot().cps], [0, 0]);
+      advance(500);
+      // one sample: 100 << 9 = 51200, avg 12800, (12800 + 511) >> 10 = 12
+      assert.deepEqual([svc.stats.snapshot().cps, d.stats.snapshot().cps], [12, 12]);
+      assert.equal(ipvs.total.snapshot().cps, 12, 'the total was sampled at 2 s already');
+      open(100, 3000);
+      advance(1500);
+      assert.equal(svc.stats.snapshot().cps, 12, 'the next sample is 2 s after the first');
+      advance(500);
+      // avg = 12800 + (51200 - 12800) / 4 = 22400 → 22
+      assert.equal(svc.stats.avgCps, 22400);
+      assert.equal(svc.stats.snapshot().cps, 22);
+    });
+
+    it('stops sampling a deleted destination and restarts it 2 s after it is re-added', () => {
+      const { ipvs, advance } = makeIpvs();
+      const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+      const svc = ipvs.addService(k);
+      const d = ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      for (let i = 0; i < 100; i++)
+        ipvs.ops.schedule(svc, flow(6, '203.0.113.9', 2000 + i, VIP, 80));
+      advance(2000);
+      assert.equal(d.stats.avgCps, 12800);
+      ipvs.delDest(k, { addr: '198.51.100.1', port: 80 });
+      advance(4000);
+      assert.equal(d.stats.avgCps, 12800, 'frozen while in the trash');
+      advance(1000);
+      ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      advance(1500);
+      assert.equal(d.stats.avgCps, 12800, 'not sampled before 2 s');
+      advance(500);
+      assert.equal(d.stats.avgCps, 9600);
     });
   });
 });
