@@ -161,7 +161,7 @@ async function trace(o: Opts, io: TraceIo): Promise<number> {
     throw new Error(`${o.rules}: rules not applied (status ${applied.status})`);
   for (const s of o.sysctl) {
     const [n, v] = s.split('=');
-    ipvs.setSysctl(n!, Number(v));
+    ipvs.setSysctl(n!, n === 'est_cpulist' ? (v ?? '') : Number(v));
   }
   const engine = new PacketEngine(ipvs, { learnFromIp: true });
   if (o.marks) engine.classifier.set(parseFwmarkRules(readFileSync(o.marks, 'utf8')));

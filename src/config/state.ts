@@ -44,11 +44,11 @@ export interface StateDoc {
 /** The commands that rebuild `ipvs`'s configuration on an empty instance. */
 export function snapshot(ipvs: Ipvs): Command[] {
   const cmds: Command[] = [{ cmd: 'setConfig', timeouts: ipvs.getTimeouts() }];
-  const def = defaultSysctls() as unknown as Record<string, unknown>;
+  const def = defaultSysctls(ipvs.cpus) as unknown as Record<string, unknown>;
   const cur = ipvs.getSysctls() as unknown as Record<string, unknown>;
   for (const [name, value] of Object.entries(cur)) {
     if (JSON.stringify(value) !== JSON.stringify(def[name]))
-      cmds.push({ cmd: 'setSysctl', name, value: value as number | [number, number] });
+      cmds.push({ cmd: 'setSysctl', name, value: value as number | [number, number] | string });
   }
   const services = ipvs.listServices();
   for (let i = services.length - 1; i >= 0; i--) {

@@ -46,7 +46,13 @@ import {
 import { Dest, type SchedEnv, Service } from './service.js';
 import { EST_TICK_MS, Estimator, Stats } from './stats.js';
 import { ServiceTable } from './svc-table.js';
-import { defaultSysctls, type Sysctls, validateSysctl } from './sysctl.js';
+import {
+  defaultSysctls,
+  hostCpus,
+  type SysctlValue,
+  type Sysctls,
+  validateSysctl,
+} from './sysctl.js';
 import { TimerWheel } from './timer-wheel.js';
 import { DestTrash, TRASH_SWEEP_MS } from './trash.js';
 import { getScheduler } from '../sched/registry.js';
@@ -84,6 +90,8 @@ export interface IpvsOptions {
   tickMs?: number;
   /** Backing memory of the connection table (default: plain ArrayBuffers). */
   tableAlloc?: TableAlloc;
+  /** CPUs of the machine, for `est_cpulist` (default: this host's count). */
+  cpus?: number;
 }
 
 /** Known persistence engines (spec §7). */
@@ -100,7 +108,9 @@ interface Job {
 
 /** Per-namespace IPVS state and configuration operations. */
 export class Ipvs implements SchedEnv {
-  readonly sysctl: Sysctls = defaultSysctls();
+  readonly sysctl: Sysctls;
+  /** CPUs of the machine (`est_cpulist` names CPUs below this). */
+  readonly cpus: number;
   /** Global statistics (all services). */
   readonly total = new Stats();
   /** The rate estimator's schedule (spec §6.2). */
@@ -151,6 +161,9 @@ export class Ipvs implements SchedEnv {
     this.#rand = opts.randomU32 ?? (() => (Math.random() * 0x100000000) >>> 0);
     this.#log = opts.log ?? ((m) => process.stderr.write(`ipvs: ${m}\n`));
     this.availMemPages = opts.availMemPages ?? (() => Number.MAX_SAFE_INTEGER);
+    this.cpus = opts.cpus ?? hostCpus();
+    validateInt(this.cpus, 'cpus', 1, 8192);
+    this.sysctl = defaultSysctls(this.cpus);
     const bits = opts.connTabBits ?? 12;
     validateInt(bits, 'connTabBits', 8, 20);
     this.connTabBits = bits;
@@ -259,7 +272,8 @@ export class Ipvs implements SchedEnv {
     this.#enabled = true;
     this.estimator.start(this.total);
     this.#estStop = this.every(EST_TICK_MS, () =>
-      this.estimator.tick(this.sysctl.run_estimation !== 0),
+      // run_estimation = 0 or an empty est_cpulist stops the estimator threads
+      this.estimator.tick(this.sysctl.run_estimation !== 0 && this.sysctl.est_cpulist !== ''),
     );
     this.#defStop = this.every(1000, () => this.ops.defense.tick());
   }
@@ -563,8 +577,8 @@ export class Ipvs implements SchedEnv {
   }
 
   /** Writes a sysctl after validating it (spec §11). */
-  setSysctl(name: string, value: number | [number, number]): void {
-    const v = validateSysctl(name, value);
+  setSysctl(name: string, value: SysctlValue): void {
+    const v = validateSysctl(name, value, this.cpus);
     const table = this.sysctl as unknown as Record<string, unknown>;
     const changed = table[name] !== v;
     table[name] = v;

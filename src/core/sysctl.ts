@@ -3,7 +3,8 @@
  * Values are plain numbers (seconds for the expiration knobs); `sync_threshold` is a pair.
  */
 import { MAX_TIMEOUT_SEC } from './constants.js';
-import { NoSysctlError, SysctlError } from './errors.js';
+import { availableParallelism } from 'node:os';
+import { NoSysctlError, RangeError_, SysctlError } from './errors.js';
 
 /** Every sysctl and its current value. */
 export interface Sysctls {
@@ -16,6 +17,8 @@ export interface Sysctls {
   debug_level: number;
   drop_entry: number;
   drop_packet: number;
+  /** CPUs the estimator may run on, as a cpulist (`0-3,6`); empty stops estimation. */
+  est_cpulist: string;
   est_nice: number;
   expire_nodest_conn: number;
   expire_quiescent_template: number;
@@ -40,8 +43,16 @@ export interface Sysctls {
   sync_version: number;
 }
 
-/** Default values (spec §11). */
-export function defaultSysctls(): Sysctls {
+/** A sysctl value: a number, the `sync_threshold` pair or the `est_cpulist` text. */
+export type SysctlValue = number | [number, number] | string;
+
+/** The number of CPUs of this machine (the default of `Ipvs`'s `cpus` option). */
+export function hostCpus(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** Default values (spec §11); `est_cpulist` lists all `cpus` CPUs (the housekeeping set). */
+export function defaultSysctls(cpus = hostCpus()): Sysctls {
   return {
     am_droprate: 10,
     amemthresh: 1024,
@@ -52,6 +63,7 @@ export function defaultSysctls(): Sysctls {
     debug_level: 0,
     drop_entry: 0,
     drop_packet: 0,
+    est_cpulist: cpus > 1 ? `0-${cpus - 1}` : '0',
     est_nice: 0,
     expire_nodest_conn: 0,
     expire_quiescent_template: 0,
@@ -91,7 +103,7 @@ const JIFFIES: [number, number] = [-MAX_TIMEOUT_SEC, MAX_TIMEOUT_SEC];
  * no upper bound: the daemon clamps it to 64 when it starts) have ranges; `sync_qlen_max` is an
  * unsigned long.
  */
-const RANGES: Record<Exclude<keyof Sysctls, 'sync_threshold'>, [number, number]> = {
+const RANGES: Record<Exclude<keyof Sysctls, 'sync_threshold' | 'est_cpulist'>, [number, number]> = {
   am_droprate: INT,
   amemthresh: INT,
   backup_only: INT,
@@ -129,11 +141,13 @@ export const SYSCTL_NAMES = Object.keys(defaultSysctls()) as (keyof Sysctls)[];
 
 /**
  * Validates a new value for `name` and returns it normalised; throws a coded error and changes
- * nothing when the value is out of range (spec §11).
+ * nothing when the value is out of range (spec §11). `cpus` is the machine's CPU count, for
+ * `est_cpulist`.
  */
-export function validateSysctl(name: string, value: unknown): number | [number, number] {
+export function validateSysctl(name: string, value: unknown, cpus = hostCpus()): SysctlValue {
   if (!(SYSCTL_NAMES as string[]).includes(name))
     throw new NoSysctlError(`no sysctl named ${name}`);
+  if (name === 'est_cpulist') return formatCpuList(parseCpuList(value, cpus));
   if (name === 'sync_threshold') {
     const v = value as unknown[];
     if (
@@ -147,7 +161,7 @@ export function validateSysctl(name: string, value: unknown): number | [number, 
     if (p !== 0 && t >= p) throw new SysctlError('sync_threshold: threshold must be below period');
     return [t, p];
   }
-  const [min, max] = RANGES[name as Exclude<keyof Sysctls, 'sync_threshold'>];
+  const [min, max] = RANGES[name as Exclude<keyof Sysctls, 'sync_threshold' | 'est_cpulist'>];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new SysctlError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
   }
@@ -155,4 +169,53 @@ export function validateSysctl(name: string, value: unknown): number | [number, 
     throw new SysctlError('sync_ports must be a power of two');
   }
   return value;
+}
+
+/**
+ * Parses a cpulist as the kernel's bitmap_parselist does: comma-separated `n`, `a-b` or
+ * `a-b:used/group` regions, `N` for the last CPU, `all`; blank means none. A malformed list is
+ * EINVAL, a CPU number ≥ `cpus` ERANGE. Returns the set CPUs in ascending order.
+ */
+export function parseCpuList(value: unknown, cpus: number): number[] {
+  if (typeof value !== 'string') throw new SysctlError('est_cpulist takes a cpulist string');
+  const set = new Uint8Array(cpus);
+  const text = value.trim();
+  if (text === '') return [];
+  const num = (t: string): number => {
+    if (t === 'N') return cpus - 1;
+    if (!/^[0-9]+$/.test(t)) throw new SysctlError(`est_cpulist: bad CPU number '${t}'`);
+    return Number(t);
+  };
+  for (const region of text.split(',')) {
+    const m = /^([^-:/]+)(?:-([^-:/]+)(?::([^-:/]+)\/([^-:/]+))?)?$/.exec(region.trim());
+    if (!m) throw new SysctlError(`est_cpulist: bad region '${region}'`);
+    if (m[1] === 'all' && m[2] === undefined) {
+      set.fill(1);
+      continue;
+    }
+    const a = num(m[1]!);
+    const b = m[2] === undefined ? a : num(m[2]);
+    const used = m[3] === undefined ? 1 : num(m[3]);
+    const group = m[4] === undefined ? 1 : num(m[4]);
+    if (a > b || used === 0 || used > group)
+      throw new SysctlError(`est_cpulist: bad region '${region}'`);
+    if (b >= cpus)
+      throw new RangeError_(`est_cpulist: CPU ${b} is beyond the last CPU ${cpus - 1}`);
+    for (let c = a; c <= b; c++) if ((c - a) % group < used) set[c] = 1;
+  }
+  const out: number[] = [];
+  for (let c = 0; c < cpus; c++) if (set[c]) out.push(c);
+  return out;
+}
+
+/** Prints CPUs as the kernel's `%*pbl` does: `0-3,5,7-8`; empty for none. */
+export function formatCpuList(list: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < list.length;) {
+    let j = i;
+    while (j + 1 < list.length && list[j + 1] === list[j]! + 1) j++;
+    parts.push(i === j ? String(list[i]) : `${list[i]}-${list[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }

@@ -139,7 +139,7 @@ export type Command =
   | { cmd: 'newDaemon'; daemon: DaemonSpec }
   | { cmd: 'delDaemon'; state: 1 | 2 }
   | { cmd: 'getDaemons' }
-  | { cmd: 'setSysctl'; name: string; value: number | [number, number] }
+  | { cmd: 'setSysctl'; name: string; value: number | [number, number] | string }
   | { cmd: 'getSysctls' }
   | { cmd: 'setFwmarkRules'; rules: string[] }
   | { cmd: 'getFwmarkRules' };

@@ -107,8 +107,9 @@ export function validateCommand(c: unknown): asserts c is Command {
       const v = c.value;
       const ok =
         typeof v === 'number' ||
+        typeof v === 'string' ||
         (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number'));
-      if (!ok) throw new BadRequestError('value must be a number or a pair of numbers');
+      if (!ok) throw new BadRequestError('value must be a number, a pair of numbers or a string');
       break;
     }
     case 'setFwmarkRules':

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultSysctls, validateSysctl } from '../../src/core/sysctl.js';
-import { makeIpvs } from '../helpers/ipvs.js';
+import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
 const INT_MAX = 0x7fffffff;
 const INT_MIN = -INT_MAX - 1;
@@ -150,6 +150,51 @@ describe('sysctls', () => {
       ]) {
         assert.throws(() => validateSysctl('sync_threshold', v), { code: 'IPVS_ERR_SYSCTL' });
       }
+    });
+  });
+
+  describe('est_cpulist', () => {
+    it('lists every CPU by default and prints lists as the kernel does (%*pbl)', () => {
+      assert.equal(defaultSysctls(4).est_cpulist, '0-3');
+      assert.equal(defaultSysctls(1).est_cpulist, '0');
+      const { ipvs } = makeIpvs({ cpus: 8 });
+      assert.equal(ipvs.getSysctls().est_cpulist, '0-7');
+      for (const [w, r] of [
+        ['1,0,2', '0-2'],
+        ['5, 7-7,3', '3,5,7'],
+        ['0-7:1/4', '0,4'],
+        ['N', '7'],
+        ['all', '0-7'],
+        ['  ', ''],
+        ['2-N', '2-7'],
+      ]) {
+        ipvs.setSysctl('est_cpulist', w!);
+        assert.equal(ipvs.getSysctls().est_cpulist, r, w);
+      }
+    });
+
+    it('refuses malformed lists (EINVAL) and CPUs that do not exist (ERANGE), changing nothing', () => {
+      const { ipvs } = makeIpvs({ cpus: 4 });
+      for (const w of ['x', '1-', '3-1', '0-3:0/2'])
+        assert.throws(() => ipvs.setSysctl('est_cpulist', w), { code: 'IPVS_ERR_SYSCTL' }, w);
+      assert.throws(() => ipvs.setSysctl('est_cpulist', '0-4'), { code: 'IPVS_ERR_RANGE' });
+      assert.throws(() => ipvs.setSysctl('est_cpulist', 3), { code: 'IPVS_ERR_SYSCTL' });
+      assert.equal(ipvs.getSysctls().est_cpulist, '0-3');
+    });
+
+    it('stops estimation while empty, like run_estimation = 0', () => {
+      const { ipvs, advance } = makeIpvs({ cpus: 2 });
+      const k = svcSpec('192.0.2.1', 80, { scheduler: 'rr' });
+      const svc = ipvs.addService(k);
+      ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      ipvs.setSysctl('est_cpulist', '');
+      for (let i = 0; i < 100; i++)
+        ipvs.ops.schedule(svc, flow(6, '203.0.113.9', 2000 + i, '192.0.2.1', 80));
+      advance(4000);
+      assert.equal(svc.stats.avgCps, 0);
+      ipvs.setSysctl('est_cpulist', '1');
+      advance(2000);
+      assert.equal(svc.stats.snapshot().cps, 12);
     });
   });
 
