@@ -57,6 +57,8 @@ export class FtpHelper {
   /** Last action, for the trace ('' when none). */
   note = '';
   readonly #addr = new Uint32Array(4);
+  /** [start, end) of the address text the last `getAddrPort` parsed. */
+  readonly #span = new Int32Array(2);
   readonly #text = new Uint8Array(64);
 
   constructor(ipvs: Ipvs) {
@@ -159,33 +161,32 @@ export class FtpHelper {
     const p = v.payloadOffset;
     const end = p + v.payloadLength;
     const af = t.af(h);
-    // PASV / EPSV anywhere in the payload
+    // PASV / EPSV anywhere in the payload; an EPSV with an argument the helper does not take
+    // (EPSV ALL, another protocol) ends the search, as ip_vs_ftp_in does
     for (let q = p; q + 6 <= end; q++) {
-      if (ci(b, q, 'PASV\r\n') && af === AF_INET) {
+      if (af === AF_INET && ci(b, q, 'PASV\r\n')) {
         st.pasv = PASV_V4;
         this.note = 'ftp: PASV seen, passive reply pending';
         return changed ? APP.CHANGED : APP.SAME;
       }
-      if (ci(b, q, 'EPSV')) {
-        const c = b[q + 4];
-        let ok = c === 0x0d;
-        if (c === 0x20 && q + 6 <= end && b[q + 6] === 0x0d)
-          ok = (b[q + 5] === 0x31 && af === AF_INET) || (b[q + 5] === 0x32 && af === AF_INET6);
-        if (ok) {
-          st.pasv = PASV_EXT;
-          this.note = 'ftp: EPSV seen, extended passive reply pending';
-          return changed ? APP.CHANGED : APP.SAME;
+      if (ci(b, q, 'EPSV') && (b[q + 4] === 0x20 || b[q + 4] === 0x0d)) {
+        if (b[q + 4] === 0x20) {
+          if (q + 7 > end || b[q + 6] !== 0x0d) return changed ? APP.CHANGED : APP.SAME;
+          const net = b[q + 5];
+          if (!((net === 0x31 && af === AF_INET) || (net === 0x32 && af === AF_INET6)))
+            return changed ? APP.CHANGED : APP.SAME;
         }
+        st.pasv = PASV_EXT;
+        this.note = 'ftp: EPSV seen, extended passive reply pending';
+        return changed ? APP.CHANGED : APP.SAME;
       }
     }
     // PORT / EPRT must start the payload
     const to = this.#addr;
+    const span = this.#span;
     let port = -1;
-    if (af === AF_INET && end - p >= 5 && ci(b, p, 'PORT ')) {
-      port = parseHostPort(b, p + 5, end, 0x0d, to);
-    } else if (end - p >= 5 && ci(b, p, 'EPRT ')) {
-      port = parseExtended(b, p + 5, end, af, to, true);
-    }
+    if (af === AF_INET) port = getAddrPort(b, p, end, 'PORT', 0x20, false, false, af, to, span);
+    if (port < 0) port = getAddrPort(b, p, end, 'EPRT', 0x20, true, false, af, to, span);
     if (port < 0) return changed ? APP.CHANGED : APP.SAME;
     st.pasv = PASV_NONE;
     // the server's future active data connection: client to:port ← VIP:vport-1
@@ -250,37 +251,18 @@ export class FtpHelper {
     const end = p + v.payloadLength;
     const af = t.af(h);
     const from = this.#addr;
-    let port = -1;
-    let start = -1;
-    let stop = -1;
-    if (st.pasv === PASV_V4 && end - p >= 4 && ci(b, p, '227 ')) {
-      let q = p + 4;
-      while (q < end && b[q] !== 0x28 && !(b[q]! >= 0x30 && b[q]! <= 0x39)) q++;
-      if (q < end && b[q] === 0x28) q++;
-      start = q;
-      port = parseHostPort(b, q, end, 0x29, from);
-      if (port < 0) port = parseHostPort(b, q, end, 0x0d, from);
-      if (port >= 0) {
-        stop = q;
-        while (b[stop] !== 0x29 && b[stop] !== 0x0d) stop++;
-      }
-    } else if (st.pasv === PASV_EXT && end - p >= 4 && ci(b, p, '229 ')) {
-      let q = p + 4;
-      while (q < end && b[q] !== 0x28) q++;
-      if (q < end) {
-        start = q + 1;
-        port = parseExtended(b, start, end, af, from, false);
-        if (port >= 0) {
-          // omitted address: the connection's real server
-          if (from[0] === 0 && from[1] === 0 && from[2] === 0 && from[3] === 0) {
-            const d = t.daddrOff(h);
-            from.set(t.cold.subarray(d, d + 4));
-          }
-          stop = start;
-          while (stop < end && b[stop] !== 0x29) stop++;
-        }
-      }
+    const span = this.#span;
+    let port: number;
+    if (st.pasv === PASV_V4) {
+      port = getAddrPort(b, p, end, '227 ', 0x28, false, false, af, from, span);
+    } else {
+      // the address is usually omitted: the connection's real server
+      const d = t.daddrOff(h);
+      from.set(t.cold.subarray(d, d + 4));
+      port = getAddrPort(b, p, end, '229 ', 0x28, true, true, af, from, span);
     }
+    const start = span[0]!;
+    const stop = span[1]!;
     if (port < 0) return changed ? APP.CHANGED : APP.SAME;
     const ext = st.pasv === PASV_EXT;
     st.pasv = PASV_NONE;
@@ -357,75 +339,87 @@ function ci(b: Uint8Array, p: number, s: string): boolean {
   return true;
 }
 
-/** Parses `h1,h2,h3,h4,p1,p2` up to `term`; writes the IPv4 address; returns the port or -1. */
-function parseHostPort(
-  b: Uint8Array,
-  p: number,
-  end: number,
-  term: number,
-  out: Uint32Array,
-): number {
-  const v = [0, 0, 0, 0, 0, 0];
-  let i = 0;
-  let digits = 0;
-  let q = p;
-  for (; q < end; q++) {
-    const c = b[q]!;
-    if (c === term) break;
-    if (c >= 0x30 && c <= 0x39) {
-      v[i] = v[i]! * 10 + c - 0x30;
-      if (v[i]! > 255 || ++digits > 3) return -1;
-    } else if (c === 0x2c && i < 5 && digits > 0) {
-      i++;
-      digits = 0;
-    } else return -1;
-  }
-  if (q >= end || i !== 5 || digits === 0) return -1;
-  out[0] = ((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0;
-  out[1] = out[2] = out[3] = 0;
-  return (v[4]! << 8) | v[5]!;
+/** ASCII digit. */
+function digit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /**
- * Parses `|af|addr|port|` (EPRT, `withAddr`) or `|||port|` / `|af|addr|port|` (EPSV reply) with
- * any printable delimiter; the address family must match. Returns the port or -1; `out` gets the
- * address (zeros when omitted).
+ * ip_vs_ftp_get_addrport: `pattern` (case-insensitive) must start the payload `b[p, end)`; then
+ * `skip` characters are passed (before the first one anything is, and for the old format a digit
+ * also ends the search, so the parenthesis of a 227 reply is optional). The old format
+ * `h1,h2,h3,h4,p1,p2` ends at the first other character (each number kept modulo 256, as the
+ * kernel's bytes do); the extended one is `<d>af<d>addr<d>port<d>` with any printable delimiter
+ * `<d>`, the family matching `af`, and for an EPSV reply (`epsv`) both family and address may be
+ * omitted (`out` keeps what the caller preset). Writes the address to `out` and the replaced
+ * text's bounds to `span`; returns the port, or -1.
  */
-function parseExtended(
+function getAddrPort(
   b: Uint8Array,
   p: number,
   end: number,
+  pattern: string,
+  skip: number,
+  ext: boolean,
+  epsv: boolean,
   af: number,
   out: Uint32Array,
-  withAddr: boolean,
+  span: Int32Array,
 ): number {
-  if (p >= end) return -1;
-  const d = b[p]!;
-  if (d < 33 || d > 126) return -1;
-  const fields: string[] = [];
-  let cur = '';
-  let q = p + 1;
-  for (; q < end && fields.length < 3; q++) {
-    const c = b[q]!;
-    if (c === d) {
-      fields.push(cur);
-      cur = '';
-    } else if (c < 33 || c > 126 || cur.length > 45) return -1;
-    else cur += String.fromCharCode(c);
+  if (end - p < pattern.length || !ci(b, p, pattern)) return -1;
+  let s = p + pattern.length;
+  let found = false;
+  for (; ; s++) {
+    if (s >= end) return -1;
+    const c = b[s]!;
+    if (!found) {
+      if (!ext && digit(c)) break;
+      if (c === skip) found = true;
+    } else if (c !== skip) break;
   }
-  if (fields.length !== 3) return -1;
-  const [fam, addr, portText] = fields as [string, string, string];
-  out.fill(0);
-  if (fam !== '' || addr !== '') {
-    if ((fam === '1' && af !== AF_INET) || (fam === '2' && af !== AF_INET6)) return -1;
-    if (fam !== '1' && fam !== '2') return -1;
-    const words = parseWords(addr, af);
+  if (!ext) {
+    const v = [0, 0, 0, 0, 0, 0];
+    let i = 0;
+    let q = s;
+    for (; ; q++) {
+      if (q >= end) return -1;
+      const c = b[q]!;
+      if (digit(c)) v[i] = (v[i]! * 10 + c - 0x30) & 255;
+      else if (c === 0x2c && i < 5) i++;
+      else break;
+    }
+    if (i !== 5) return -1;
+    span[0] = s;
+    span[1] = q;
+    out[0] = ((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0;
+    out[1] = out[2] = out[3] = 0;
+    return (v[4]! << 8) | v[5]!;
+  }
+  span[0] = s;
+  const d = b[s++]!;
+  if (d < 33 || d > 126 || s >= end) return -1;
+  if (b[s] === d) {
+    // family (and then address) omitted: only in an EPSV reply
+    if (!epsv || ++s >= end || b[s] !== d) return -1;
+    s++;
+  } else {
+    if (b[s] !== (af === AF_INET6 ? 0x32 : 0x31)) return -1;
+    if (++s >= end || b[s] !== d || ++s >= end) return -1;
+    let q = s;
+    while (q < end && b[q] !== d) q++;
+    if (q >= end) return -1;
+    let text = '';
+    for (let k = s; k < q; k++) text += String.fromCharCode(b[k]!);
+    const words = parseWords(text, af);
     if (!words) return -1;
     out.set(words);
-  } else if (withAddr) return -1;
-  if (!/^\d{1,5}$/.test(portText)) return -1;
-  const port = Number(portText);
-  return port > 0 && port <= 65535 ? port : -1;
+    s = q + 1;
+  }
+  let port = 0;
+  for (; s < end && digit(b[s]!); s++) port = (port * 10 + b[s]! - 0x30) & 0xffff;
+  if (s >= end || port === 0 || b[s] !== d) return -1;
+  span[1] = s + 1;
+  return port;
 }
 
 function parseWords(text: string, af: number): Uint32Array | null {

@@ -147,6 +147,34 @@ describe('FTP helper', () => {
     assert.ok(!lab.ipvs.listConns().some((c) => c.cport === 40003), 'family must match');
   });
 
+  it('PORT parses as ip_vs_ftp_get_addrport does: the space optional, any character ends it', () => {
+    const { lab, client } = ftpLab();
+    client(PSH | ACK, 'PORT10,0,0,5,156,66\n');
+    assert.ok(lab.ipvs.listConns().some((c) => c.cport === 40002 && c.vport === 20));
+    client(PSH | ACK, 'PORT  10,0,0,5,156,67 \r\n');
+    assert.ok(lab.ipvs.listConns().some((c) => c.cport === 40003 && c.vport === 20));
+  });
+
+  it('227: parentheses optional (or doubled), the numbers end at any other character', () => {
+    const { lab, client, server } = ftpLab();
+    client(PSH | ACK, 'PASV\r\n');
+    const r = server(PSH | ACK, '227 Entering Passive Mode ((192,168,1,11,195,82)).\r\n');
+    assert.equal(payloadOf(r.eth0[0]!), '227 Entering Passive Mode ((10,0,0,100,195,82)).\r\n');
+    client(PSH | ACK, 'PASV\r\n');
+    const q = server(PSH | ACK, '227 =192,168,1,11,195,83 ok\r\n');
+    assert.equal(payloadOf(q.eth0[0]!), '227 =10,0,0,100,195,83 ok\r\n');
+    assert.ok(lab.ipvs.listConns().some((c) => c.vport === 50003 && c.dport === 50003));
+  });
+
+  it('an EPSV argument it does not take (EPSV ALL) ends the search of that segment', () => {
+    const { lab, client, server } = ftpLab();
+    client(PSH | ACK, 'EPSV ALL\r\nPASV\r\n');
+    const reply = '227 Entering Passive Mode (192,168,1,11,195,84).\r\n';
+    const r = server(PSH | ACK, reply);
+    assert.equal(payloadOf(r.eth0[0]!), reply, 'no passive request pending: not rewritten');
+    assert.ok(!lab.ipvs.listConns().some((c) => c.vport === 50004));
+  });
+
   it('drops a control segment with a bad TCP checksum (the helper must not parse it)', () => {
     const { lab, seqs } = ftpLab();
     const f = tcp4({
