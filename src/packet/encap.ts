@@ -3,7 +3,9 @@
  * plus UDP + GUE v0 (optionally with remote checksum offload) or GRE (optionally with checksum),
  * in front of an inner IP packet that already sits in the buffer with enough headroom. The outer
  * header copies the inner DS field (CE becomes ECT(0), RFC 6040 / `ip_tunnel_ecn_encap`), the
- * inner TTL / hop limit and, when path-MTU discovery is on, the inner DF bit.
+ * inner TTL / hop limit and, when path-MTU discovery is on, the inner IPv4 DF bit (an IPv6 inner
+ * packet has none: DF stays clear, as `ip_vs_prepare_tunneled_skb` leaves it). An outer IPv4
+ * header with DF gets identification 0, as `ip_select_ident` gives a DF packet without a socket.
  * Nothing is allocated: the caller keeps one `EncapParams` per destination and reuses it.
  */
 import { IPPROTO, ETH_P } from './constants.js';
@@ -22,9 +24,9 @@ export class EncapParams {
   /** Outer source (the local address the route chose) and destination (the real server). */
   readonly src = new Uint32Array(4);
   readonly dst = new Uint32Array(4);
-  /** Outer IPv4 identification (a fresh one per packet). */
+  /** Outer IPv4 identification (a fresh one per packet; 0 is written when DF is set). */
   ipId = 0;
-  /** `pmtu_disc`: copy the inner DF bit to the outer header (IPv6 inner: always set DF). */
+  /** `pmtu_disc`: copy the inner IPv4 DF bit to the outer header (IPv6 inner: DF clear). */
   pmtuDisc = true;
   /** GUE UDP source port (a hash of the inner flow) and destination port (`tun_port`). */
   srcPort = 0;
@@ -80,7 +82,7 @@ export function encapsulate(
   } else if (v === 6) {
     tos = ((buf[innerOff]! & 15) << 4) | (buf[innerOff + 1]! >>> 4);
     ttl = buf[innerOff + 7]!;
-    df = p.pmtuDisc;
+    df = false;
   } else throw new PacketEncodeError(`inner packet is not IP (version ${v})`);
   tos = encapDsfield(tos);
   const innerProto = v === 4 ? IPPROTO.IPIP : IPPROTO.IPV6;
@@ -121,8 +123,9 @@ export function encapsulate(
     buf[q + 1] = tos;
     buf[q + 2] = total >>> 8;
     buf[q + 3] = total;
-    buf[q + 4] = p.ipId >>> 8;
-    buf[q + 5] = p.ipId;
+    const id = df ? 0 : p.ipId;
+    buf[q + 4] = id >>> 8;
+    buf[q + 5] = id;
     buf[q + 6] = df ? 0x40 : 0;
     buf[q + 7] = 0;
     buf[q + 8] = ttl;

@@ -2,18 +2,33 @@
  * NAT rewrites for the NAT (masquerading) transmitter (spec §5.5): change a decoded packet's
  * destination or source address and port in place and patch the IPv4 header checksum and the
  * TCP/UDP checksum incrementally (RFC 1624; the kernel's `tcp_fast_csum_update`), so the cost does
- * not depend on the payload. UDP keeps a zero checksum zero and never writes a computed 0 (RFC 768).
- * SCTP's CRC32c covers ports only and is recomputed. ICMP-quoted packets (`view.embedded`) have
+ * not depend on the payload. A UDP datagram without a checksum (0) gets a full one, as the kernel's
+ * `udp_dnat_handler` / `udp_snat_handler` do (they only update a non-zero checksum incrementally),
+ * except a first fragment, whose datagram is not all here; a computed 0 is sent as 0xFFFF (RFC 768).
+ * SCTP's CRC32c covers no addresses and is recomputed only when the port changes (as
+ * `sctp_dnat_handler` does). ICMP-quoted packets (`view.embedded`) have
  * their ports and addresses rewritten but no L4 checksum (the caller recomputes the ICMP checksum).
  * The view's fields are updated to match.
  */
 import { IPPROTO } from './constants.js';
-import { csumReplace16, csumReplace32, csumReplace128 } from './checksum.js';
+import { csumReplace16, csumReplace32, csumReplace128, l4Checksum } from './checksum.js';
 import { writeSctpChecksum } from './crc32c.js';
 import type { PacketView } from './view.js';
 
 const UDP = IPPROTO.UDP;
 const OLD6 = new Uint32Array(4);
+
+/**
+ * A UDP datagram that carried no checksum (0) after its rewrite: the full checksum over the new
+ * pseudo-header, unless it is the first fragment of several (the rest of the datagram is not here).
+ */
+function udpFull(v: PacketView, buf: Uint8Array, co: number): void {
+  if (v.mf) return;
+  const c = l4Checksum(v.af, v.src, v.dst, UDP, buf, v.l4Offset, v.ipEnd - v.l4Offset);
+  buf[co] = c >>> 8;
+  buf[co + 1] = c;
+  v.l4Checksum = c;
+}
 
 /** Which end of the flow a rewrite changes. */
 export const NAT_SIDE = { SRC: 0, DST: 1 } as const;
@@ -29,7 +44,8 @@ function l4Fix(
   const l4 = v.l4Offset;
   const proto = v.protocol;
   if (proto === IPPROTO.TCP || proto === IPPROTO.UDP || proto === IPPROTO.SCTP) {
-    if (port >= 0 && port !== oldPort) {
+    const changed = port >= 0 && port !== oldPort;
+    if (changed) {
       const po = l4 + (side === 0 ? 0 : 2);
       buf[po] = port >>> 8;
       buf[po + 1] = port;
@@ -39,6 +55,7 @@ function l4Fix(
     if (v.embedded) return -1;
     if (proto === IPPROTO.TCP) return l4 + 16;
     if (proto === IPPROTO.UDP) return l4 + 6;
+    if (!changed) return -1;
     writeSctpChecksum(buf, l4, v.l4Length);
     v.u32[4] = buf[l4 + 8]! | (buf[l4 + 9]! << 8) | (buf[l4 + 10]! << 16) | (buf[l4 + 11]! << 24);
   }
@@ -71,7 +88,10 @@ export function natRewrite4(v: PacketView, side: number, addr: number, port: num
   if (co < 0) return;
   c = (buf[co]! << 8) | buf[co + 1]!;
   const udp = v.protocol === IPPROTO.UDP;
-  if (udp && c === 0) return;
+  if (udp && c === 0) {
+    udpFull(v, buf, co);
+    return;
+  }
   c = csumReplace32(c, old, a);
   if (port >= 0) c = csumReplace16(c, oldPort, port);
   if (udp && c === 0) c = 0xffff;
@@ -108,7 +128,10 @@ export function natRewriteDst4(v: PacketView, addr: number, port: number): void 
   v.dstPort = port;
   const co = proto === IPPROTO.TCP ? l4 + 16 : l4 + 6;
   c = (buf[co]! << 8) | buf[co + 1]!;
-  if (proto === UDP && c === 0) return;
+  if (proto === UDP && c === 0) {
+    udpFull(v, buf, co);
+    return;
+  }
   // ~HC + ~old address (two words) + new address + ~old port + new port, folded twice.
   let s =
     (~c & 0xffff) +
@@ -160,7 +183,10 @@ export function natRewrite6(
   const co = l4Fix(v, buf, side, oldPort, port);
   if (co < 0) return;
   let c = (buf[co]! << 8) | buf[co + 1]!;
-  if (c === 0 && v.protocol === IPPROTO.UDP) return;
+  if (c === 0 && v.protocol === IPPROTO.UDP) {
+    udpFull(v, buf, co);
+    return;
+  }
   OLD6[0] = o0;
   OLD6[1] = o1;
   OLD6[2] = o2;

@@ -59,6 +59,8 @@ export const R = {
   ROUTE_CROSS: 24,
   /** Frame longer than the IPv4 fragmenter can split (or fragmentation impossible). */
   FRAG_FAIL: 25,
+  /** IPv4 header checksum wrong: dropped, as ip_rcv does before any hook. */
+  IP_BAD_CSUM: 26,
 } as const;
 
 /** Names of the reasons, by code. */
@@ -89,6 +91,7 @@ export const REASON_NAMES: readonly string[] = [
   'too-big',
   'route-cross',
   'frag-fail',
+  'ip-bad-csum',
 ];
 
 /** Engine counters: totals, reasons, malformed codes, and the neighbour subsystem. */

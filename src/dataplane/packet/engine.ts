@@ -14,6 +14,7 @@ import { AF_INET, AF_INET6, formatIp } from '../../core/addr.js';
 import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
 import type { Ipvs } from '../../core/ipvs.js';
 import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
+import { ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import { decodeEthernet, decodeIp } from '../../packet/decode.js';
 import { setTtl } from '../../packet/nat.js';
 import { TUPLE_OK, Tuple, decodeTuple } from '../../packet/tuple.js';
@@ -398,6 +399,12 @@ export class PacketEngine {
       return NF.STOLEN;
     }
     if (v.ipVersion === 0) return NF.ACCEPT;
+    // ip_rcv: a header with a wrong checksum never reaches a hook (the fast path does not check)
+    if (v.ipVersion === 4 && !ipv4HeaderChecksumOk(buf, v.l3Offset, v.ipHeaderLength)) {
+      pkt.reason = R.IP_BAD_CSUM;
+      if (c.trace) c.trace.step('decode', 'IPv4 header checksum wrong: dropped');
+      return NF.DROP;
+    }
     const af = v.af;
     if (c.opts.learnFromIp && v.l2Offset >= 0 && v.src[0] !== 0)
       this.neigh.learn(ifc, af, v.src, 0, buf, v.l2Offset + 6, true);

@@ -6,7 +6,8 @@
  * these packets, and declines (returning false before changing anything) whenever the slow path
  * has more to do: a connection opener (conn_reuse_mode), a fragment, a template, NO_CPORT, an
  * application helper, a deleted destination, TTL 1, a packet above the MTU, an unresolved next
- * hop, a tunnel, a hook other than IPVS's, the classifier, or a tracer.
+ * hop, a tunnel, a NAT rewrite of a UDP datagram without a checksum (it gets a full one), a hook
+ * other than IPVS's, the classifier, or a tracer.
  */
 import { NO_CONN } from '../../core/conn.js';
 import {
@@ -140,7 +141,7 @@ export class FastPath {
       return false;
     const d = ipvs.ops.dest(h);
     if (d === null || (d.flags & DEST_F_AVAILABLE) === 0) return false;
-    if (fwd === FWD_MASQ && c.ftp.bound(h)) return false;
+    if (fwd === FWD_MASQ && (c.ftp.bound(h) || udpNoChecksum(t, buf))) return false;
     const daf = conns.daf(h);
     if (daf !== t.af) return false;
     const dOff = conns.daddrOff(h);
@@ -230,7 +231,7 @@ export class FastPath {
     const ipvs = c.ipvs;
     const conns = ipvs.conns;
     const f = conns.flags(h);
-    if ((f & CONN_F_FWD_MASK) !== FWD_MASQ || c.ftp.bound(h)) return false;
+    if ((f & CONN_F_FWD_MASK) !== FWD_MASQ || c.ftp.bound(h) || udpNoChecksum(t, buf)) return false;
     const af = t.af;
     const ipLen = t.ipLength;
     const net = c.net;
@@ -301,6 +302,11 @@ export class FastPath {
   }
 }
 
+/** A UDP datagram without a checksum: NAT computes a full one (the slow path's business). */
+function udpNoChecksum(t: Tuple, buf: Uint8Array): boolean {
+  return t.protocol === IPPROTO_UDP && buf[t.l4Offset + 6] === 0 && buf[t.l4Offset + 7] === 0;
+}
+
 /** TTL / hop limit minus one, with the IPv4 header checksum patched. */
 function decTtl(b: Uint8Array, l3: number, af: number): void {
   if (af === AF_INET6) {
@@ -317,8 +323,9 @@ function decTtl(b: Uint8Array, l3: number, af: number): void {
 
 /**
  * Rewrites the source (`side` 0) or destination (1) address to `w[wo…]` and the port to `port`,
- * patching the IPv4 header checksum and the TCP / UDP checksum incrementally (a zero UDP checksum
- * stays zero; a computed zero is sent as 0xFFFF). `oldA` / `oldPort` are the current values.
+ * patching the IPv4 header checksum and the TCP / UDP checksum incrementally (a computed zero UDP
+ * checksum is sent as 0xFFFF; datagrams without one never get here). `oldA` / `oldPort` are the
+ * current values.
  */
 function rewrite(
   b: Uint8Array,

@@ -175,9 +175,12 @@ export class IcmpSender {
   }
 }
 
-/** ICMPv4 error types (RFC 1122 §3.2.2: never answer these with an error). */
+/**
+ * ICMPv4 error types (RFC 1122 §3.2.2: never answer these with an error). Like `icmp_send`, a
+ * type above NR_ICMP_TYPES (18) is assumed to be an error too.
+ */
 export function isIcmpError(t: number): boolean {
-  return t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
+  return t === 3 || t === 4 || t === 5 || t === 11 || t === 12 || t > 18;
 }
 
 function put32(b: Uint8Array, p: number, v: number): void {

@@ -18,6 +18,7 @@ import {
   IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  SVC_F_ONEPACKET,
   TUN_TYPE_GRE,
   TUN_TYPE_GUE,
   TUN_TYPE_IPIP,
@@ -341,7 +342,8 @@ export class IpvsHandlers {
     const c = this.ctx;
     const ipvs = this.ipvs;
     const v = pkt.view;
-    const dport = icmp ? pkt.inner.dstPort : v.fragOffset ? 0 : v.dstPort;
+    // the quoted packet of an ICMP error is a reply: its source port is the service's side
+    const dport = icmp ? pkt.inner.srcPort : v.fragOffset ? 0 : v.dstPort;
     const unicast =
       v.af === AF_INET
         ? v.dst[0]! >>> 28 !== 0xe && v.dst[0] !== 0xffffffff
@@ -364,7 +366,8 @@ export class IpvsHandlers {
         v.af,
         ZERO,
         0,
-        FWD_BYPASS,
+        FWD_BYPASS |
+          (svc.flags & SVC_F_ONEPACKET && v.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0),
         null,
         pkt.mark,
       );
@@ -711,10 +714,11 @@ export class IpvsHandlers {
         return NF.DROP;
       }
       this.xmit.natIcmp(pkt, h, true);
-      pkt.property = true;
       pkt.reroute = true;
       pkt.forwarded = 1;
     }
+    // handle_response_icmp marks the packet for every method (the in handler skips it)
+    pkt.property = true;
     ipvs.ops.outStats(h, v.ipTotalLength);
     ipvs.ops.put(h);
     return NF.ACCEPT;

@@ -140,9 +140,11 @@ export class Xmit {
       const pm = c.pmtu.get(destId);
       if (pm && pm[1] > c.ipvs.now() && pm[0] < mtu) mtu = pm[0];
       mtu -= hdr;
-      if (mtu < 68) {
+      // the minimum is the outer family's: __ip_vs_get_out_rt 68, __ip_vs_get_out_rt_v6 1280
+      const min = daf === AF_INET6 ? 1280 : 68;
+      if (mtu < min) {
         pkt.reason = R.TUN_MTU;
-        if (this.#c.trace) this.#note('xmit', `tunnel MTU ${mtu} below 68`);
+        if (this.#c.trace) this.#note('xmit', `tunnel MTU ${mtu} below ${min}`);
         return -1;
       }
     }
@@ -389,6 +391,12 @@ export class Xmit {
       }
     }
     const b = v.buf;
+    // ip_vs_nat_icmp recomputes both IPv4 header checksums (ip_send_check): a quoted header that
+    // arrived with a wrong one leaves with a right one
+    if (af === AF_INET) {
+      headerChecksum(b, v.l3Offset, v.ipHeaderLength);
+      if (ci.ipVersion === 4) headerChecksum(b, ci.l3Offset, ci.ipHeaderLength);
+    }
     const l4 = v.l4Offset;
     const len = v.ipEnd - l4;
     const cs =
@@ -536,6 +544,13 @@ export function fullChecksums(v: PacketView): void {
     b[o] = c >>> 8;
     b[o + 1] = c;
   }
+}
+
+/** Writes the IPv4 header checksum of the header at `b[off, off+len)`. */
+function headerChecksum(b: Uint8Array, off: number, len: number): void {
+  const c = ipv4HeaderChecksum(b, off, len);
+  b[off + 10] = c >>> 8;
+  b[off + 11] = c;
 }
 
 /** GUE source port: a hash of the inner flow mapped into the local port range (udp_flow_src_port). */

@@ -122,12 +122,13 @@ describe('PacketEngine paths', () => {
       noChecksumErrors(r.eth0);
     });
 
-    it('keeps a zero UDP checksum zero, and rewrites a non-zero one', () => {
+    it('gives a UDP datagram without a checksum a full one (udp_dnat_handler), and rewrites a non-zero one', () => {
       const lab = makeLab();
       lab.ipvs.addService(svcSpec(VIP, 53, { protocol: 17, scheduler: 'rr' }));
       lab.ipvs.addDest(svcSpec(VIP, 53, { protocol: 17 }), destSpec(RS1, 5353));
       const z = lab.send('eth0', udp4({ checksum: 0, payload: 'query' }));
-      assert.equal(dec(z.eth1[0]!).l4Checksum, 0);
+      assert.notEqual(dec(z.eth1[0]!).l4Checksum, 0);
+      noChecksumErrors(z.eth1);
       const n = lab.send('eth0', udp4({ sport: 40001, payload: 'query' }));
       assert.notEqual(dec(n.eth1[0]!).l4Checksum, 0);
       noChecksumErrors(n.eth1);
@@ -641,6 +642,11 @@ describe('PacketEngine paths', () => {
       // a later fragment of an unknown datagram passes
       const lone = Buffer.from(second);
       lone.writeUInt16BE(99, 18);
+      lone.writeUInt16BE(0, 24);
+      let ls = 0;
+      for (let i = 14; i < 34; i += 2) ls += lone.readUInt16BE(i);
+      while (ls > 0xffff) ls = (ls & 0xffff) + (ls >>> 16);
+      lone.writeUInt16BE(~ls & 0xffff, 24);
       assert.equal(lab.send('eth0', lone).reason, 'frag-unknown');
     });
 
