@@ -239,8 +239,8 @@ export class IpvsHandlers {
     // step 10: schedule
     if (h === NO_CONN) {
       let may: boolean;
-      if (proto === IPPROTO_TCP) may = tcpMayOpen(v.tcpFlags, sc.sloppy_tcp === 1);
-      else if (proto === IPPROTO_SCTP) may = sctpMayOpen(v.sctpChunkType, sc.sloppy_sctp === 1);
+      if (proto === IPPROTO_TCP) may = tcpMayOpen(v.tcpFlags, sc.sloppy_tcp !== 0);
+      else if (proto === IPPROTO_SCTP) may = sctpMayOpen(v.sctpChunkType, sc.sloppy_sctp !== 0);
       else may = true;
       if (!may) return NF.ACCEPT;
       const svc = ipvs.services.find(af, pkt.mark, proto, v.dst, v.dstPort);

@@ -469,7 +469,7 @@ export class Xmit {
       p.src[i] = c.route.src[i]!;
     }
     p.ipId = c.ipId++ & 0xffff;
-    p.pmtuDisc = c.ipvs.sysctl.pmtu_disc === 1;
+    p.pmtuDisc = c.ipvs.sysctl.pmtu_disc !== 0;
     p.dstPort = dest ? dest.tunPort : 0;
     p.srcPort = p.type === ENCAP.GUE ? gueSourcePort(v) : 0;
     if (this.#c.trace)

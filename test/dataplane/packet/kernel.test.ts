@@ -217,4 +217,18 @@ describe('packet path against mainline IPVS', () => {
       assert.equal(lab.ipvs.listConns().length, 0);
     });
   });
+
+  describe('on/off sysctls are tested for non-zero (proc_dointvec stores any int)', () => {
+    it('sloppy_tcp = 2 lets an ACK open a connection, as 1 does', () => {
+      for (const v of [0, 1, 2]) {
+        const lab = makeLab();
+        lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+        lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+        lab.ipvs.setSysctl('sloppy_tcp', v);
+        const r = lab.send('eth0', tcp4({ flags: ACK, seq: 5, ack: 1 }));
+        assert.equal(r.eth1.length, v ? 1 : 0, `sloppy_tcp = ${v}`);
+        assert.equal(lab.ipvs.listConns().length, v ? 1 : 0, `sloppy_tcp = ${v}`);
+      }
+    });
+  });
 });
