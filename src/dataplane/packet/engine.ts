@@ -399,7 +399,7 @@ export class PacketEngine {
       return NF.STOLEN;
     }
     if (v.ipVersion === 0) return NF.ACCEPT;
-    // ip_rcv: a header with a wrong checksum never reaches a hook (the fast path does not check)
+    // ip_rcv: a header with a wrong checksum never reaches a hook (the fast path declines it)
     if (v.ipVersion === 4 && !ipv4HeaderChecksumOk(buf, v.l3Offset, v.ipHeaderLength)) {
       pkt.reason = R.IP_BAD_CSUM;
       if (c.trace) c.trace.step('decode', 'IPv4 header checksum wrong: dropped');

@@ -5,9 +5,9 @@
  * address, port and checksums, incrementally. It does exactly what the slow path would do for
  * these packets, and declines (returning false before changing anything) whenever the slow path
  * has more to do: a connection opener (conn_reuse_mode), a fragment, a template, NO_CPORT, an
- * application helper, a deleted destination, TTL 1, a packet above the MTU, an unresolved next
- * hop, a tunnel, a NAT rewrite of a UDP datagram without a checksum (it gets a full one), a hook
- * other than IPVS's, the classifier, or a tracer.
+ * application helper, a deleted destination, an IPv4 header with a wrong checksum, TTL 1, a
+ * packet above the MTU, an unresolved next hop, a tunnel, a NAT rewrite of a UDP datagram without
+ * a checksum (it gets a full one), a hook other than IPVS's, the classifier, or a tracer.
  */
 import { NO_CONN } from '../../core/conn.js';
 import {
@@ -21,7 +21,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
 } from '../../core/constants.js';
-import { csumReplace16, csumReplace32 } from '../../packet/checksum.js';
+import { csumReplace16, csumReplace32, ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import type { Tuple } from '../../packet/tuple.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
 import { WordCopier } from '../io/copy.js';
@@ -87,7 +87,11 @@ export class FastPath {
     const ipvs = c.ipvs;
     const l3 = t.l3Offset;
     const af = t.af;
-    if (af !== AF_INET6 && (buf[l3 + 6]! & 0x20) !== 0) return false; // first fragment
+    if (af !== AF_INET6) {
+      if ((buf[l3 + 6]! & 0x20) !== 0) return false; // first fragment
+      // ip_rcv drops a header with a wrong checksum: the full path does, with its reason
+      if (!headerSumOk(buf, l3, t.l4Offset - l3)) return false;
+    }
     if (t.ttl <= 1) return false;
     // destination MAC: ours (PACKET_HOST)
     const m = ifc.mac;
@@ -300,6 +304,24 @@ export class FastPath {
     c.counters.outForwarded++;
     return true;
   }
+}
+
+/** `ipv4HeaderChecksumOk`, unrolled for the 20-byte header nearly every packet has. */
+function headerSumOk(b: Uint8Array, o: number, ihl: number): boolean {
+  if (ihl !== 20) return ipv4HeaderChecksumOk(b, o, ihl);
+  let s =
+    ((b[o]! << 8) | b[o + 1]!) +
+    ((b[o + 2]! << 8) | b[o + 3]!) +
+    ((b[o + 4]! << 8) | b[o + 5]!) +
+    ((b[o + 6]! << 8) | b[o + 7]!) +
+    ((b[o + 8]! << 8) | b[o + 9]!) +
+    ((b[o + 10]! << 8) | b[o + 11]!) +
+    ((b[o + 12]! << 8) | b[o + 13]!) +
+    ((b[o + 14]! << 8) | b[o + 15]!) +
+    ((b[o + 16]! << 8) | b[o + 17]!) +
+    ((b[o + 18]! << 8) | b[o + 19]!);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16) === 0xffff;
 }
 
 /** A UDP datagram without a checksum: NAT computes a full one (the slow path's business). */

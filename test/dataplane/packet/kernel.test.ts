@@ -218,6 +218,28 @@ describe('packet path against mainline IPVS', () => {
     });
   });
 
+  describe('IPv4 input on the fast path', () => {
+    it("an established connection's frame with a wrong header checksum is dropped, not sent", () => {
+      const lab = makeLab();
+      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+      lab.send('eth0', tcp4({ flags: SYN, seq: 1 }));
+      const ok = lab.receive('eth0', tcp4({ flags: ACK, seq: 2, ack: 1 }));
+      assert.equal(ok.eth1.length, 1);
+      const fast = lab.engine.counters.fastPath;
+      const f = Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv4({ src: CLIENT, dst: VIP, corruptChecksum: true })
+          .tcp({ srcPort: 40000, dstPort: 80, flags: ACK, seq: 3, ack: 1 })
+          .build(),
+      );
+      const r = lab.receive('eth0', f);
+      assert.deepEqual([r.eth0.length, r.eth1.length], [0, 0]);
+      assert.equal(lab.engine.counters.fastPath, fast, 'declined by the fast path');
+      assert.equal(lab.engine.counters.snapshot()['ip-bad-csum'], 1, 'counted under its reason');
+    });
+  });
+
   describe('on/off sysctls are tested for non-zero (proc_dointvec stores any int)', () => {
     it('sloppy_tcp = 2 lets an ACK open a connection, as 1 does', () => {
       for (const v of [0, 1, 2]) {
