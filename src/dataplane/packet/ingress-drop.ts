@@ -148,14 +148,19 @@ export class IngressDrop {
   /** The configuration changed: refreshes the sets once the current turn's changes are done. */
   changed(): void {
     if (!this.#installed || this.#failed || this.#pending) return;
+    // at most one refresh waits; it reads the configuration when its turn comes (after the run
+    // before it and the current event-loop turn), so a restore of thousands of rules costs a
+    // handful of nft runs, not one per rule
     this.#pending = true;
-    setImmediate(() => {
-      this.#pending = false;
-      const ipvs = this.#ipvs;
-      if (!ipvs || this.#failed) return;
-      const sets = ingressDropSets(ipvs);
-      void this.#queue(this.#ifaces.map((i) => elements(ingressTableName(i), sets)).join(''));
-    });
+    this.#chain = this.#chain
+      .then(() => new Promise<void>((r) => setImmediate(r)))
+      .then(() => {
+        this.#pending = false;
+        const ipvs = this.#ipvs;
+        if (!ipvs || this.#failed || !this.#installed) return;
+        const sets = ingressDropSets(ipvs);
+        return this.#attempt(this.#ifaces.map((i) => elements(ingressTableName(i), sets)).join(''));
+      });
   }
 
   /** Interface `ifname` came back (it may be a new device): its table is made again. */
@@ -178,17 +183,20 @@ export class IngressDrop {
   }
 
   #queue(script: string, ok?: () => void): Promise<void> {
-    this.#chain = this.#chain.then(() =>
-      this.#run(script).then(ok, (err: Error) => {
-        if (this.#failed) return;
-        this.#failed = true;
-        this.#log(
-          `packet: frames are not dropped at ingress (${err.message.split('\n')[0]}): the host ` +
-            `kernel also takes every forwarded frame through its IP stack and drops it, which ` +
-            `costs CPU but changes nothing else`,
-        );
-      }),
-    );
+    this.#chain = this.#chain.then(() => this.#attempt(script, ok));
     return this.#chain;
+  }
+
+  /** One nft run; the first failure is logged and ends the refreshes. */
+  #attempt(script: string, ok?: () => void): Promise<void> {
+    return this.#run(script).then(ok, (err: Error) => {
+      if (this.#failed) return;
+      this.#failed = true;
+      this.#log(
+        `packet: frames are not dropped at ingress (${err.message.split('\n')[0]}): the host ` +
+          `kernel also takes every forwarded frame through its IP stack and drops it, which ` +
+          `costs CPU but changes nothing else`,
+      );
+    });
   }
 }

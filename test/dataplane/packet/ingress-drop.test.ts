@@ -87,6 +87,43 @@ describe('ingress drop', () => {
     assert.ok(!drop.active);
   });
 
+  it('while nft runs, changes of many turns wait as one refresh of the latest configuration', async () => {
+    const { ipvs, a } = config();
+    const runs: string[] = [];
+    let release: (() => void) | null = null;
+    const drop = new IngressDrop(
+      ['eth0'],
+      () => {},
+      (s) =>
+        new Promise<void>((r) => {
+          runs.push(s);
+          release = r;
+        }),
+    );
+    const installed = drop.install(ipvs);
+    await tick();
+    release!();
+    await installed;
+    // a restore arriving over many event-loop turns while the first refresh is running
+    drop.changed();
+    await tick();
+    await tick();
+    assert.equal(runs.length, 2, 'the first refresh started');
+    for (let i = 0; i < 50; i++) {
+      ipvs.addDest(a, destSpec(`198.51.100.${100 + i}`, 8080));
+      drop.changed();
+      await tick();
+    }
+    release!();
+    await tick();
+    await tick();
+    assert.equal(runs.length, 3, 'one more refresh for all fifty changes');
+    assert.match(runs[2]!, /198\.51\.100\.149/);
+    release!();
+    await drop.settled();
+    assert.equal(runs.length, 3);
+  });
+
   it('without nft: says so once, then stays out of the way', async () => {
     const { ipvs } = config();
     const logs: string[] = [];
