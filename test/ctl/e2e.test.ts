@@ -139,6 +139,20 @@ describe('ipvs daemon + ipvsadm (spawned)', () => {
     assert.equal(v.stdout, `ipvs ${pkg.version}\n`);
   });
 
+  it('packet-only daemon options without --dataplane packet: a message and status 2', () => {
+    for (const opt of [['--no-ingress-drop'], ['--iface', 'eth0']]) {
+      const r = spawnSync(process.execPath, [IPVS, 'daemon', '--dataplane', 'none', ...opt], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 2, opt.join(' '));
+      assert.match(
+        r.stderr,
+        /--iface, --route and --no-ingress-drop are options of --dataplane packet/,
+      );
+      assert.match(r.stderr, /Usage: ipvs daemon .*\[--no-ingress-drop\]/);
+    }
+  });
+
   it('loses no acknowledged change when SIGKILLed in the middle of a burst', async () => {
     const sock = join(dir, 'k.sock');
     const state = join(dir, 'state.json');
