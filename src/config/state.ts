@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Ipvs } from '../core/ipvs.js';
-import { defaultSysctls } from '../core/sysctl.js';
+import { defaultSysctls, type SysctlValue } from '../core/sysctl.js';
 import { SVC_F_HASHED } from '../core/constants.js';
 import type { Controller } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
@@ -48,7 +48,7 @@ export function snapshot(ipvs: Ipvs): Command[] {
   const cur = ipvs.getSysctls() as unknown as Record<string, unknown>;
   for (const [name, value] of Object.entries(cur)) {
     if (JSON.stringify(value) !== JSON.stringify(def[name]))
-      cmds.push({ cmd: 'setSysctl', name, value: value as number | [number, number] | string });
+      cmds.push({ cmd: 'setSysctl', name, value: value as SysctlValue });
   }
   const services = ipvs.listServices();
   for (let i = services.length - 1; i >= 0; i--) {

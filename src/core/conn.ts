@@ -337,15 +337,15 @@ export class ConnTable {
    */
   prefetchBuckets(bs: Int32Array, n: number, records = true): void {
     const bk = this.#buckets;
-    const hot = this.hot;
-    const cold = this.cold;
+    const r = this.hot;
     let s = 0;
     for (let i = 0; i < n; i++) s ^= bk[bs[i]!]!;
-    for (let i = 0; i < n && records; i++) {
-      const x = bk[bs[i]!]!;
-      // every cache line of the record (112 bytes: two or three lines, on one page)
-      if (x !== NO_CONN) s ^= hot[x * RS]! ^ hot[x * RS + 14]! ^ cold[x * RS + RS - 1]!;
-    }
+    if (records)
+      for (let i = 0; i < n; i++) {
+        const x = bk[bs[i]!]!;
+        // every cache line of the record (112 bytes: two or three lines, on one page)
+        if (x !== NO_CONN) s ^= r[x * RS]! ^ r[x * RS + RS / 2]! ^ r[x * RS + RS - 1]!;
+      }
     this.#sink ^= s;
   }
 

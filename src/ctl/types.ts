@@ -5,6 +5,7 @@
  * unchanged.
  */
 import type { StatsSnapshot } from '../core/stats.js';
+import type { SysctlValue } from '../core/sysctl.js';
 
 /** Address family numbers: 2 (IPv4) or 10 (IPv6). */
 export type AfNum = 2 | 10;
@@ -139,7 +140,7 @@ export type Command =
   | { cmd: 'newDaemon'; daemon: DaemonSpec }
   | { cmd: 'delDaemon'; state: 1 | 2 }
   | { cmd: 'getDaemons' }
-  | { cmd: 'setSysctl'; name: string; value: number | [number, number] | string }
+  | { cmd: 'setSysctl'; name: string; value: SysctlValue }
   | { cmd: 'getSysctls' }
   | { cmd: 'setFwmarkRules'; rules: string[] }
   | { cmd: 'getFwmarkRules' };

@@ -65,8 +65,11 @@ const TWO_32 = 4294967296;
 /** Low 32 bits of the last `mulHi` product (scratch, so nothing is allocated). */
 let mulLo = 0;
 
-/** High part `⌊a × b / 2^32⌋` of an exact product, low 32 bits left in `mulLo` (a < 2^37, b < 2^32). */
-function mulHi(a: number, b: number): number {
+/**
+ * High part `⌊a × b / 2^32⌋` of an exact product (a < 2^37, b < 2^32); the low 32 bits are then
+ * `lastMulLo()`.
+ */
+export function mulHi(a: number, b: number): number {
   const bl = b % TWO_16;
   const x = a * ((b - bl) / TWO_16); // < 2^53
   const y = a * bl; // < 2^53
@@ -80,6 +83,11 @@ function mulHi(a: number, b: number): number {
   }
   mulLo = lo;
   return hi;
+}
+
+/** The low 32 bits of the last `mulHi` product. */
+export function lastMulLo(): number {
+  return mulLo;
 }
 
 /**

@@ -9,9 +9,8 @@
  * first eligible destination, which therefore gets one extra share in `total`.
  */
 import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
-import { connOverhead, isOverloaded, mulGt } from './common.js';
+import { connOverhead, isOverloaded, lastMulLo, mulGt, mulHi } from './common.js';
 
-const TWO_16 = 65536;
 const TWO_32 = 4294967296;
 
 /**
@@ -20,20 +19,11 @@ const TWO_32 = 4294967296;
  * is its high half `⌊m / 2^32⌋`, and a draw whose low half is below `2^32 mod ceil` is redrawn.
  */
 export function randomBelow(env: SchedEnv, ceil: number): number {
+  const thresh = TWO_32 % ceil;
   for (;;) {
-    const u = env.randomU32();
-    // ceil × u split at 2^32 without rounding: u = uh · 2^16 + ul.
-    const ul = u % TWO_16;
-    const x = ceil * ((u - ul) / TWO_16); // < 2^48
-    const y = ceil * ul; // < 2^48
-    const xl = x % TWO_16;
-    let lo = xl * TWO_16 + (y % TWO_32);
-    let hi = (x - xl) / TWO_16 + Math.floor(y / TWO_32);
-    if (lo >= TWO_32) {
-      lo -= TWO_32;
-      hi++;
-    }
-    if (lo >= ceil || lo >= TWO_32 % ceil) return hi;
+    const hi = mulHi(ceil, env.randomU32());
+    // the kernel tests `low < ceil` first only to skip computing thresh (which is below ceil)
+    if (lastMulLo() >= thresh) return hi;
   }
 }
 

@@ -107,27 +107,21 @@ export class FastPath {
     }
     const conns = ipvs.conns;
     const proto = t.protocol;
+    // the out-lookup keys on the packet's destination, the in-lookup on its source
+    const bo = bd >= 0 ? bd : conns.bucket(af, proto, t.daddr, 0, t.dport);
     if (c.net.isLocal(af, t.daddr, 0)) {
       if (ipvs.sysctl.backup_only && ipvs.daemons.backup) return false;
       if (proto === IPPROTO_TCP && (t.tcpFlags & SYN) !== 0) return false;
       // LOCAL_IN: the out handler (98) runs before the in handler (99)
-      const o =
-        bd >= 0
-          ? conns.outGetAt(bd, af, proto, t.saddr, t.sport, t.daddr, t.dport)
-          : conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
-      if (o !== NO_CONN) return false;
-      const h =
-        bs >= 0
-          ? conns.inGetAt(bs, af, proto, t.saddr, t.sport, t.daddr, t.dport)
-          : conns.inGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+      if (conns.outGetAt(bo, af, proto, t.saddr, t.sport, t.daddr, t.dport) !== NO_CONN)
+        return false;
+      const bi = bs >= 0 ? bs : conns.bucket(af, proto, t.saddr, 0, t.sport);
+      const h = conns.inGetAt(bi, af, proto, t.saddr, t.sport, t.daddr, t.dport);
       if (h === NO_CONN) return false;
       return this.#in(h, t, buf);
     }
     if (!ipvs.enabled) return false;
-    const h =
-      bd >= 0
-        ? conns.outGetAt(bd, af, proto, t.saddr, t.sport, t.daddr, t.dport)
-        : conns.outGet(af, proto, t.saddr, t.sport, t.daddr, t.dport);
+    const h = conns.outGetAt(bo, af, proto, t.saddr, t.sport, t.daddr, t.dport);
     if (h === NO_CONN) return false;
     return this.#out(h, t, buf);
   }
@@ -181,11 +175,7 @@ export class FastPath {
           ? c.neigh.resolve(ifo, daf, res.gw, 0)
           : c.neigh.resolve(ifo, daf, cold, dOff);
       if (s >= 0) {
-        if (hb + HOP > hop.length) {
-          const grown = new Int32Array(Math.max(hop.length * 2, hb + HOP)).fill(-1);
-          grown.set(hop);
-          this.#hop = hop = grown;
-        }
+        if (hb + HOP > hop.length) this.#hop = hop = grown(hop, hb + HOP);
         hop[hb + HOP_NET_GEN] = c.net.gen;
         hop[hb + HOP_NEIGH_GEN] = c.neigh.gen;
         hop[hb + HOP_IF] = res.ifIndex;
@@ -262,11 +252,7 @@ export class FastPath {
       ifo = net.ifaces[res.ifIndex]!;
       s = c.neigh.resolve(ifo, af, res.hasGw ? res.gw : t.daddr, 0);
       if (res.hasGw && s >= 0) {
-        if (ob + OUT_HOP > oh.length) {
-          const grown = new Int32Array(Math.max(oh.length * 2, ob + OUT_HOP)).fill(-1);
-          grown.set(oh);
-          this.#outHop = oh = grown;
-        }
+        if (ob + OUT_HOP > oh.length) this.#outHop = oh = grown(oh, ob + OUT_HOP);
         oh[ob + OH_NET_GEN] = net.gen;
         oh[ob + OH_NEIGH_GEN] = c.neigh.gen;
         oh[ob + OH_IF] = res.ifIndex;
@@ -304,6 +290,13 @@ export class FastPath {
     c.counters.outForwarded++;
     return true;
   }
+}
+
+/** A copy of the cache `a` with room for `need` words (new words -1: nothing recorded). */
+function grown(a: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(Math.max(a.length * 2, need)).fill(-1);
+  b.set(a);
+  return b;
 }
 
 /** `ipv4HeaderChecksumOk`, unrolled for the 20-byte header nearly every packet has. */

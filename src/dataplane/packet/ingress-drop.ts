@@ -67,15 +67,20 @@ function elements(table: string, sets: IngressDropSets): string {
   return out;
 }
 
+/** Deletes table `t` whether or not it exists: adding an empty one first makes the delete succeed. */
+function deleteTable(t: string): string {
+  return `add table netdev ${t}\ndelete table netdev ${t}\n`;
+}
+
 /**
- * The nft script that (re)creates the table of `ifname` with `sets`: adding an empty table first
- * makes the delete succeed whether or not an old one is there, all in one transaction.
+ * The nft script that (re)creates the table of `ifname` with `sets`, replacing any old one, in
+ * one transaction.
  */
 export function ingressRuleset(ifname: string, sets: IngressDropSets): string {
   const t = ingressTableName(ifname);
   const dev = JSON.stringify(ifname);
   return (
-    `add table netdev ${t}\ndelete table netdev ${t}\n` +
+    deleteTable(t) +
     `table netdev ${t} {\n` +
     SETS.map(([name, type]) => `  set ${name} { type ${type}; }\n`).join('') +
     `  chain ingress {\n` +
@@ -174,7 +179,7 @@ export class IngressDrop {
     if (!this.#installed) return this.#chain;
     this.#installed = false;
     const t = this.#ifaces.map(ingressTableName);
-    return this.#queue(t.map((x) => `add table netdev ${x}\ndelete table netdev ${x}\n`).join(''));
+    return this.#queue(t.map(deleteTable).join(''));
   }
 
   /** Settles when every queued run has ended. */

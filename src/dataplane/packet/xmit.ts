@@ -27,6 +27,7 @@ import {
   ipv4HeaderChecksum,
   l4Checksum,
   l4ChecksumOk,
+  write16,
 } from '../../packet/checksum.js';
 import { ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
 import { natRewrite4, natRewrite6, natRewriteDst4, setTtl } from '../../packet/nat.js';
@@ -532,11 +533,7 @@ export class Xmit {
 /** Recomputes the IPv4 header checksum and the transport checksum of `v` (after a payload change). */
 export function fullChecksums(v: PacketView): void {
   const b = v.buf;
-  if (v.af === AF_INET) {
-    const c = ipv4HeaderChecksum(b, v.l3Offset, v.ipHeaderLength);
-    b[v.l3Offset + 10] = c >>> 8;
-    b[v.l3Offset + 11] = c;
-  }
+  if (v.af === AF_INET) headerChecksum(b, v.l3Offset, v.ipHeaderLength);
   if (v.protocol === IPPROTO.TCP || v.protocol === IPPROTO.UDP) {
     const o = v.l4Offset + (v.protocol === IPPROTO.TCP ? 16 : 6);
     if (v.protocol === IPPROTO.UDP && b[o] === 0 && b[o + 1] === 0 && v.af === AF_INET) return;
@@ -548,9 +545,7 @@ export function fullChecksums(v: PacketView): void {
 
 /** Writes the IPv4 header checksum of the header at `b[off, off+len)`. */
 function headerChecksum(b: Uint8Array, off: number, len: number): void {
-  const c = ipv4HeaderChecksum(b, off, len);
-  b[off + 10] = c >>> 8;
-  b[off + 11] = c;
+  write16(b, off + 10, ipv4HeaderChecksum(b, off, len));
 }
 
 /** GUE source port: a hash of the inner flow mapped into the local port range (udp_flow_src_port). */

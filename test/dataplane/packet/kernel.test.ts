@@ -10,7 +10,19 @@ import { SVC_F_ONEPACKET } from '../../../src/core/constants.js';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
 import { IPPROTO, PacketBuilder, sctpChecksumOk } from '../../../src/packet/index.js';
 import { destSpec, fwmSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, CLIENT6, MAC, RS1, RS2, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
+import {
+  CLIENT,
+  CLIENT6,
+  MAC,
+  RS1,
+  RS2,
+  RS6,
+  VIP,
+  VIP6,
+  checksumErrors,
+  makeLab,
+  natLab,
+} from './lab.js';
 import { ACK, SYN, dec, quoted, src, tcp4, udp4 } from './frames.js';
 
 type Lab = ReturnType<typeof makeLab>;
@@ -160,9 +172,7 @@ describe('packet path against mainline IPVS', () => {
 
   describe('ICMP errors', () => {
     it('a quoted IPv4 header with a wrong checksum leaves the NAT with a right one (ip_send_check)', () => {
-      const lab = makeLab();
-      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+      const lab = natLab();
       lab.send('eth0', tcp4());
       const quote = PacketBuilder.ipv4({ src: VIP, dst: CLIENT, ttl: 63, corruptChecksum: true })
         .tcp({ srcPort: 80, dstPort: 40000, flags: SYN | ACK })
@@ -200,9 +210,7 @@ describe('packet path against mainline IPVS', () => {
 
   describe('IPv4 input (ip_rcv)', () => {
     it('drops a header with a wrong checksum before any hook', () => {
-      const lab = makeLab();
-      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+      const lab = natLab();
       const f = Buffer.from(
         PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
           .ipv4({ src: CLIENT, dst: VIP, corruptChecksum: true })
@@ -220,9 +228,7 @@ describe('packet path against mainline IPVS', () => {
 
   describe('IPv4 input on the fast path', () => {
     it("an established connection's frame with a wrong header checksum is dropped, not sent", () => {
-      const lab = makeLab();
-      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+      const lab = natLab();
       lab.send('eth0', tcp4({ flags: SYN, seq: 1 }));
       const ok = lab.receive('eth0', tcp4({ flags: ACK, seq: 2, ack: 1 }));
       assert.equal(ok.eth1.length, 1);
@@ -243,9 +249,7 @@ describe('packet path against mainline IPVS', () => {
   describe('on/off sysctls are tested for non-zero (proc_dointvec stores any int)', () => {
     it('sloppy_tcp = 2 lets an ACK open a connection, as 1 does', () => {
       for (const v of [0, 1, 2]) {
-        const lab = makeLab();
-        lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-        lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+        const lab = natLab();
         lab.ipvs.setSysctl('sloppy_tcp', v);
         const r = lab.send('eth0', tcp4({ flags: ACK, seq: 5, ack: 1 }));
         assert.equal(r.eth1.length, v ? 1 : 0, `sloppy_tcp = ${v}`);

@@ -26,7 +26,7 @@ import {
   IPPROTO,
   TUNNEL,
 } from '../../../src/packet/index.js';
-import { makeIpvs } from '../../helpers/ipvs.js';
+import { destSpec, makeIpvs, svcSpec } from '../../helpers/ipvs.js';
 
 export const MAC = {
   eth0: '02:00:00:00:00:a0',
@@ -130,6 +130,14 @@ export function makeLab(opts: EngineOptions & { maxConns?: number } = {}) {
     };
   };
   return { ipvs, clock, advance, engine, eth0, eth1, io0, io1, send, receive };
+}
+
+/** A lab with the NAT service VIP:80 → RS1:8080 (rr). */
+export function natLab(o: Parameters<typeof makeLab>[0] = {}): ReturnType<typeof makeLab> {
+  const lab = makeLab(o);
+  lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+  lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+  return lab;
 }
 
 export const v4 = (s: string): number => parseIp(s)!.words[0]!;

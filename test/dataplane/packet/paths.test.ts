@@ -30,6 +30,7 @@ import {
   VIP6,
   checksumErrors,
   makeLab,
+  natLab,
   recording,
 } from './lab.js';
 import { readPcap, writePcap } from '../../../src/packet/index.js';
@@ -47,16 +48,7 @@ const GOLDEN = join(
 );
 import { ACK, RST, SYN, dec, dmac, dst, quoted, smac, src, tcp4, udp4 } from './frames.js';
 
-type Lab = ReturnType<typeof makeLab>;
-
 /** A lab with TCP VIP:80 → RS1:8080 (NAT, rr). */
-function natLab(o: Parameters<typeof makeLab>[0] = {}): Lab {
-  const lab = makeLab(o);
-  lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-  lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
-  return lab;
-}
-
 function noChecksumErrors(frames: Buffer[]): void {
   for (const f of frames) assert.deepEqual(checksumErrors(f), [], 'every checksum verifies');
 }
