@@ -94,6 +94,12 @@ export interface IpvsOptions {
   cpus?: number;
 }
 
+/** What the incoming path calls when a sync master runs (spec §8.4). */
+export interface SyncHook {
+  /** A packet of connection `h` was counted; `pkts` is its incremented `in_pkts`. */
+  syncConn(h: number, pkts: number): void;
+}
+
 /** Known persistence engines (spec §7). */
 const PERSISTENCE_ENGINES = new Set(['sip']);
 
@@ -136,11 +142,16 @@ export class Ipvs implements SchedEnv {
    * data plane applies them.
    */
   fwmarkRules: string[] = [];
-  /** Running sync daemons (state only; the sync issue adds the wire protocol). */
+  /** Running sync daemons (their settings; `src/sync/` runs their sockets). */
   readonly daemons: { master: DaemonSpec | null; backup: DaemonSpec | null } = {
     master: null,
     backup: null,
   };
+  /**
+   * The running sync master's entry point (ip_vs_sync_conn), or null when no master runs: the
+   * incoming path calls it after counting a packet, guarded by this one null check.
+   */
+  syncMaster: SyncHook | null = null;
   readonly #now: () => number;
   readonly #rand: () => number;
   readonly #log: (msg: string) => void;

@@ -215,6 +215,7 @@ export class FastPath {
         t.dport,
       );
     conns.setInPkts(h, conns.inPkts(h) + 1);
+    if (ipvs.syncMaster !== null) ipvs.syncMaster.syncConn(h, conns.inPkts(h));
     ipvs.ops.put(h);
     c.counters.inForwarded++;
     return true;
