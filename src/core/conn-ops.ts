@@ -460,16 +460,18 @@ export class ConnOps {
   }
 
   /**
-   * ip_vs_check_template: a template is invalid when its destination is gone, deleted, or (with
-   * expire_quiescent_template) quiescent; an invalid one is neutralised so it never matches again.
+   * ip_vs_check_template: a template is invalid when its destination is gone, deleted, (with
+   * expire_quiescent_template) quiescent, or not `cdest` when one is given; an invalid one is
+   * neutralised so it never matches again.
    */
-  checkTemplate(ct: number): boolean {
+  checkTemplate(ct: number, cdest: Dest | null = null): boolean {
     const t = this.#ipvs.conns;
     const dest = this.dest(ct);
     if (
       dest &&
       dest.flags & DEST_F_AVAILABLE &&
-      !(this.#ipvs.sysctl.expire_quiescent_template && dest.weight === 0)
+      !(this.#ipvs.sysctl.expire_quiescent_template && dest.weight === 0) &&
+      (cdest === null || dest === cdest)
     ) {
       return true;
     }
@@ -520,10 +522,7 @@ export class ConnOps {
           : null;
       if (pe === null) return SCHED_DROP;
     }
-    let ct =
-      pe === null
-        ? t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport)
-        : t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport, (x) => this.#peData.get(x) === pe);
+    let ct = t.templateGet(svc.af, tproto, snet, 0, tvaddr, tvport, this.#peMatch(pe));
     let dest: Dest | null;
     if (ct === NO_CONN || !this.checkTemplate(ct)) {
       dest = this.#pick(svc, flow);
@@ -581,18 +580,31 @@ export class ConnOps {
   }
 
   /**
-   * Server-initiated flows of the SIP engine (spec §5.3 step 5, §7.1): a UDP packet from a NAT
-   * real server of a non-fwmark, non-port-0 SIP service that matched no connection. Creates (or
-   * reuses) the template of its Call-ID pinned to that server and a connection whose client is the
-   * packet's destination, so the remote party's answers reach the same server. `flow` is the
-   * outgoing packet (source = real server). Returns the handle, or NO_CONN when it does not apply.
+   * The template filter of a lookup (ip_vs_ct_in_get): with engine data only templates carrying
+   * the same data match (ip_vs_sip_ct_match); without, templates that carry engine data never
+   * match, as the kernel hashes those by their data (ip_vs_sip_hashkey_raw), not by the client.
+   */
+  #peMatch(pe: string | null): ((h: number) => boolean) | null {
+    if (pe !== null) return (x) => this.#peData.get(x) === pe;
+    return this.#peData.size ? (x) => !this.#peData.has(x) : null;
+  }
+
+  /**
+   * Server-initiated flows of the SIP engine (ip_vs_sip_conn_out → ip_vs_new_conn_out, spec §5.3
+   * step 5, §7.1): a UDP packet from a NAT real server of a non-fwmark, non-port-0 SIP service that
+   * matched no connection. For a persistent service it finds the template of the Call-ID, and
+   * replaces it when it is invalid or pinned to another server (ip_vs_check_template with the
+   * sender); then it creates a connection whose client is the packet's destination, so the remote
+   * party's answers reach the same server (with -o also the way a one-packet service's answers get
+   * translated). `flow` is the outgoing packet (source = real server). Returns the handle, or
+   * NO_CONN when it does not apply.
    */
   peConnOut(flow: Flow): number {
     if (flow.protocol !== IPPROTO_UDP || !flow.payload) return NO_CONN;
     const ipvs = this.#ipvs;
     for (const svc of ipvs.services.list()) {
       if (svc.peName !== 'sip' || svc.fwmark || !svc.port || svc.af !== flow.af) continue;
-      if (svc.protocol !== IPPROTO_UDP || !(svc.flags & SVC_F_PERSISTENT)) continue;
+      if (svc.protocol !== IPPROTO_UDP) continue;
       const dest = svc.dests.find(
         (d) =>
           (d.connFlags & CONN_F_FWD_MASK) === FWD_MASQ &&
@@ -605,38 +617,42 @@ export class ConnOps {
               d.addr[3] === flow.saddr[3])),
       );
       if (!dest) continue;
-      const pe = sipCallId(flow.payload, flow.payloadOffset, flow.payloadLength);
-      if (pe === null) return NO_CONN;
       const t = ipvs.conns;
-      maskAddr(svc.af, flow.daddr, svc.netmask, this.#snet);
-      let ct = t.templateGet(
-        svc.af,
-        IPPROTO_UDP,
-        this.#snet,
-        0,
-        svc.addr,
-        svc.port,
-        (x) => this.#peData.get(x) === pe,
-      );
-      if (ct === NO_CONN) {
-        ct = this.newConn(
+      let ct = NO_CONN;
+      if (svc.flags & SVC_F_PERSISTENT) {
+        const pe = sipCallId(flow.payload, flow.payloadOffset, flow.payloadLength);
+        if (pe === null) return NO_CONN;
+        maskAddr(svc.af, flow.daddr, svc.netmask, this.#snet);
+        ct = t.templateGet(
           svc.af,
           IPPROTO_UDP,
           this.#snet,
           0,
           svc.addr,
           svc.port,
-          dest.af,
-          dest.addr,
-          dest.port,
-          CONN_F_TEMPLATE,
-          dest,
-          0,
+          this.#peMatch(pe),
         );
-        if (ct === NO_CONN) return NO_CONN;
-        t.setTimeout(ct, svc.timeout * 1000);
-        this.#peName.set(ct, svc.peName);
-        this.#peData.set(ct, pe);
+        if (ct !== NO_CONN && !this.checkTemplate(ct, dest)) ct = NO_CONN;
+        if (ct === NO_CONN) {
+          ct = this.newConn(
+            svc.af,
+            IPPROTO_UDP,
+            this.#snet,
+            0,
+            svc.addr,
+            svc.port,
+            dest.af,
+            dest.addr,
+            dest.port,
+            CONN_F_TEMPLATE,
+            dest,
+            0,
+          );
+          if (ct === NO_CONN) return NO_CONN;
+          t.setTimeout(ct, svc.timeout * 1000);
+          this.#peName.set(ct, svc.peName);
+          this.#peData.set(ct, pe);
+        }
       }
       const flags = svc.flags & SVC_F_ONEPACKET ? CONN_F_ONE_PACKET : 0;
       const h = this.newConn(
@@ -653,9 +669,11 @@ export class ConnOps {
         dest,
         0,
       );
+      if (ct !== NO_CONN) {
+        if (h !== NO_CONN) this.controlAdd(h, ct);
+        this.put(ct);
+      }
       if (h === NO_CONN) return NO_CONN;
-      this.controlAdd(h, ct);
-      this.put(ct);
       this.#connStats(dest, svc);
       return h;
     }

@@ -10,16 +10,23 @@ import {
   CONN_F_ONE_PACKET,
   CONN_F_SYNC,
   DEST_F_OVERLOAD,
+  FWD_BYPASS,
   FWD_DROUTE,
   SVC_F_ONEPACKET,
 } from '../../src/core/constants.js';
 import {
   DIR_INPUT,
   DIR_OUTPUT,
+  SCTP_CID_COOKIE_ECHO,
+  SCTP_CID_DATA,
+  SCTP_CID_INIT,
+  SCTP_CID_SHUTDOWN,
   TCP_ACK,
   TCP_FIN,
   TCP_PSH,
+  TCP_RST,
   TCP_SYN,
+  sctpEvent,
 } from '../../src/proto/index.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
@@ -117,6 +124,131 @@ describe('connections', () => {
       ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
       ipvs.ops.transition(h, DIR_INPUT, TCP_ACK);
       assert.equal(ipvs.conns.timeout(h), 30_000);
+    });
+  });
+
+  describe('state changes against mainline set_tcp_state / set_sctp_state / udp_state_transition', () => {
+    // Each step: direction, state-machine argument (TCP flags / SCTP event / 0), then the state
+    // `ipvsadm -L -c` prints, ActiveConn, InActConn and whether NOOUTPUT is still set afterwards.
+    type Step = [
+      dir: number,
+      arg: number,
+      state: string,
+      act: number,
+      inact: number,
+      noout: boolean,
+    ];
+    const ev = (chunk: number): number => sctpEvent(chunk, -1);
+    const cases: {
+      description: string;
+      proto: number;
+      fwd: number;
+      secure?: number;
+      steps: Step[];
+    }[] = [
+      {
+        description: 'TCP DR: INPUT_ONLY until the first reply, which clears NOOUTPUT for good',
+        proto: 6,
+        fwd: FWD_DROUTE,
+        steps: [
+          [DIR_INPUT, TCP_SYN, 'SYN_RECV', 1, 0, true],
+          [DIR_INPUT, TCP_ACK, 'ESTABLISHED', 1, 0, true],
+          [DIR_OUTPUT, TCP_ACK, 'ESTABLISHED', 1, 0, false],
+          // INPUT table now: FIN in ESTABLISHED → CLOSE_WAIT (INPUT_ONLY would say FIN_WAIT)
+          [DIR_INPUT, TCP_FIN | TCP_ACK, 'CLOSE_WAIT', 0, 1, false],
+        ],
+      },
+      {
+        description: 'TCP DR under secure_tcp 3: a client SYN goes to SYNACK, still active',
+        proto: 6,
+        fwd: FWD_DROUTE,
+        secure: 3,
+        steps: [
+          [DIR_INPUT, TCP_SYN, 'SYNACK', 1, 0, true],
+          [DIR_INPUT, TCP_ACK, 'ESTABLISHED', 1, 0, true],
+          [DIR_INPUT, TCP_RST, 'CLOSE', 0, 1, true],
+        ],
+      },
+      {
+        description:
+          'TCP NAT: SYN+RST uses the rst row, SYN+FIN the syn row, a flagless segment closes',
+        proto: 6,
+        fwd: 0,
+        steps: [
+          [DIR_INPUT, TCP_SYN | TCP_FIN, 'SYN_RECV', 1, 0, false],
+          [DIR_INPUT, TCP_SYN | TCP_RST, 'SYN_RECV', 1, 0, false],
+          [DIR_INPUT, TCP_ACK, 'ESTABLISHED', 1, 0, false],
+          [DIR_INPUT, TCP_PSH, 'CLOSE', 0, 1, false],
+          [DIR_INPUT, TCP_SYN, 'SYN_RECV', 1, 0, false],
+        ],
+      },
+      {
+        description: 'SCTP DR: only ESTABLISHED is active; a reply clears NOOUTPUT',
+        proto: 132,
+        fwd: FWD_DROUTE,
+        steps: [
+          [DIR_INPUT, ev(SCTP_CID_INIT), 'INIT1', 0, 1, true],
+          [DIR_INPUT, ev(SCTP_CID_COOKIE_ECHO), 'ESTABLISHED', 1, 0, true],
+          [DIR_OUTPUT, ev(SCTP_CID_DATA), 'ESTABLISHED', 1, 0, false],
+          [DIR_OUTPUT, ev(SCTP_CID_SHUTDOWN), 'S-SENT', 0, 1, false],
+        ],
+      },
+      {
+        description: 'UDP DR: never active, and a reply does not clear NOOUTPUT',
+        proto: 17,
+        fwd: FWD_DROUTE,
+        steps: [
+          [DIR_INPUT, 0, 'UDP', 0, 1, true],
+          [DIR_OUTPUT, 0, 'UDP', 0, 1, true],
+        ],
+      },
+    ];
+    for (const { description, proto, fwd, secure, steps } of cases) {
+      it(description, () => {
+        const env = makeIpvs();
+        const key = svcSpec(VIP, 80, { scheduler: 'rr', protocol: proto });
+        const svc = env.ipvs.addService(key);
+        const d = env.ipvs.addDest(key, destSpec('198.51.100.10', 80, { fwd }));
+        if (secure !== undefined) env.ipvs.setSysctl('secure_tcp', secure);
+        const h = env.ipvs.ops.schedule(svc, flow(proto, '203.0.113.5', 40000, VIP, 80));
+        steps.forEach(([dir, arg, state, act, inact, noout], i) => {
+          env.ipvs.ops.transition(h, dir, arg);
+          const c = env.ipvs.listConns()[0]!;
+          assert.deepEqual(
+            [c.stateName, d.activeConns, d.inactConns, (c.flags & CONN_F_NOOUTPUT) !== 0],
+            [state, act, inact, noout],
+            `step ${i + 1}`,
+          );
+        });
+      });
+    }
+
+    it('keeps moving the counters of a deleted destination, which come back when it is re-added', () => {
+      // cp->dest keeps pointing at the trashed destination (ip_vs_trash_get_dest resurrects it)
+      const { ipvs, key, svc } = setup();
+      const d = ipvs.addDest(key, destSpec('198.51.100.10', 80));
+      const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
+      ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+      ipvs.delDest(key, { addr: '198.51.100.10', port: 80 });
+      ipvs.ops.transition(h, DIR_OUTPUT, TCP_RST);
+      assert.deepEqual([d.activeConns, d.inactConns], [0, 1]);
+      const again = ipvs.addDest(key, destSpec('198.51.100.10', 80));
+      assert.equal(again, d);
+      assert.deepEqual([again.activeConns, again.inactConns], [0, 1]);
+    });
+
+    it('leaves the INACTIVE bit alone on a connection without a destination', () => {
+      // set_tcp_state only touches IP_VS_CONN_F_INACTIVE inside `if (dest)`
+      const { ipvs } = setup();
+      const c = parseIp('203.0.113.5')!.words;
+      const v = parseIp(VIP)!.words;
+      const h = ipvs.ops.newConn(2, 6, c, 40000, v, 80, 2, v, 80, FWD_BYPASS, null, 0);
+      for (const f of [TCP_SYN, TCP_ACK]) ipvs.ops.transition(h, DIR_INPUT, f);
+      assert.equal(ipvs.listConns()[0]!.stateName, 'ESTABLISHED');
+      assert.equal(ipvs.conns.flags(h) & CONN_F_INACTIVE, 0);
+      ipvs.ops.transition(h, DIR_INPUT, TCP_RST);
+      assert.equal(ipvs.conns.flags(h) & CONN_F_INACTIVE, 0);
+      assert.equal(ipvs.conns.timeout(h), 10_000);
     });
   });
 
