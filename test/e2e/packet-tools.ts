@@ -160,9 +160,11 @@ function arg(name: string, def?: string): string {
   return v;
 }
 
+/** `HOST:PORT` or `[IPV6]:PORT`. */
 function hostPort(s: string): [string, number] {
   const i = s.lastIndexOf(':');
-  return [s.slice(0, i), Number(s.slice(i + 1))];
+  const h = s.slice(0, i);
+  return [h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h, Number(s.slice(i + 1))];
 }
 
 /** One connection: send `data`, half-close, read `NAME\n` + echo. */
