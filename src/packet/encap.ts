@@ -31,7 +31,7 @@ export class EncapParams {
   /** GUE UDP source port (a hash of the inner flow) and destination port (`tun_port`). */
   srcPort = 0;
   dstPort = 0;
-  /** `--tun-csum`: GUE computes the UDP checksum, GRE carries a checksum. */
+  /** `--tun-csum`: GUE computes the UDP checksum, GRE carries a checksum (GUE: `remcsum` too). */
   csum = false;
   /** `--tun-remcsum`: GUE remote checksum offload (used when `remcsumStart` >= 0). */
   remcsum = false;
@@ -175,7 +175,9 @@ export function encapsulate(
       buf[g + 10] = o >>> 8;
       buf[g + 11] = o;
     }
-    if (p.csum || rem) {
+    // ip_vs_tunnel_xmit: udp_set_csum(!(CSUM || REMCSUM), ...): --tun-remcsum computes the UDP
+    // checksum whether or not this packet carries the remote-checksum option
+    if (p.csum || p.remcsum) {
       const s =
         csumPartial(buf, q, udpLen) + pseudoHeaderSum(p.af, p.src, p.dst, IPPROTO.UDP, udpLen);
       const c = csumFinish(s) || 0xffff;

@@ -478,7 +478,8 @@ export class Xmit {
         'rewrite',
         `TUN ${['IPIP', 'GUE', 'GRE'][p.type]}: outer ${formatIp(daf, p.src)} → ${formatIp(daf, p.dst)}` +
           (p.type === ENCAP.GUE ? ` udp ${p.srcPort} → ${p.dstPort}` : '') +
-          (p.csum ? ' with checksum' : ''),
+          (p.csum || (p.type === ENCAP.GUE && p.remcsum) ? ' with checksum' : '') +
+          (p.type === ENCAP.GUE && p.remcsum ? ' (remcsum)' : ''),
       );
     return this.#emit(pkt, c.net.ifaces[c.route.ifIndex]!, daf, this.#nh(daf, t.cold, d), v, true);
   }

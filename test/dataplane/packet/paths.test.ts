@@ -212,6 +212,15 @@ describe('PacketEngine paths', () => {
         proto: IPPROTO.UDP,
         hdr: 32,
       },
+      {
+        // a complete inner checksum: no remcsum option, but the UDP checksum as with --tun-csum
+        description: 'GUE with remote checksum offload',
+        tunType: 1,
+        tunPort: 6080,
+        tunFlags: 2,
+        proto: IPPROTO.UDP,
+        hdr: 32,
+      },
       { description: 'GRE', tunType: 2, tunPort: 0, tunFlags: 0, proto: IPPROTO.GRE, hdr: 24 },
       {
         description: 'GRE with checksum',
@@ -259,7 +268,11 @@ describe('PacketEngine paths', () => {
             o.srcPort >= 32768 && o.srcPort <= 60999,
             'GUE source port in the local port range',
           );
-          assert.equal(o.l4Checksum === 0, c.tunFlags === 0, 'UDP checksum only with --tun-csum');
+          assert.equal(
+            o.l4Checksum === 0,
+            c.tunFlags === 0,
+            'UDP checksum with --tun-csum and --tun-remcsum (ip_vs_tunnel_xmit udp_set_csum)',
+          );
           assert.equal(decodeGue(o), 0);
           assert.equal(o.innerProtocol, IPPROTO.IPIP);
         }
