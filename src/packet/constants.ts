@@ -76,6 +76,9 @@ export const LINKTYPE = {
   RAW: 101,
   IPV4: 228,
   IPV6: 229,
+  /** Linux cooked capture v1 and v2 (`tcpdump -i any`). */
+  LINUX_SLL: 113,
+  LINUX_SLL2: 276,
 } as const;
 
 /**

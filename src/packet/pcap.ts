@@ -3,11 +3,13 @@
  * header (magic 0xA1B2C3D4 for microseconds or 0xA1B23C4D for nanoseconds, in either byte order),
  * then 16-byte record headers (seconds, sub-seconds, captured length, original length) each followed
  * by the frame. The writer emits little-endian microsecond files with link type 1 (Ethernet) or 101
- * (raw IP); the reader accepts both byte orders, both resolutions and link types 1, 101, 228, 229.
- * Reading returns views into the file's Buffer (no copy per record).
+ * (raw IP); the reader accepts both byte orders, both resolutions and link types 1, 101, 228, 229,
+ * and reads pcapng files too (pcapng.ts). Reading returns views into the file's Buffer (no copy per
+ * record).
  */
 import { LINKTYPE } from './constants.js';
 import { PacketEncodeError, checkInt } from './errors.js';
+import { isPcapng, readPcapng } from './pcapng.js';
 
 /** One captured frame. */
 export interface PcapRecord {
@@ -27,6 +29,8 @@ export interface PcapFile {
   bigEndian: boolean;
   nanosecond: boolean;
   records: PcapRecord[];
+  /** Set when the file ends inside a record (as a killed capture leaves it): where, for messages. */
+  truncated?: string;
 }
 
 /** Result of reading a pcap file: the file, or why it could not be read. */
@@ -41,10 +45,16 @@ export const PCAP_LINKTYPES: readonly number[] = [
 ];
 
 /**
- * Reads a classic pcap file. Never throws: a bad magic, version or link type is an error result; a
- * record cut short at the end of the file (as a killed tcpdump leaves it) ends the record list.
+ * Reads a classic pcap file, or a pcapng file (pcapng.ts). Never throws: a bad magic, version or
+ * link type is an error result; a record cut short at the end of the file (as a killed tcpdump
+ * leaves it) ends the record list and sets `truncated`. `linkTypes`: the link types the caller
+ * can use (default PCAP_LINKTYPES); others are an error result.
  */
-export function readPcap(buf: Uint8Array): PcapReadResult {
+export function readPcap(
+  buf: Uint8Array,
+  linkTypes: readonly number[] = PCAP_LINKTYPES,
+): PcapReadResult {
+  if (isPcapng(buf)) return readPcapng(buf, linkTypes);
   if (buf.length < 24) return { ok: false, reason: 'pcap global header truncated' };
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magicLe = dv.getUint32(0, true);
@@ -56,7 +66,7 @@ export function readPcap(buf: Uint8Array): PcapReadResult {
   } else {
     const magicBe = dv.getUint32(0, false);
     if (magicBe !== 0xa1b2c3d4 && magicBe !== 0xa1b23c4d)
-      return { ok: false, reason: 'not a classic pcap file (bad magic)' };
+      return { ok: false, reason: 'not a pcap or pcapng file (bad magic)' };
     le = false;
     nano = magicBe === 0xa1b23c4d;
   }
@@ -64,16 +74,24 @@ export function readPcap(buf: Uint8Array): PcapReadResult {
   if (major !== 2) return { ok: false, reason: `unsupported pcap version ${major}` };
   const snaplen = dv.getUint32(16, le);
   const linkType = dv.getUint32(20, le) & 0x0fffffff;
-  if (!PCAP_LINKTYPES.includes(linkType))
+  if (!linkTypes.includes(linkType))
     return { ok: false, reason: `unsupported link type ${linkType}` };
   const records: PcapRecord[] = [];
+  let truncated: string | undefined;
   let p = 24;
-  while (p + 16 <= buf.length) {
+  while (p < buf.length) {
+    if (p + 16 > buf.length) {
+      truncated = `record ${records.length + 1} at byte ${p}: header cut short`;
+      break;
+    }
     const sec = dv.getUint32(p, le);
     const sub = dv.getUint32(p + 4, le);
     const incl = dv.getUint32(p + 8, le);
     const orig = dv.getUint32(p + 12, le);
-    if (p + 16 + incl > buf.length) break;
+    if (p + 16 + incl > buf.length) {
+      truncated = `record ${records.length + 1} at byte ${p} cut short (${incl} bytes, ${buf.length - p - 16} left)`;
+      break;
+    }
     records.push({
       timestampUs: sec * 1e6 + (nano ? Math.floor(sub / 1000) : sub),
       data: buf.subarray(p + 16, p + 16 + incl),
@@ -81,7 +99,9 @@ export function readPcap(buf: Uint8Array): PcapReadResult {
     });
     p += 16 + incl;
   }
-  return { ok: true, file: { linkType, snaplen, bigEndian: !le, nanosecond: nano, records } };
+  const file: PcapFile = { linkType, snaplen, bigEndian: !le, nanosecond: nano, records };
+  if (truncated) file.truncated = truncated;
+  return { ok: true, file };
 }
 
 /** Frames to write: bytes with an optional timestamp (microseconds; default 1 s apart from 0). */
