@@ -7,6 +7,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import {
   ARPHRD,
+  IoNotRootError,
   checkPacketPrerequisites,
   checkTunPrerequisites,
   coalescingOffloads,
@@ -83,10 +84,16 @@ export class RealServer {
   static async start(o: RealServerOptions): Promise<RealServer> {
     const log = o.log ?? (() => {});
     const tunName = o.tun ?? DEFAULT_TUN_NAME;
-    checkTunPrerequisites();
-    const info = checkPacketPrerequisites(o.iface);
-    validateDecapOptions({ types: o.types, guePort: o.guePort });
-    const tun = openTun({ name: tunName });
+    let info: ReturnType<typeof checkPacketPrerequisites>;
+    let tun: TunIO;
+    try {
+      checkTunPrerequisites();
+      info = checkPacketPrerequisites(o.iface);
+      validateDecapOptions({ types: o.types, guePort: o.guePort });
+      tun = openTun({ name: tunName });
+    } catch (e) {
+      throw bothCapabilities(e);
+    }
     let rx: AfPacketIO | undefined;
     const sinks: Socket[] = [];
     try {
@@ -173,6 +180,20 @@ export class RealServer {
     await this.tun.close();
     this.#log(`stopped; ${this.tun.name} deleted`);
   }
+}
+
+/**
+ * A missing privilege names both capabilities the real server needs, so granting the one a first
+ * attempt asked for is not followed by a second refusal for the other.
+ */
+function bothCapabilities(e: unknown): unknown {
+  if (!(e instanceof IoNotRootError)) return e;
+  const step = e.message.split(': permission denied')[0] ?? '';
+  return new IoNotRootError(
+    `${step}: ipvs realserver needs CAP_NET_RAW (AF_PACKET socket) and CAP_NET_ADMIN (TUN device, ` +
+      'sysctls)',
+    'CAP_NET_RAW,CAP_NET_ADMIN',
+  );
 }
 
 function bindSink(type: 'udp4' | 'udp6', port: number): Promise<Socket> {

@@ -312,6 +312,32 @@ describe('ipvs realserver (user-space decapsulation, end to end)', { skip }, () 
     assert.match(usage.stderr, /needs --gue-port/);
   });
 
+  it('as a user without privileges: IPVS_ERR_IO_NOT_ROOT naming both capabilities, no TUN left', async (tc) => {
+    if (spawnSync('setpriv', ['--version']).status !== 0)
+      return tc.skip('setpriv (util-linux) is not installed');
+    // nobody, with only CAP_NET_RAW: AF_PACKET opens, the TUN device does not
+    for (const caps of [[], ['--inh-caps', '+net_raw', '--ambient-caps', '+net_raw']]) {
+      const r = await startExpectFailure(t, ['--decap', 'ipip', '--iface', IFACE.back], {}, [
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        ...caps,
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /ipvs realserver: IPVS_ERR_IO_NOT_ROOT: .*needs CAP_NET_RAW .* and CAP_NET_ADMIN .*setcap cap_net_raw,cap_net_admin\+ep/,
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+    assert.notEqual(
+      t.exec(t.ns.servers[0]!, 'ip', ['link', 'show', 'ipvs-rs0'], { allowFail: true }).status,
+      0,
+      'no TUN device left behind',
+    );
+  });
+
   it('reports a missing native addon as IPVS_ERR_IO_NATIVE_MISSING', async () => {
     const r = await startExpectFailure(t, ['--decap', 'ipip', '--iface', IFACE.back], {
       IPVS_NATIVE_ADDON: '/nonexistent/ipvs_native.node',
@@ -327,12 +353,14 @@ async function startExpectFailure(
   t: Topology,
   args: string[],
   env: Record<string, string> = {},
+  wrapper: string[] = [],
 ): Promise<{ code: number | string; stderr: string }> {
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const c = t.spawn(
     t.ns.servers[0]!,
-    'env',
+    wrapper[0] ?? 'env',
     [
+      ...(wrapper.length ? [...wrapper.slice(1), 'env'] : []),
       ...envArgs,
       process.execPath,
       '--input-type=module',
