@@ -115,6 +115,12 @@ export class ConnOps {
     return this.#peData.get(h) ?? '';
   }
 
+  /** Sets the persistence-engine name and data of a template (the sync backup's templates). */
+  setPe(h: number, name: string, data: string): void {
+    this.#peName.set(h, name);
+    this.#peData.set(h, data);
+  }
+
   // ---- creation and binding ----------------------------------------------------------------
 
   /**
@@ -275,6 +281,8 @@ export class ConnOps {
     const t = ipvs.conns;
     if (t.nControl(h) > 0 || t.refcnt(h) > 0) {
       t.setTimeout(h, POSTPONE_MS);
+      // the postponed entry is announced again, as if it had seen sync_threshold packets
+      if (ipvs.syncMaster !== null) ipvs.syncMaster.syncConn(h, ipvs.sysctl.sync_threshold[0]);
       ipvs.wheel.arm(h, ipvs.now() + POSTPONE_MS);
       return;
     }

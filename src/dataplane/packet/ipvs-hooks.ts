@@ -273,11 +273,16 @@ export class IpvsHandlers {
     if (v.mf) this.frag.record(v, 0, h, ipvs.now());
     pkt.forwarded = 0;
     const verdict = this.xmit.send(pkt, h, false, hook);
-    // step 12
+    // step 12: count, and let a running sync master look at the connection
+    const sm = ipvs.syncMaster;
     if (t.flags(h) & CONN_F_ONE_PACKET) {
       const ct = t.control(h);
-      if (ct !== NO_CONN) t.setInPkts(ct, t.inPkts(ct) + 1);
-    } else t.setInPkts(h, t.inPkts(h) + 1);
+      if (sm !== null) sm.syncConn(h, sc.sync_threshold[0]);
+      else if (ct !== NO_CONN) t.setInPkts(ct, t.inPkts(ct) + 1);
+    } else {
+      t.setInPkts(h, t.inPkts(h) + 1);
+      if (sm !== null) sm.syncConn(h, t.inPkts(h));
+    }
     ops.put(h);
     return verdict;
   }
@@ -312,6 +317,7 @@ export class IpvsHandlers {
     pkt.forwarded = 0;
     const verdict = this.xmit.send(pkt, h, false, hook);
     ipvs.conns.setInPkts(h, ipvs.conns.inPkts(h) + 1);
+    if (ipvs.syncMaster !== null) ipvs.syncMaster.syncConn(h, ipvs.conns.inPkts(h));
     ipvs.ops.put(h);
     return verdict;
   }
