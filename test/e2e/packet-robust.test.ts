@@ -193,6 +193,20 @@ describe('ipvs daemon --dataplane packet: NAT under adverse conditions', { skip 
     }
   });
 
+  it('the VIP answers like a host: ping gets echo replies, a port without a service refuses', () => {
+    assert.ok(
+      t.ping(t.ns.client, NET.vip, 2),
+      `no echo reply from the VIP; daemon log:\n${d.child.stderr}`,
+    );
+    // with kernel IPVS the VIP is a local address and the host's TCP resets a closed port
+    const probe =
+      "const s=require('net').connect(81,process.argv[1]);" +
+      "s.on('connect',()=>{console.log('connected');s.destroy()});" +
+      "s.on('error',(e)=>console.log(e.code));setTimeout(()=>{console.log('timeout');process.exit(0)},3000).unref()";
+    const r = t.exec(t.ns.client, process.execPath, ['-e', probe, NET.vip]);
+    assert.equal(r.stdout.trim(), 'ECONNREFUSED');
+  });
+
   it('a junk storm is counted and dropped; an established transfer is unaffected', async () => {
     // The bridges must carry junk as a wire would (br_netfilter, when loaded, drops malformed
     // IP headers before they reach a port).

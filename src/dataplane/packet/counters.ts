@@ -61,6 +61,8 @@ export const R = {
   FRAG_FAIL: 25,
   /** IPv4 header checksum wrong: dropped, as ip_rcv does before any hook. */
   IP_BAD_CSUM: 26,
+  /** For a VIP, left by IPVS to the local stack: answered as the host would (./vip-host.ts). */
+  VIP_HOST: 27,
 } as const;
 
 /** Names of the reasons, by code. */
@@ -92,6 +94,7 @@ export const REASON_NAMES: readonly string[] = [
   'route-cross',
   'frag-fail',
   'ip-bad-csum',
+  'vip-host',
 ];
 
 /** Engine counters: totals, reasons, malformed codes, and the neighbour subsystem. */

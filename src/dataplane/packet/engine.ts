@@ -30,7 +30,9 @@ import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
 import { Neigh, type NeighOptions } from './neigh.js';
 import { NetModel, type Iface } from './net.js';
+import { ReplyPath } from './reply-path.js';
 import { Tx } from './tx.js';
+import { VipHost } from './vip-host.js';
 import { Xmit } from './xmit.js';
 
 /** Options of a packet engine. */
@@ -45,6 +47,11 @@ export interface EngineOptions {
   fwmarkLocal?: boolean;
   /** Own (answer ARP for, accept as local) the address of every non-fwmark service. Default true. */
   ownServiceVips?: boolean;
+  /**
+   * Answer what IPVS leaves to the local stack for a VIP as the host would (echo replies, TCP
+   * resets, port unreachable: ./vip-host.ts). Default true.
+   */
+  answerForVips?: boolean;
   /** FTP helper ports (default [21]). */
   ftpPorts?: number[];
   /** Handle established flows on the fast path (decodeTuple, rewrite in the TX slot). Default true. */
@@ -82,6 +89,7 @@ export class PacketEngine {
   readonly #opts: EngineOptions;
   #dirty = true;
   readonly #ownedVips = new Set<string>();
+  readonly #vipHost: VipHost | null;
   readonly #onConfig = (): void => {
     this.#dirty = true;
   };
@@ -94,6 +102,10 @@ export class PacketEngine {
     this.neigh = new Neigh(this.net, this.counters, () => ipvs.now(), opts.neigh);
     this.tx = new Tx(this.net, this.neigh, this.counters);
     this.icmp = new IcmpSender(this.net, this.tx, this.counters);
+    this.#vipHost =
+      opts.answerForVips === false
+        ? null
+        : new VipHost(new ReplyPath(this.net, this.tx), this.icmp, this.counters);
     this.ftp = new FtpHelper(ipvs);
     if (opts.ftpPorts) this.ftp.ports = [...opts.ftpPorts];
     this.ctx = new Ctx(
@@ -291,6 +303,23 @@ export class PacketEngine {
     pkt.forwarded = -1;
     pkt.mangled = false;
     let verdict = this.#frame(pkt, ifc, buf, off, len, pktType);
+    if (
+      verdict === NF.ACCEPT &&
+      pkt.local &&
+      !pkt.reroute &&
+      !pkt.mangled &&
+      this.#vipHost !== null &&
+      pkt.view.ipVersion !== 0 &&
+      this.net.isVip(pkt.view.af, pkt.view.dst, 0)
+    ) {
+      // IPVS left it to the local stack (the verdict stays ACCEPT), which for a VIP is the
+      // engine: the host's answer
+      const what = this.#vipHost.deliver(pkt.view, ifc);
+      if (what !== '') {
+        pkt.reason = R.VIP_HOST;
+        if (trace) trace.step('local', `for the VIP: ${what}`);
+      }
+    }
     if (verdict === -1) {
       pkt.reason = R.HOOK_LOOP;
       verdict = NF.DROP;

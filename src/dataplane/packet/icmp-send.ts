@@ -13,7 +13,7 @@ import { IPPROTO } from '../../packet/constants.js';
 import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import type { Iface, NetModel } from './net.js';
-import { RouteResult } from './net.js';
+import { ReplyPath } from './reply-path.js';
 import type { Tx } from './tx.js';
 import { copyBytes } from './bytes.js';
 
@@ -25,18 +25,15 @@ export const ICMP6_MAX = 1280;
 /** Builds and sends ICMP errors. */
 export class IcmpSender {
   readonly #net: NetModel;
-  readonly #tx: Tx;
+  readonly #path: ReplyPath;
   readonly #counters: Counters;
-  readonly #res = new RouteResult();
-  readonly #src = new Uint32Array(4);
-  readonly #nh = new Uint32Array(4);
   #ipId = 1;
   /** Called after an error was sent (the tracer). */
   onSend: ((type: number, code: number, info: number) => void) | null = null;
 
   constructor(net: NetModel, tx: Tx, counters: Counters) {
     this.#net = net;
-    this.#tx = tx;
+    this.#path = new ReplyPath(net, tx);
     this.#counters = counters;
   }
 
@@ -59,45 +56,16 @@ export class IcmpSender {
     if (!this.#allowed(v)) return false;
     // about a packet the director sent itself: the local stack would get the error, not the wire
     if (this.#net.isLocal(af, v.src, 0)) return false;
-    const res = this.#res;
-    const src = this.#src;
-    const nh = this.#nh;
-    let ifc: Iface = ingress;
-    if (this.#net.route(af, v.src, 0, res)) {
-      ifc = this.#net.ifaces[res.ifIndex]!;
-      if (res.hasGw) nh.set(res.gw);
-      else nh.set(v.src);
-      src.set(res.src);
-    } else {
-      nh.set(v.src);
-      const a = ingress.addrOf(af);
-      if (a) src.set(a);
-      else src.fill(0);
-    }
-    if (this.#net.isLocal(af, v.dst, 0)) src.set(v.dst);
     const v6 = af === AF_INET6;
     const ipHdr = v6 ? 40 : 20;
     const max = (v6 ? ICMP6_MAX : ICMP_MAX) - ipHdr - 8;
     const quote = Math.min(quoteEnd - quoteOff, max);
     const ipLen = ipHdr + 8 + quote;
-    const learned = v.l2Offset >= 0 && !this.#net.route(af, v.src, 0, res);
-    let off: number;
-    let b: Uint8Array;
-    if (learned) {
-      // no route back: answer through the interface the packet came in on, to its sender's MAC
-      off = this.#tx.raw(ingress, 14 + ipLen);
-      if (off < 0) return false;
-      b = this.#tx.txBuf(ingress);
-      copyBytes(b, off, v.buf, v.l2Offset + 6, 6);
-      copyBytes(b, off + 6, ingress.mac, 0, 6);
-      b[off + 12] = v6 ? 0x86 : 0x08;
-      b[off + 13] = v6 ? 0xdd : 0x00;
-    } else {
-      off = this.#tx.begin(ifc, af, nh, 0, 14 + ipLen);
-      if (off < 0) return false;
-      b = this.#tx.buf;
-    }
-    const ip = off + 14;
+    const path = this.#path;
+    const ip = path.open(v, ingress, ipLen);
+    if (ip < 0) return false;
+    const b = path.buf;
+    const src = path.src;
     const l4 = ip + ipHdr;
     copyBytes(b, l4 + 8, v.buf, quoteOff, quote);
     b[l4] = type;
@@ -147,7 +115,7 @@ export class IcmpSender {
       b[l4 + 2] = c >>> 8;
       b[l4 + 3] = c;
     }
-    if (!learned) this.#tx.traced();
+    path.done();
     this.#counters.icmpSent++;
     if (this.onSend) this.onSend(type, code, info);
     return true;

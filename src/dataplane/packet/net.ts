@@ -121,10 +121,13 @@ export class NetModel {
   readonly #loc4 = new Uint32Array(MAX_LOCAL);
   readonly #loc4If = new Int32Array(MAX_LOCAL); // -1: any interface
   readonly #loc4Arp = new Uint8Array(MAX_LOCAL);
+  /** 1 for a VIP (`addVip`), 0 for an interface address. */
+  readonly #loc4Vip = new Uint8Array(MAX_LOCAL);
   #n4 = 0;
   readonly #loc6 = new Uint32Array(MAX_LOCAL * 4);
   readonly #loc6If = new Int32Array(MAX_LOCAL);
   readonly #loc6Arp = new Uint8Array(MAX_LOCAL);
+  readonly #loc6Vip = new Uint8Array(MAX_LOCAL);
   #n6 = 0;
   // routes, sorted by prefix length (longest first)
   readonly #routes: {
@@ -153,7 +156,7 @@ export class NetModel {
     for (const a of spec.addrs ?? []) {
       const c = parseCidr(a);
       ifc.addrs.push(c);
-      this.#addLocal(c.af, c.words, -1, true);
+      this.#addLocal(c.af, c.words, -1, true, false);
       const net = new Uint32Array(4);
       for (let i = 0; i < 4; i++) net[i] = (c.words[i]! & maskWord(c.prefix, i)) >>> 0;
       this.#addRoute(c.af, net, c.prefix, null, ifc.index, 0, c.words);
@@ -202,7 +205,7 @@ export class NetModel {
     if (!a) throw new PktConfigError(`bad VIP '${spec.addr}'`);
     const ifIndex = spec.dev === undefined ? -1 : this.iface(spec.dev).index;
     if (this.isLocal(a.af, a.words)) return;
-    this.#addLocal(a.af, a.words, ifIndex, spec.arp !== false);
+    this.#addLocal(a.af, a.words, ifIndex, spec.arp !== false, true);
     this.gen++;
   }
 
@@ -212,22 +215,24 @@ export class NetModel {
     if (!a) return;
     if (a.af === AF_INET) {
       for (let i = 0; i < this.#n4; i++) {
-        if (this.#loc4[i] === a.words[0] && this.#loc4If[i] !== -2) {
+        if (this.#loc4[i] === a.words[0] && this.#loc4Vip[i]) {
           const last = --this.#n4;
           this.#loc4[i] = this.#loc4[last]!;
           this.#loc4If[i] = this.#loc4If[last]!;
           this.#loc4Arp[i] = this.#loc4Arp[last]!;
+          this.#loc4Vip[i] = this.#loc4Vip[last]!;
           this.gen++;
           return;
         }
       }
     } else {
       for (let i = 0; i < this.#n6; i++) {
-        if (this.#eq6(i, a.words, 0)) {
+        if (this.#eq6(i, a.words, 0) && this.#loc6Vip[i]) {
           const last = --this.#n6;
           this.#loc6.copyWithin(i * 4, last * 4, last * 4 + 4);
           this.#loc6If[i] = this.#loc6If[last]!;
           this.#loc6Arp[i] = this.#loc6Arp[last]!;
+          this.#loc6Vip[i] = this.#loc6Vip[last]!;
           this.gen++;
           return;
         }
@@ -235,18 +240,20 @@ export class NetModel {
     }
   }
 
-  #addLocal(af: Af, w: ArrayLike<number>, ifIndex: number, arp: boolean): void {
+  #addLocal(af: Af, w: ArrayLike<number>, ifIndex: number, arp: boolean, vip: boolean): void {
     if (af === AF_INET) {
       if (this.#n4 >= MAX_LOCAL)
         throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv4 addresses`);
       this.#loc4[this.#n4] = w[0]!;
       this.#loc4If[this.#n4] = ifIndex;
+      this.#loc4Vip[this.#n4] = vip ? 1 : 0;
       this.#loc4Arp[this.#n4++] = arp ? 1 : 0;
     } else {
       if (this.#n6 >= MAX_LOCAL)
         throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv6 addresses`);
       for (let i = 0; i < 4; i++) this.#loc6[this.#n6 * 4 + i] = w[i]!;
       this.#loc6If[this.#n6] = ifIndex;
+      this.#loc6Vip[this.#n6] = vip ? 1 : 0;
       this.#loc6Arp[this.#n6++] = arp ? 1 : 0;
     }
   }
@@ -291,6 +298,20 @@ export class NetModel {
       return false;
     }
     for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return true;
+    return false;
+  }
+
+  /**
+   * True when `af`/`w` is a VIP (`addVip`): an address no host stack owns, so the engine answers
+   * for it what the host would (echo requests, resets, port unreachable: ./vip-host.ts).
+   */
+  isVip(af: number, w: ArrayLike<number>, o = 0): boolean {
+    if (af === AF_INET) {
+      const a = w[o]!;
+      for (let i = 0; i < this.#n4; i++) if (this.#loc4[i] === a) return this.#loc4Vip[i] === 1;
+      return false;
+    }
+    for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return this.#loc6Vip[i] === 1;
     return false;
   }
 

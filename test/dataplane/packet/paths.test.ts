@@ -319,11 +319,18 @@ describe('PacketEngine paths', () => {
       noChecksumErrors(r.eth0);
     });
 
-    it('lets non-FTP ports through a port-21 service with no destination', () => {
+    it('lets non-FTP ports through a port-21 service with no destination (the host resets them)', () => {
       const lab = makeLab();
       lab.ipvs.addService(svcSpec(VIP, 21, { scheduler: 'rr' }));
       const r = lab.send('eth0', tcp4({ dport: 2000 }));
-      assert.deepEqual([r.verdict, r.eth0.length], [NF.ACCEPT, 0]);
+      // IPVS leaves it to the local stack (ACCEPT): no port unreachable, the closed port's reset
+      assert.deepEqual([r.verdict, r.reason, r.eth0.length], [NF.ACCEPT, 'vip-host', 1]);
+      const o = dec(r.eth0[0]!);
+      assert.deepEqual(
+        [o.protocol, src(o), o.srcPort, dst(o), o.dstPort, o.tcpFlags, o.tcpAck],
+        [IPPROTO.TCP, VIP, 2000, CLIENT, 40000, RST | ACK, 1001],
+      );
+      noChecksumErrors(r.eth0);
     });
 
     it('TTL expiry: time exceeded to the sender, nothing forwarded', () => {
@@ -447,7 +454,7 @@ describe('PacketEngine paths', () => {
       noChecksumErrors(r.eth0);
     });
 
-    it('unrelated ICMP (echo) to the VIP is left to the host', () => {
+    it('unrelated ICMP (echo) to the VIP is left to the host, which answers it', () => {
       const lab = natLab();
       const ping = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
         .ipv4({ src: CLIENT, dst: VIP })
@@ -456,9 +463,12 @@ describe('PacketEngine paths', () => {
         .build();
       const r = lab.send('eth0', ping);
       assert.deepEqual(
-        [r.verdict, r.reason, r.eth0.length + r.eth1.length],
-        [NF.ACCEPT, 'pass', 0],
+        [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+        [NF.ACCEPT, 'vip-host', 1, 0],
       );
+      const o = dec(r.eth0[0]!);
+      assert.deepEqual([o.icmpType, o.icmpRest, src(o), dst(o)], [0, 0x10001, VIP, CLIENT]);
+      noChecksumErrors(r.eth0);
     });
 
     it('relays fragmentation-needed about our IPIP tunnel to the client with the reduced MTU', () => {

@@ -95,7 +95,16 @@ describe('ipvs trace', () => {
     assert.match(out, /rewrite +DR: destination MAC/);
     assert.match(out, /icmp +port unreachable sent to 10\.0\.0\.5/);
     assert.match(out, /ARP 10\.0\.0\.100 is-at 02:00:00:00:00:a0/);
-    assert.match(out, /12 frames in, 11 frames out/);
+    // a SYN to a port with no service: IPVS leaves it to the host, which resets it
+    assert.match(
+      out,
+      /local +for the VIP: TCP reset \(no socket on the VIP\)\n +verdict +ACCEPT \(vip-host\)/,
+    );
+    assert.match(
+      out,
+      /send .* 10\.0\.0\.100:22 → 10\.0\.0\.5:40000 \[\.R\] seq 0 ack 1001 ttl 64 DF/,
+    );
+    assert.match(out, /12 frames in, 12 frames out/);
     const sent = readPcap(readFileSync(got));
     assert.ok(sent.ok);
     for (const r of sent.file.records)
@@ -268,8 +277,10 @@ describe('ipvs trace', () => {
       /expire +\+900\.020 s #0 TCP 10\.0\.0\.5:40000 → 10\.0\.0\.100:80 → 192\.168\.1\.11:8080 Masq ESTABLISHED, timeout 900 s/,
     );
     assert.match(frame4, /lookup +in: no connection/);
-    assert.match(frame4, /verdict +ACCEPT \(pass\)/);
-    assert.match(r.out, /5 frames in, 4 frames out; .*; 1 connections expired/);
+    // the host has no socket for it either: a reset with the acknowledged number as sequence
+    assert.match(frame4, /verdict +ACCEPT \(vip-host\)/);
+    assert.match(frame4, /10\.0\.0\.100:80 → 10\.0\.0\.5:40000 \[R\] seq 901 ack 0/);
+    assert.match(r.out, /5 frames in, 5 frames out; .*; 1 connections expired/);
   });
 
   it('replays raw IP and Linux cooked (tcpdump -i any) captures as Ethernet frames', async () => {

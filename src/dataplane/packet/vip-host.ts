@@ -1,0 +1,191 @@
+/**
+ * What the host stack would answer for a VIP. With kernel IPVS the VIP is one of the director's
+ * own addresses, so whatever IPVS leaves to the local stack (NF_ACCEPT at LOCAL_IN: a port with
+ * no virtual service, a TCP segment that opens nothing, an echo request) gets the host's answer:
+ * an echo reply (icmp_echo / icmpv6_echo_reply), a reset from a closed port (tcp_v4_send_reset /
+ * tcp_v6_send_reset), ICMP port unreachable for UDP (__udp4_lib_rcv) and protocol unreachable
+ * for a protocol no handler takes (ip_local_deliver_finish; ICMPv6 parameter problem,
+ * unrecognised next header, for IPv6). Here no host stack owns the VIP, so the engine answers
+ * the same way. Fragments are not reassembled: a fragmented packet for the VIP gets no answer.
+ */
+import { csumFinish, csumPartial, ipv4HeaderChecksum, l4Checksum } from '../../packet/checksum.js';
+import { IPPROTO } from '../../packet/constants.js';
+import type { PacketView } from '../../packet/view.js';
+import { copyBytes } from './bytes.js';
+import type { Counters } from './counters.js';
+import type { IcmpSender } from './icmp-send.js';
+import type { Iface } from './net.js';
+import type { ReplyPath } from './reply-path.js';
+
+const AF_INET6 = 10;
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_ACK = 0x10;
+/** Default TTL / hop limit of the host's own packets (ip_default_ttl, hop_limit). */
+const HOST_TTL = 64;
+
+/** The engine's answers for its VIPs. */
+export class VipHost {
+  readonly #path: ReplyPath;
+  readonly #icmp: IcmpSender;
+  readonly #counters: Counters;
+  #ipId = 1;
+
+  constructor(path: ReplyPath, icmp: IcmpSender, counters: Counters) {
+    this.#path = path;
+    this.#icmp = icmp;
+    this.#counters = counters;
+  }
+
+  /**
+   * Answers the packet in `v` (addressed to a VIP, received on `ingress`, left by IPVS to the
+   * local stack) as the host would; returns what was done, for the trace ('' when nothing: the
+   * packet is dropped, as the host drops what no socket takes).
+   */
+  deliver(v: PacketView, ingress: Iface): string {
+    if (v.isFragment || v.l4Offset < 0) return '';
+    const v6 = v.af === AF_INET6;
+    switch (v.protocol) {
+      case IPPROTO.TCP:
+        return this.#reset(v, ingress) ? 'TCP reset (no socket on the VIP)' : '';
+      case IPPROTO.UDP:
+        return this.#icmp.send(v, ingress, v6 ? 1 : 3, v6 ? 4 : 3, 0)
+          ? 'ICMP port unreachable (no socket on the VIP)'
+          : '';
+      case IPPROTO.ICMP:
+        return !v6 && v.icmpType === 8 && this.#echo(v, ingress, 0) ? 'ICMP echo reply' : '';
+      case IPPROTO.ICMPV6:
+        return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129) ? 'ICMPv6 echo reply' : '';
+      default:
+        if (v6) {
+          // parameter problem, unrecognised next header, pointing at the fixed header's field
+          // (only when no extension header came first: then the pointer would be elsewhere)
+          if (v.l4Offset !== v.l3Offset + 40) return '';
+          return this.#icmp.send(v, ingress, 4, 1, 6) ? 'ICMPv6 unrecognised next header' : '';
+        }
+        return this.#icmp.send(v, ingress, 3, 2, 0) ? 'ICMP protocol unreachable' : '';
+    }
+  }
+
+  /** An echo reply carrying the request's identifier, sequence and data. */
+  #echo(v: PacketView, ingress: Iface, type: number): boolean {
+    const v6 = v.af === AF_INET6;
+    const ipHdr = v6 ? 40 : 20;
+    const len = v.ipEnd - v.l4Offset;
+    if (len < 8) return false;
+    const path = this.#path;
+    const ip = path.open(v, ingress, ipHdr + len);
+    if (ip < 0) return false;
+    const b = path.buf;
+    const l4 = ip + ipHdr;
+    copyBytes(b, l4, v.buf, v.l4Offset, len);
+    b[l4] = type;
+    b[l4 + 1] = 0;
+    this.#ipHeader(b, ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, len, v.tos, false);
+    const c = v6
+      ? l4Checksum(v.af, path.src, v.src, IPPROTO.ICMPV6, b, l4, len)
+      : csumFinish(csumPartial(b, l4, len) - ((b[l4 + 2]! << 8) | b[l4 + 3]!));
+    b[l4 + 2] = c >>> 8;
+    b[l4 + 3] = c;
+    path.done();
+    this.#counters.icmpSent++;
+    return true;
+  }
+
+  /**
+   * A reset for a segment no socket takes (RFC 793 "reset generation"): none for a reset; with
+   * ACK set, RST with the acknowledged number as its sequence; otherwise RST+ACK acknowledging
+   * everything the segment occupied (its data, SYN and FIN).
+   */
+  #reset(v: PacketView, ingress: Iface): boolean {
+    const f = v.tcpFlags;
+    if (f & TCP_RST) return false;
+    const v6 = v.af === AF_INET6;
+    const ipHdr = v6 ? 40 : 20;
+    const path = this.#path;
+    const ip = path.open(v, ingress, ipHdr + 20);
+    if (ip < 0) return false;
+    const b = path.buf;
+    const t = ip + ipHdr;
+    let seq = 0;
+    let ack = 0;
+    let flags = TCP_RST;
+    if (f & TCP_ACK) seq = v.tcpAck;
+    else {
+      const data = v.ipEnd - v.l4Offset - v.tcpHeaderLength;
+      ack = (v.tcpSeq + data + (f & TCP_SYN ? 1 : 0) + (f & TCP_FIN ? 1 : 0)) >>> 0;
+      flags |= TCP_ACK;
+    }
+    b[t] = v.dstPort >>> 8;
+    b[t + 1] = v.dstPort;
+    b[t + 2] = v.srcPort >>> 8;
+    b[t + 3] = v.srcPort;
+    put32(b, t + 4, seq);
+    put32(b, t + 8, ack);
+    b[t + 12] = 5 << 4;
+    b[t + 13] = flags;
+    b.fill(0, t + 14, t + 20);
+    this.#ipHeader(b, ip, v, IPPROTO.TCP, 20, 0, true);
+    const c = l4Checksum(v.af, path.src, v.src, IPPROTO.TCP, b, t, 20);
+    b[t + 16] = c >>> 8;
+    b[t + 17] = c;
+    path.done();
+    return true;
+  }
+
+  /** The reply's IP header: from the path's source to the packet's sender. */
+  #ipHeader(
+    b: Uint8Array,
+    ip: number,
+    v: PacketView,
+    proto: number,
+    payload: number,
+    tos: number,
+    df: boolean,
+  ): void {
+    const src = this.#path.src;
+    if (v.af === AF_INET6) {
+      b[ip] = 0x60 | (tos >>> 4);
+      b[ip + 1] = (tos & 0x0f) << 4;
+      b[ip + 2] = 0;
+      b[ip + 3] = 0;
+      b[ip + 4] = payload >>> 8;
+      b[ip + 5] = payload;
+      b[ip + 6] = proto;
+      b[ip + 7] = HOST_TTL;
+      for (let i = 0; i < 4; i++) {
+        put32(b, ip + 8 + 4 * i, src[i]!);
+        put32(b, ip + 24 + 4 * i, v.src[i]!);
+      }
+      return;
+    }
+    const len = 20 + payload;
+    b[ip] = 0x45;
+    b[ip + 1] = tos;
+    b[ip + 2] = len >>> 8;
+    b[ip + 3] = len;
+    // a DF packet needs no identification (ip_select_ident leaves it 0 without a socket)
+    const id = df ? 0 : this.#ipId++ & 0xffff;
+    b[ip + 4] = id >>> 8;
+    b[ip + 5] = id;
+    b[ip + 6] = df ? 0x40 : 0;
+    b[ip + 7] = 0;
+    b[ip + 8] = HOST_TTL;
+    b[ip + 9] = proto;
+    b[ip + 10] = 0;
+    b[ip + 11] = 0;
+    put32(b, ip + 12, src[0]!);
+    put32(b, ip + 16, v.src[0]!);
+    const hc = ipv4HeaderChecksum(b, ip, 20);
+    b[ip + 10] = hc >>> 8;
+    b[ip + 11] = hc;
+  }
+}
+
+function put32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}

@@ -1,0 +1,156 @@
+/**
+ * What the engine answers for a VIP when IPVS leaves a packet to the local stack (the VIP is no
+ * host stack's address, so the engine answers as the host would): echo replies, TCP resets from
+ * a port no service covers, port unreachable for UDP, protocol unreachable; nothing for resets,
+ * fragments, the interfaces' own addresses, or with `answerForVips: false`.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { IPPROTO, PacketBuilder } from '../../../src/packet/index.js';
+import { destSpec, svcSpec } from '../../helpers/ipvs.js';
+import { ACK, FIN, RST, SYN, dec, dmac, dst, quoted, src, tcp4, udp4 } from './frames.js';
+import { CLIENT, CLIENT6, MAC, VIP, VIP6, checksumErrors, natLab } from './lab.js';
+
+function verified(frames: Buffer[]): Buffer[] {
+  for (const f of frames) assert.deepEqual(checksumErrors(f), [], 'every checksum verifies');
+  return frames;
+}
+
+/** natLab plus an IPv6 service [VIP6]:80. */
+function lab6() {
+  const lab = natLab();
+  lab.ipvs.addService(svcSpec(VIP6, 80, { af: 10, scheduler: 'rr' }));
+  lab.ipvs.addDest(svcSpec(VIP6, 80, { af: 10 }), destSpec('2001:db8:1::11', 8080));
+  return lab;
+}
+
+describe('VIP host: answers for the VIP what IPVS leaves to the local stack', () => {
+  it('ICMP echo request → echo reply from the VIP: identifier, sequence and data kept, TTL 64', () => {
+    const lab = natLab();
+    const ping = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP, ttl: 5, tos: 0x10 })
+      .icmp({ type: 8, code: 0, rest: 0x1234_0007 })
+      .payload('abcdefghijklmnopqrstuvwxyz0123456789')
+      .build();
+    const r = lab.send('eth0', ping);
+    assert.deepEqual([r.verdict, r.reason, r.eth1.length], [NF.ACCEPT, 'vip-host', 0]);
+    const [f] = verified(r.eth0);
+    const o = dec(f!);
+    assert.deepEqual(
+      [o.icmpType, o.icmpCode, o.icmpRest, src(o), dst(o), o.ttl, o.tos, dmac(f!)],
+      [0, 0, 0x1234_0007, VIP, CLIENT, 64, 0x10, MAC.client],
+    );
+    assert.equal(
+      Buffer.from(f!.subarray(o.l4Offset + 8, o.ipEnd)).toString(),
+      'abcdefghijklmnopqrstuvwxyz0123456789',
+    );
+    assert.equal(lab.engine.counters.icmpSent, 1);
+  });
+
+  it('ICMPv6 echo request → echo reply (type 129, pseudo-header checksum)', () => {
+    const lab = lab6();
+    const ping = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6, hopLimit: 9 })
+      .icmpv6({ type: 128, code: 0, rest: 0x0042_0001 })
+      .payload('ping6')
+      .build();
+    const r = lab.send('eth0', ping);
+    assert.deepEqual([r.verdict, r.reason], [NF.ACCEPT, 'vip-host']);
+    const o = dec(verified(r.eth0)[0]!);
+    assert.deepEqual(
+      [o.protocol, o.icmpType, o.icmpRest, src(o), dst(o), o.ttl],
+      [IPPROTO.ICMPV6, 129, 0x0042_0001, VIP6, CLIENT6, 64],
+    );
+  });
+
+  it('TCP SYN to a port without a service → RST+ACK acknowledging SYN and data', () => {
+    const lab = natLab();
+    const r = lab.send('eth0', tcp4({ dport: 443, flags: SYN, seq: 0xfffffff0, payload: 'hello' }));
+    assert.deepEqual([r.verdict, r.reason], [NF.ACCEPT, 'vip-host']);
+    const o = dec(verified(r.eth0)[0]!);
+    assert.deepEqual(
+      [src(o), o.srcPort, dst(o), o.dstPort, o.tcpFlags, o.tcpSeq, o.tcpAck, o.tcpWindow, o.df],
+      [VIP, 443, CLIENT, 40000, RST | ACK, 0, (0xfffffff0 + 5 + 1) >>> 0, 0, true],
+    );
+  });
+
+  it('TCP segment with ACK (no connection, service port) → RST with the acknowledged number', () => {
+    const lab = natLab();
+    const r = lab.send('eth0', tcp4({ flags: FIN | ACK, seq: 77, ack: 5000 }));
+    assert.deepEqual([r.verdict, r.reason], [NF.ACCEPT, 'vip-host']);
+    const o = dec(verified(r.eth0)[0]!);
+    assert.deepEqual([o.srcPort, o.tcpFlags, o.tcpSeq, o.tcpAck], [80, RST, 5000, 0]);
+  });
+
+  it('a reset is never answered', () => {
+    const lab = natLab();
+    const r = lab.send('eth0', tcp4({ dport: 443, flags: RST, seq: 1 }));
+    assert.deepEqual([r.verdict, r.reason, r.eth0.length], [NF.ACCEPT, 'pass', 0]);
+  });
+
+  it('IPv6 TCP to a port without a service → RST+ACK from the VIP', () => {
+    const lab = lab6();
+    const syn = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .tcp({ srcPort: 40000, dstPort: 22, flags: SYN, seq: 10, ack: 0 })
+      .build();
+    const r = lab.send('eth0', syn);
+    const o = dec(verified(r.eth0)[0]!);
+    assert.deepEqual(
+      [src(o), o.srcPort, dst(o), o.tcpFlags, o.tcpAck],
+      [VIP6, 22, CLIENT6, RST | ACK, 11],
+    );
+  });
+
+  it('UDP to a port without a service → ICMP port unreachable from the VIP, quoting it', () => {
+    const lab = natLab();
+    const r = lab.send('eth0', udp4({ dport: 5353, payload: 'q' }));
+    assert.deepEqual([r.verdict, r.reason], [NF.ACCEPT, 'vip-host']);
+    const [f] = verified(r.eth0);
+    const o = dec(f!);
+    const q = quoted(f!);
+    assert.deepEqual(
+      [o.icmpType, o.icmpCode, src(o), dst(o), q.dstPort, src(q)],
+      [3, 3, VIP, CLIENT, 5353, CLIENT],
+    );
+  });
+
+  it('a protocol no handler takes → ICMP protocol unreachable (IPv6: unrecognised next header)', () => {
+    const lab = lab6();
+    const gre = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP, protocol: 232 })
+      .payload('xxxxxxxx')
+      .build();
+    const r = lab.send('eth0', gre);
+    const o = dec(verified(r.eth0)[0]!);
+    assert.deepEqual([o.icmpType, o.icmpCode, src(o)], [3, 2, VIP]);
+    const raw6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6, nextHeader: 253 })
+      .payload('xxxxxxxx')
+      .build();
+    const r6 = lab.send('eth0', raw6);
+    const o6 = dec(verified(r6.eth0)[0]!);
+    assert.deepEqual([o6.icmpType, o6.icmpCode, o6.icmpRest, src(o6)], [4, 1, 6, VIP6]);
+  });
+
+  it('fragments, the interfaces’ own addresses and answerForVips: false get no answer', () => {
+    const lab = natLab();
+    const frag = udp4({ dport: 5353, mf: true, payload: 'abcdefgh' });
+    assert.equal(lab.send('eth0', frag).eth0.length, 0, 'a first fragment is not answered');
+    // 10.0.0.1 is eth0's address: the host stack's business, left to it
+    const own = lab.send('eth0', tcp4({ dst: '10.0.0.1', dport: 22 }));
+    assert.deepEqual([own.verdict, own.reason, own.eth0.length], [NF.ACCEPT, 'pass', 0]);
+    const off = natLab({ answerForVips: false });
+    const r = off.send('eth0', tcp4({ dport: 443 }));
+    assert.deepEqual([r.verdict, r.reason, r.eth0.length], [NF.ACCEPT, 'pass', 0]);
+  });
+
+  it('a VIP stops answering once its last service is deleted', () => {
+    const lab = natLab();
+    assert.equal(lab.send('eth0', tcp4({ dport: 443 })).eth0.length, 1);
+    lab.ipvs.delService(svcSpec(VIP, 80));
+    const r = lab.send('eth0', tcp4({ dport: 443 }));
+    assert.equal(r.eth0.length + r.eth1.length, 0, JSON.stringify(r.reason));
+  });
+});
