@@ -16,6 +16,8 @@ import { controlPath } from '../ctl/paths.js';
 import { ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
+import { SyncRunner } from '../sync/runner.js';
+import type { Command } from '../ctl/types.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
 export const DATAPLANES: Record<string, (args?: DataplaneArgs) => Promise<Dataplane>> = {
@@ -86,14 +88,23 @@ export class Daemon {
   readonly controller: Controller;
   readonly plane: Dataplane;
   readonly server: ControlServer;
+  /** The sync daemon's sockets (`--start-daemon`). */
+  readonly sync: SyncRunner;
   readonly #timer: NodeJS.Timeout;
   #stopped = false;
 
-  private constructor(ipvs: Ipvs, controller: Controller, plane: Dataplane, server: ControlServer) {
+  private constructor(
+    ipvs: Ipvs,
+    controller: Controller,
+    plane: Dataplane,
+    server: ControlServer,
+    sync: SyncRunner,
+  ) {
     this.ipvs = ipvs;
     this.controller = controller;
     this.plane = plane;
     this.server = server;
+    this.sync = sync;
     this.#timer = setInterval(() => ipvs.tick(), 100);
     this.#timer.unref();
   }
@@ -113,10 +124,18 @@ export class Daemon {
       log,
       ingressDrop: !opts.noIngressDrop,
     });
-    const controller = new Controller(ipvs, { plane });
+    const sync = new SyncRunner(ipvs, log);
+    const controller = new Controller(ipvs, { plane, sync });
     const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
+    // sync daemons open sockets: they start once everything else is in place
+    let daemons: Command[] = [];
     if (state) {
-      applyState(controller, state, opts.stateFile);
+      daemons = state.commands.filter((c) => c.cmd === 'newDaemon');
+      applyState(
+        controller,
+        { ...state, commands: state.commands.filter((c) => c.cmd !== 'newDaemon') },
+        opts.stateFile,
+      );
       log(`restored ${state.commands.length} commands from ${opts.stateFile}`);
       if (opts.rules) log(`state file present: --rules ${opts.rules} not applied`);
     } else if (opts.rules) {
@@ -145,8 +164,17 @@ export class Daemon {
       controller.setCommit(() => writeStateFile(file, ipvs));
     }
     await plane.start(ipvs);
+    for (const c of daemons) {
+      try {
+        await controller.runAsync(c);
+      } catch (e) {
+        log(
+          `sync daemon from the state file not started: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    }
     log(`listening on ${path} (data plane ${plane.name})`);
-    return new Daemon(ipvs, controller, plane, server);
+    return new Daemon(ipvs, controller, plane, server, sync);
   }
 
   /** Stops everything; safe to call twice. */
@@ -154,6 +182,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.sync.close();
     await this.server.close();
     await this.plane.stop(deadlineMs);
     this.ipvs.close();

@@ -105,6 +105,34 @@ export const SysctlError = coded('IPVS_ERR_SYSCTL', 'EINVAL', EINVAL_MSG);
 /** A sysctl name that does not exist. */
 export const NoSysctlError = coded('IPVS_ERR_NO_SYSCTL', 'ENOENT', 'No such file or directory');
 
+/**
+ * The sync daemon's sockets could not be made (bind, join, connect): the errno the socket call
+ * failed with, and its strerror text, which is what ipvsadm prints for an errno it has no message
+ * for. Not in ALL_ERRORS: its errno varies.
+ */
+export class SyncSocketError extends IpvsError {
+  static readonly code = 'IPVS_ERR_SYNC_SOCKET';
+  constructor(errno: string, strerrorText: string, detail?: Detail) {
+    super('IPVS_ERR_SYNC_SOCKET', errno, strerrorText, detail ?? strerrorText);
+  }
+}
+/**
+ * A sync backup on an interface without an IPv4 address: Node joins an IPv4 group by the
+ * interface's address, so there is nothing to join with (EADDRNOTAVAIL). Not in ALL_ERRORS, so
+ * ipvsadm prints its strerror text.
+ */
+export class SyncNoAddressError extends IpvsError {
+  static readonly code = 'IPVS_ERR_SYNC_NO_ADDRESS';
+  constructor(detail?: Detail) {
+    super(
+      'IPVS_ERR_SYNC_NO_ADDRESS',
+      'EADDRNOTAVAIL',
+      'Cannot assign requested address',
+      detail ?? 'Cannot assign requested address',
+    );
+  }
+}
+
 /** Every error class, for documentation checks. */
 export const ALL_ERRORS = [
   ServiceExistsError,

@@ -609,8 +609,17 @@ export class Ipvs implements SchedEnv {
     return { version: IPVS_VERSION, connTabSize: 1 << this.connTabBits };
   }
 
-  /** NEW_DAEMON (state only): EEXIST when the role runs, EINVAL on bad settings. */
+  /** NEW_DAEMON: records the role's settings; `src/sync/` opens its sockets first. */
   startDaemon(d: DaemonSpec): void {
+    const eff = this.checkDaemon(d);
+    this.daemons[eff.state === 1 ? 'master' : 'backup'] = eff;
+  }
+
+  /**
+   * Validates a NEW_DAEMON without applying it: EEXIST when the role runs, EINVAL on bad settings;
+   * returns the effective settings (defaults filled in, sync_maxlen clamped).
+   */
+  checkDaemon(d: DaemonSpec): DaemonSpec {
     if (d.state !== 1 && d.state !== 2)
       throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
     const role = d.state === 1 ? 'master' : 'backup';
@@ -638,7 +647,7 @@ export class Ipvs implements SchedEnv {
           throw new InvalidError('mixed-family destinations exist; sync cannot start');
       }
     }
-    this.daemons[role] = {
+    return {
       state: d.state,
       mcastIfn: d.mcastIfn,
       syncId: d.syncId,

@@ -8,9 +8,9 @@ import type { Ipvs } from '../core/ipvs.js';
 import { MUTATING, type CtlBackend, type ResultOf } from './backend.js';
 import { execute } from './commands.js';
 import type { Dataplane } from './dataplane.js';
-import { StateFileError, toWireError } from './errors.js';
+import { InternalError, StateFileError, toWireError } from './errors.js';
 import type { Reply } from './protocol.js';
-import type { Command } from './types.js';
+import type { Command, DaemonSpec } from './types.js';
 import { validateCommand } from './validate.js';
 
 /** Options of a controller. */
@@ -18,6 +18,24 @@ export interface ControllerOptions {
   plane?: Dataplane;
   /** Called after each successful change, before it is acknowledged; may throw. */
   commit?: () => void;
+  /** Opens and closes the sync daemon's sockets (the daemon's SyncRunner). */
+  sync?: SyncControl;
+}
+
+/** A daemon whose sockets are open, waiting for its command to be applied. */
+export interface PreparedSyncDaemon {
+  /** The settings to apply. */
+  spec: DaemonSpec;
+  commit(): void;
+  abort(): void;
+}
+
+/** The I/O side of `newDaemon` / `delDaemon`. */
+export interface SyncControl {
+  /** Opens a role's sockets; throws a coded error with nothing left open. */
+  prepare(d: DaemonSpec): Promise<PreparedSyncDaemon>;
+  /** A role was stopped in core: close its sockets. */
+  stopped(state: 1 | 2): void;
 }
 
 /** Runs commands against one Ipvs instance. */
@@ -25,11 +43,16 @@ export class Controller {
   readonly ipvs: Ipvs;
   readonly plane: Dataplane | undefined;
   #commit: (() => void) | undefined;
+  readonly #sync: SyncControl | undefined;
+  /** Requests run one at a time, in arrival order, also while one waits for I/O. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #inAsync = false;
 
   constructor(ipvs: Ipvs, opts: ControllerOptions = {}) {
     this.ipvs = ipvs;
     this.plane = opts.plane;
     this.#commit = opts.commit;
+    this.#sync = opts.sync;
   }
 
   /** Sets (or clears) the commit hook. */
@@ -37,10 +60,17 @@ export class Controller {
     this.#commit = commit;
   }
 
-  /** Executes a command (throws coded errors). */
+  /**
+   * Executes a command (throws coded errors). With sync sockets attached, `newDaemon` must go
+   * through `runAsync`, which opens them first.
+   */
   run<C extends Command>(cmd: C): ResultOf<C> {
     validateCommand(cmd);
+    if (this.#sync && cmd.cmd === 'newDaemon' && !this.#inAsync)
+      throw new InternalError('newDaemon needs runAsync: its sockets are opened first');
     const result = execute(this.ipvs, cmd, this.plane);
+    // a stopped role's sockets close with it
+    if (this.#sync && cmd.cmd === 'delDaemon') this.#sync.stopped(cmd.state);
     if (MUTATING.has(cmd.cmd) && this.#commit) {
       try {
         this.#commit();
@@ -51,6 +81,67 @@ export class Controller {
       }
     }
     return result;
+  }
+
+  /**
+   * Executes a command that may need I/O: `newDaemon` opens the role's sockets before the
+   * command is applied (a failure leaves nothing applied and nothing open), `delDaemon` closes
+   * them after. Every other command runs as `run`.
+   */
+  async runAsync<C extends Command>(cmd: C): Promise<ResultOf<C>> {
+    validateCommand(cmd);
+    const sync = this.#sync;
+    if (!sync || (cmd.cmd !== 'newDaemon' && cmd.cmd !== 'delDaemon')) return this.run(cmd);
+    if (cmd.cmd === 'delDaemon') return this.run(cmd);
+    const d = (cmd as Extract<Command, { cmd: 'newDaemon' }>).daemon;
+    // refuse what core refuses (EEXIST, EINVAL) before any socket is made
+    this.ipvs.checkDaemon(d);
+    const prepared = await sync.prepare(d);
+    const role = d.state === 1 ? 'master' : 'backup';
+    this.#inAsync = true;
+    try {
+      const result = this.run({ ...cmd, daemon: prepared.spec });
+      prepared.commit();
+      return result;
+    } catch (e) {
+      // applied but not saved (StateFileError): the role runs all the same
+      if (this.ipvs.daemons[role]) prepared.commit();
+      else prepared.abort();
+      throw e;
+    } finally {
+      this.#inAsync = false;
+    }
+  }
+
+  /**
+   * `handle` for requests that may need I/O, queued so requests apply one at a time in arrival
+   * order; never rejects.
+   */
+  submit(request: unknown): Promise<Reply> {
+    const p = this.#queue.then(() => this.#handleAsync(request));
+    this.#queue = p;
+    return p;
+  }
+
+  async #handleAsync(request: unknown): Promise<Reply> {
+    const id =
+      typeof request === 'object' && request !== null && 'id' in request
+        ? (request as { id: unknown }).id
+        : undefined;
+    try {
+      let cmd = request;
+      if (id !== undefined) {
+        const { id: _drop, ...rest } = request as Record<string, unknown>;
+        void _drop;
+        cmd = rest;
+      }
+      validateCommand(cmd);
+      const result = await this.runAsync(cmd);
+      return id === undefined ? { ok: true, result } : { id, ok: true, result };
+    } catch (e) {
+      const error = toWireError(e);
+      return id === undefined ? { ok: false, error } : { id, ok: false, error };
+    }
   }
 
   /** Executes an untrusted request and builds its reply; never throws. */
@@ -78,7 +169,7 @@ export class Controller {
   /** An in-process backend over this controller. */
   backend(): CtlBackend {
     return {
-      call: async <C extends Command>(cmd: C) => this.run(cmd),
+      call: async <C extends Command>(cmd: C) => this.runAsync(cmd),
       close: () => {},
     };
   }

@@ -107,8 +107,13 @@ export class ControlServer {
     sock.on('close', () => this.#sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     const splitter = new LineSplitter(max);
-    const send = (r: Reply) => {
+    const write = (r: Reply) => {
       if (!sock.destroyed) sock.write(`${JSON.stringify(r)}\n`);
+    };
+    // replies leave in request order, also while a command waits for I/O (sync sockets)
+    let last: Promise<unknown> = Promise.resolve();
+    const send = (r: Reply | Promise<Reply>) => {
+      last = last.then(() => r).then(write);
     };
     sock.on('data', (chunk: Buffer) => {
       splitter.push(
@@ -125,7 +130,7 @@ export class ControlServer {
             });
             return;
           }
-          send(controller.handle(req));
+          send(controller.submit(req));
         },
         () =>
           send({
