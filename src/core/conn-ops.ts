@@ -382,6 +382,31 @@ export class ConnOps {
     this.#ipvs.total.inbytes += len;
   }
 
+  /**
+   * Step 12 of the incoming path for a data plane that counts reads rather than packets (the
+   * proxy): `pkts` more incoming packets on `h`, each handed to a running sync master as the
+   * packet path does; a one-packet connection counts on its template instead.
+   */
+  countIn(h: number, pkts = 1): void {
+    const ipvs = this.#ipvs;
+    const t = ipvs.conns;
+    const sm = ipvs.syncMaster;
+    if (t.flags(h) & CONN_F_ONE_PACKET) {
+      const ct = t.control(h);
+      if (sm !== null) sm.syncConn(h, ipvs.sysctl.sync_threshold[0]);
+      else if (ct !== NO_CONN) t.setInPkts(ct, t.inPkts(ct) + pkts);
+      return;
+    }
+    if (sm === null) {
+      t.setInPkts(h, t.inPkts(h) + pkts);
+      return;
+    }
+    for (let i = 0; i < pkts; i++) {
+      t.setInPkts(h, t.inPkts(h) + 1);
+      sm.syncConn(h, t.inPkts(h));
+    }
+  }
+
   /** Counts an outgoing (reply) packet of `len` bytes (or `pkts` packets of `len` in all). */
   outStats(h: number, len: number, pkts = 1): void {
     const d = this.dest(h);

@@ -329,6 +329,31 @@ describe('SyncMaster', () => {
     });
   });
 
+  describe('ConnOps#countIn (the proxy data plane counts reads)', () => {
+    it('counts in_pkts and hands each count to the master: 5 reads sync once, at the 3rd', () => {
+      const { ipvs, m, timers, sent } = master();
+      const h = conn(ipvs);
+      ipvs.ops.countIn(h, 2);
+      assert.equal(m.hasCurrent(0), false);
+      ipvs.ops.countIn(h, 3);
+      assert.equal(ipvs.conns.inPkts(h), 5);
+      timers.advance(3_100);
+      assert.equal(sent.flatMap((s) => decodeMessage(s.msg, { syncId: 0 }).records).length, 1);
+    });
+
+    it('without a master only counts; a one-packet connection counts on its template', () => {
+      const { ipvs } = makeIpvs();
+      const ct = conn(ipvs, { state: 0, flags: CONN_F_TEMPLATE });
+      const h = conn(ipvs, { proto: 17, state: 0, flags: CONN_F_ONE_PACKET });
+      ipvs.ops.controlAdd(h, ct);
+      ipvs.ops.countIn(h);
+      assert.equal(ipvs.conns.inPkts(ct), 1);
+      const k = conn(ipvs);
+      ipvs.ops.countIn(k, 4);
+      assert.equal(ipvs.conns.inPkts(k), 4);
+    });
+  });
+
   describe('buffering and timing', () => {
     it('a partly filled buffer goes out 2 to 3 s after its first record', () => {
       const { ipvs, m, timers, sent, clock } = master();

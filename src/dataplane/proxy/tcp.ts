@@ -255,6 +255,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       this.#lastC = n;
       ops.inStats(h, n);
       ops.transition(h, DIR_INPUT, TCP_ACK);
+      ops.countIn(h);
       to = SERVER;
       if (n !== buf.length) {
         const v = this.#viewC;
@@ -405,6 +406,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       if (fromClient) ops.inStats(h, 0);
       else ops.outStats(h, 0);
       ops.transition(h, fromClient ? DIR_INPUT : DIR_OUTPUT, TCP_FIN | TCP_ACK);
+      if (fromClient) ops.countIn(h);
       ops.put(h);
     }
     if (fromClient) {
@@ -501,6 +503,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       if (fromClient) ops.inStats(h, 0);
       else ops.outStats(h, 0);
       ops.transition(h, fromClient ? DIR_INPUT : DIR_OUTPUT, TCP_RST);
+      if (fromClient) ops.countIn(h);
       ops.put(h);
     }
     this.#kill(fromClient ? SERVER : CLIENT);
@@ -640,6 +643,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     if (inPkts > 0) {
       ops.inStats(h, inBytes, inPkts);
       ops.transition(h, DIR_INPUT, TCP_ACK);
+      ops.countIn(h, inPkts);
     }
     if (outPkts > 0) {
       ops.outStats(h, outBytes, outPkts);
@@ -779,6 +783,7 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
   c.accepted++;
   ops.inStats(h, 0); // the SYN, as IPVS counts it after scheduling
   ops.transition(h, DIR_INPUT, TCP_SYN);
+  ops.countIn(h);
   ops.put(h);
   return new TcpConn(ctx, h, svc, ch, proxyHeader(svc, vip, peer.address, cport, cw));
 }

@@ -95,6 +95,7 @@ class UdpFlow implements EntryOwner {
     const ops = this.svc.ctx.ipvs.ops;
     ops.inStats(this.h, msg.length);
     ops.transition(this.h, DIR_INPUT, 0);
+    ops.countIn(this.h);
     ops.put(this.h);
     this.backend.send(this.header ? Buffer.concat([this.header, msg]) : msg);
   }
@@ -282,6 +283,7 @@ export class UdpService {
     ops.inStats(h, msg.length);
     ops.transition(h, DIR_INPUT, 0);
     s.send(header ? Buffer.concat([header, msg]) : msg);
+    ops.countIn(h);
     ops.put(h); // frees a one-packet entry
   }
 
