@@ -26,6 +26,7 @@ import { FastPath } from './fastpath.js';
 import { FragTable } from './frag.js';
 import { FtpHelper } from './ftp.js';
 import { HOOK, HookChain, NF, PRI } from './hooks.js';
+import { IcmpLimit, type IcmpLimitOptions } from './icmp-limit.js';
 import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
 import { Neigh, type NeighOptions } from './neigh.js';
@@ -52,6 +53,11 @@ export interface EngineOptions {
    * resets, port unreachable: ./vip-host.ts). Default true.
    */
   answerForVips?: boolean;
+  /**
+   * The host's ICMP rate limits on the errors the engine sends (./icmp-limit.ts; the kernel's
+   * defaults when omitted), false for none.
+   */
+  icmpLimit?: IcmpLimitOptions | false;
   /** FTP helper ports (default [21]). */
   ftpPorts?: number[];
   /** Handle established flows on the fast path (decodeTuple, rewrite in the TX slot). Default true. */
@@ -101,7 +107,18 @@ export class PacketEngine {
     this.net = opts.net ?? new NetModel();
     this.neigh = new Neigh(this.net, this.counters, () => ipvs.now(), opts.neigh);
     this.tx = new Tx(this.net, this.neigh, this.counters);
-    this.icmp = new IcmpSender(this.net, this.tx, this.counters);
+    this.icmp = new IcmpSender(
+      this.net,
+      this.tx,
+      this.counters,
+      opts.icmpLimit === false
+        ? null
+        : new IcmpLimit(
+            () => ipvs.now(),
+            () => ipvs.randomU32(),
+            opts.icmpLimit,
+          ),
+    );
     this.#vipHost =
       opts.answerForVips === false
         ? null

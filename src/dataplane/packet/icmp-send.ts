@@ -13,6 +13,8 @@ import { IPPROTO } from '../../packet/constants.js';
 import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import type { Iface, NetModel } from './net.js';
+import type { IcmpLimit } from './icmp-limit.js';
+import { RouteResult } from './net.js';
 import { ReplyPath } from './reply-path.js';
 import type { Tx } from './tx.js';
 import { copyBytes } from './bytes.js';
@@ -27,14 +29,18 @@ export class IcmpSender {
   readonly #net: NetModel;
   readonly #path: ReplyPath;
   readonly #counters: Counters;
+  readonly #limit: IcmpLimit | null;
+  readonly #res = new RouteResult();
   #ipId = 1;
   /** Called after an error was sent (the tracer). */
   onSend: ((type: number, code: number, info: number) => void) | null = null;
 
-  constructor(net: NetModel, tx: Tx, counters: Counters) {
+  /** `limit`: the host's ICMP rate limits (./icmp-limit.ts), null for none. */
+  constructor(net: NetModel, tx: Tx, counters: Counters, limit: IcmpLimit | null = null) {
     this.#net = net;
     this.#path = new ReplyPath(net, tx);
     this.#counters = counters;
+    this.#limit = limit;
   }
 
   /**
@@ -56,6 +62,14 @@ export class IcmpSender {
     if (!this.#allowed(v)) return false;
     // about a packet the director sent itself: the local stack would get the error, not the wire
     if (this.#net.isLocal(af, v.src, 0)) return false;
+    if (this.#limit) {
+      const res = this.#res;
+      const prefix = this.#net.route(af, v.src, 0, res) ? res.prefix : 0;
+      if (!this.#limit.allow(af, type, code, v.src, prefix)) {
+        this.#counters.icmpLimited++;
+        return false;
+      }
+    }
     const v6 = af === AF_INET6;
     const ipHdr = v6 ? 40 : 20;
     const max = (v6 ? ICMP6_MAX : ICMP_MAX) - ipHdr - 8;

@@ -79,6 +79,8 @@ export class RouteResult {
   /** Preferred source address for packets on this route. */
   readonly src = new Uint32Array(4);
   mtu = 0;
+  /** The route's prefix length. */
+  prefix = 0;
   /** Index of the route in the table (for caches). */
   index = -1;
 }
@@ -349,6 +351,7 @@ export class NetModel {
       res.index = k;
       res.ifIndex = r.ifIndex;
       res.mtu = r.mtu || ifc.mtu;
+      res.prefix = r.prefix;
       res.hasGw = r.gw !== null;
       const g = res.gw;
       const s = res.src;
