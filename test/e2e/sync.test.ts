@@ -52,14 +52,18 @@ class SyncNet {
   #made: string[] = [];
   #exit = () => this.cleanup();
 
-  constructor() {
+  /** `ipv6`: keep IPv6 on (link-local addresses without DAD) for IPv6 multicast groups. */
+  constructor(opts: { ipv6?: boolean } = {}) {
     process.on('exit', this.#exit);
     try {
       for (const n of Object.values(this.ns)) {
         ip('netns', 'add', n);
         this.#made.push(n);
         ip('-n', n, 'link', 'set', 'lo', 'up');
-        spawnSync('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+        const sysctls = opts.ipv6
+          ? ['net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']
+          : ['net.ipv6.conf.all.disable_ipv6=1'];
+        for (const x of sysctls) spawnSync('ip', ['netns', 'exec', n, 'sysctl', '-qw', x]);
       }
       this.#link(this.ns.client, '192.0.2.2/24', this.ns.master, '192.0.2.1/24', 'eth0');
       this.#link(this.ns.master, '198.51.100.1/24', this.ns.backup, '198.51.100.2/24', 'eth1');
@@ -304,5 +308,64 @@ describe('connection sync end to end (master → backup over multicast)', { skip
     // the port is free again (a leaked socket would still hold the membership, not the bind)
     n.admOk('backup', '--start-daemon', 'backup', '--mcast-interface', 'eth1');
     n.admOk('backup', '--stop-daemon', 'backup');
+  });
+});
+
+/** A master socket of transport.ts sending one hand-built message (run in the master namespace). */
+const SEND_ONE = `
+import { parseIp } from '${ROOT}/dist/src/core/addr.js';
+import { SyncMessage } from '${ROOT}/dist/src/sync/wire.js';
+import { openMasterSockets, syncIface } from '${ROOT}/dist/src/sync/transport.js';
+const w = (a) => parseIp(a).words;
+const m = new SyncMessage(1, 0, 1452, 100, 0);
+m.addV1({ af: 10, protocol: 6, flags: 0, state: 1, cport: 40000, vport: 80, dport: 8080,
+  fwmark: 0, timeout: 900, caddr: w('2001:db8::2'), vaddr: w('2001:db8::10'),
+  daddr: w('2001:db8:1::11') });
+const s = await openMasterSockets({ iface: syncIface('eth1'), group: 'ff02::81', port: 8848,
+  ttl: 1, count: 1, sockSize: 0, maxlen: 1452 }, (x) => process.stderr.write(x + '\\n'));
+s.send(0, m.bytes());
+setTimeout(() => { s.close(); process.stdout.write('sent\\n'); }, 200);
+`;
+
+describe('connection sync over an IPv6 group (ff02::81)', { skip }, () => {
+  let n: SyncNet;
+  before(async () => {
+    n = new SyncNet({ ipv6: true });
+    await n.daemon('backup');
+  });
+  after(async () => {
+    if (n) {
+      await n.stopAll();
+      n.cleanup();
+    }
+  });
+
+  it('a backup joined to ff02::81 on eth1 applies what a master socket sends there', async () => {
+    n.admOk(
+      'backup',
+      '--start-daemon',
+      'backup',
+      '--mcast-interface',
+      'eth1',
+      '--mcast-group',
+      'ff02::81',
+    );
+    assert.match(n.admOk('backup', '-L', '--daemon'), /group=ff02::81, port=8848/);
+    const m = n.spawn(
+      n.ns.master,
+      process.execPath,
+      ['--input-type=module', '-e', SEND_ONE],
+      'master socket',
+    );
+    assert.equal(await m.exited, 0, m.stderr);
+    const out = await until(3000, () => {
+      const o = n.admOk('backup', '-L', '-c', '-n');
+      return /ESTABLISHED \[2001:db8::2\]:40000\s+\[2001:db8::10\]:80\s+\[2001:db8:1::11\]:8080/.test(
+        o,
+      )
+        ? o
+        : undefined;
+    });
+    assert.ok(out, n.admOk('backup', '-L', '-c', '-n'));
   });
 });
