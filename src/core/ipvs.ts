@@ -623,7 +623,6 @@ export class Ipvs implements SchedEnv {
     if (d.state !== 1 && d.state !== 2)
       throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
     const role = d.state === 1 ? 'master' : 'backup';
-    if (this.daemons[role]) throw new DaemonRunningError(`${role} sync daemon is already running`);
     if (!d.mcastIfn || d.mcastIfn.length > 15)
       throw new InvalidError('interface name must be 1..15 characters');
     validateInt(d.syncId, 'syncid', 0, 255);
@@ -647,6 +646,8 @@ export class Ipvs implements SchedEnv {
           throw new InvalidError('mixed-family destinations exist; sync cannot start');
       }
     }
+    // last, as start_sync_thread checks it after the settings and the interface
+    if (this.daemons[role]) throw new DaemonRunningError(`${role} sync daemon is already running`);
     return {
       state: d.state,
       mcastIfn: d.mcastIfn,

@@ -32,6 +32,8 @@ export interface PreparedSyncDaemon {
 
 /** The I/O side of `newDaemon` / `delDaemon`. */
 export interface SyncControl {
+  /** Throws NoDeviceError when the interface does not exist (checked before EEXIST, as the kernel). */
+  checkInterface(name: string): void;
   /** Opens a role's sockets; throws a coded error with nothing left open. */
   prepare(d: DaemonSpec): Promise<PreparedSyncDaemon>;
   /** A role was stopped in core: close its sockets. */
@@ -94,8 +96,17 @@ export class Controller {
     if (!sync || (cmd.cmd !== 'newDaemon' && cmd.cmd !== 'delDaemon')) return this.run(cmd);
     if (cmd.cmd === 'delDaemon') return this.run(cmd);
     const d = (cmd as Extract<Command, { cmd: 'newDaemon' }>).daemon;
-    // refuse what core refuses (EEXIST, EINVAL) before any socket is made
-    this.ipvs.checkDaemon(d);
+    // refuse what core refuses before any socket is made, in the kernel's order: bad settings
+    // (EINVAL), an unknown interface (ENODEV), then a role that runs already (EEXIST)
+    let running: unknown = null;
+    try {
+      this.ipvs.checkDaemon(d);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'IPVS_ERR_DAEMON_RUNNING') throw e;
+      running = e;
+    }
+    sync.checkInterface(d.mcastIfn);
+    if (running) throw running;
     const prepared = await sync.prepare(d);
     const role = d.state === 1 ? 'master' : 'backup';
     this.#inAsync = true;

@@ -94,6 +94,11 @@ export class SyncRunner {
     return this.#backup?.core ?? null;
   }
 
+  /** NoDeviceError (ENODEV) when the interface does not exist. */
+  checkInterface(name: string): void {
+    this.#io.iface(name);
+  }
+
   /**
    * Opens the sockets of a daemon about to start. Throws coded errors (ENODEV for an unknown
    * interface, socket errors) with nothing left open.

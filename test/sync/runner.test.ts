@@ -78,6 +78,16 @@ describe('SyncRunner', () => {
     assert.equal(opened.length, 1);
   });
 
+  it('ENODEV comes before EEXIST, EINVAL before both (start_sync_thread’s order)', async () => {
+    const { ctl } = setup();
+    await ctl.runAsync(start(2));
+    await assert.rejects(ctl.runAsync(start(2, 'nope0')), { code: 'IPVS_ERR_NO_DEVICE' });
+    await assert.rejects(
+      ctl.runAsync({ cmd: 'newDaemon', daemon: { state: 2, mcastIfn: 'nope0', syncId: 300 } }),
+      { code: 'IPVS_ERR_INVALID' },
+    );
+  });
+
   it('a backup’s default sync_maxlen follows the interface MTU (clamped to 1500..65535)', async () => {
     const { ipvs, ctl } = setup({ mtu: 9000 });
     await ctl.runAsync(start(2));
