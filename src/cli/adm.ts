@@ -41,7 +41,22 @@ export async function runAdmCli(args: readonly string[]): Promise<number> {
     readStdin: readAllStdin,
     backend: () => ControlClient.connect(path),
   });
-  await new Promise<void>((resolve) => process.stdout.write(out, () => resolve()));
+  // a reader that went away (`ipvs adm -Ln | head`): ipvsadm would die of SIGPIPE, quietly
+  let brokenPipe = false;
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    brokenPipe = true;
+  };
+  process.stdout.on('error', onError);
+  await new Promise<void>((resolve) =>
+    process.stdout.write(out, (e) => {
+      if ((e as NodeJS.ErrnoException | null | undefined)?.code === 'EPIPE') brokenPipe = true;
+      resolve();
+    }),
+  );
   await new Promise<void>((resolve) => process.stderr.write(err, () => resolve()));
-  return status;
+  return brokenPipe ? SIGPIPE_STATUS : status;
 }
+
+/** The status a shell reports for a process killed by SIGPIPE (128 + 13). */
+const SIGPIPE_STATUS = 141;

@@ -1,7 +1,8 @@
 /**
  * `ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route R …] [--control PATH] [--rules FILE] [--state-file FILE]`:
  * runs in the foreground, logs to stderr, serves the control socket, keeps the state file, stops
- * cleanly on SIGINT/SIGTERM. If the state file exists it is restored and `--rules` is not applied
+ * cleanly on SIGINT/SIGTERM. The control socket is checked first (a second daemon on it is refused
+ * before any configuration is loaded); a start that fails closes whatever it had opened. If the state file exists it is restored and `--rules` is not applied
  * (the state file holds every change acknowledged since the rules were first loaded); otherwise
  * the rules file is applied and the state file written.
  */
@@ -10,10 +11,9 @@ import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
 import { hugeTableAlloc } from '../dataplane/io/native.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
-import { IpvsError } from '../core/errors.js';
-import { UnknownDataplaneError } from '../ctl/errors.js';
+import { NotAvailableError, StateFileError, UnknownDataplaneError } from '../ctl/errors.js';
 import { controlPath } from '../ctl/paths.js';
-import { ControlServer } from '../ctl/server.js';
+import { checkControlPath, ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
@@ -40,11 +40,35 @@ export interface DaemonOptions {
   route?: string[];
   /** `--no-ingress-drop`: the packet data plane leaves the host kernel's copy of frames alone. */
   noIngressDrop?: boolean;
+  /** `--http HOST:PORT` (DESIGN.md): the REST API and dashboard; not in this build, refused. */
+  http?: string;
+  /** `--help`: print the usage and exit 0. */
+  help?: boolean;
 }
 
 const USAGE =
   'Usage: ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route ROUTE …] [--no-ingress-drop]\n' +
   '                   [--control PATH] [--rules FILE] [--state-file FILE]\n';
+
+/** `ipvs daemon --help`. */
+export const DAEMON_HELP =
+  USAGE +
+  `
+Runs the load balancer in the foreground; logs to stderr; SIGINT/SIGTERM stop it cleanly.
+
+  --dataplane NAME   proxy (default: TCP/UDP sockets, no privileges), packet (raw frames, root)
+                     or none (control only)
+  --control PATH     control socket (default: $IPVS_CONTROL, /run/ipvs-ts/ctl.sock as root,
+                     else $XDG_RUNTIME_DIR/ipvs-ts/ctl.sock or <tmpdir>/ipvs-ts-<uid>/ctl.sock)
+  --rules FILE       ipvsadm-save text applied at start (unless the state file exists)
+  --state-file FILE  the configuration, saved after every change and restored at start
+  --iface IF         (packet) an interface to attach to; repeatable
+  --route ROUTE      (packet) 'DST [via GW] dev IF [mtu N] [src ADDR]'; repeatable
+  --no-ingress-drop  (packet) leave the host kernel's copy of forwarded frames alone
+  --http HOST:PORT   REST API and dashboard: not available in this build (refused)
+
+See docs/daemon.md.
+`;
 
 /** Parses daemon arguments; returns a message on error. */
 export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string {
@@ -55,7 +79,8 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
     stateFile: undefined,
   };
   const lists: Record<string, 'iface' | 'route'> = { '--iface': 'iface', '--route': 'route' };
-  const keys: Record<string, 'dataplane' | 'control' | 'rules' | 'stateFile'> = {
+  const keys: Record<string, 'dataplane' | 'control' | 'rules' | 'stateFile' | 'http'> = {
+    '--http': 'http',
     '--dataplane': 'dataplane',
     '--control': 'control',
     '--rules': 'rules',
@@ -65,6 +90,10 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions | string
     const a = args[i]!;
     if (a === '--no-ingress-drop') {
       o.noIngressDrop = true;
+      continue;
+    }
+    if (a === '--help' || a === '-h') {
+      o.help = true;
       continue;
     }
     const eq = a.indexOf('=');
@@ -109,72 +138,82 @@ export class Daemon {
     this.#timer.unref();
   }
 
-  /** Loads state / rules, opens the control socket and starts the data plane. */
+  /**
+   * Loads state / rules, opens the control socket and starts the data plane. A failure closes
+   * everything opened so far (listeners, sockets) before it is thrown, so the process can exit.
+   */
   static async start(opts: DaemonOptions, log: (msg: string) => void): Promise<Daemon> {
+    if (opts.http !== undefined)
+      throw new NotAvailableError(
+        `--http ${opts.http}: the REST API and dashboard are not available in this build (IPVS_ERR_NOT_AVAILABLE); use the control socket (ipvs adm)`,
+      );
     const factory = DATAPLANES[opts.dataplane];
     if (!factory)
       throw new UnknownDataplaneError(
         `unknown data plane '${opts.dataplane}' (available: ${Object.keys(DATAPLANES).join(', ')})`,
       );
     const path = controlPath(opts.control);
+    // refuse a second daemon before loading anything (its rules would fight over the listeners)
+    await checkControlPath(path);
     const ipvs = new Ipvs({ log: (m) => log(m), tableAlloc: hugeTableAlloc() });
-    const plane = await factory({
-      ifaces: opts.iface ?? [],
-      routes: opts.route ?? [],
-      log,
-      ingressDrop: !opts.noIngressDrop,
-    });
-    const sync = new SyncRunner(ipvs, log);
-    const controller = new Controller(ipvs, { plane, sync });
-    const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
-    // sync daemons open sockets: they start once everything else is in place
-    let daemons: Command[] = [];
-    if (state) {
-      daemons = state.commands.filter((c) => c.cmd === 'newDaemon');
-      applyState(
-        controller,
-        { ...state, commands: state.commands.filter((c) => c.cmd !== 'newDaemon') },
-        opts.stateFile,
-      );
-      log(`restored ${state.commands.length} commands from ${opts.stateFile}`);
-      if (opts.rules) log(`state file present: --rules ${opts.rules} not applied`);
-    } else if (opts.rules) {
-      const r = await loadRulesFile(opts.rules, controller.backend());
-      if (r.output) log(r.output.trimEnd());
-      if (r.status !== 0) {
-        ipvs.close();
-        throw new IpvsError(
-          'IPVS_ERR_STATE_FILE',
-          'EINVAL',
-          `rules file ${opts.rules} failed (ipvsadm -R status ${r.status})`,
-        );
-      }
-      log(`applied rules from ${opts.rules}`);
-    }
-    let server: ControlServer;
+    let plane: Dataplane | undefined;
+    let sync: SyncRunner | undefined;
+    let server: ControlServer | undefined;
     try {
+      plane = await factory({
+        ifaces: opts.iface ?? [],
+        routes: opts.route ?? [],
+        log,
+        ingressDrop: !opts.noIngressDrop,
+      });
+      sync = new SyncRunner(ipvs, log);
+      const controller = new Controller(ipvs, { plane, sync });
+      const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
+      // sync daemons open sockets: they start once everything else is in place
+      let daemons: Command[] = [];
+      if (state) {
+        daemons = state.commands.filter((c) => c.cmd === 'newDaemon');
+        applyState(
+          controller,
+          { ...state, commands: state.commands.filter((c) => c.cmd !== 'newDaemon') },
+          opts.stateFile,
+        );
+        log(`restored ${state.commands.length} commands from ${opts.stateFile}`);
+        if (opts.rules) log(`state file present: --rules ${opts.rules} not applied`);
+      } else if (opts.rules) {
+        const r = await loadRulesFile(opts.rules, controller.backend());
+        if (r.output) log(r.output.trimEnd());
+        if (r.status !== 0)
+          throw new StateFileError(
+            `rules file ${opts.rules} failed (the lines are named above); not started`,
+          );
+        log(`applied rules from ${opts.rules}`);
+      }
       server = await ControlServer.listen(path, controller, { log });
+      if (opts.stateFile) {
+        const file = opts.stateFile;
+        writeStateFile(file, ipvs);
+        controller.setCommit(() => writeStateFile(file, ipvs));
+      }
+      await plane.start(ipvs);
+      for (const c of daemons) {
+        try {
+          await controller.runAsync(c);
+        } catch (e) {
+          log(
+            `sync daemon from the state file not started: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
+      }
+      log(`listening on ${path} (data plane ${plane.name})`);
+      return new Daemon(ipvs, controller, plane, server, sync);
     } catch (e) {
+      sync?.close();
+      await server?.close();
+      await plane?.stop(0).catch(() => {});
       ipvs.close();
       throw e;
     }
-    if (opts.stateFile) {
-      const file = opts.stateFile;
-      writeStateFile(file, ipvs);
-      controller.setCommit(() => writeStateFile(file, ipvs));
-    }
-    await plane.start(ipvs);
-    for (const c of daemons) {
-      try {
-        await controller.runAsync(c);
-      } catch (e) {
-        log(
-          `sync daemon from the state file not started: ${e instanceof Error ? e.message : String(e)}`,
-        );
-      }
-    }
-    log(`listening on ${path} (data plane ${plane.name})`);
-    return new Daemon(ipvs, controller, plane, server, sync);
   }
 
   /** Stops everything; safe to call twice. */
@@ -196,6 +235,10 @@ export async function runDaemon(args: readonly string[]): Promise<number> {
   if (typeof parsed === 'string') {
     process.stderr.write(parsed);
     return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(DAEMON_HELP);
+    return 0;
   }
   let daemon: Daemon;
   try {

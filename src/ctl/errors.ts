@@ -60,6 +60,19 @@ export const ConnectionLostError = ctlError(
   'The daemon closed the control connection',
 );
 
+/** An option this build recognises but cannot honour yet (`ipvs daemon --http`). */
+export const NotAvailableError = ctlError(
+  'IPVS_ERR_NOT_AVAILABLE',
+  'EOPNOTSUPP',
+  'Not available in this build',
+);
+/** The control socket's directory can be changed by another user, so the socket could be swapped. */
+export const SocketDirError = ctlError(
+  'IPVS_ERR_SOCKET_DIR',
+  'EPERM',
+  "The control socket's directory is not safe",
+);
+
 /** Every control-plane error class, for documentation checks. */
 export const CTL_ERRORS = [
   BadRequestError,
@@ -70,6 +83,8 @@ export const CTL_ERRORS = [
   StateFileError,
   UnknownDataplaneError,
   ConnectionLostError,
+  NotAvailableError,
+  SocketDirError,
 ] as const;
 
 /** A coded error as it crosses the control socket. */

@@ -1,14 +1,22 @@
 /**
  * The control socket server: a Unix stream socket with mode 0600 (only its owner may change
  * state), newline-delimited JSON requests (see protocol.ts), any number of clients. A second daemon
- * on the same path refuses to start; a stale socket file left by a dead daemon is replaced.
- * Garbage never crashes the server: it gets an error reply and the connection keeps working.
+ * on the same path refuses to start; a stale socket file left by a dead daemon is replaced. The
+ * socket's directory is created 0700 and must not be writable by anyone else (who could swap the
+ * socket). Garbage never crashes the server: it gets an error reply and the connection keeps
+ * working; a client that does not read its replies is not read from until it does.
  */
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Controller } from './controller.js';
-import { BadRequestError, RequestTooLargeError, SocketInUseError, toWireError } from './errors.js';
+import {
+  BadRequestError,
+  RequestTooLargeError,
+  SocketDirError,
+  SocketInUseError,
+  toWireError,
+} from './errors.js';
 import { LineSplitter, MAX_REQUEST_BYTES, type Reply } from './protocol.js';
 
 /** Options of the control server. */
@@ -37,6 +45,45 @@ function probe(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+/**
+ * Creates the socket's directory (0700) if missing and checks that only this user (or root) can
+ * change it: owned by us or root, and not group/other-writable unless sticky (like /tmp).
+ */
+function prepareDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  const st = statSync(dir);
+  const sticky = (st.mode & 0o1000) !== 0;
+  if (st.uid !== uid && st.uid !== 0)
+    throw new SocketDirError(
+      `The control socket's directory ${dir} belongs to uid ${st.uid}, not to you (uid ${uid}); remove it or use --control PATH`,
+    );
+  if ((st.mode & 0o022) !== 0 && !sticky)
+    throw new SocketDirError(
+      `The control socket's directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it or use --control PATH`,
+    );
+}
+
+/**
+ * Checks that a daemon could listen on `path` (its directory is safe, no live daemon serves it)
+ * without taking it; `ipvs daemon` calls it before it loads any configuration.
+ */
+export async function checkControlPath(path: string): Promise<void> {
+  prepareDirectory(dirname(path));
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new SocketInUseError(`${path} exists and is not a socket`);
+  if (await probe(path))
+    throw new SocketInUseError(
+      `Another ipvs-ts daemon is already listening on ${path}; stop it first or use --control PATH`,
+    );
+}
+
 /** A listening control socket. */
 export class ControlServer {
   readonly path: string;
@@ -55,7 +102,7 @@ export class ControlServer {
     controller: Controller,
     opts: ControlServerOptions = {},
   ): Promise<ControlServer> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    prepareDirectory(dirname(path));
     let exists = false;
     try {
       const st = lstatSync(path);
@@ -108,7 +155,12 @@ export class ControlServer {
     sock.on('error', () => sock.destroy());
     const splitter = new LineSplitter(max);
     const write = (r: Reply) => {
-      if (!sock.destroyed) sock.write(`${JSON.stringify(r)}\n`);
+      if (sock.destroyed) return;
+      // backpressure: stop reading a client that does not read its replies
+      if (!sock.write(`${JSON.stringify(r)}\n`) && !sock.isPaused()) {
+        sock.pause();
+        sock.once('drain', () => sock.resume());
+      }
     };
     // replies leave in request order, also while a command waits for I/O (sync sockets)
     let last: Promise<unknown> = Promise.resolve();

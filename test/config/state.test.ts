@@ -84,7 +84,7 @@ describe('rules files', () => {
     const bad = await applyRules('-A -t 10.0.0.2:0\n', backend);
     assert.deepEqual(bad, {
       status: 2,
-      output: 'Zero port specified for non-persistent service\n',
+      output: 'line 1: Zero port specified for non-persistent service\n',
     });
     ipvs.close();
   });

@@ -43,11 +43,28 @@ const CORE_CODES: ReadonlySet<string> = new Set(ALL_ERRORS.map((c) => c.code));
 /** Thrown when the backend cannot be reached at all. */
 export class BackendUnavailable extends Error {}
 
+/** A kernel command of a `-R` restore that was sent and whose reply has not been reported yet. */
+interface InFlight {
+  op: AdmOp;
+  reply: Promise<unknown>;
+}
+
+/** What `kernel()` returns for a command it sent without waiting (restore pipelining). */
+const PENDING = -1;
+
 class Session {
   readonly io: AdmIo;
   readonly resolver: NameResolver;
   readonly program: string;
   #backend: CtlBackend | null = null;
+  /**
+   * During `-R`: kernel commands are sent without waiting for their replies (so the daemon can
+   * apply, and save, a whole burst at once); their results are reported in order by `drain()`,
+   * before anything else is printed.
+   */
+  pipeline: InFlight[] | null = null;
+  /** Status of the last restore line whose result is known. */
+  last = 0;
 
   constructor(io: AdmIo) {
     this.io = io;
@@ -60,6 +77,23 @@ class Session {
     const b = this.io.backend;
     this.#backend = typeof b === 'function' ? await b() : b;
     return this.#backend;
+  }
+
+  /** Reports the replies of pipelined commands, in order; the last one sets `last`. */
+  async drain(): Promise<void> {
+    const q = this.pipeline;
+    if (!q) return;
+    while (q.length > 0) {
+      const { op, reply } = q.shift()!;
+      const e = await reply;
+      if (e === null) {
+        this.last = 0;
+        continue;
+      }
+      if (isUnavailable(e)) throw e;
+      this.io.stderr.write(`${errorText(op, e)}\n`);
+      this.last = 255;
+    }
   }
 
   close(): void {
@@ -135,9 +169,25 @@ export function errorText(op: AdmOp, e: unknown): string {
 function isUnavailable(e: unknown): boolean {
   return (
     e instanceof BackendUnavailable ||
-    (e instanceof IpvsError && e.code === 'IPVS_ERR_NO_DAEMON_SOCKET')
+    (e instanceof IpvsError &&
+      (e.code === 'IPVS_ERR_NO_DAEMON_SOCKET' || e.code === 'IPVS_ERR_PERMISSION'))
   );
 }
+
+/** Commands that are one control command and print nothing but their error (pipelined in -R). */
+const KERNEL_COMMANDS: ReadonlySet<number> = new Set([
+  O.CMD_FLUSH,
+  O.CMD_ADD,
+  O.CMD_EDIT,
+  O.CMD_DEL,
+  O.CMD_ZERO,
+  O.CMD_ADDDEST,
+  O.CMD_EDITDEST,
+  O.CMD_DELDEST,
+  O.CMD_TIMEOUT,
+  O.CMD_STARTDAEMON,
+  O.CMD_STOPDAEMON,
+]);
 
 /** Runs one command; returns the status or throws AdmExit for exits. */
 async function call<T>(sess: Session, _op: AdmOp, cmd: Command): Promise<T> {
@@ -205,6 +255,7 @@ async function processOptions(
   try {
     ce = await parseAdm(args, sess.resolver, sess.program);
   } catch (e) {
+    await sess.drain();
     if (e instanceof AdmExit && !e.abort) {
       sess.io.stdout.write(e.stdout);
       sess.io.stderr.write(e.stderr);
@@ -214,6 +265,15 @@ async function processOptions(
   }
   const fmt = ce.format;
   const kernel = async (op: AdmOp, cmd: Command): Promise<number> => {
+    if (sess.pipeline) {
+      const b = await sess.backend();
+      const reply = b.call(cmd).then(
+        () => null,
+        (e: unknown) => e ?? new Error('unknown error'),
+      );
+      sess.pipeline.push({ op, reply });
+      return PENDING;
+    }
     try {
       await call(sess, op, cmd);
       return 0;
@@ -223,6 +283,7 @@ async function processOptions(
       return 255;
     }
   };
+  if (!KERNEL_COMMANDS.has(ce.cmd)) await sess.drain();
   switch (ce.cmd) {
     case O.CMD_LIST: {
       const has = (k: number) => ce.options.has(k);
@@ -323,14 +384,34 @@ export function restoreLines(text: string): string[][] {
   return out;
 }
 
+/**
+ * `-R`: runs every line; the kernel commands are pipelined (sent at once, replies reported in
+ * order as ipvsadm would print them), so a large restore costs the daemon one state-file write
+ * per burst instead of one per line. The status is the last line's, as in ipvsadm.
+ */
 async function restoreText(sess: Session, text: string): Promise<number> {
-  let result = 0;
-  for (const toks of restoreLines(text)) result = await processOptions(sess, toks, true);
-  return result;
+  sess.pipeline = [];
+  sess.last = 0;
+  try {
+    for (const toks of restoreLines(text)) {
+      const status = await processOptions(sess, toks, true);
+      if (status !== PENDING) sess.last = status;
+    }
+    await sess.drain();
+    return sess.last;
+  } finally {
+    sess.pipeline = null;
+  }
 }
 
 function unavailableText(e: unknown): string {
   const detail = e instanceof Error ? e.message : String(e);
+  if (e instanceof IpvsError && e.code === 'IPVS_ERR_PERMISSION')
+    // what ipvsadm says to a user who may not talk to IPVS, plus which socket
+    return (
+      `Can't initialize ipvs: ${ipvsStrerror('other', 'EPERM')}\n` +
+      `${detail}: only the user who runs the ipvs-ts daemon (or root) may use it.\n`
+    );
   return (
     `Can't initialize ipvs: ${detail}\n` +
     'Is the ipvs-ts daemon running? Start it with `ipvs daemon` (add `--control PATH` to both\n' +
@@ -351,37 +432,42 @@ export async function runAdm(args: readonly string[], io: AdmIo): Promise<number
     }
     return (await processOptions(sess, args, false)) & 0xff;
   } catch (e) {
-    if (e instanceof AdmExit) {
-      io.stdout.write(e.stdout);
-      io.stderr.write(e.stderr);
-      return e.status;
-    }
-    if (isUnavailable(e)) {
-      io.stderr.write(unavailableText(e));
-      return 2;
-    }
-    io.stderr.write(`${errorText('other', e)}\n`);
-    return 255;
+    return reportExit(e, io).status;
   } finally {
     sess.close();
   }
 }
 
+/** Prints how a command ended by an exception; returns its status and whether -R stops here. */
+function reportExit(e: unknown, io: AdmIo): { status: number; abort: boolean } {
+  if (e instanceof AdmExit) {
+    io.stdout.write(e.stdout);
+    io.stderr.write(e.stderr);
+    return { status: e.status, abort: e.abort };
+  }
+  if (isUnavailable(e)) {
+    io.stderr.write(unavailableText(e));
+    return { status: 2, abort: true };
+  }
+  io.stderr.write(`${errorText('other', e)}\n`);
+  return { status: 255, abort: false };
+}
+
 /**
- * Applies ipvsadm-save text (`-R` semantics) through `backend`; used by `ipvs daemon --rules`.
- * Returns the exit status `ipvsadm -R` would return.
+ * Runs one line of `-R` input (tokens as `restoreLines` splits it; a nested `-R` is refused) and
+ * returns its status and whether `ipvsadm -R` would stop there (a validation error: ipvsadm
+ * exits). For callers that need each line's result, such as rules files.
  */
-export async function restoreRules(
-  text: string,
-  backend: CtlBackend,
-  out: { write(s: string): unknown },
-  resolver?: NameResolver,
-): Promise<number> {
-  return runAdm(['-R'], {
-    stdout: out,
-    stderr: out,
-    readStdin: async () => text,
-    backend,
-    ...(resolver ? { resolver } : {}),
-  });
+export async function runRestoreLine(
+  args: readonly string[],
+  io: AdmIo,
+): Promise<{ status: number; abort: boolean }> {
+  const sess = new Session(io);
+  try {
+    return { status: (await processOptions(sess, args, true)) & 0xff, abort: false };
+  } catch (e) {
+    return reportExit(e, io);
+  } finally {
+    sess.close();
+  }
 }
