@@ -32,6 +32,12 @@ export function splitControl(args: readonly string[]): {
 /** Runs `ipvs adm` in this process; resolves with the exit status. */
 export async function runAdmCli(args: readonly string[]): Promise<number> {
   const { control, rest } = splitControl(args);
+  if (control === '' || (control === undefined && rest[0] === '--control')) {
+    process.stderr.write(
+      'ipvs adm: --control needs a PATH: ipvs adm --control PATH <ipvsadm args>\n',
+    );
+    return 2;
+  }
   const path = controlPath(control);
   let out = '';
   let err = '';

@@ -154,6 +154,22 @@ describe('ipvs daemon', () => {
   });
 });
 
+describe('ipvs adm', () => {
+  it('--control without a PATH says so (status 2) instead of handing it to ipvsadm', () => {
+    for (const args of [
+      ['adm', '--control'],
+      ['adm', '--control='],
+    ]) {
+      const r = run(args);
+      assert.equal(r.status, 2);
+      assert.equal(
+        r.stderr,
+        'ipvs adm: --control needs a PATH: ipvs adm --control PATH <ipvsadm args>\n',
+      );
+    }
+  });
+});
+
 describe('control socket directory', () => {
   it('is refused when others may write to it (no sticky bit)', async () => {
     const d = join(dir, 'open');
