@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -38,11 +39,14 @@ const dir = mkdtempSync(join(tmpdir(), 'ipvs-contracts-'));
 const daemons = new Set<Daemon>();
 const children = new Set<ChildProcess>();
 const servers = new Set<Server>();
+/** Temporary directories outside `dir` (removed in `after` too). */
+const tmpDirs: string[] = [];
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
   for (const d of daemons) await d.stop(0);
   for (const s of servers) s.close();
   rmSync(dir, { recursive: true, force: true });
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
 
 let n = 0;
@@ -205,9 +209,16 @@ describe('control socket directory', () => {
 
 describe('another user', { skip: !isRoot && 'needs root (setpriv to nobody)' }, () => {
   it('can neither read nor change state, and ipvs adm says so like ipvsadm (status 2)', async () => {
-    const d = join(dir, 'shared');
-    mkdirSync(d);
-    chmodSync(d, 0o755); // others may reach the socket file, but it is 0600
+    // others may reach the socket file (the directory and its parent are open), but it is 0600
+    const d = mkdtempSync(join(tmpdir(), 'ipvs-shared-'));
+    chmodSync(d, 0o755);
+    // nobody may not be able to read the checkout (a fresh clone in a 0700 temporary directory):
+    // run a copy of the CLI (it has no runtime dependencies) from a directory anyone may read
+    const cli = mkdtempSync(join(tmpdir(), 'ipvs-cli-'));
+    chmodSync(cli, 0o755);
+    tmpDirs.push(d, cli);
+    for (const part of ['package.json', 'bin', join('dist', 'src')])
+      cpSync(join(ROOT, part), join(cli, part), { recursive: true });
     const daemon = await start(opts({ control: join(d, 'ctl.sock') }));
     const asNobody = (args: string[]) =>
       new Promise<{ status: number | null; stderr: string }>((resolve) => {
@@ -222,7 +233,13 @@ describe('another user', { skip: !isRoot && 'needs root (setpriv to nobody)' }, 
         c.on('exit', (status) => resolve({ status, stderr }));
       });
     for (const args of [['-Ln'], ['-A', '-t', '10.0.0.1:80']]) {
-      const r = await asNobody([IPVS, 'adm', '--control', daemon.server.path, ...args]);
+      const r = await asNobody([
+        join(cli, 'bin', 'ipvs'),
+        'adm',
+        '--control',
+        daemon.server.path,
+        ...args,
+      ]);
       assert.equal(r.status, 2, r.stderr);
       assert.equal(
         r.stderr,
