@@ -1,7 +1,8 @@
 /**
  * `ipvs daemon --dataplane packet` end to end over IPv6: the topology of packet-methods.test.ts
  * with IPv6 documentation addresses (2001:db8::/32) beside the IPv4 ones, an IPv6 virtual service
- * (`-A -t [VIP]:PORT`) and real servers reached by NAT and by direct routing. The director learns
+ * (`-A -t [VIP]:PORT`) and real servers reached by NAT, by direct routing and through IPv6
+ * tunnels (ipip, gue, gre; `ipvs realserver` decapsulates on the servers). The director learns
  * its interfaces' IPv6 addresses and routes, resolves the real servers and the client with
  * neighbour discovery and rewrites IPv6 headers (no header checksum; the TCP checksum covers the
  * pseudo-header). Random bytes must come back byte-identical, rr must spread the connections
@@ -56,7 +57,38 @@ function addIpv6(t: Topology): void {
   t.ip(t.ns.client, '-6', 'route', 'add', `${V6.vip}/128`, 'via', V6.directorFront);
 }
 
-const METHODS = [
+/**
+ * Waits until no address is tentative in any host namespace: the link-local addresses came up
+ * with the links, before accept_dad was 0, and a kernel whose link-local address is still in
+ * duplicate address detection holds its neighbour solicitations (a real server's first reply to
+ * the client would wait a second).
+ */
+async function settled(t: Topology): Promise<void> {
+  const hosts = [t.ns.client, t.ns.director, ...t.ns.servers];
+  for (let i = 0; i < 60; i++) {
+    if (hosts.every((ns) => t.ip(ns, '-6', 'addr', 'show', 'tentative').trim() === '')) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('IPv6 addresses still tentative after 3 s');
+}
+
+const GUE_PORT = 6080;
+
+/**
+ * The VIP on the real servers' lo: Linux answers neighbour solicitations only for the receiving
+ * interface's own addresses, so only the director answers for it.
+ */
+function vipOnLo(t: Topology): void {
+  for (const ns of t.ns.servers) t.ip(ns, '-6', 'addr', 'add', `${V6.vip}/128`, 'dev', 'lo');
+}
+
+const METHODS: {
+  name: string;
+  setup: (t: Topology) => void;
+  flags: string[];
+  forward: string;
+  realserver?: string[];
+}[] = [
   {
     name: 'NAT',
     setup: (t: Topology) => {
@@ -70,14 +102,28 @@ const METHODS = [
   },
   {
     name: 'DR',
-    setup: (t: Topology) => {
-      // the VIP on lo: Linux answers neighbour solicitations only for the receiving
-      // interface's own addresses, so only the director answers for it
-      for (const ns of t.ns.servers) t.ip(ns, '-6', 'addr', 'add', `${V6.vip}/128`, 'dev', 'lo');
-    },
+    setup: vipOnLo,
     flags: ['-g'],
     forward: 'Route',
   },
+  ...(['ipip', 'gue', 'gre'] as const).map((type) => ({
+    name: `TUN ${type}`,
+    setup: (t: Topology) => {
+      vipOnLo(t);
+      // room for the outer IPv6 header (and GUE / GRE's) on the back network
+      t.setBackMtu(1600);
+      // this kernel has no ip6_tunnel / ip6_gre: keep it from answering the tunnelled packets
+      // with parameter problem (unrecognised next header) while `ipvs realserver` decapsulates
+      for (const ns of t.ns.servers) {
+        t.exec(ns, 'nft', ['add', 'table', 'inet', 'ipvsts']);
+        t.exec(ns, 'nft', ['add chain inet ipvsts out { type filter hook output priority 0; }']);
+        t.exec(ns, 'nft', ['add rule inet ipvsts out icmpv6 type parameter-problem drop']);
+      }
+    },
+    flags: ['-i', '--tun-type', type, ...(type === 'gue' ? ['--tun-port', String(GUE_PORT)] : [])],
+    forward: 'Tunnel',
+    realserver: ['--decap', type, ...(type === 'gue' ? ['--gue-port', String(GUE_PORT)] : [])],
+  })),
 ];
 
 for (const m of METHODS) {
@@ -93,7 +139,9 @@ for (const m of METHODS) {
       m.setup(t);
       t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
       t.noSenderGso();
+      await settled(t);
       await Promise.all([t.startEchoServer(0), t.startEchoServer(1)]);
+      if (m.realserver) await Promise.all([0, 1].map((i) => t.startRealserver(i, m.realserver!)));
       d = await new Director(t).start();
       d.adm('-A', '-t', svc, '-s', 'rr');
       for (const i of [0, 1]) d.adm('-a', '-t', svc, '-r', rs(i), ...m.flags);
