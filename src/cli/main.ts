@@ -9,6 +9,7 @@ import { runDaemon } from './daemon.js';
 import { tuneJit } from './jit.js';
 import { runMark } from './mark.js';
 import { runRealserver } from './realserver.js';
+import { runSysctl } from './sysctl.js';
 import { runTrace } from './trace.js';
 
 /** A subcommand: one-line summary and its runner (arguments after the subcommand name). */
@@ -44,6 +45,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     summary:
       "fwmark classifier rules of the daemon: ipvs mark list|flush|add 'RULE'|del N|set FILE",
     run: (args) => runMark(args),
+  },
+  sysctl: {
+    summary: 'the IPVS sysctls of the daemon, as sysctl(8): ipvs sysctl -a | NAME | -w NAME=VALUE',
+    run: (args) => runSysctl(args),
   },
   realserver: {
     summary: 'real-server side of tunnelling: decapsulate IPIP/GUE/GRE into a TUN device',

@@ -1,0 +1,184 @@
+/**
+ * `ipvs sysctl`: the IPVS sysctls of a running daemon (`/proc/sys/net/ipv4/vs/*` of the kernel,
+ * spec §11) read and written the way sysctl(8) does it, so `sysctl -w net.ipv4.vs.X=Y` habits and
+ * `/etc/sysctl.d` snippets carry over:
+ *
+ *   ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p FILE...
+ *
+ * NAME is `net.ipv4.vs.NAME`, `net/ipv4/vs/NAME` or the bare `NAME`. Values are written as text as
+ * the kernel's handlers read them: an integer, `sync_threshold` as two integers, `est_cpulist` as
+ * a CPU list. Output and messages are sysctl(8)'s, each error followed by a line with its code;
+ * the status is 0, or 1 when any name or value was refused (the others still apply), 2 for usage.
+ */
+import { readFileSync } from 'node:fs';
+import { IpvsError, NoSysctlError, SysctlError } from '../core/errors.js';
+import { SYSCTL_NAMES, type SysctlValue } from '../core/sysctl.js';
+import type { CtlBackend } from '../ctl/backend.js';
+import { ControlClient } from '../ctl/client.js';
+import { controlPath } from '../ctl/paths.js';
+import { splitControl } from './adm.js';
+
+/** Where `runSysctl` writes and how it reaches the daemon (tests pass their own). */
+export interface SysctlIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  backend?: () => Promise<CtlBackend>;
+  readFile?: (path: string) => string;
+}
+
+const USAGE =
+  'Usage: ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p FILE...\n' +
+  '  NAME: net.ipv4.vs.NAME (or NAME); -n values only, -e ignore unknown names, -q quiet writes\n';
+
+const PREFIX = 'net.ipv4.vs.';
+
+/** The bare sysctl name of `key` (`net.ipv4.vs.x`, `net/ipv4/vs/x` or `x`). */
+function bare(key: string): string {
+  const k = key.trim().replace(/\//g, '.');
+  return k.startsWith(PREFIX) ? k.slice(PREFIX.length) : k;
+}
+
+/** A value as sysctl(8) prints it (several integers tab-separated). */
+function show(v: SysctlValue): string {
+  return Array.isArray(v) ? v.join('\t') : String(v);
+}
+
+/** The value `text` means for `name`, as the kernel's handler parses it; null when it is not one. */
+function parseValue(name: string, text: string): SysctlValue | null {
+  const t = text.trim();
+  if (name === 'est_cpulist') return t;
+  const ints = t.split(/\s+/);
+  if (!ints.every((x) => /^[+-]?\d+$/.test(x))) return null;
+  const n = ints.map(Number);
+  if (name === 'sync_threshold') return n.length === 2 ? [n[0]!, n[1]!] : null;
+  return n.length === 1 ? n[0]! : null;
+}
+
+/** sysctl(8)'s message for a name with no file under /proc/sys. */
+function noSuch(key: string): string {
+  return `sysctl: cannot stat /proc/sys/${key.trim().replace(/\./g, '/')}: No such file or directory`;
+}
+
+/** Runs `ipvs sysctl`; resolves with the exit status. */
+export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise<number> {
+  const out = io?.stdout ?? process.stdout;
+  const err = io?.stderr ?? process.stderr;
+  const { control, rest } = splitControl(args);
+  let valuesOnly = false;
+  let ignoreUnknown = false;
+  let quiet = false;
+  let all = false;
+  let write = false;
+  const files: string[] = [];
+  const keys: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '-h' || a === '--help') {
+      out.write(USAGE);
+      return 0;
+    }
+    if (a === '-n' || a === '--values') valuesOnly = true;
+    else if (a === '-e' || a === '--ignore') ignoreUnknown = true;
+    else if (a === '-q' || a === '--quiet') quiet = true;
+    else if (a === '-a' || a === '-A' || a === '-X' || a === '--all') all = true;
+    else if (a === '-w' || a === '--write') write = true;
+    else if (a === '-p' || a === '--load') {
+      const f = rest[i + 1];
+      if (f === undefined || f.startsWith('-')) {
+        err.write(USAGE);
+        return 2;
+      }
+      files.push(f);
+      i++;
+    } else if (a.startsWith('-p') && a.length > 2) files.push(a.slice(2));
+    else if (a.startsWith('-') && a.length > 1) {
+      err.write(`ipvs sysctl: unknown option '${a}'\n${USAGE}`);
+      return 2;
+    } else keys.push(a);
+  }
+  if (!all && files.length === 0 && keys.length === 0) {
+    err.write(USAGE);
+    return 2;
+  }
+  let status = 0;
+  const refuse = (first: string, e?: unknown): void => {
+    err.write(`${first}\n`);
+    if (e instanceof IpvsError) err.write(`ipvs sysctl: ${e.code}: ${e.message}\n`);
+    status = 1;
+  };
+  // the lines of each file (`key = value`, `#` / `;` comments), as `sysctl -p` reads them
+  const writes: { key: string; value: string; where: string }[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = (io?.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(f);
+    } catch (e) {
+      refuse(
+        `sysctl: cannot open "${f}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String((e as Error).message)}`,
+      );
+      continue;
+    }
+    text.split('\n').forEach((line, n) => {
+      const l = line.trim();
+      if (l === '' || l.startsWith('#') || l.startsWith(';')) return;
+      const eq = l.indexOf('=');
+      if (eq < 0) {
+        refuse(`sysctl: ${f}(${n + 1}): invalid syntax, continuing...`);
+        return;
+      }
+      writes.push({ key: l.slice(0, eq), value: l.slice(eq + 1), where: `${f}(${n + 1})` });
+    });
+  }
+  const reads: string[] = [];
+  keys.forEach((k, n) => {
+    const eq = k.indexOf('=');
+    if (eq >= 0) writes.push({ key: k.slice(0, eq), value: k.slice(eq + 1), where: '' });
+    else if (write) refuse(`sysctl: command line(${n}): invalid syntax, continuing...`);
+    else reads.push(k);
+  });
+  let backend: CtlBackend | undefined;
+  try {
+    backend = await (io?.backend ?? (() => ControlClient.connect(controlPath(control))))();
+    const known = new Set<string>(SYSCTL_NAMES);
+    const line = (name: string, v: SysctlValue): string =>
+      valuesOnly ? `${show(v)}\n` : `${PREFIX}${name} = ${show(v)}\n`;
+    for (const w of writes) {
+      const name = bare(w.key);
+      if (!known.has(name)) {
+        if (!ignoreUnknown) refuse(noSuch(w.key), new NoSysctlError(`no sysctl named ${name}`));
+        continue;
+      }
+      const value = parseValue(name, w.value);
+      try {
+        if (value === null)
+          throw new SysctlError(`${name}: '${w.value.trim()}' is not a value it takes`);
+        await backend.call({ cmd: 'setSysctl', name, value });
+        if (!quiet) out.write(line(name, value));
+      } catch (e) {
+        refuse(`sysctl: setting key "${PREFIX}${name}": Invalid argument`, e);
+      }
+    }
+    if (all || reads.length > 0) {
+      const cur = (await backend.call({ cmd: 'getSysctls' })) as unknown as Record<
+        string,
+        SysctlValue
+      >;
+      if (all) for (const name of [...SYSCTL_NAMES].sort()) out.write(line(name, cur[name]!));
+      for (const k of reads) {
+        const name = bare(k);
+        if (!known.has(name)) {
+          if (!ignoreUnknown) refuse(noSuch(k), new NoSysctlError(`no sysctl named ${name}`));
+          continue;
+        }
+        out.write(line(name, cur[name]!));
+      }
+    }
+  } catch (e) {
+    const code = e instanceof IpvsError ? `${e.code}: ` : '';
+    err.write(`ipvs sysctl: ${code}${e instanceof Error ? e.message : String(e)}\n`);
+    status = 1;
+  } finally {
+    backend?.close();
+  }
+  return status;
+}

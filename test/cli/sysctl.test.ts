@@ -1,0 +1,185 @@
+/**
+ * `ipvs sysctl`: the daemon's IPVS sysctls read and written as sysctl(8) does (names with or
+ * without `net.ipv4.vs.`, `-a`, `-n`, `-w`, `-p FILE`, `-e`, `-q`), its messages for unknown names
+ * and bad values (with the coded error after them), nothing changed by a refused write, and the
+ * real binary against a real daemon.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { runSysctl } from '../../src/cli/sysctl.js';
+import { localBackend } from '../../src/ctl/controller.js';
+import { makeIpvs } from '../helpers/ipvs.js';
+
+function io(ipvs: ReturnType<typeof makeIpvs>['ipvs'], files: Record<string, string> = {}) {
+  let out = '';
+  let err = '';
+  return {
+    io: {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      backend: async () => localBackend(ipvs),
+      readFile: (p: string) => {
+        const f = files[p];
+        if (f === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+        return f;
+      },
+    },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+describe('ipvs sysctl', () => {
+  it('-a lists every IPVS sysctl sorted, as sysctl(8) prints net.ipv4.vs.*', async () => {
+    const { ipvs } = makeIpvs();
+    const a = io(ipvs);
+    assert.equal(await runSysctl(['-a'], a.io), 0);
+    const lines = a.out().trimEnd().split('\n');
+    assert.ok(lines.length >= 30);
+    assert.deepEqual(lines, [...lines].sort());
+    assert.ok(lines.includes('net.ipv4.vs.expire_nodest_conn = 0'));
+    assert.ok(lines.includes('net.ipv4.vs.sync_threshold = 3\t50'), 'two values tab-separated');
+    assert.ok(lines.includes('net.ipv4.vs.conn_reuse_mode = 1'));
+  });
+
+  it('reads by full or bare name; -n prints values only', async () => {
+    const { ipvs } = makeIpvs();
+    const a = io(ipvs);
+    assert.equal(
+      await runSysctl(['net.ipv4.vs.pmtu_disc', 'net/ipv4/vs/snat_reroute', 'amemthresh'], a.io),
+      0,
+    );
+    assert.equal(
+      a.out(),
+      'net.ipv4.vs.pmtu_disc = 1\nnet.ipv4.vs.snat_reroute = 1\nnet.ipv4.vs.amemthresh = 1024\n',
+    );
+    const b = io(ipvs);
+    assert.equal(await runSysctl(['-n', 'am_droprate', 'sync_threshold'], b.io), 0);
+    assert.equal(b.out(), '10\n3\t50\n');
+  });
+
+  it('-w NAME=VALUE (and NAME=VALUE alone) sets, echoing the new value; -q keeps quiet', async () => {
+    const { ipvs } = makeIpvs();
+    const a = io(ipvs);
+    assert.equal(
+      await runSysctl(
+        ['-w', 'net.ipv4.vs.expire_nodest_conn=1', 'sync_threshold=4 60', 'est_cpulist=0'],
+        a.io,
+      ),
+      0,
+      a.err(),
+    );
+    assert.equal(
+      a.out(),
+      'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sync_threshold = 4\t60\nnet.ipv4.vs.est_cpulist = 0\n',
+    );
+    assert.equal(ipvs.sysctl.expire_nodest_conn, 1);
+    assert.deepEqual(ipvs.sysctl.sync_threshold, [4, 60]);
+    const q = io(ipvs);
+    assert.equal(await runSysctl(['-q', 'sloppy_tcp=1'], q.io), 0);
+    assert.equal(q.out(), '');
+    assert.equal(ipvs.sysctl.sloppy_tcp, 1);
+  });
+
+  it("refuses unknown names and bad values with sysctl(8)'s messages and the code; the rest applies", async () => {
+    const { ipvs } = makeIpvs();
+    const a = io(ipvs);
+    const st = await runSysctl(
+      ['-w', 'drop_entry=9', 'net.ipv4.vs.nope=1', 'sloppy_tcp=yes', 'cache_bypass=1'],
+      a.io,
+    );
+    assert.equal(st, 1);
+    assert.equal(
+      a.err(),
+      'sysctl: setting key "net.ipv4.vs.drop_entry": Invalid argument\n' +
+        'ipvs sysctl: IPVS_ERR_SYSCTL: drop_entry must be an integer in 0..3, got 9\n' +
+        'sysctl: cannot stat /proc/sys/net/ipv4/vs/nope: No such file or directory\n' +
+        'ipvs sysctl: IPVS_ERR_NO_SYSCTL: no sysctl named nope\n' +
+        'sysctl: setting key "net.ipv4.vs.sloppy_tcp": Invalid argument\n' +
+        "ipvs sysctl: IPVS_ERR_SYSCTL: sloppy_tcp: 'yes' is not a value it takes\n",
+    );
+    assert.equal(a.out(), 'net.ipv4.vs.cache_bypass = 1\n');
+    assert.deepEqual(
+      [ipvs.sysctl.drop_entry, ipvs.sysctl.sloppy_tcp, ipvs.sysctl.cache_bypass],
+      [0, 0, 1],
+    );
+    const e = io(ipvs);
+    assert.equal(
+      await runSysctl(['-e', 'nope', 'cache_bypass'], e.io),
+      0,
+      'unknown ignored with -e',
+    );
+    assert.equal(e.out(), 'net.ipv4.vs.cache_bypass = 1\n');
+    const w = io(ipvs);
+    assert.equal(await runSysctl(['-w', 'drop_entry'], w.io), 1);
+    assert.equal(w.err(), 'sysctl: command line(0): invalid syntax, continuing...\n');
+    assert.equal(await runSysctl([], io(ipvs).io), 2, 'usage');
+  });
+
+  it('-p FILE applies `key = value` lines, skipping # and ; comments, naming bad lines', async () => {
+    const { ipvs } = makeIpvs();
+    const a = io(ipvs, {
+      '/etc/sysctl.d/90-ipvs.conf':
+        '# IPVS\nnet.ipv4.vs.conn_reuse_mode = 0\n; old\n  net.ipv4.vs.expire_quiescent_template=1\nnonsense\n',
+    });
+    assert.equal(await runSysctl(['-p', '/etc/sysctl.d/90-ipvs.conf'], a.io), 1);
+    assert.equal(
+      a.out(),
+      'net.ipv4.vs.conn_reuse_mode = 0\nnet.ipv4.vs.expire_quiescent_template = 1\n',
+    );
+    assert.equal(a.err(), 'sysctl: /etc/sysctl.d/90-ipvs.conf(5): invalid syntax, continuing...\n');
+    assert.deepEqual([ipvs.sysctl.conn_reuse_mode, ipvs.sysctl.expire_quiescent_template], [0, 1]);
+    const m = io(ipvs);
+    assert.equal(await runSysctl(['-p', '/missing'], m.io), 1);
+    assert.equal(m.err(), 'sysctl: cannot open "/missing": No such file or directory\n');
+  });
+
+  it('the real binary against a real daemon; no daemon is a coded error', async () => {
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const bin = join(root, 'bin', 'ipvs');
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-sysctl-'));
+    const sock = join(dir, 'c.sock');
+    const d = spawn(process.execPath, [bin, 'daemon', '--dataplane', 'none', '--control', sock], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let log = '';
+        d.stderr!.on('data', (b: Buffer) => {
+          log += b.toString();
+          if (/listening on /.test(log)) resolve();
+        });
+        d.on('exit', () => reject(new Error(`daemon exited: ${log}`)));
+      });
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [bin, 'sysctl', '--control', sock, ...args], {
+          encoding: 'utf8',
+        });
+      const w = run('-w', 'net.ipv4.vs.expire_nodest_conn=1');
+      assert.equal(w.status, 0, w.stderr);
+      assert.equal(w.stdout, 'net.ipv4.vs.expire_nodest_conn = 1\n');
+      const r = run('-n', 'expire_nodest_conn');
+      assert.equal(r.stdout, '1\n');
+      const bad = run('-w', 'secure_tcp=4');
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /IPVS_ERR_SYSCTL/);
+      writeFileSync(join(dir, 'x.conf'), 'net.ipv4.vs.sloppy_tcp = 1\n');
+      assert.equal(run('-q', '-p', join(dir, 'x.conf')).status, 0);
+      assert.equal(run('-n', 'sloppy_tcp').stdout, '1\n');
+    } finally {
+      d.kill('SIGTERM');
+      await new Promise((r) => d.once('exit', r));
+    }
+    const none = spawnSync(process.execPath, [bin, 'sysctl', '--control', sock, '-a'], {
+      encoding: 'utf8',
+    });
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /^ipvs sysctl: IPVS_ERR_\w+: No ipvs-ts daemon is listening on /);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
