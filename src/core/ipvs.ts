@@ -597,6 +597,8 @@ export class Ipvs implements SchedEnv {
     // sweep itself waits for the 1 s timer
     if (changed && (name === 'drop_entry' || name === 'drop_packet' || name === 'secure_tcp'))
       this.ops.defense.updateLevel();
+    // with a backup running, backup_only decides whether this is a director at all
+    if (changed && name === 'backup_only') chConfig.publish({ op: 'setSysctl', name });
   }
 
   /** Every sysctl's value. */
@@ -613,6 +615,7 @@ export class Ipvs implements SchedEnv {
   startDaemon(d: DaemonSpec): void {
     const eff = this.checkDaemon(d);
     this.daemons[eff.state === 1 ? 'master' : 'backup'] = eff;
+    chConfig.publish({ op: 'startDaemon', state: eff.state });
   }
 
   /**
@@ -665,6 +668,7 @@ export class Ipvs implements SchedEnv {
     if (!role) throw new InvalidError('daemon state must be 1 (master) or 2 (backup)');
     if (!this.daemons[role]) throw new NoDaemonError(`no ${role} sync daemon is running`);
     this.daemons[role] = null;
+    chConfig.publish({ op: 'stopDaemon', state });
   }
 
   /** GET_DAEMON: master first, then backup. */

@@ -190,8 +190,20 @@ export class PacketEngine {
     return this.#pkt.reason;
   }
 
-  /** Re-reads what the engine derives from the configuration (VIPs, helpers' tables). */
-  refresh(): void {
+  /**
+   * A standby director: `backup_only` is set while a backup sync daemon runs, so the director role
+   * is off (ip_vs_in / ip_vs_out pass everything). Its VIPs are then not claimed (no ARP / NDP
+   * answers, nothing answered for them): with kernel IPVS a standby does not hold the VIP either.
+   */
+  get standby(): boolean {
+    return this.ipvs.sysctl.backup_only !== 0 && this.ipvs.daemons.backup !== null;
+  }
+
+  /**
+   * Re-reads what the engine derives from the configuration (VIPs, helpers' tables). Returns the
+   * VIPs it has just come to own (a data plane announces them with gratuitous ARP).
+   */
+  refresh(): string[] {
     this.#dirty = false;
     const svcs = this.ipvs.services.list();
     const hd = this.handlers;
@@ -205,21 +217,26 @@ export class PacketEngine {
         else if (fwd === FWD_TUNNEL) hd.tunDests.push(d);
       }
     }
-    if (this.#opts.ownServiceVips === false) return;
+    if (this.#opts.ownServiceVips === false) return [];
     const want = new Set<string>();
-    for (const s of svcs) if (!s.fwmark) want.add(formatIp(s.af, s.addr));
+    if (!this.standby) for (const s of svcs) if (!s.fwmark) want.add(formatIp(s.af, s.addr));
     for (const a of this.#ownedVips) {
       if (!want.has(a)) {
         this.net.delVip(a);
         this.#ownedVips.delete(a);
       }
     }
+    const fresh: string[] = [];
     for (const a of want) {
       if (this.#ownedVips.has(a)) continue;
       const before = this.net.gen;
       this.net.addVip({ addr: a });
-      if (this.net.gen !== before) this.#ownedVips.add(a);
+      if (this.net.gen !== before) {
+        this.#ownedVips.add(a);
+        fresh.push(a);
+      }
     }
+    return fresh;
   }
 
   /** Periodic work: neighbour probes and timeouts. Call with (or after) `ipvs.tick()`. */

@@ -549,7 +549,8 @@ export class HostPacketDataplane implements Dataplane {
       void this.ingress?.reattach(io.name);
       // Gratuitous ARP for the interface's own addresses (its MAC may be new) and the VIPs.
       for (const a of ifc.addrs) e.announce(a.words, a.af, io.name);
-      for (const s of e.ipvs.services.list()) if (!s.fwmark) e.announce(s.addr, s.af, io.name);
+      for (const s of e.ipvs.services.list())
+        if (!s.fwmark && e.net.isVip(s.af, s.addr)) e.announce(s.addr, s.af, io.name);
     }
   }
 

@@ -93,9 +93,12 @@ export class PacketDataplane implements Dataplane {
     const e = this.#engine;
     if (!e) return;
     if (cmd.cmd === 'setFwmarkRules') e.classifier.set(ipvs.fwmarkRules.map(parseFwmarkRule));
-    e.refresh();
-    if (this.#opts.announce && cmd.cmd === 'newService' && !cmd.service.fwmark) {
-      const a = parseIp(cmd.service.addr);
+    // VIPs the engine has just come to own (a new service's, or all of them when a standby
+    // takes over: the backup role stopped or backup_only cleared) are announced
+    const fresh = e.refresh();
+    if (!this.#opts.announce) return;
+    for (const v of fresh) {
+      const a = parseIp(v);
       if (a) for (const ifc of e.net.ifaces) e.announce(a.words, a.af, ifc.name);
     }
   }
@@ -103,7 +106,7 @@ export class PacketDataplane implements Dataplane {
   #announceAll(): void {
     const e = this.engine;
     for (const s of e.ipvs.services.list()) {
-      if (s.fwmark) continue;
+      if (s.fwmark || !e.net.isVip(s.af, s.addr)) continue;
       for (const ifc of e.net.ifaces) e.announce(s.addr, s.af, ifc.name);
     }
   }
