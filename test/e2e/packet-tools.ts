@@ -30,7 +30,11 @@ export class Director {
   readonly sock: string;
   child!: NsChild;
 
-  constructor(readonly t: Topology) {
+  /** `ns`: the namespace it runs in (default the topology's director). */
+  constructor(
+    readonly t: Topology,
+    readonly ns: string = t.ns.director,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'ipvs-pkt-'));
     this.sock = join(this.dir, 'ctl.sock');
   }
@@ -38,7 +42,7 @@ export class Director {
   /** Starts the daemon on the director's interfaces; resolves once it listens. */
   async start(extra: string[] = []): Promise<this> {
     this.child = this.t.spawnNode(
-      this.t.ns.director,
+      this.ns,
       IPVS_BIN,
       [
         'daemon',

@@ -302,6 +302,44 @@ export class Topology {
     );
   }
 
+  /**
+   * Adds another host (a second director, say) to the topology: a namespace named after `label`
+   * with `eth0` on the front bridge and `eth1` on the back one, each given its address (CIDR).
+   * Deleted by `cleanup()` with the rest. Returns the namespace's name.
+   */
+  addHost(label: string, front: string, back: string): string {
+    const ns = `${this.ns.bridge.slice(0, -'-br'.length)}-${label}`;
+    ipCmd('netns', 'add', ns);
+    this.#created.push(ns);
+    ipCmd('-n', ns, 'link', 'set', 'lo', 'up');
+    const k = this.#created.length;
+    for (const [br, dev, addr, side] of [
+      ['brf', IFACE.front, front, 'f'],
+      ['brb', IFACE.back, back, 'b'],
+    ] as const) {
+      const outside = `h${k}${side}`;
+      ipCmd(
+        'link',
+        'add',
+        dev,
+        'netns',
+        ns,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        outside,
+        'netns',
+        this.ns.bridge,
+      );
+      ipCmd('-n', this.ns.bridge, 'link', 'set', outside, 'master', br);
+      ipCmd('-n', this.ns.bridge, 'link', 'set', outside, 'up');
+      ipCmd('-n', ns, 'addr', 'add', addr, 'dev', dev);
+      ipCmd('-n', ns, 'link', 'set', dev, 'up');
+    }
+    return ns;
+  }
+
   /** Runs `cmd args` in `ns` and waits; throws with its stderr on a non-zero exit unless `allowFail`. */
   exec(
     ns: string,
