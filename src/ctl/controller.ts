@@ -173,17 +173,8 @@ export class Controller {
   }
 
   async #handleAsync(request: unknown): Promise<{ reply: Reply; unsaved: boolean }> {
-    const id =
-      typeof request === 'object' && request !== null && 'id' in request
-        ? (request as { id: unknown }).id
-        : undefined;
+    const { id, cmd } = splitRequest(request);
     try {
-      let cmd = request;
-      if (id !== undefined) {
-        const { id: _drop, ...rest } = request as Record<string, unknown>;
-        void _drop;
-        cmd = rest;
-      }
       validateCommand(cmd);
       const result = await this.runAsync(cmd, false);
       const reply: Reply = id === undefined ? { ok: true, result } : { id, ok: true, result };
@@ -199,17 +190,8 @@ export class Controller {
 
   /** Executes an untrusted request and builds its reply; never throws. */
   handle(request: unknown): Reply {
-    const id =
-      typeof request === 'object' && request !== null && 'id' in request
-        ? (request as { id: unknown }).id
-        : undefined;
+    const { id, cmd } = splitRequest(request);
     try {
-      let cmd = request;
-      if (id !== undefined) {
-        const { id: _drop, ...rest } = request as Record<string, unknown>;
-        void _drop;
-        cmd = rest;
-      }
       validateCommand(cmd);
       const result = this.run(cmd);
       return id === undefined ? { ok: true, result } : { id, ok: true, result };
@@ -231,4 +213,12 @@ export class Controller {
 /** An in-process backend over a bare Ipvs (no data plane, no state file). */
 export function localBackend(ipvs: Ipvs, plane?: Dataplane): CtlBackend {
   return new Controller(ipvs, plane ? { plane } : {}).backend();
+}
+
+/** A request's id (undefined when it has none) and the command without it. */
+function splitRequest(request: unknown): { id: unknown; cmd: unknown } {
+  if (typeof request !== 'object' || request === null || !('id' in request))
+    return { id: undefined, cmd: request };
+  const { id, ...cmd } = request as Record<string, unknown>;
+  return { id, cmd };
 }
