@@ -13,6 +13,7 @@ import * as diagnostics from 'node:diagnostics_channel';
 import { AF_INET, AF_INET6, formatIp } from '../../core/addr.js';
 import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
 import type { Ipvs } from '../../core/ipvs.js';
+import type { Service } from '../../core/service.js';
 import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
 import { ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import { decodeEthernet, decodeIp } from '../../packet/decode.js';
@@ -94,7 +95,8 @@ export class PacketEngine {
   readonly #fastEnabled: boolean;
   readonly #opts: EngineOptions;
   #dirty = true;
-  readonly #ownedVips = new Set<string>();
+  /** The VIPs this engine claimed (`addVip`), by `vipKey`. */
+  readonly #ownedVips = new Map<number | string, string>();
   readonly #vipHost: VipHost | null;
   readonly #onConfig = (): void => {
     this.#dirty = true;
@@ -218,25 +220,42 @@ export class PacketEngine {
       }
     }
     if (this.#opts.ownServiceVips === false) return [];
-    const want = new Set<string>();
-    if (!this.standby) for (const s of svcs) if (!s.fwmark) want.add(formatIp(s.af, s.addr));
-    for (const a of this.#ownedVips) {
-      if (!want.has(a)) {
+    // what the services want, keyed without formatting an address per service and refresh
+    const want = new Map<number | string, Service>();
+    if (!this.standby) for (const s of svcs) if (!s.fwmark) want.set(vipKey(s.af, s.addr), s);
+    for (const [k, a] of this.#ownedVips) {
+      if (!want.has(k)) {
         this.net.delVip(a);
-        this.#ownedVips.delete(a);
+        this.#ownedVips.delete(k);
       }
     }
     const fresh: string[] = [];
-    for (const a of want) {
-      if (this.#ownedVips.has(a)) continue;
-      const before = this.net.gen;
-      this.net.addVip({ addr: a });
-      if (this.net.gen !== before) {
-        this.#ownedVips.add(a);
-        fresh.push(a);
-      }
+    for (const [k, s] of want) {
+      if (this.#ownedVips.has(k)) continue;
+      const a = this.#claim(k, s.af, s.addr);
+      if (a !== null) fresh.push(a);
     }
     return fresh;
+  }
+
+  /**
+   * Claims the VIP `af`/`addr` of a service just added, without re-reading the whole
+   * configuration (a restore of thousands of services stays linear); returns the address when
+   * it is newly claimed (to announce), else null. Removals are found by the next `refresh()`.
+   */
+  claimVip(af: number, addr: ArrayLike<number>): string | null {
+    if (this.#opts.ownServiceVips === false || this.standby) return null;
+    const k = vipKey(af, addr);
+    return this.#ownedVips.has(k) ? null : this.#claim(k, af, addr);
+  }
+
+  #claim(k: number | string, af: number, addr: ArrayLike<number>): string | null {
+    const before = this.net.gen;
+    const a = formatIp(af, addr);
+    this.net.addVip({ addr: a });
+    if (this.net.gen === before) return null;
+    this.#ownedVips.set(k, a);
+    return a;
   }
 
   /** Periodic work: neighbour probes and timeouts. Call with (or after) `ipvs.tick()`. */
@@ -519,4 +538,9 @@ export class PacketEngine {
     setTtl(v, v.ttl - 1);
     return this.hooks.run(HOOK.FORWARD, pkt);
   }
+}
+
+/** A VIP's key: the address word for IPv4, the text for IPv6. */
+function vipKey(af: number, addr: ArrayLike<number>): number | string {
+  return af === AF_INET6 ? formatIp(af, addr) : addr[0]! >>> 0;
 }

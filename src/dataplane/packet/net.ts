@@ -7,6 +7,7 @@
  */
 import { AF_INET, AF_INET6, type Af, formatIp, parseIp } from '../../core/addr.js';
 import type { FrameIO } from '../io/types.js';
+import { AddrIndex } from './addr-index.js';
 import { PktConfigError, PktNoInterfaceError, PktTableFullError } from './errors.js';
 
 /** An interface of the director. */
@@ -86,7 +87,10 @@ export class RouteResult {
 }
 
 const MAX_ROUTES = 1024;
-const MAX_LOCAL = 4096;
+/** Local addresses the arrays start with room for (they double when full). */
+const LOCAL0 = 64;
+/** Up to this many local addresses of a family are found by a scan, beyond through the index. */
+const SCAN_MAX = 8;
 
 /** Parses "a.b.c.d/len" or "v6/len" (no prefix: host route). */
 export function parseCidr(text: string): { af: Af; words: Uint32Array; prefix: number } {
@@ -119,18 +123,21 @@ export class NetModel {
   readonly ifaces: Iface[] = [];
   /** Bumped on every change (caches compare it). */
   gen = 0;
-  // local addresses: IPv4 words, IPv6 four words each; VIP flags in parallel arrays
-  readonly #loc4 = new Uint32Array(MAX_LOCAL);
-  readonly #loc4If = new Int32Array(MAX_LOCAL); // -1: any interface
-  readonly #loc4Arp = new Uint8Array(MAX_LOCAL);
+  // local addresses: IPv4 words, IPv6 four words each; VIP flags in parallel arrays (grown as
+  // needed), found through an index once there are more than a few
+  #loc4 = new Uint32Array(LOCAL0);
+  #loc4If = new Int32Array(LOCAL0); // -1: any interface
+  #loc4Arp = new Uint8Array(LOCAL0);
   /** 1 for a VIP (`addVip`), 0 for an interface address. */
-  readonly #loc4Vip = new Uint8Array(MAX_LOCAL);
+  #loc4Vip = new Uint8Array(LOCAL0);
   #n4 = 0;
-  readonly #loc6 = new Uint32Array(MAX_LOCAL * 4);
-  readonly #loc6If = new Int32Array(MAX_LOCAL);
-  readonly #loc6Arp = new Uint8Array(MAX_LOCAL);
-  readonly #loc6Vip = new Uint8Array(MAX_LOCAL);
+  #loc6 = new Uint32Array(LOCAL0 * 4);
+  #loc6If = new Int32Array(LOCAL0);
+  #loc6Arp = new Uint8Array(LOCAL0);
+  #loc6Vip = new Uint8Array(LOCAL0);
   #n6 = 0;
+  readonly #idx4 = new AddrIndex(1);
+  readonly #idx6 = new AddrIndex(4);
   // routes, sorted by prefix length (longest first)
   readonly #routes: {
     af: Af;
@@ -215,49 +222,78 @@ export class NetModel {
   delVip(addr: string): void {
     const a = parseIp(addr);
     if (!a) return;
-    if (a.af === AF_INET) {
-      for (let i = 0; i < this.#n4; i++) {
-        if (this.#loc4[i] === a.words[0] && this.#loc4Vip[i]) {
-          const last = --this.#n4;
-          this.#loc4[i] = this.#loc4[last]!;
-          this.#loc4If[i] = this.#loc4If[last]!;
-          this.#loc4Arp[i] = this.#loc4Arp[last]!;
-          this.#loc4Vip[i] = this.#loc4Vip[last]!;
-          this.gen++;
-          return;
-        }
+    const v6 = a.af === AF_INET6;
+    const i = this.#find(a.af, a.words, 0);
+    if (i < 0 || !(v6 ? this.#loc6Vip : this.#loc4Vip)[i]) return;
+    if (v6) {
+      this.#idx6.delete(a.words, 0);
+      const last = --this.#n6;
+      if (i !== last) {
+        this.#loc6.copyWithin(i * 4, last * 4, last * 4 + 4);
+        this.#loc6If[i] = this.#loc6If[last]!;
+        this.#loc6Arp[i] = this.#loc6Arp[last]!;
+        this.#loc6Vip[i] = this.#loc6Vip[last]!;
+        if (this.#idx6.get(this.#loc6, i * 4) === last) this.#idx6.set(this.#loc6, i * 4, i);
       }
     } else {
-      for (let i = 0; i < this.#n6; i++) {
-        if (this.#eq6(i, a.words, 0) && this.#loc6Vip[i]) {
-          const last = --this.#n6;
-          this.#loc6.copyWithin(i * 4, last * 4, last * 4 + 4);
-          this.#loc6If[i] = this.#loc6If[last]!;
-          this.#loc6Arp[i] = this.#loc6Arp[last]!;
-          this.#loc6Vip[i] = this.#loc6Vip[last]!;
-          this.gen++;
-          return;
-        }
+      this.#idx4.delete(a.words, 0);
+      const last = --this.#n4;
+      if (i !== last) {
+        this.#loc4[i] = this.#loc4[last]!;
+        this.#loc4If[i] = this.#loc4If[last]!;
+        this.#loc4Arp[i] = this.#loc4Arp[last]!;
+        this.#loc4Vip[i] = this.#loc4Vip[last]!;
+        if (this.#idx4.get(this.#loc4, i) === last) this.#idx4.set(this.#loc4, i, i);
       }
     }
+    this.gen++;
   }
 
   #addLocal(af: Af, w: ArrayLike<number>, ifIndex: number, arp: boolean, vip: boolean): void {
     if (af === AF_INET) {
-      if (this.#n4 >= MAX_LOCAL)
-        throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv4 addresses`);
-      this.#loc4[this.#n4] = w[0]!;
-      this.#loc4If[this.#n4] = ifIndex;
-      this.#loc4Vip[this.#n4] = vip ? 1 : 0;
-      this.#loc4Arp[this.#n4++] = arp ? 1 : 0;
+      if (this.#n4 === this.#loc4.length) {
+        const n = 2 * this.#n4;
+        this.#loc4 = grownU32(this.#loc4, n);
+        this.#loc4If = grownI32(this.#loc4If, n);
+        this.#loc4Arp = grownU8(this.#loc4Arp, n);
+        this.#loc4Vip = grownU8(this.#loc4Vip, n);
+      }
+      const i = this.#n4++;
+      this.#loc4[i] = w[0]!;
+      this.#loc4If[i] = ifIndex;
+      this.#loc4Vip[i] = vip ? 1 : 0;
+      this.#loc4Arp[i] = arp ? 1 : 0;
+      // the first entry of an address is the one that answers (an address may be on two links)
+      if (this.#idx4.get(w, 0) < 0) this.#idx4.set(w, 0, i);
     } else {
-      if (this.#n6 >= MAX_LOCAL)
-        throw new PktTableFullError(`more than ${MAX_LOCAL} local IPv6 addresses`);
-      for (let i = 0; i < 4; i++) this.#loc6[this.#n6 * 4 + i] = w[i]!;
-      this.#loc6If[this.#n6] = ifIndex;
-      this.#loc6Vip[this.#n6] = vip ? 1 : 0;
-      this.#loc6Arp[this.#n6++] = arp ? 1 : 0;
+      if (this.#n6 === this.#loc6If.length) {
+        const n = 2 * this.#n6;
+        this.#loc6 = grownU32(this.#loc6, n * 4);
+        this.#loc6If = grownI32(this.#loc6If, n);
+        this.#loc6Arp = grownU8(this.#loc6Arp, n);
+        this.#loc6Vip = grownU8(this.#loc6Vip, n);
+      }
+      const i = this.#n6++;
+      for (let k = 0; k < 4; k++) this.#loc6[i * 4 + k] = w[k]!;
+      this.#loc6If[i] = ifIndex;
+      this.#loc6Vip[i] = vip ? 1 : 0;
+      this.#loc6Arp[i] = arp ? 1 : 0;
+      if (this.#idx6.get(w, 0) < 0) this.#idx6.set(w, 0, i);
     }
+  }
+
+  /** The entry of local address `af`/`w[o…]`, or -1: a scan of a few, else the index. */
+  #find(af: number, w: ArrayLike<number>, o: number): number {
+    if (af === AF_INET) {
+      if (this.#n4 > SCAN_MAX) return this.#idx4.get(w, o);
+      const a = w[o]!;
+      const l = this.#loc4;
+      for (let i = 0; i < this.#n4; i++) if (l[i] === a) return i;
+      return -1;
+    }
+    if (this.#n6 > SCAN_MAX) return this.#idx6.get(w, o);
+    for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return i;
+    return -1;
   }
 
   #addRoute(
@@ -293,14 +329,7 @@ export class NetModel {
 
   /** True when `af`/`w` is one of the director's addresses (interface address or VIP). */
   isLocal(af: number, w: ArrayLike<number>, o = 0): boolean {
-    if (af === AF_INET) {
-      const a = w[o]!;
-      const l = this.#loc4;
-      for (let i = 0; i < this.#n4; i++) if (l[i] === a) return true;
-      return false;
-    }
-    for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return true;
-    return false;
+    return this.#find(af, w, o) >= 0;
   }
 
   /**
@@ -308,34 +337,18 @@ export class NetModel {
    * for it what the host would (echo requests, resets, port unreachable: ./vip-host.ts).
    */
   isVip(af: number, w: ArrayLike<number>, o = 0): boolean {
-    if (af === AF_INET) {
-      const a = w[o]!;
-      for (let i = 0; i < this.#n4; i++) if (this.#loc4[i] === a) return this.#loc4Vip[i] === 1;
-      return false;
-    }
-    for (let i = 0; i < this.#n6; i++) if (this.#eq6(i, w, o)) return this.#loc6Vip[i] === 1;
-    return false;
+    const i = this.#find(af, w, o);
+    return i >= 0 && (af === AF_INET ? this.#loc4Vip : this.#loc6Vip)[i] === 1;
   }
 
   /** True when the director answers ARP / NDP for `w` on interface `ifIndex`. */
   answersFor(af: number, w: ArrayLike<number>, o: number, ifIndex: number): boolean {
-    if (af === AF_INET) {
-      const a = w[o]!;
-      for (let i = 0; i < this.#n4; i++) {
-        if (this.#loc4[i] !== a) continue;
-        if (!this.#loc4Arp[i]) return false;
-        const f = this.#loc4If[i]!;
-        return f === -1 || f === ifIndex;
-      }
-      return false;
-    }
-    for (let i = 0; i < this.#n6; i++) {
-      if (!this.#eq6(i, w, o)) continue;
-      if (!this.#loc6Arp[i]) return false;
-      const f = this.#loc6If[i]!;
-      return f === -1 || f === ifIndex;
-    }
-    return false;
+    const i = this.#find(af, w, o);
+    if (i < 0) return false;
+    const v4 = af === AF_INET;
+    if (!(v4 ? this.#loc4Arp : this.#loc6Arp)[i]) return false;
+    const f = (v4 ? this.#loc4If : this.#loc6If)[i]!;
+    return f === -1 || f === ifIndex;
   }
 
   /**
@@ -417,4 +430,22 @@ export class NetModel {
     for (let i = 0; i < this.#n6; i++) out.push(formatIp(AF_INET6, this.#loc6, i * 4));
     return out;
   }
+}
+
+function grownU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
+  const b = new Uint32Array(n);
+  b.set(a);
+  return b;
+}
+
+function grownI32(a: Int32Array, n: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(n);
+  b.set(a);
+  return b;
+}
+
+function grownU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(n);
+  b.set(a);
+  return b;
 }

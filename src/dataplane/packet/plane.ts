@@ -93,9 +93,21 @@ export class PacketDataplane implements Dataplane {
     const e = this.#engine;
     if (!e) return;
     if (cmd.cmd === 'setFwmarkRules') e.classifier.set(ipvs.fwmarkRules.map(parseFwmarkRule));
-    // VIPs the engine has just come to own (a new service's, or all of them when a standby
-    // takes over: the backup role stopped or backup_only cleared) are announced
-    const fresh = e.refresh();
+    // VIPs the engine has just come to own are announced: a new service's (claimed on its own,
+    // so a restore of thousands of services does not re-read the configuration per line), or
+    // all of them when a standby takes over (the backup role stopped, backup_only cleared).
+    // Everything else (removals, destinations) the engine re-reads before its next frame.
+    let fresh: string[] = [];
+    if (cmd.cmd === 'newService') {
+      const a = cmd.service.fwmark ? null : parseIp(cmd.service.addr);
+      const v = a ? e.claimVip(a.af, a.words) : null;
+      if (v !== null) fresh = [v];
+    } else if (
+      cmd.cmd === 'newDaemon' ||
+      cmd.cmd === 'delDaemon' ||
+      (cmd.cmd === 'setSysctl' && cmd.name === 'backup_only')
+    )
+      fresh = e.refresh();
     if (!this.#opts.announce) return;
     for (const v of fresh) {
       const a = parseIp(v);
