@@ -554,14 +554,28 @@ export class HostPacketDataplane implements Dataplane {
     }
   }
 
+  /**
+   * The host kernel's addresses (normalised text → device), read once per event-loop turn: the
+   * commands of one burst (a restore of thousands of services) are checked against one reading
+   * instead of running `ip` for each, and a command of a later turn sees the addresses as they are.
+   */
+  #hostAddrs: Map<string, string> | null = null;
+
   #checkVip(addr: string): void {
     const v = parseIp(addr);
     if (!v) return; // core refuses it
-    for (const a of hostAddresses()) {
-      const h = parseIp(a.addr);
-      if (h && h.af === v.af && h.words.every((x, i) => x === v.words[i]))
-        throw new PktHostVipError(addr, a.dev);
+    if (this.#hostAddrs === null) {
+      this.#hostAddrs = new Map();
+      for (const a of hostAddresses()) {
+        const h = parseIp(a.addr);
+        if (h) this.#hostAddrs.set(formatIp(h.af, h.words), a.dev);
+      }
+      setImmediate(() => {
+        this.#hostAddrs = null;
+      });
     }
+    const dev = this.#hostAddrs.get(formatIp(v.af, v.words));
+    if (dev !== undefined) throw new PktHostVipError(addr, dev);
   }
 
   validate(cmd: Command, ipvs: Ipvs): void {
