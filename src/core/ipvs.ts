@@ -100,6 +100,27 @@ export interface SyncHook {
   syncConn(h: number, pkts: number): void;
 }
 
+/** One direction's TCP sequence adjustment (ip_vs_seq: init_seq, delta, previous_delta). */
+export interface SeqAdjust {
+  initSeq: number;
+  delta: number;
+  previousDelta: number;
+}
+
+/**
+ * What a data plane keeps per connection beside the table that sync carries (spec §8.3): the FTP
+ * helper's sequence adjustments (IN_SEQ / OUT_SEQ).
+ */
+export interface SyncConnData {
+  /** The adjustments of `h` (client → server, then server → client), null when none are kept. */
+  seq(h: number): { in: SeqAdjust; out: SeqAdjust } | null;
+  /**
+   * A backup made or updated `h` from a record (ip_vs_proc_conn): the data plane binds its
+   * helper to it, as ip_vs_conn_new binds an application, and takes the record's `seq`.
+   */
+  synced(h: number, seq: { in: SeqAdjust; out: SeqAdjust } | null): void;
+}
+
 /** Known persistence engines (spec §7). */
 const PERSISTENCE_ENGINES = new Set(['sip']);
 
@@ -152,6 +173,8 @@ export class Ipvs implements SchedEnv {
    * incoming path calls it after counting a packet, guarded by this one null check.
    */
   syncMaster: SyncHook | null = null;
+  /** The data plane's per-connection data for sync (the packet engine's FTP helper), or null. */
+  syncData: SyncConnData | null = null;
   readonly #now: () => number;
   readonly #rand: () => number;
   readonly #log: (msg: string) => void;

@@ -205,6 +205,8 @@ export class SyncBackup {
         ops.setPe(h, r.peName, r.peData.toString('latin1'));
     }
     if (r.inSeq && r.outSeq && this.#seq) this.#seq.setSeq(h, r.inSeq, r.outSeq);
+    // the data plane binds its helper (FTP) and takes the sequence data
+    ipvs.syncData?.synced(h, r.inSeq && r.outSeq ? { in: r.inSeq, out: r.outSeq } : null);
     t.setInPkts(h, ipvs.sysctl.sync_threshold[0]);
     t.setState(h, r.state);
     t.setOldState(h, r.state);

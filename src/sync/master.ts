@@ -354,8 +354,9 @@ export class SyncMaster implements SyncHook {
       da[i] = t.cold[dOff + i]!;
     }
     c.inSeq = c.outSeq = null;
-    if (c.flags & CONN_F_SEQ_MASK && this.#seq) {
-      const s = this.#seq.seq(h);
+    const src = this.#seq ?? ipvs.syncData;
+    if (c.flags & CONN_F_SEQ_MASK && src) {
+      const s = src.seq(h);
       if (s) {
         c.inSeq = s.in;
         c.outSeq = s.out;

@@ -12,7 +12,7 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import { AF_INET, AF_INET6, formatIp } from '../../core/addr.js';
 import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
-import type { Ipvs } from '../../core/ipvs.js';
+import type { Ipvs, SyncConnData } from '../../core/ipvs.js';
 import type { Service } from '../../core/service.js';
 import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
 import { ipv4HeaderChecksumOk } from '../../packet/checksum.js';
@@ -98,6 +98,7 @@ export class PacketEngine {
   /** The VIPs this engine claimed (`addVip`), by `vipKey`. */
   readonly #ownedVips = new Map<number | string, string>();
   readonly #vipHost: VipHost | null;
+  readonly #syncData: SyncConnData;
   readonly #onConfig = (): void => {
     this.#dirty = true;
   };
@@ -126,6 +127,12 @@ export class PacketEngine {
         ? null
         : new VipHost(new ReplyPath(this.net, this.tx), this.icmp, this.counters);
     this.ftp = new FtpHelper(ipvs);
+    // sync carries the FTP helper's sequence adjustments, and a backup binds it (spec §8.3)
+    this.#syncData = {
+      seq: (h) => this.ftp.syncSeq(h),
+      synced: (h, seq) => this.ftp.synced(h, seq),
+    };
+    ipvs.syncData = this.#syncData;
     if (opts.ftpPorts) this.ftp.ports = [...opts.ftpPorts];
     this.ctx = new Ctx(
       ipvs,
@@ -168,6 +175,7 @@ export class PacketEngine {
   /** Stops following configuration changes. */
   close(): void {
     diagnostics.unsubscribe('ipvs:config', this.#onConfig);
+    if (this.ipvs.syncData === this.#syncData) this.ipvs.syncData = null;
   }
 
   /** The tracer (null: not tracing). */

@@ -14,13 +14,15 @@
 import { AF_INET, AF_INET6, formatIp, parseIpv6 as parseV6 } from '../../core/addr.js';
 import { NO_CONN } from '../../core/conn.js';
 import {
+  CONN_F_FWD_MASK,
   CONN_F_IN_SEQ,
   CONN_F_NFCT,
   CONN_F_NO_CPORT,
   CONN_F_OUT_SEQ,
+  FWD_MASQ,
   IPPROTO_TCP,
 } from '../../core/constants.js';
-import type { Ipvs } from '../../core/ipvs.js';
+import type { Ipvs, SeqAdjust } from '../../core/ipvs.js';
 import { TCP_S_ESTABLISHED, TCP_S_LISTEN } from '../../proto/index.js';
 import type { PacketView } from '../../packet/view.js';
 
@@ -96,6 +98,36 @@ export class FtpHelper {
   /** The sequence records of `h` (tests). */
   seqOf(h: number): Int32Array | null {
     return this.#conns.get(h)?.seq ?? null;
+  }
+
+  /** `h`'s adjustments as sync carries them (in, then out), null when the helper is not bound. */
+  syncSeq(h: number): { in: SeqAdjust; out: SeqAdjust } | null {
+    const s = this.#conns.get(h)?.seq;
+    if (!s) return null;
+    const adj = (b: number): SeqAdjust => ({
+      initSeq: s[b]! >>> 0,
+      delta: s[b + 1]! >>> 0,
+      previousDelta: s[b + 2]! >>> 0,
+    });
+    return { in: adj(0), out: adj(3) };
+  }
+
+  /**
+   * A backup synced `h`: bound when it is an FTP control connection (as at creation), then given
+   * the master's adjustments, so the stream goes on being resized where the master left it.
+   */
+  synced(h: number, seq: { in: SeqAdjust; out: SeqAdjust } | null): void {
+    const t = this.#ipvs.conns;
+    if (!this.bound(h) && !this.bindIfFtp(h, (t.flags(h) & CONN_F_FWD_MASK) === FWD_MASQ)) return;
+    if (!seq) return;
+    const s = this.#conns.get(h)!.seq;
+    const put = (b: number, a: SeqAdjust): void => {
+      s[b] = a.initSeq | 0;
+      s[b + 1] = a.delta | 0;
+      s[b + 2] = a.previousDelta | 0;
+    };
+    put(0, seq.in);
+    put(3, seq.out);
   }
 
   // ---- sequence adjustment (ip_vs_app.c) ------------------------------------------------------
