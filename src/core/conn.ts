@@ -567,6 +567,27 @@ export class ConnTable {
     }
   }
 
+  /**
+   * `forEach` from index bucket `from` on, bucket by bucket, stopping after the bucket in which
+   * `max` handles have been visited: returns the bucket to go on from, or -1 when the table has
+   * been walked to its end (a listing in pages, as /proc/net/ip_vs_conn is read in pieces).
+   */
+  forEachFrom(from: number, max: number, fn: (h: number) => void): number {
+    const b = this.#buckets;
+    const hi = this.#hoti;
+    let n = 0;
+    for (let i = Math.max(0, from); i < b.length; i++) {
+      for (let x = b[i]!; x !== NO_CONN; ) {
+        const nx = hi[x * RS + H_NEXT]!;
+        fn(x);
+        n++;
+        x = nx;
+      }
+      if (n >= max) return i + 1 < b.length ? i + 1 : -1;
+    }
+    return -1;
+  }
+
   /** Every hashed handle, collected (for listings and sweeps that may remove entries). */
   handles(): number[] {
     const out: number[] = [];

@@ -12,45 +12,61 @@ import type { ConnInfo, DestInfo, ServiceInfo } from '../ctl/types.js';
 
 /** Every hashed connection and template of `ipvs`. */
 export function connInfos(ipvs: Ipvs): ConnInfo[] {
-  const t = ipvs.conns;
-  const now = ipvs.now();
   const out: ConnInfo[] = [];
-  t.forEach((h) => {
-    const af = t.af(h) as Af;
-    const daf = t.daf(h) as Af;
-    const proto = t.protocol(h);
-    const tmpl = (t.flags(h) & CONN_F_TEMPLATE) !== 0;
-    const po = protoOps(proto);
-    const stateName = tmpl
-      ? t.state(h)
-        ? 'ASSURED'
-        : 'NONE'
-      : po
-        ? po.stateName(t.state(h))
-        : 'ERR!';
-    out.push({
-      af,
-      daf,
-      protocol: proto,
-      caddr: formatIp(af, t.hot, t.caddrOff(h)),
-      cport: t.cport(h),
-      vaddr:
-        proto === IPPROTO_IP
-          ? formatIpv4(t.hot[t.vaddrOff(h)]!)
-          : formatIp(af, t.hot, t.vaddrOff(h)),
-      vport: t.vport(h),
-      daddr: formatIp(daf, t.cold, t.daddrOff(h)),
-      dport: t.dport(h),
-      fwmark: t.fwmark(h),
-      flags: t.flags(h),
-      state: t.state(h),
-      stateName,
-      expiresMs: Math.max(0, ipvs.wheel.expires(h) - now),
-      peName: ipvs.ops.peName(h),
-      peData: ipvs.ops.peData(h),
-    });
-  });
+  ipvs.conns.forEach((h) => out.push(connInfo(ipvs, h)));
   return out;
+}
+
+/**
+ * One page of `connInfos`: the connections of the index buckets from `from` on, at least `max`
+ * of them unless the table ends first, and the bucket the next page starts from (-1: done).
+ */
+export function connInfosPage(
+  ipvs: Ipvs,
+  from: number,
+  max: number,
+): { conns: ConnInfo[]; next: number } {
+  const conns: ConnInfo[] = [];
+  const next = ipvs.conns.forEachFrom(from, max, (h) => conns.push(connInfo(ipvs, h)));
+  return { conns, next };
+}
+
+/** The listing of connection `h`. */
+function connInfo(ipvs: Ipvs, h: number): ConnInfo {
+  const t = ipvs.conns;
+  const af = t.af(h) as Af;
+  const daf = t.daf(h) as Af;
+  const proto = t.protocol(h);
+  const tmpl = (t.flags(h) & CONN_F_TEMPLATE) !== 0;
+  const po = protoOps(proto);
+  const stateName = tmpl
+    ? t.state(h)
+      ? 'ASSURED'
+      : 'NONE'
+    : po
+      ? po.stateName(t.state(h))
+      : 'ERR!';
+  return {
+    af,
+    daf,
+    protocol: proto,
+    caddr: formatIp(af, t.hot, t.caddrOff(h)),
+    cport: t.cport(h),
+    vaddr:
+      proto === IPPROTO_IP
+        ? formatIpv4(t.hot[t.vaddrOff(h)]!)
+        : formatIp(af, t.hot, t.vaddrOff(h)),
+    vport: t.vport(h),
+    daddr: formatIp(daf, t.cold, t.daddrOff(h)),
+    dport: t.dport(h),
+    fwmark: t.fwmark(h),
+    flags: t.flags(h),
+    state: t.state(h),
+    stateName,
+    expiresMs: Math.max(0, ipvs.wheel.expires(h) - ipvs.now()),
+    peName: ipvs.ops.peName(h),
+    peData: ipvs.ops.peData(h),
+  };
 }
 
 /** One destination with its counters. */

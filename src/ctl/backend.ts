@@ -31,6 +31,7 @@ export interface ResultMap {
   getConfig: Timeouts;
   getInfo: Info;
   getConns: ConnInfo[];
+  getConnsPage: { conns: ConnInfo[]; next: number };
   newDaemon: null;
   delDaemon: null;
   getDaemons: DaemonSpec[];
@@ -76,6 +77,7 @@ export const COMMAND_NAMES: ReadonlySet<string> = new Set<Command['cmd']>([
   'getConfig',
   'getInfo',
   'getConns',
+  'getConnsPage',
   'getDaemons',
   'getSysctls',
   'getFwmarkRules',

@@ -10,6 +10,7 @@ import { BadRequestError } from './errors.js';
 import type { Command } from './types.js';
 import { validateCommand } from './validate.js';
 import { checkFwmarkRules } from '../dataplane/packet/classifier.js';
+import { connInfosPage } from '../core/snapshot.js';
 
 /** Applies one command and returns its result. Throws coded errors; state is unchanged on error. */
 export function execute<C extends Command>(ipvs: Ipvs, cmd: C, plane?: Dataplane): ResultOf<C> {
@@ -61,6 +62,8 @@ function apply(ipvs: Ipvs, c: Command): unknown {
       return ipvs.info();
     case 'getConns':
       return ipvs.listConns();
+    case 'getConnsPage':
+      return connInfosPage(ipvs, c.from, c.max);
     case 'newDaemon':
       ipvs.startDaemon(c.daemon);
       return null;

@@ -137,6 +137,8 @@ export type Command =
   | { cmd: 'getConfig' }
   | { cmd: 'getInfo' }
   | { cmd: 'getConns' }
+  /** A page of the connection listing: buckets from `from` (0 first), about `max` entries. */
+  | { cmd: 'getConnsPage'; from: number; max: number }
   | { cmd: 'newDaemon'; daemon: DaemonSpec }
   | { cmd: 'delDaemon'; state: 1 | 2 }
   | { cmd: 'getDaemons' }

@@ -99,6 +99,15 @@ export function validateCommand(c: unknown): asserts c is Command {
       opt(d, 'mcastTtl', 'number', 'daemon');
       break;
     }
+    case 'getConnsPage':
+      for (const k of ['from', 'max'] as const) {
+        const v = c[k];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff)
+          throw new BadRequestError(`${k} must be a non-negative integer`);
+      }
+      if ((c.max as number) < 1 || (c.max as number) > 1_000_000)
+        throw new BadRequestError('max must be in 1..1000000');
+      break;
     case 'delDaemon':
       if (c.state !== 1 && c.state !== 2) throw new BadRequestError('state must be 1 or 2');
       break;

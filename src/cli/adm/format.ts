@@ -314,13 +314,17 @@ export function listDaemon(daemons: DaemonSpec[]): string {
 
 /** list_conn: title and one row per connection-table entry. */
 export function listConns(conns: ConnInfo[], format: number, names: Names): string {
-  let out = 'IPVS connection entries\n';
-  if (format & FMT_PERSISTENTCONN)
-    out += `pro expire ${ljust('state', 11)} ${ljust('source', 18)} ${ljust('virtual', 18)} ${ljust('destination', 18)} ${ljust('pe name', 16)} pe_data\n`;
-  else
-    out += `pro expire ${ljust('state', 11)} ${ljust('source', 18)} ${ljust('virtual', 18)} destination\n`;
+  let out = connsHeader(format);
   for (const c of conns) out += connRow(c, format, names);
   return out;
+}
+
+/** The two header lines of `-L -c`. */
+export function connsHeader(format: number): string {
+  const head = `pro expire ${ljust('state', 11)} ${ljust('source', 18)} ${ljust('virtual', 18)} `;
+  return format & FMT_PERSISTENTCONN
+    ? `IPVS connection entries\n${head}${ljust('destination', 18)} ${ljust('pe name', 16)} pe_data\n`
+    : `IPVS connection entries\n${head}destination\n`;
 }
 
 /** One `-L -c` row. */

@@ -39,6 +39,8 @@ export interface AdmIo {
 }
 
 const CORE_CODES: ReadonlySet<string> = new Set(ALL_ERRORS.map((c) => c.code));
+/** Connections per `getConnsPage` request of `-L -c`. */
+const CONN_PAGE = 10_000;
 
 /** Thrown when the backend cannot be reached at all. */
 export class BackendUnavailable extends Error {}
@@ -288,15 +290,28 @@ async function processOptions(
     case O.CMD_LIST: {
       const has = (k: number) => ce.options.has(k);
       if (has(O.OPTC_CONNECTION)) {
-        let conns: ConnInfo[];
-        try {
-          conns = await call<ConnInfo[]>(sess, 'other', { cmd: 'getConns' });
-        } catch (e) {
-          if (isUnavailable(e)) throw e;
-          throw new AdmExit(1, { stderr: `${errorText('other', e)}\n` });
-        }
-        const names = await prepareNames(sess, fmt, connAddrs(conns));
-        sess.io.stdout.write(F.listConns(conns, fmt, names));
+        // in pages, as ipvsadm reads /proc/net/ip_vs_conn: the daemon never builds the whole
+        // listing of a million connections at once, and keeps forwarding between pages
+        let from = 0;
+        let out = F.connsHeader(fmt);
+        do {
+          let page: { conns: ConnInfo[]; next: number };
+          try {
+            page = await call<{ conns: ConnInfo[]; next: number }>(sess, 'other', {
+              cmd: 'getConnsPage',
+              from,
+              max: CONN_PAGE,
+            });
+          } catch (e) {
+            if (isUnavailable(e)) throw e;
+            throw new AdmExit(1, { stderr: `${errorText('other', e)}\n` });
+          }
+          const names = await prepareNames(sess, fmt, connAddrs(page.conns));
+          for (const c of page.conns) out += F.connRow(c, fmt, names);
+          sess.io.stdout.write(out);
+          out = '';
+          from = page.next;
+        } while (from >= 0);
       } else if (has(O.OPTC_SERVICE)) {
         let se: ServiceInfo;
         try {

@@ -1,0 +1,99 @@
+/**
+ * `ipvs adm -L -c` of a large table: the listing comes from the daemon in pages
+ * (`getConnsPage`, whole index buckets of about 10,000 entries each), so the daemon never builds
+ * a million-row reply at once. Every connection is listed exactly once under one header, the
+ * pages are what the command promises, and bad page arguments are refused.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Flow } from '../../src/core/flow.js';
+import { Ipvs } from '../../src/core/ipvs.js';
+import { execute } from '../../src/ctl/commands.js';
+import { Adm } from './helpers.js';
+
+function filled(n: number): Ipvs {
+  const ipvs = new Ipvs({ maxConns: n + 16, log: () => {}, now: () => 1_000_000 });
+  const k = {
+    af: 2 as const,
+    protocol: 6,
+    addr: '10.0.0.1',
+    port: 80,
+    fwmark: 0,
+    scheduler: 'rr',
+    flags: 0,
+    timeout: 0,
+    netmask: 0xffffffff,
+    pe: '',
+  };
+  ipvs.addService(k);
+  ipvs.addDest(k, {
+    addr: '192.168.1.10',
+    port: 80,
+    fwd: 0,
+    weight: 1,
+    uThreshold: 0,
+    lThreshold: 0,
+    tunType: 0,
+    tunPort: 0,
+    tunFlags: 0,
+  });
+  const svc = ipvs.services.list()[0]!;
+  const f = new Flow();
+  const c = new Uint32Array(4);
+  const v = new Uint32Array([0x0a000001, 0, 0, 0]);
+  for (let i = 0; i < n; i++) {
+    c[0] = (0xcb000000 + (i >> 4)) >>> 0;
+    f.set(2, 6, c, 1024 + (i & 15), v, 80);
+    ipvs.ops.put(ipvs.ops.schedule(svc, f));
+  }
+  return ipvs;
+}
+
+describe('ipvs adm -L -c in pages', () => {
+  it('lists 25,000 connections, each once, under one header', async () => {
+    const adm = new Adm(filled(25_000));
+    try {
+      const r = await adm.run('-L -c -n');
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.split('\n').filter(Boolean);
+      assert.equal(lines[0], 'IPVS connection entries');
+      assert.match(lines[1]!, /^pro expire state/);
+      assert.equal(lines.filter((l) => l === 'IPVS connection entries').length, 1);
+      const rows = lines.slice(2);
+      assert.equal(rows.length, 25_000);
+      assert.equal(new Set(rows.map((l) => l.split(/\s+/)[3])).size, 25_000, 'each client once');
+    } finally {
+      adm.close();
+    }
+  });
+
+  it('getConnsPage: whole buckets of at least max entries, then -1; bad arguments refused', () => {
+    const ipvs = filled(5_000);
+    try {
+      let from = 0;
+      let total = 0;
+      let pages = 0;
+      do {
+        const p = execute(ipvs, { cmd: 'getConnsPage', from, max: 1000 });
+        if (p.next >= 0) assert.ok(p.conns.length >= 1000, 'a page before the last is full');
+        total += p.conns.length;
+        from = p.next;
+        pages++;
+      } while (from >= 0);
+      assert.equal(total, 5_000);
+      assert.ok(pages >= 5 && pages <= 6, `${pages} pages`);
+      for (const bad of [
+        { from: -1, max: 10 },
+        { from: 0, max: 0 },
+        { from: 0, max: 2_000_000 },
+        { from: 1.5, max: 10 },
+      ])
+        assert.throws(
+          () => execute(ipvs, { cmd: 'getConnsPage', ...bad }),
+          (e: unknown) => (e as { code?: string }).code === 'IPVS_ERR_BAD_REQUEST',
+        );
+    } finally {
+      ipvs.close();
+    }
+  });
+});
