@@ -577,7 +577,7 @@ export class ConnTable {
     const hi = this.#hoti;
     let n = 0;
     for (let i = Math.max(0, from); i < b.length; i++) {
-      for (let x = b[i]!; x !== NO_CONN; ) {
+      for (let x = b[i]!; x !== NO_CONN;) {
         const nx = hi[x * RS + H_NEXT]!;
         fn(x);
         n++;

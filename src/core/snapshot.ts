@@ -53,9 +53,7 @@ function connInfo(ipvs: Ipvs, h: number): ConnInfo {
     caddr: formatIp(af, t.hot, t.caddrOff(h)),
     cport: t.cport(h),
     vaddr:
-      proto === IPPROTO_IP
-        ? formatIpv4(t.hot[t.vaddrOff(h)]!)
-        : formatIp(af, t.hot, t.vaddrOff(h)),
+      proto === IPPROTO_IP ? formatIpv4(t.hot[t.vaddrOff(h)]!) : formatIp(af, t.hot, t.vaddrOff(h)),
     vport: t.vport(h),
     daddr: formatIp(daf, t.cold, t.daddrOff(h)),
     dport: t.dport(h),
