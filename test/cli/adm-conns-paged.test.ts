@@ -9,34 +9,13 @@ import { describe, it } from 'node:test';
 import { Flow } from '../../src/core/flow.js';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { execute } from '../../src/ctl/commands.js';
+import { destSpec, svcSpec } from '../helpers/ipvs.js';
 import { Adm } from './helpers.js';
 
 function filled(n: number): Ipvs {
   const ipvs = new Ipvs({ maxConns: n + 16, log: () => {}, now: () => 1_000_000 });
-  const k = {
-    af: 2 as const,
-    protocol: 6,
-    addr: '10.0.0.1',
-    port: 80,
-    fwmark: 0,
-    scheduler: 'rr',
-    flags: 0,
-    timeout: 0,
-    netmask: 0xffffffff,
-    pe: '',
-  };
-  ipvs.addService(k);
-  ipvs.addDest(k, {
-    addr: '192.168.1.10',
-    port: 80,
-    fwd: 0,
-    weight: 1,
-    uThreshold: 0,
-    lThreshold: 0,
-    tunType: 0,
-    tunPort: 0,
-    tunFlags: 0,
-  });
+  ipvs.addService(svcSpec('10.0.0.1', 80));
+  ipvs.addDest(svcSpec('10.0.0.1', 80), destSpec('192.168.1.10', 80));
   const svc = ipvs.services.list()[0]!;
   const f = new Flow();
   const c = new Uint32Array(4);
