@@ -71,8 +71,12 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
   let write = false;
   const files: string[] = [];
   const keys: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
+  // combined short flags, as sysctl(8) takes them: -nq, -qw, -qp FILE
+  const argv = rest.flatMap((a) =>
+    /^-[neqaAXw]+p?$/.test(a) && a.length > 2 ? [...a.slice(1)].map((c) => `-${c}`) : [a],
+  );
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     if (a === '-h' || a === '--help') {
       out.write(USAGE);
       return 0;
@@ -83,7 +87,7 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     else if (a === '-a' || a === '-A' || a === '-X' || a === '--all') all = true;
     else if (a === '-w' || a === '--write') write = true;
     else if (a === '-p' || a === '--load') {
-      const f = rest[i + 1];
+      const f = argv[i + 1];
       if (f === undefined || f.startsWith('-')) {
         err.write(USAGE);
         return 2;

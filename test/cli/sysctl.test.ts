@@ -84,6 +84,11 @@ describe('ipvs sysctl', () => {
     assert.equal(await runSysctl(['-q', 'sloppy_tcp=1'], q.io), 0);
     assert.equal(q.out(), '');
     assert.equal(ipvs.sysctl.sloppy_tcp, 1);
+    // combined short flags, as sysctl(8) takes them
+    const c = io(ipvs);
+    assert.equal(await runSysctl(['-qw', 'sloppy_sctp=1'], c.io), 0);
+    assert.equal(await runSysctl(['-nq', 'sloppy_sctp'], c.io), 0);
+    assert.equal(c.out(), '1\n');
   });
 
   it("refuses unknown names and bad values with sysctl(8)'s messages and the code; the rest applies", async () => {
