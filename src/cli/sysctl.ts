@@ -5,7 +5,8 @@
  *
  *   ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p FILE...
  *
- * NAME is `net.ipv4.vs.NAME`, `net/ipv4/vs/NAME` or the bare `NAME`. Values are written as text as
+ * NAME is `net.ipv4.vs.NAME`, `net/ipv4/vs/NAME` or the bare `NAME` (in a `-p` file only
+ * `net.ipv4.vs.*` keys are applied; the kernel's other knobs there are skipped). Values are text as
  * the kernel's handlers read them: an integer, `sync_threshold` as two integers, `est_cpulist` as
  * a CPU list. Output and messages are sysctl(8)'s, each error followed by a line with its code;
  * the status is 0, or 1 when any name or value was refused (the others still apply), 2 for usage.
@@ -130,7 +131,10 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
         refuse(`sysctl: ${f}(${n + 1}): invalid syntax, continuing...`);
         return;
       }
-      writes.push({ key: l.slice(0, eq), value: l.slice(eq + 1), where: `${f}(${n + 1})` });
+      const key = l.slice(0, eq).trim().replace(/\//g, '.');
+      // a file may set the kernel's other knobs too (net.ipv4.ip_forward …): not ours, skipped
+      if (!key.startsWith(PREFIX)) return;
+      writes.push({ key, value: l.slice(eq + 1), where: `${f}(${n + 1})` });
     });
   }
   const reads: string[] = [];

@@ -130,7 +130,8 @@ describe('ipvs sysctl', () => {
     const { ipvs } = makeIpvs();
     const a = io(ipvs, {
       '/etc/sysctl.d/90-ipvs.conf':
-        '# IPVS\nnet.ipv4.vs.conn_reuse_mode = 0\n; old\n  net.ipv4.vs.expire_quiescent_template=1\nnonsense\n',
+        '# IPVS\nnet.ipv4.vs.conn_reuse_mode = 0\n; old\n  net.ipv4.vs.expire_quiescent_template=1\nnonsense\n' +
+        "# the kernel's own knobs in the same file are not ours\nnet.ipv4.ip_forward = 1\n",
     });
     assert.equal(await runSysctl(['-p', '/etc/sysctl.d/90-ipvs.conf'], a.io), 1);
     assert.equal(
