@@ -31,3 +31,11 @@ export function words4(src: ArrayLike<number>, o: number, out: Uint32Array): Uin
   out[3] = src[o + 3]!;
   return out;
 }
+
+/** Writes `v` at `b[p]` as a big-endian 32-bit word (network byte order). */
+export function put32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}

@@ -25,6 +25,7 @@ import {
 import type { Ipvs, SeqAdjust } from '../../core/ipvs.js';
 import { TCP_S_ESTABLISHED, TCP_S_LISTEN } from '../../proto/index.js';
 import type { PacketView } from '../../packet/view.js';
+import { put32 } from './bytes.js';
 
 /** Default FTP control ports (module parameter `ports`). */
 export const FTP_PORTS_DEFAULT: readonly number[] = [21];
@@ -349,13 +350,6 @@ export class FtpHelper {
     ipvs.conns.setTimeout(n, ipvs.timeouts.get(IPPROTO_TCP)![TCP_S_LISTEN]!);
     ipvs.ops.put(n);
   }
-}
-
-function put32(b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 24;
-  b[p + 1] = v >>> 16;
-  b[p + 2] = v >>> 8;
-  b[p + 3] = v;
 }
 
 /** Case-insensitive match of ASCII `s` at `b[p]`. */

@@ -8,7 +8,7 @@
  * 1280 bytes (IPv6).
  */
 import { AF_INET, AF_INET6 } from '../../core/addr.js';
-import { csumFinish, csumPartial, ipv4HeaderChecksum, l4Checksum } from '../../packet/checksum.js';
+import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';
 import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
@@ -31,7 +31,6 @@ export class IcmpSender {
   readonly #counters: Counters;
   readonly #limit: IcmpLimit | null;
   readonly #res = new RouteResult();
-  #ipId = 1;
   /** Called after an error was sent (the tracer). */
   onSend: ((type: number, code: number, info: number) => void) | null = null;
 
@@ -90,45 +89,19 @@ export class IcmpSender {
     b[l4 + 5] = info >>> 16;
     b[l4 + 6] = info >>> 8;
     b[l4 + 7] = info;
-    if (v6) {
-      b[ip] = 0x60;
-      b[ip + 1] = 0;
-      b[ip + 2] = 0;
-      b[ip + 3] = 0;
-      b[ip + 4] = (8 + quote) >>> 8;
-      b[ip + 5] = 8 + quote;
-      b[ip + 6] = IPPROTO.ICMPV6;
-      b[ip + 7] = 64;
-      for (let i = 0; i < 4; i++) {
-        put32(b, ip + 8 + 4 * i, src[i]!);
-        put32(b, ip + 24 + 4 * i, v.src[i]!);
-      }
-      const c = l4Checksum(AF_INET6, src, v.src, IPPROTO.ICMPV6, b, l4, 8 + quote);
-      b[l4 + 2] = c >>> 8;
-      b[l4 + 3] = c;
-    } else {
-      b[ip] = 0x45;
-      b[ip + 1] = (v.tos & 0x1e) | 0xc0;
-      b[ip + 2] = ipLen >>> 8;
-      b[ip + 3] = ipLen;
-      const id = this.#ipId++ & 0xffff;
-      b[ip + 4] = id >>> 8;
-      b[ip + 5] = id;
-      b[ip + 6] = 0;
-      b[ip + 7] = 0;
-      b[ip + 8] = 64;
-      b[ip + 9] = IPPROTO.ICMP;
-      b[ip + 10] = 0;
-      b[ip + 11] = 0;
-      put32(b, ip + 12, src[0]!);
-      put32(b, ip + 16, v.src[0]!);
-      const hc = ipv4HeaderChecksum(b, ip, 20);
-      b[ip + 10] = hc >>> 8;
-      b[ip + 11] = hc;
-      const c = csumFinish(csumPartial(b, l4, 8 + quote));
-      b[l4 + 2] = c >>> 8;
-      b[l4 + 3] = c;
-    }
+    path.header(
+      ip,
+      v,
+      v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP,
+      8 + quote,
+      v6 ? 0 : (v.tos & 0x1e) | 0xc0,
+      false,
+    );
+    const c = v6
+      ? l4Checksum(AF_INET6, src, v.src, IPPROTO.ICMPV6, b, l4, 8 + quote)
+      : csumFinish(csumPartial(b, l4, 8 + quote));
+    b[l4 + 2] = c >>> 8;
+    b[l4 + 3] = c;
     path.done();
     this.#counters.icmpSent++;
     if (this.onSend) this.onSend(type, code, info);
@@ -163,11 +136,4 @@ export class IcmpSender {
  */
 export function isIcmpError(t: number): boolean {
   return t === 3 || t === 4 || t === 5 || t === 11 || t === 12 || t > 18;
-}
-
-function put32(b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 24;
-  b[p + 1] = v >>> 16;
-  b[p + 2] = v >>> 8;
-  b[p + 3] = v;
 }

@@ -13,7 +13,7 @@ import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import { PktConfigError } from './errors.js';
 import type { Iface, NetModel } from './net.js';
-import { copyBytes } from './bytes.js';
+import { copyBytes, put32 } from './bytes.js';
 
 /** Neighbour states (include/net/neighbour.h, simplified). */
 export const NUD = {
@@ -586,13 +586,6 @@ export class Neigh {
     }
     return out;
   }
-}
-
-function put32(o: Uint8Array, p: number, v: number): void {
-  o[p] = v >>> 24;
-  o[p + 1] = v >>> 16;
-  o[p + 2] = v >>> 8;
-  o[p + 3] = v;
 }
 
 function get32(b: Uint8Array, p: number): number {

@@ -7,12 +7,15 @@
  * the ingress interface's address.
  */
 import type { PacketView } from '../../packet/view.js';
-import { copyBytes } from './bytes.js';
+import { ipv4HeaderChecksum } from '../../packet/checksum.js';
+import { copyBytes, put32 } from './bytes.js';
 import type { Iface, NetModel } from './net.js';
 import { RouteResult } from './net.js';
 import type { Tx } from './tx.js';
 
 const AF_INET6 = 10;
+/** TTL / hop limit of the host's own packets (ip_default_ttl, hop_limit). */
+const HOST_TTL = 64;
 
 /** Starts reply frames toward a packet's sender. */
 export class ReplyPath {
@@ -25,6 +28,7 @@ export class ReplyPath {
   /** The memory the last `open` wrote the Ethernet header into. */
   buf: Uint8Array = new Uint8Array(0);
   #learned = false;
+  #ipId = 1;
 
   constructor(net: NetModel, tx: Tx) {
     this.#net = net;
@@ -74,6 +78,57 @@ export class ReplyPath {
       this.buf = this.#tx.buf;
     }
     return off + 14;
+  }
+
+  /**
+   * Writes the reply's IP header at `ip` in `this.buf`: from `this.src` to the sender of `v`,
+   * TTL / hop limit 64 (the host's default), `payload` bytes of `proto` after it. IPv4 with `df`
+   * gets identification 0 (ip_select_ident without a socket), otherwise the next of this path's.
+   */
+  header(
+    ip: number,
+    v: PacketView,
+    proto: number,
+    payload: number,
+    tos: number,
+    df: boolean,
+  ): void {
+    const b = this.buf;
+    const src = this.src;
+    if (v.af === AF_INET6) {
+      b[ip] = 0x60 | (tos >>> 4);
+      b[ip + 1] = (tos & 0x0f) << 4;
+      b[ip + 2] = 0;
+      b[ip + 3] = 0;
+      b[ip + 4] = payload >>> 8;
+      b[ip + 5] = payload;
+      b[ip + 6] = proto;
+      b[ip + 7] = HOST_TTL;
+      for (let i = 0; i < 4; i++) {
+        put32(b, ip + 8 + 4 * i, src[i]!);
+        put32(b, ip + 24 + 4 * i, v.src[i]!);
+      }
+      return;
+    }
+    const len = 20 + payload;
+    b[ip] = 0x45;
+    b[ip + 1] = tos;
+    b[ip + 2] = len >>> 8;
+    b[ip + 3] = len;
+    const id = df ? 0 : this.#ipId++ & 0xffff;
+    b[ip + 4] = id >>> 8;
+    b[ip + 5] = id;
+    b[ip + 6] = df ? 0x40 : 0;
+    b[ip + 7] = 0;
+    b[ip + 8] = HOST_TTL;
+    b[ip + 9] = proto;
+    b[ip + 10] = 0;
+    b[ip + 11] = 0;
+    put32(b, ip + 12, src[0]!);
+    put32(b, ip + 16, v.src[0]!);
+    const hc = ipv4HeaderChecksum(b, ip, 20);
+    b[ip + 10] = hc >>> 8;
+    b[ip + 11] = hc;
   }
 
   /** The frame of the last `open` is complete (the tracer sees it). */

@@ -8,10 +8,10 @@
  * unrecognised next header, for IPv6). Here no host stack owns the VIP, so the engine answers
  * the same way. Fragments are not reassembled: a fragmented packet for the VIP gets no answer.
  */
-import { csumFinish, csumPartial, ipv4HeaderChecksum, l4Checksum } from '../../packet/checksum.js';
+import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';
 import type { PacketView } from '../../packet/view.js';
-import { copyBytes } from './bytes.js';
+import { copyBytes, put32 } from './bytes.js';
 import type { Counters } from './counters.js';
 import type { IcmpSender } from './icmp-send.js';
 import type { Iface } from './net.js';
@@ -22,15 +22,12 @@ const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
 const TCP_ACK = 0x10;
-/** Default TTL / hop limit of the host's own packets (ip_default_ttl, hop_limit). */
-const HOST_TTL = 64;
 
 /** The engine's answers for its VIPs. */
 export class VipHost {
   readonly #path: ReplyPath;
   readonly #icmp: IcmpSender;
   readonly #counters: Counters;
-  #ipId = 1;
 
   constructor(path: ReplyPath, icmp: IcmpSender, counters: Counters) {
     this.#path = path;
@@ -82,7 +79,7 @@ export class VipHost {
     copyBytes(b, l4, v.buf, v.l4Offset, len);
     b[l4] = type;
     b[l4 + 1] = 0;
-    this.#ipHeader(b, ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, len, v.tos, false);
+    path.header(ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, len, v.tos, false);
     const c = v6
       ? l4Checksum(v.af, path.src, v.src, IPPROTO.ICMPV6, b, l4, len)
       : csumFinish(csumPartial(b, l4, len) - ((b[l4 + 2]! << 8) | b[l4 + 3]!));
@@ -126,66 +123,11 @@ export class VipHost {
     b[t + 12] = 5 << 4;
     b[t + 13] = flags;
     b.fill(0, t + 14, t + 20);
-    this.#ipHeader(b, ip, v, IPPROTO.TCP, 20, 0, true);
+    path.header(ip, v, IPPROTO.TCP, 20, 0, true);
     const c = l4Checksum(v.af, path.src, v.src, IPPROTO.TCP, b, t, 20);
     b[t + 16] = c >>> 8;
     b[t + 17] = c;
     path.done();
     return true;
   }
-
-  /** The reply's IP header: from the path's source to the packet's sender. */
-  #ipHeader(
-    b: Uint8Array,
-    ip: number,
-    v: PacketView,
-    proto: number,
-    payload: number,
-    tos: number,
-    df: boolean,
-  ): void {
-    const src = this.#path.src;
-    if (v.af === AF_INET6) {
-      b[ip] = 0x60 | (tos >>> 4);
-      b[ip + 1] = (tos & 0x0f) << 4;
-      b[ip + 2] = 0;
-      b[ip + 3] = 0;
-      b[ip + 4] = payload >>> 8;
-      b[ip + 5] = payload;
-      b[ip + 6] = proto;
-      b[ip + 7] = HOST_TTL;
-      for (let i = 0; i < 4; i++) {
-        put32(b, ip + 8 + 4 * i, src[i]!);
-        put32(b, ip + 24 + 4 * i, v.src[i]!);
-      }
-      return;
-    }
-    const len = 20 + payload;
-    b[ip] = 0x45;
-    b[ip + 1] = tos;
-    b[ip + 2] = len >>> 8;
-    b[ip + 3] = len;
-    // a DF packet needs no identification (ip_select_ident leaves it 0 without a socket)
-    const id = df ? 0 : this.#ipId++ & 0xffff;
-    b[ip + 4] = id >>> 8;
-    b[ip + 5] = id;
-    b[ip + 6] = df ? 0x40 : 0;
-    b[ip + 7] = 0;
-    b[ip + 8] = HOST_TTL;
-    b[ip + 9] = proto;
-    b[ip + 10] = 0;
-    b[ip + 11] = 0;
-    put32(b, ip + 12, src[0]!);
-    put32(b, ip + 16, v.src[0]!);
-    const hc = ipv4HeaderChecksum(b, ip, 20);
-    b[ip + 10] = hc >>> 8;
-    b[ip + 11] = hc;
-  }
-}
-
-function put32(b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 24;
-  b[p + 1] = v >>> 16;
-  b[p + 2] = v >>> 8;
-  b[p + 3] = v;
 }
