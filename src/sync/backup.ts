@@ -17,13 +17,7 @@ import {
 } from '../core/constants.js';
 import type { Ipvs } from '../core/ipvs.js';
 import type { Dest } from '../core/service.js';
-import {
-  type DecodeResult,
-  MAX_SYNC_TIMEOUT_SEC,
-  type SeqAdj,
-  type SyncRecord,
-  decodeMessage,
-} from './wire.js';
+import { type DecodeResult, MAX_SYNC_TIMEOUT_SEC, type SyncRecord, decodeMessage } from './wire.js';
 
 /** A template without a v1 timeout lives this long (3 minutes, as ip_vs_proc_conn). */
 export const SYNC_TEMPLATE_TIMEOUT_MS = 180_000;
@@ -44,11 +38,6 @@ export interface SyncBackupCounters {
   stale: number;
   /** New connections refused because the table was full. */
   tableFull: number;
-}
-
-/** Where sequence data of synced connections goes (the FTP helper's deltas). */
-export interface SyncSeqSink {
-  setSeq(h: number, inSeq: SeqAdj, outSeq: SeqAdj): void;
 }
 
 function sameAddr(af: number, a: ArrayLike<number>, ao: number, b: ArrayLike<number>): boolean {
@@ -98,16 +87,10 @@ export class SyncBackup {
     stale: 0,
     tableFull: 0,
   };
-  #seq: SyncSeqSink | null = null;
 
   constructor(ipvs: Ipvs, syncId: number) {
     this.ipvs = ipvs;
     this.syncId = syncId;
-  }
-
-  /** Where received sequence data goes (dropped without one). */
-  setSeqSink(s: SyncSeqSink | null): void {
-    this.#seq = s;
   }
 
   /** One received datagram: validated, then its records applied in order. */
@@ -204,7 +187,6 @@ export class SyncBackup {
       if (flags0 & CONN_F_TEMPLATE && r.peData && r.peName)
         ops.setPe(h, r.peName, r.peData.toString('latin1'));
     }
-    if (r.inSeq && r.outSeq && this.#seq) this.#seq.setSeq(h, r.inSeq, r.outSeq);
     // the data plane binds its helper (FTP) and takes the sequence data
     ipvs.syncData?.synced(h, r.inSeq && r.outSeq ? { in: r.inSeq, out: r.outSeq } : null);
     t.setInPkts(h, ipvs.sysctl.sync_threshold[0]);

@@ -29,7 +29,7 @@ import {
   TCP_S_FIN_WAIT,
   TCP_S_TIME_WAIT,
 } from '../proto/index.js';
-import { type SeqAdj, type SyncConn, SyncMessage, recordLengthV0, recordLengthV1 } from './wire.js';
+import { type SyncConn, SyncMessage, recordLengthV0, recordLengthV1 } from './wire.js';
 
 /** IPVS_SYNC_WAKEUP_RATE: queued buffers that wake the sender at once. */
 export const SYNC_WAKEUP_RATE = 8;
@@ -80,12 +80,6 @@ export interface SyncMasterCounters {
   sent: number;
   /** Buffers discarded because the queue held sync_qlen_max already. */
   queueFull: number;
-}
-
-/** Optional per-connection data the master cannot read from the table itself. */
-export interface SyncSeqSource {
-  /** TCP sequence adjustments of a connection with IN_SEQ / OUT_SEQ (the FTP helper's). */
-  seq(h: number): { in: SeqAdj; out: SeqAdj } | null;
 }
 
 interface Thread {
@@ -174,7 +168,6 @@ export class SyncMaster implements SyncHook {
   readonly #timers: SyncTimers;
   readonly #threads: Thread[] = [];
   readonly #mask: number;
-  #seq: SyncSeqSource | null = null;
   #running = true;
   // scratch record, reused for every connection
   readonly #c: SyncConn;
@@ -221,11 +214,6 @@ export class SyncMaster implements SyncHook {
       peData: null,
       peName: null,
     };
-  }
-
-  /** Where sequence data of IN_SEQ / OUT_SEQ connections comes from (zeros without one). */
-  setSeqSource(s: SyncSeqSource | null): void {
-    this.#seq = s;
   }
 
   /** The thread (socket) that sends connection `h`: the same one for the connection's life. */
@@ -354,9 +342,9 @@ export class SyncMaster implements SyncHook {
       da[i] = t.cold[dOff + i]!;
     }
     c.inSeq = c.outSeq = null;
-    const src = this.#seq ?? ipvs.syncData;
-    if (c.flags & CONN_F_SEQ_MASK && src) {
-      const s = src.seq(h);
+    // IN_SEQ / OUT_SEQ data comes from the data plane (the FTP helper); zeros without one
+    if (c.flags & CONN_F_SEQ_MASK && ipvs.syncData) {
+      const s = ipvs.syncData.seq(h);
       if (s) {
         c.inSeq = s.in;
         c.outSeq = s.out;

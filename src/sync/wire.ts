@@ -9,6 +9,7 @@
  */
 import { endianness } from 'node:os';
 import { AF_INET, AF_INET6 } from '../core/addr.js';
+import type { SeqAdjust } from '../core/ipvs.js';
 import {
   CONN_F_BACKUP_MASK,
   CONN_F_HASHED,
@@ -51,12 +52,8 @@ export const MAX_SYNC_TIMEOUT_SEC = Math.floor(0xffffffff / 1000);
 
 const NATIVE_LE = endianness() === 'LE';
 
-/** One direction's TCP sequence adjustment (struct ip_vs_seq). */
-export interface SeqAdj {
-  initSeq: number;
-  delta: number;
-  previousDelta: number;
-}
+/** One direction's TCP sequence adjustment (struct ip_vs_seq), core's `SeqAdjust`. */
+export type SeqAdj = SeqAdjust;
 
 /** A connection as a sync record carries it. Addresses are four words, as in core. */
 export interface SyncConn {
