@@ -296,6 +296,14 @@ export class Ipvs implements SchedEnv {
 
   // ---- helpers ----------------------------------------------------------------------------
 
+  /**
+   * A standby: `backup_only` is set while a backup sync daemon runs, so the director role is off
+   * (ip_vs_in / ip_vs_out pass everything; spec §8.1).
+   */
+  get standby(): boolean {
+    return this.sysctl.backup_only !== 0 && this.daemons.backup !== null;
+  }
+
   /** IPVS processing is enabled once a service exists (spec §1.1). */
   get enabled(): boolean {
     return this.#enabled;

@@ -201,15 +201,6 @@ export class PacketEngine {
   }
 
   /**
-   * A standby director: `backup_only` is set while a backup sync daemon runs, so the director role
-   * is off (ip_vs_in / ip_vs_out pass everything). Its VIPs are then not claimed (no ARP / NDP
-   * answers, nothing answered for them): with kernel IPVS a standby does not hold the VIP either.
-   */
-  get standby(): boolean {
-    return this.ipvs.sysctl.backup_only !== 0 && this.ipvs.daemons.backup !== null;
-  }
-
-  /**
    * Re-reads what the engine derives from the configuration (VIPs, helpers' tables). Returns the
    * VIPs it has just come to own (a data plane announces them with gratuitous ARP).
    */
@@ -228,9 +219,10 @@ export class PacketEngine {
       }
     }
     if (this.#opts.ownServiceVips === false) return [];
-    // what the services want, keyed without formatting an address per service and refresh
+    // a standby (Ipvs.standby) claims no VIP — no ARP / NDP answers, nothing answered for them —
+    // as a kernel standby does not hold the VIP; what the services want, keyed without formatting an address per service and refresh
     const want = new Map<number | string, Service>();
-    if (!this.standby) for (const s of svcs) if (!s.fwmark) want.set(vipKey(s.af, s.addr), s);
+    if (!this.ipvs.standby) for (const s of svcs) if (!s.fwmark) want.set(vipKey(s.af, s.addr), s);
     for (const [k, a] of this.#ownedVips) {
       if (!want.has(k)) {
         this.net.delVip(a);
@@ -252,7 +244,7 @@ export class PacketEngine {
    * it is newly claimed (to announce), else null. Removals are found by the next `refresh()`.
    */
   claimVip(af: number, addr: ArrayLike<number>): string | null {
-    if (this.#opts.ownServiceVips === false || this.standby) return null;
+    if (this.#opts.ownServiceVips === false || this.ipvs.standby) return null;
     const k = vipKey(af, addr);
     return this.#ownedVips.has(k) ? null : this.#claim(k, af, addr);
   }

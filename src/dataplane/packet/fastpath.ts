@@ -110,7 +110,7 @@ export class FastPath {
     // the out-lookup keys on the packet's destination, the in-lookup on its source
     const bo = bd >= 0 ? bd : conns.bucket(af, proto, t.daddr, 0, t.dport);
     if (c.net.isLocal(af, t.daddr, 0)) {
-      if (ipvs.sysctl.backup_only && ipvs.daemons.backup) return false;
+      if (ipvs.standby) return false;
       if (proto === IPPROTO_TCP && (t.tcpFlags & SYN) !== 0) return false;
       // LOCAL_IN: the out handler (98) runs before the in handler (99)
       if (conns.outGetAt(bo, af, proto, t.saddr, t.sport, t.daddr, t.dport) !== NO_CONN)

@@ -164,7 +164,7 @@ export class IpvsHandlers {
     const c = this.ctx;
     const v = pkt.view;
     if (pkt.property) return NF.ACCEPT;
-    if (!ipvs.enabled || (ipvs.sysctl.backup_only && ipvs.daemons.backup)) return NF.ACCEPT;
+    if (!ipvs.enabled || ipvs.standby) return NF.ACCEPT;
     const proto = v.protocol;
     if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {
       const r = this.#inIcmp(pkt, hook);
