@@ -266,19 +266,7 @@ export class SyncMaster implements SyncHook {
     if (t.flags(h) & CONN_F_ONE_PACKET) return;
     if (!syncConnNeeded(ipvs, this.endtimes, h, pkts)) return;
     const c = this.#fill(h);
-    const len = recordLengthV0(c);
-    const th = this.#threads[this.threadOf(h)]!;
-    let buff = th.buff;
-    // a v1 buffer (byte 0 = 0 records in v0 terms) or a full one goes out first
-    if (buff && (buff.version !== 0 || !buff.fits(len))) {
-      this.#queueTail(th);
-      buff = null;
-    }
-    if (!buff) {
-      buff = new SyncMessage(0, this.config.syncId, this.config.maxlen, len, ipvs.now());
-      th.buff = buff;
-    }
-    buff.addV0(c);
+    this.#buffer(h, 0, recordLengthV0(c)).addV0(c);
     this.counters.records++;
     const ct = t.control(h);
     if (ct === NO_CONN) return;
@@ -298,20 +286,27 @@ export class SyncMaster implements SyncHook {
       ipvs.warn('sync-pe', 'SYNC, connection pe_data invalid');
       return false;
     }
-    const len = recordLengthV1(c);
+    this.#buffer(h, 1, recordLengthV1(c)).addV1(c);
+    this.counters.records++;
+    return true;
+  }
+
+  /**
+   * The buffer of `h`'s thread, ready for a record of `len` bytes in format `version`: one of
+   * the other format (a v1 buffer reads as "0 records" to v0) or without room is queued first.
+   */
+  #buffer(h: number, version: 0 | 1, len: number): SyncMessage {
     const th = this.#threads[this.threadOf(h)]!;
     let buff = th.buff;
-    if (buff && (buff.version !== 1 || !buff.fits(len))) {
+    if (buff && (buff.version !== version || !buff.fits(len))) {
       this.#queueTail(th);
       buff = null;
     }
     if (!buff) {
-      buff = new SyncMessage(1, this.config.syncId, this.config.maxlen, len, ipvs.now());
+      buff = new SyncMessage(version, this.config.syncId, this.config.maxlen, len, this.ipvs.now());
       th.buff = buff;
     }
-    buff.addV1(c);
-    this.counters.records++;
-    return true;
+    return buff;
   }
 
   /** Fills the scratch record from connection `h`. */
