@@ -25,7 +25,11 @@
  * Targets: ipvs-ts NAT and DR (`ipvs daemon --dataplane packet`, director ip_forward 0; add
  * `--daemon-args --no-ingress-drop` to run it without its ingress drop),
  * nftables DNAT (director ip_forward 1, conntrack), HAProxy (mode tcp, VIP on the director's lo,
- * conn/s only). The daemon and HAProxy run on CPU 1, the generator and wrk on CPU 0 (taskset).
+ * conn/s only), and the floor of user-space forwarding: native/bench/floor.c, a C forwarder doing
+ * direct routing with nothing but a MAC rewrite, over AF_XDP (copy mode) or AF_PACKET rings
+ * (built with cc at the start; skipped when that fails). After the table, each target's kernel
+ * work per packet and the per-core figure it would allow with no user-space time at all.
+ * The daemon, HAProxy and the floor run on CPU 1, the generator and wrk on CPU 0 (taskset).
  * The kernel's forwarding runs in softirq on the sending CPU (veth), so nftables borrows the
  * generator's CPU: noted beside the figures. Senders' TX offloads are off (ethtool -K tx off):
  * wire-sized frames with complete checksums, as from a NIC. Each figure is the median of `--runs`
@@ -332,6 +336,74 @@ const NFT_DNAT: Target = {
   },
 };
 
+/**
+ * The floor of user-space forwarding (native/bench/floor.c): a C forwarder doing direct routing
+ * with no packet logic beyond the destination MAC, over AF_XDP (copy mode; veth has no zero-copy)
+ * or AF_PACKET rings as the daemon's. What it costs per packet is what any user-space data plane
+ * pays the kernel on this machine before its own work: the bound on ipvs-ts's "per core" figure.
+ * Built with `cc` into a temporary directory; missing compiler or a kernel refusing AF_XDP skip
+ * the target with the reason.
+ */
+let floorBin: string | null | undefined;
+
+function buildFloor(): string | null {
+  if (floorBin !== undefined) return floorBin;
+  const out = join(mkdtempSync(join(tmpdir(), 'ipvs-floor-')), 'floor');
+  const src = join(ROOT, 'native', 'bench', 'floor.c');
+  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `floor targets skipped: cc ${src} failed: ${r.error?.message ?? r.stderr}\n`,
+    );
+    floorBin = null;
+  } else floorBin = out;
+  return floorBin;
+}
+
+function floorTarget(mode: 'xdp' | 'pkt'): Target {
+  return {
+    name: `floor ${mode === 'xdp' ? 'AF_XDP' : 'AF_PACKET'} (C, DR)`,
+    pps: true,
+    conns: false,
+    up: async (t) => {
+      const bin = buildFloor();
+      if (!bin) throw new Error('floor forwarder not built (cc missing)');
+      returnPath(t, true);
+      t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
+      // the AF_PACKET floor leaves the host's copy to the ingress drop, as the daemon does;
+      // an XDP redirect takes the frame away from the host by itself
+      if (mode === 'pkt')
+        t.exec(t.ns.director, 'nft', ['-f', '-'], {
+          input: `table netdev floor {\n  chain in {\n    type filter hook ingress device ${IFACE.front} priority -500; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
+        });
+      const d = t.spawn(
+        t.ns.director,
+        'taskset',
+        [
+          '-c',
+          '1',
+          bin,
+          mode,
+          IFACE.front,
+          IFACE.back,
+          t.mac(t.ns.director, IFACE.back),
+          t.mac(t.ns.servers[0]!, IFACE.back),
+          t.mac(t.ns.servers[1]!, IFACE.back),
+        ],
+        `floor ${mode}`,
+      );
+      await d.waitFor(/ready/, { stream: 'stderr', timeoutMs: 10_000 });
+      return {
+        pid: d.pid,
+        down: async () => {
+          await d.kill('SIGTERM');
+          if (mode === 'pkt') t.exec(t.ns.director, 'nft', ['delete', 'table', 'netdev', 'floor']);
+        },
+      };
+    },
+  };
+}
+
 const HAPROXY: Target = {
   name: 'HAProxy (full proxy)',
   pps: false,
@@ -385,6 +457,7 @@ function perCore(res: Record<string, Rounds>, targets: Target[]): void {
     const all = allOf(v);
     v.all.push(all);
     v.core.push(nftAll / all);
+    v.kern.push(allOf(v) - (v.ns.at(-1)! - v.sys.at(-1)!));
   }
 }
 
@@ -403,6 +476,8 @@ interface Rounds {
   all: number[];
   /** nftables' all-CPU figure ÷ this target's (packets per core, relative). */
   core: number[];
+  /** The kernel's part of `all`: the daemon's system time plus the generator's extra. */
+  kern: number[];
 }
 
 function newRounds(): Rounds {
@@ -417,6 +492,7 @@ function newRounds(): Rounds {
     gns: [],
     all: [],
     core: [],
+    kern: [],
   };
 }
 
@@ -459,8 +535,18 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 500));
     const only = arg('--only', '');
-    const targets = [ipvsTarget('NAT'), ipvsTarget('DR'), NFT_DNAT, HAPROXY, SINK].filter(
-      (x) => !only || x === SINK || only.split(',').some((o) => x.name.startsWith(o)),
+    const floors = [floorTarget('xdp'), floorTarget('pkt')];
+    const targets = [
+      ipvsTarget('NAT'),
+      ipvsTarget('DR'),
+      ...floors,
+      NFT_DNAT,
+      HAPROXY,
+      SINK,
+    ].filter(
+      (x) =>
+        (!only || x === SINK || only.split(',').some((o) => x.name.startsWith(o))) &&
+        (!floors.includes(x) || buildFloor() !== null),
     );
     const res: Record<string, Rounds> = {};
     for (const x of targets) res[x.name] = newRounds();
@@ -519,6 +605,18 @@ async function main(): Promise<void> {
         `| ${x.name} | ${!x.pps ? 'n/a (TCP proxy)' : fwd ? f0(pps) : '—'} | ${x.pps ? f0(median(v.gen)) : ''} | ${fwd ? f2(pps / median(nft.pps)) : ''} | ${x.pps ? f0(median(v.gns)) : ''} | ${v.ns.length && Number.isFinite(median(v.ns)) ? `${f0(median(v.ns))} (${f0(median(v.sys))})` : ''} | ${fwd ? f0(median(v.all)) : ''} | ${fwd ? f2(median(v.core)) : ''} | ${x.conns !== false ? f0(cps) : ''} | ${x.conns !== false ? f2(cps / median(hap.cps)) : ''} | ${x.conns !== false ? `${f2(median(v.p50))} / ${f2(median(v.p99))}` : ''} |`,
       );
     }
+    // the kernel's share alone bounds a target's per-core figure, whatever its user space costs
+    const bounds = targets
+      .filter((x) => x.pps && x !== SINK && x !== NFT_DNAT && res[x.name]!.kern.length)
+      .map((x) => {
+        const k = median(res[x.name]!.kern);
+        return `${x.name} ${f0(k)} ns (≤ ${f2(median(nft.all) / k)}×)`;
+      });
+    if (bounds.length)
+      lines.push(
+        '',
+        `Kernel work per packet forwarded (the director's system time + the generator's extra), and the per-core figure it allows with no user-space time at all: ${bounds.join('; ')}.`,
+      );
     const text =
       `${lines.join('\n')}\n\nMedians of ${runs} rounds × ${secs} s; load averages at the start of each round: ${loads.join(' / ')}; ` +
       `${process.version}, ${sh('uname', ['-r']).trim()}, ${spawnSync('nproc').stdout.toString().trim()} CPUs.\n`;
