@@ -12,7 +12,7 @@
  *   node --expose-gc dist/bench/conn.bench.js [liveEntries] [--plain-pages]
  */
 import { tuneJit } from '../src/cli/jit.js';
-import { BYTES_PER_ENTRY, NO_CONN } from '../src/core/conn.js';
+import { NO_CONN, RECORD_BYTES } from '../src/core/conn.js';
 import { Ipvs } from '../src/core/ipvs.js';
 import { bench, machineLine, printTable } from './harness.js';
 import { hugeTableAlloc } from '../src/dataplane/io/native.js';
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
   );
   console.log(`\nlive after run: ${t.count.toLocaleString('en-US')}`);
   console.log(
-    `table memory: ${BYTES_PER_ENTRY} bytes per entry (record 112: hot part 64 + cold part 48; index bucket 4)`,
+    `table memory: ${t.bytesPerEntry.toFixed(1)} bytes per entry (record ${RECORD_BYTES}: hot part 64 + cold part 48; ${(t.bucketCount / t.capacity).toFixed(2)} index buckets of 4 bytes per entry at this capacity, 1.33 to 2.67 for any)`,
   );
   console.log(
     `resident growth while filling ${cap.toLocaleString('en-US')} entries: ${((rssFull - rss0) / cap).toFixed(1)} bytes per entry (includes the benchmark's own key arrays)`,

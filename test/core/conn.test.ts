@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseIp } from '../../src/core/addr.js';
-import { NO_CONN } from '../../src/core/conn.js';
+import { ConnTable, NO_CONN } from '../../src/core/conn.js';
 import { SCHED_DROP, SCHED_LEAVE, SCHED_PASS } from '../../src/core/conn-ops.js';
 import {
   CONN_F_INACTIVE,
@@ -40,6 +40,24 @@ function setup(o: Parameters<typeof makeIpvs>[0] = {}) {
 }
 
 describe('connections', () => {
+  describe('table memory', () => {
+    it('stays within 128 bytes per entry and load factor 3/4 at every capacity', () => {
+      for (const cap of [1, 3, 4, 1000, 1 << 16, (1 << 16) + 1, 98_304, 98_305, 1_100_000]) {
+        const t = new ConnTable(cap, 1);
+        assert.ok(t.bytesPerEntry <= 128, `${cap}: ${t.bytesPerEntry} bytes per entry`);
+        assert.ok(
+          cap / t.bucketCount <= 0.75,
+          `${cap}: load factor ${cap / t.bucketCount} when full`,
+        );
+        // the smallest such index: half as many buckets would exceed 3/4 when full
+        assert.ok(
+          cap / (t.bucketCount / 2) > 0.75,
+          `${cap}: ${t.bucketCount} buckets is more than needed`,
+        );
+      }
+    });
+  });
+
   describe('creation and the TCP state machine', () => {
     it('starts INACTIVE with the 3 s placeholder timeout and becomes active on the first SYN', () => {
       const { ipvs, key, svc } = setup();
