@@ -81,6 +81,7 @@ function resetL4(v: PacketView): void {
   v.tcpFlags = 0;
   v.tcpWindow = 0;
   v.tcpHeaderLength = 0;
+  v.tcpOptionsOk = true;
   v.udpLength = 0;
   v.icmpType = -1;
   v.icmpCode = -1;
@@ -405,8 +406,9 @@ function decodeTcp(v: PacketView, buf: Uint8Array, p: number, avail: number): nu
   if (avail < 20) return fail(v, MALFORMED.TCP_TRUNCATED);
   const doff = (buf[p + 12]! >>> 4) << 2;
   if (doff < 20 || doff > avail) return fail(v, MALFORMED.TCP_BAD_DATA_OFFSET);
-  if (doff > 20 && !tcpOptionsValid(buf, p + 20, p + doff))
-    return fail(v, MALFORMED.TCP_BAD_OPTIONS);
+  const optionsOk = doff === 20 || tcpOptionsValid(buf, p + 20, p + doff);
+  if (!optionsOk && !v.lenientTcpOptions) return fail(v, MALFORMED.TCP_BAD_OPTIONS);
+  v.tcpOptionsOk = optionsOk;
   v.srcPort = (buf[p]! << 8) | buf[p + 1]!;
   v.dstPort = (buf[p + 2]! << 8) | buf[p + 3]!;
   const u = v.u32;
@@ -529,10 +531,11 @@ export function tcpOptionsValid(buf: Uint8Array, p: number, end: number): boolea
 
 /**
  * Finds TCP option `kind` in the header of the decoded segment; returns the option's offset (its
- * kind byte) or -1. The options were validated when the view was decoded.
+ * kind byte) or -1 (also when the options are malformed: see `lenientTcpOptions`).
  */
 export function findTcpOption(v: PacketView, kind: number): number {
-  if (v.protocol !== IPPROTO.TCP || !v.l4Parsed || v.tcpHeaderLength <= 20) return -1;
+  if (v.protocol !== IPPROTO.TCP || !v.l4Parsed || v.tcpHeaderLength <= 20 || !v.tcpOptionsOk)
+    return -1;
   const buf = v.buf;
   const end = v.l4Offset + v.tcpHeaderLength;
   let q = v.l4Offset + 20;

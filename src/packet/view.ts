@@ -136,6 +136,14 @@ export class PacketView {
   tcpWindow = 0;
   /** TCP data offset in bytes (20..60). */
   tcpHeaderLength = 0;
+  /**
+   * Setting, kept across decodes: when true a TCP segment whose options are malformed decodes
+   * anyway, with `tcpOptionsOk` false, instead of being malformed. A forwarder sets it: IPVS
+   * reads the 20-byte TCP header only and passes the options on for the receiver to judge.
+   */
+  lenientTcpOptions = false;
+  /** False when the TCP options are malformed (decoded only with `lenientTcpOptions`). */
+  tcpOptionsOk = true;
   udpLength = 0;
   icmpType = -1;
   icmpCode = -1;

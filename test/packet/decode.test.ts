@@ -689,6 +689,32 @@ describe('decode', () => {
         assert.equal(v.ok, false);
       });
     }
+    it('decodes malformed TCP options in a lenient view, as a forwarder takes them', () => {
+      const seg = mut(
+        ip4().tcp({
+          srcPort: 40000,
+          dstPort: 80,
+          flags: 2,
+          options: [{ kind: 2, data: new Uint8Array([5, 0xb4]) }],
+        }),
+        (x) => (x[41] = 9), // the MSS option claims 9 bytes of a 4-byte option area
+      );
+      const strict = new PacketView();
+      assert.equal(decodeIp(strict, seg, 0, seg.length), MALFORMED.TCP_BAD_OPTIONS);
+      const v = new PacketView();
+      v.lenientTcpOptions = true;
+      assert.equal(decodeIp(v, seg, 0, seg.length), 0);
+      assert.deepEqual([v.srcPort, v.dstPort, v.tcpFlags, v.tcpHeaderLength], [40000, 80, 2, 24]);
+      assert.equal(v.tcpOptionsOk, false);
+      assert.equal(findTcpOption(v, 2), -1, 'no option is looked up in a malformed list');
+      // the next segment, well formed, is judged afresh
+      const good = ip4()
+        .tcp({ srcPort: 1, dstPort: 2, flags: 2, options: [{ kind: 2, data: new Uint8Array(2) }] })
+        .build();
+      assert.equal(decodeIp(v, good, 0, good.length), 0);
+      assert.equal(v.tcpOptionsOk, true);
+      assert.equal(findTcpOption(v, 2), 20 + 20);
+    });
     it('has a table row for every malformed reason except the GRE codec-only one', () => {
       const covered = new Set(table.map((t) => t.expected));
       const missing = Object.entries(MALFORMED).filter(

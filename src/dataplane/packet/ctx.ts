@@ -22,16 +22,26 @@ export interface Tracer {
   step(kind: string, text: string): void;
 }
 
+/**
+ * A view for packets being forwarded: TCP segments with malformed options decode (IPVS reads the
+ * 20-byte header only, and the kernel forwards them for the receiver to judge).
+ */
+export function forwardingView(): PacketView {
+  const v = new PacketView();
+  v.lenientTcpOptions = true;
+  return v;
+}
+
 /** The per-frame context. */
 export class Pkt {
   /** Interface the frame arrived on. */
   ifc: Iface | null = null;
   /** The decoded packet (its buffer is the receive memory, or `Ctx.scratch` after a resize). */
-  readonly view = new PacketView();
+  readonly view = forwardingView();
   /** The packet quoted by an ICMP error. */
-  readonly inner = new PacketView();
+  readonly inner = forwardingView();
   /** The client packet inside a quoted tunnel packet. */
-  readonly inner2 = new PacketView();
+  readonly inner2 = forwardingView();
   /** fwmark from the classifier. */
   mark = 0;
   /** IPVS already handled the packet (skb->ipvs_property). */

@@ -20,7 +20,7 @@ import type { Command } from '../../ctl/types.js';
 import { IPPROTO } from '../../packet/constants.js';
 import { l4Checksum, l4ChecksumFieldOffset } from '../../packet/checksum.js';
 import { decodeEthernet } from '../../packet/decode.js';
-import { PacketView } from '../../packet/view.js';
+import { forwardingView } from './ctx.js';
 import { openAfPacket, type AfPacketIO } from '../io/af-packet.js';
 import { IoNoInterfaceError } from '../io/errors.js';
 import {
@@ -225,7 +225,7 @@ export class WatchedIO implements FrameIO {
   #failed: string | null = null;
   /** Counters of the sockets closed so far (the live one's are added in `stats`). */
   readonly #past: IoStats = newStats();
-  readonly #v = new PacketView();
+  readonly #v = forwardingView();
   /** Partial checksums completed. */
   csumCompleted = 0;
   /** Times the interface went away / came back. */

@@ -12,7 +12,7 @@ import { protoOps } from '../../proto/index.js';
 import { ETH_P, IPPROTO, LINKTYPE } from '../../packet/constants.js';
 import { decodeEthernet, decodeIp } from '../../packet/decode.js';
 import { PacketView } from '../../packet/view.js';
-import type { Tracer } from './ctx.js';
+import { forwardingView, type Tracer } from './ctx.js';
 
 /** Collects the steps of one frame as text lines. */
 export class TraceRecorder implements Tracer {
@@ -52,7 +52,8 @@ function mac(b: Uint8Array, o: number): string {
 
 /** A one-line description of the frame `buf[off, off+len)` (Ethernet, or raw IP when `ip`). */
 export function describeFrame(buf: Uint8Array, off: number, len: number, ip = false): string {
-  const v = new PacketView();
+  // as the engine decodes: malformed TCP options are forwarded, so they are described, not refused
+  const v = forwardingView();
   const r = ip ? decodeIp(v, buf, off, len) : decodeEthernet(v, buf, off, len);
   const l2 = v.l2Offset >= 0 ? `${mac(buf, v.l2Offset + 6)} → ${mac(buf, v.l2Offset)} ` : '';
   if (r !== 0) return `${l2}malformed (${v.reason}), ${len} bytes`;
@@ -76,7 +77,7 @@ export function describeFrame(buf: Uint8Array, off: number, len: number, ip = fa
       const f = TCP_FLAG_NAMES.filter(([b]) => v.tcpFlags & b)
         .map(([, n]) => n)
         .join('');
-      return `${l2}${ipv} TCP ${ap(v.af, v.src, v.srcPort)} → ${ap(v.af, v.dst, v.dstPort)} [${f || 'none'}] seq ${v.tcpSeq} ack ${v.tcpAck}${v.payloadLength ? ` data ${v.payloadLength}` : ''}${tail}`;
+      return `${l2}${ipv} TCP ${ap(v.af, v.src, v.srcPort)} → ${ap(v.af, v.dst, v.dstPort)} [${f || 'none'}] seq ${v.tcpSeq} ack ${v.tcpAck}${v.tcpOptionsOk ? '' : ' (options malformed)'}${v.payloadLength ? ` data ${v.payloadLength}` : ''}${tail}`;
     }
     case IPPROTO.UDP:
       if (!v.l4Parsed) return `${l2}${ipv} UDP ${s} → ${d}${tail}`;

@@ -8,8 +8,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CONN_F_TEMPLATE } from '../../../src/core/constants.js';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { describeFrame } from '../../../src/dataplane/packet/trace.js';
 import { FrameBatch } from '../../../src/dataplane/io/types.js';
 import { PacketBuilder } from '../../../src/packet/index.js';
+import { l4Checksum } from '../../../src/packet/checksum.js';
+import { PacketView } from '../../../src/packet/view.js';
+import { decodeEthernet } from '../../../src/packet/decode.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, MAC, RS1, RS2, VIP, makeLab } from './lab.js';
 import { ACK, SYN, tcp4, udp4 } from './frames.js';
@@ -216,6 +220,66 @@ describe('hostile input', () => {
     }
     assert.equal(rounds, 63);
     assert.equal(lab.engine.counters.reason[3], 1);
+  });
+
+  it('forwards TCP segments with malformed options, as the kernel does (the receiver judges them)', () => {
+    const lab = makeLab();
+    const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 8080));
+    // client → VIP:80 with an MSS option claiming 9 bytes of a 4-byte option area
+    const seg = (flags: number, seq: number): Buffer => {
+      const f = Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv4({ src: CLIENT, dst: VIP, ttl: 64 })
+          .tcp({
+            srcPort: 40001,
+            dstPort: 80,
+            flags,
+            seq,
+            options: [{ kind: 2, data: new Uint8Array([5, 0xb4]) }],
+          })
+          .build(),
+      );
+      f[14 + 20 + 21] = 9;
+      const v = new PacketView();
+      v.lenientTcpOptions = true;
+      assert.equal(decodeEthernet(v, f, 0, f.length), 0);
+      f.writeUInt16BE(
+        l4Checksum(2, v.src, v.dst, 6, f, v.l4Offset, v.ipEnd - v.l4Offset),
+        v.l4Offset + 16,
+      );
+      return f;
+    };
+    const first = seg(SYN, 1000);
+    assert.match(
+      describeFrame(first, 0, first.length),
+      /\[S\] seq 1000 ack 0 \(options malformed\)/,
+    );
+    const syn = lab.send('eth0', first);
+    assert.equal(syn.reason, 'forwarded', 'the SYN is scheduled, not dropped as malformed');
+    assert.equal(syn.eth1.length, 1);
+    const out = syn.eth1[0]!;
+    assert.equal(out.readUInt16BE(14 + 20 + 2), 8080, 'DNAT to RS1:8080');
+    assert.deepEqual(
+      [...out.subarray(14 + 20 + 20, 14 + 20 + 24)],
+      [2, 9, 5, 0xb4],
+      'options as sent',
+    );
+    const v = new PacketView();
+    v.lenientTcpOptions = true;
+    decodeEthernet(v, out, 0, out.length);
+    assert.equal(
+      l4Checksum(2, v.src, v.dst, 6, out, v.l4Offset, v.ipEnd - v.l4Offset),
+      out.readUInt16BE(v.l4Offset + 16),
+      'checksum right after the rewrite',
+    );
+    // the next segment of the connection takes the fast path
+    const ack = lab.receive('eth0', seg(ACK, 1001));
+    assert.equal(ack.eth1.length, 1);
+    assert.equal(lab.ipvs.listConns().length, 1);
+    assert.equal(lab.engine.counters.snapshot()['malformed: TCP options malformed'] ?? 0, 0);
+    assertAccounted(lab);
   });
 
   it('frames with bad lengths, options and chunks are malformed with the decoder reason', () => {
