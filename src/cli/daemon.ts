@@ -1,6 +1,7 @@
 /**
- * `ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route R …] [--control PATH] [--rules FILE] [--state-file FILE]`:
- * runs in the foreground, logs to stderr, serves the control socket, keeps the state file, stops
+ * `ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route R …] [--control PATH] [--rules FILE] [--state-file FILE] [--http HOST:PORT]`:
+ * runs in the foreground, logs to stderr, serves the control socket (and, with `--http`, the
+ * read-only /metrics and /proc/net/ip_vs* texts over HTTP), keeps the state file, stops
  * cleanly on SIGINT/SIGTERM. The control socket is checked first (a second daemon on it is refused
  * before any configuration is loaded); a start that fails closes whatever it had opened. If the state file exists it is restored and `--rules` is not applied
  * (the state file holds every change acknowledged since the rules were first loaded); otherwise
@@ -11,13 +12,21 @@ import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
 import { hugeTableAlloc } from '../dataplane/io/native.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
-import { NotAvailableError, StateFileError, UnknownDataplaneError } from '../ctl/errors.js';
+import { StateFileError, UnknownDataplaneError } from '../ctl/errors.js';
+import {
+  formatHttpAddress,
+  HttpServer,
+  parseHttpAddress,
+  type ObservabilitySource,
+} from '../ctl/http.js';
 import { controlPath } from '../ctl/paths.js';
 import { checkControlPath, ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
 import type { Command } from '../ctl/types.js';
+import { IPPROTO_TCP } from '../core/constants.js';
+import type { AppInfo } from '../metrics/proc.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
 export const DATAPLANES: Record<string, (args?: DataplaneArgs) => Promise<Dataplane>> = {
@@ -40,7 +49,7 @@ export interface DaemonOptions {
   route?: string[];
   /** `--no-ingress-drop`: the packet data plane leaves the host kernel's copy of frames alone. */
   noIngressDrop?: boolean;
-  /** `--http HOST:PORT` (DESIGN.md): the REST API and dashboard; not in this build, refused. */
+  /** `--http HOST:PORT`: the read-only HTTP listener (/metrics, /proc/net/ip_vs*). */
   http?: string;
   /** `--help`: print the usage and exit 0. */
   help?: boolean;
@@ -48,7 +57,7 @@ export interface DaemonOptions {
 
 const USAGE =
   'Usage: ipvs daemon [--dataplane proxy|packet|none] [--iface IF …] [--route ROUTE …] [--no-ingress-drop]\n' +
-  '                   [--control PATH] [--rules FILE] [--state-file FILE]\n';
+  '                   [--control PATH] [--rules FILE] [--state-file FILE] [--http HOST:PORT]\n';
 
 /** `ipvs daemon --help`. */
 export const DAEMON_HELP =
@@ -65,7 +74,10 @@ Runs the load balancer in the foreground; logs to stderr; SIGINT/SIGTERM stop it
   --iface IF         (packet) an interface to attach to; repeatable
   --route ROUTE      (packet) 'DST [via GW] dev IF [mtu N] [src ADDR]'; repeatable
   --no-ingress-drop  (packet) leave the host kernel's copy of forwarded frames alone
-  --http HOST:PORT   REST API and dashboard: not available in this build (refused)
+  --http HOST:PORT   read-only HTTP: GET /metrics (Prometheus) and /proc/net/ip_vs,
+                     ip_vs_conn, ip_vs_conn_sync, ip_vs_stats, ip_vs_stats_percpu, ip_vs_app
+                     (the kernel's texts); port 0 picks a free one (logged). No REST API or
+                     dashboard yet
 
 See docs/daemon.md.
 `;
@@ -117,6 +129,8 @@ export class Daemon {
   readonly controller: Controller;
   readonly plane: Dataplane;
   readonly server: ControlServer;
+  /** The `--http` listener, null without `--http`. */
+  readonly http: HttpServer | null;
   /** The sync daemon's sockets (`--start-daemon`). */
   readonly sync: SyncRunner;
   readonly #timer: NodeJS.Timeout;
@@ -127,12 +141,14 @@ export class Daemon {
     controller: Controller,
     plane: Dataplane,
     server: ControlServer,
+    http: HttpServer | null,
     sync: SyncRunner,
   ) {
     this.ipvs = ipvs;
     this.controller = controller;
     this.plane = plane;
     this.server = server;
+    this.http = http;
     this.sync = sync;
     this.#timer = setInterval(() => ipvs.tick(), 100);
     this.#timer.unref();
@@ -143,10 +159,7 @@ export class Daemon {
    * everything opened so far (listeners, sockets) before it is thrown, so the process can exit.
    */
   static async start(opts: DaemonOptions, log: (msg: string) => void): Promise<Daemon> {
-    if (opts.http !== undefined)
-      throw new NotAvailableError(
-        `--http ${opts.http}: the REST API and dashboard are not available in this build (IPVS_ERR_NOT_AVAILABLE); use the control socket (ipvs adm)`,
-      );
+    const httpAddr = opts.http !== undefined ? parseHttpAddress(opts.http) : null;
     const factory = DATAPLANES[opts.dataplane];
     if (!factory)
       throw new UnknownDataplaneError(
@@ -159,6 +172,7 @@ export class Daemon {
     let plane: Dataplane | undefined;
     let sync: SyncRunner | undefined;
     let server: ControlServer | undefined;
+    let http: HttpServer | null = null;
     try {
       plane = await factory({
         ifaces: opts.iface ?? [],
@@ -168,6 +182,13 @@ export class Daemon {
       });
       sync = new SyncRunner(ipvs, log);
       const controller = new Controller(ipvs, { plane, sync });
+      // bound before any rule is applied: a taken port stops the start before anything else opens
+      if (httpAddr) {
+        http = await HttpServer.listen(httpAddr, observabilitySource(ipvs, controller, plane), {
+          log,
+        });
+        log(`http listening on ${formatHttpAddress(http.address)}`);
+      }
       const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
       // sync daemons open sockets: they start once everything else is in place
       let daemons: Command[] = [];
@@ -206,9 +227,10 @@ export class Daemon {
         }
       }
       log(`listening on ${path} (data plane ${plane.name})`);
-      return new Daemon(ipvs, controller, plane, server, sync);
+      return new Daemon(ipvs, controller, plane, server, http, sync);
     } catch (e) {
       sync?.close();
+      await http?.close();
       await server?.close();
       await plane?.stop(0).catch(() => {});
       ipvs.close();
@@ -222,10 +244,82 @@ export class Daemon {
     this.#stopped = true;
     clearInterval(this.#timer);
     this.sync.close();
+    await this.http?.close();
     await this.server.close();
     await this.plane.stop(deadlineMs);
     this.ipvs.close();
   }
+}
+
+/**
+ * What the HTTP listener reads: services, info and connection pages through the controller (the
+ * same read commands `ipvs adm` sends), the totals straight from core (no command carries them),
+ * and the FTP helper's ports when the data plane has one.
+ */
+function observabilitySource(
+  ipvs: Ipvs,
+  controller: Controller,
+  plane: Dataplane,
+): ObservabilitySource {
+  const backend = controller.backend();
+  return {
+    info: () => backend.call({ cmd: 'getInfo' }),
+    services: () => backend.call({ cmd: 'getServices' }),
+    connsPage: (from, max) => backend.call({ cmd: 'getConnsPage', from, max }),
+    totals: () => {
+      const t = ipvs.total;
+      return {
+        stats: t.snapshot(),
+        raw: {
+          conns: t.conns,
+          inpkts: t.inpkts,
+          outpkts: t.outpkts,
+          inbytes: t.inbytes,
+          outbytes: t.outbytes,
+        },
+        conns: ipvs.conns.count,
+      };
+    },
+    apps: () => ftpApps(ipvs, plane),
+  };
+}
+
+/** The FTP helper as the packet data plane's engine registers it. */
+interface FtpHelperView {
+  ports: readonly number[];
+  size: number;
+  bound(h: number): boolean;
+}
+
+/**
+ * ip_vs_app's incarnations: one `ftp` row per FTP port of the packet data plane's helper, with
+ * the connections bound to it; none for planes without the helper (as a kernel without
+ * ip_vs_ftp loaded).
+ */
+function ftpApps(ipvs: Ipvs, plane: Dataplane): AppInfo[] {
+  let ftp: FtpHelperView | undefined;
+  try {
+    ftp = (plane as { engine?: { ftp?: FtpHelperView } }).engine?.ftp;
+  } catch {
+    return []; // not started
+  }
+  if (!ftp) return [];
+  const helper = ftp;
+  const used = new Map<number, number>(helper.ports.map((p) => [p, 0]));
+  if (helper.ports.length === 1) used.set(helper.ports[0]!, helper.size);
+  else
+    ipvs.conns.forEach((h) => {
+      if (!helper.bound(h)) return;
+      const p = ipvs.conns.vport(h);
+      used.set(p, (used.get(p) ?? 0) + 1);
+    });
+  // ip_vs_app_inc_new adds each port at the head of the list: the last port is listed first
+  return [...helper.ports].reverse().map((port) => ({
+    protocol: IPPROTO_TCP,
+    port,
+    useCount: used.get(port) ?? 0,
+    name: 'ftp',
+  }));
 }
 
 /** `ipvs daemon …`: runs until SIGINT/SIGTERM; resolves with the exit status. */

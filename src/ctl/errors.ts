@@ -60,7 +60,10 @@ export const ConnectionLostError = ctlError(
   'The daemon closed the control connection',
 );
 
-/** An option this build recognises but cannot honour yet (`ipvs daemon --http`). */
+/**
+ * An option this build recognises but cannot honour yet. No option uses it at present (`ipvs
+ * daemon --http` did until the HTTP listener came); the code keeps its meaning.
+ */
 export const NotAvailableError = ctlError(
   'IPVS_ERR_NOT_AVAILABLE',
   'EOPNOTSUPP',
@@ -71,6 +74,19 @@ export const SocketDirError = ctlError(
   'IPVS_ERR_SOCKET_DIR',
   'EPERM',
   "The control socket's directory is not safe",
+);
+
+/** `ipvs daemon --http` with a value that is not HOST:PORT (port 0..65535). */
+export const HttpAddressError = ctlError(
+  'IPVS_ERR_HTTP_ADDRESS',
+  'EINVAL',
+  'The --http address is not HOST:PORT',
+);
+/** The HTTP listener could not bind its address (in use, not an address of this host, …). */
+export const HttpListenError = ctlError(
+  'IPVS_ERR_HTTP_LISTEN',
+  'EADDRINUSE',
+  'Cannot listen on the --http address',
 );
 
 /** Every control-plane error class, for documentation checks. */
@@ -85,6 +101,8 @@ export const CTL_ERRORS = [
   ConnectionLostError,
   NotAvailableError,
   SocketDirError,
+  HttpAddressError,
+  HttpListenError,
 ] as const;
 
 /** A coded error as it crosses the control socket. */

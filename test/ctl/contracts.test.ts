@@ -1,6 +1,6 @@
 /**
  * The contracts of `ipvs daemon` and its control socket that users script against (DESIGN.md,
- * "Contracts"): --help, options that are not available, rules files refused by any failing line
+ * "Contracts"): --help, --http values and the HTTP listener, rules files refused by any failing line
  * (named), a failed start that leaves nothing open, a second daemon refused before it loads
  * anything, the socket's directory, other users, group commit of the state file under a large
  * `ipvs adm -R`, clients that do not read, `ipvs adm … | head`, and a proxied connection in flight
@@ -98,10 +98,11 @@ describe('ipvs daemon', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Usage: ipvs daemon \[--dataplane proxy\|packet\|none\]/);
     assert.match(r.stdout, /--state-file FILE/);
+    assert.match(r.stdout, /--http HOST:PORT +read-only HTTP: GET \/metrics/);
     assert.equal(r.stderr, '');
   });
 
-  it('--http is refused with IPVS_ERR_NOT_AVAILABLE (status 1), not accepted and ignored', async () => {
+  it('--http serves HTTP (the bound port logged); a bad value is refused (status 1), not ignored', async () => {
     const r = run([
       'daemon',
       '--dataplane',
@@ -109,13 +110,20 @@ describe('ipvs daemon', () => {
       '--control',
       join(dir, 'h.sock'),
       '--http',
-      '127.0.0.1:0',
+      '127.0.0.1',
     ]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /--http 127\.0\.0\.1:0: .*not available.*IPVS_ERR_NOT_AVAILABLE/);
-    await assert.rejects(Daemon.start(opts({ http: '127.0.0.1:0' }), quiet), (e: unknown) => {
-      return codeOf(e) === 'IPVS_ERR_NOT_AVAILABLE';
+    assert.match(r.stderr, /--http 127\.0\.0\.1: no port \(IPVS_ERR_HTTP_ADDRESS\)/);
+    await assert.rejects(Daemon.start(opts({ http: 'localhost' }), quiet), (e: unknown) => {
+      return codeOf(e) === 'IPVS_ERR_HTTP_ADDRESS';
     });
+    const logs: string[] = [];
+    const d = await start(opts({ http: '127.0.0.1:0' }), (m) => logs.push(m));
+    const port = d.http!.address.port;
+    assert.ok(port > 0);
+    assert.ok(logs.includes(`http listening on 127.0.0.1:${port}`), logs.join('\n'));
+    await d.stop(0);
+    assert.equal(await bindable(port), true, 'the HTTP listener closed with the daemon');
   });
 
   it('refuses a rules file in which any line fails, naming each failing line', async () => {
