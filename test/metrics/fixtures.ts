@@ -7,42 +7,10 @@
 import type { StatsSnapshot } from '../../src/core/stats.js';
 import type { ConnInfo, DestInfo, ServiceInfo } from '../../src/ctl/types.js';
 import type { TotalsInfo } from '../../src/metrics/proc.js';
+import { dest, stats } from '../cli/fixtures.js';
 
 /** Stats with nothing counted. */
-export const ZERO: StatsSnapshot = {
-  conns: 0,
-  inpkts: 0,
-  outpkts: 0,
-  inbytes: 0,
-  outbytes: 0,
-  cps: 0,
-  inpps: 0,
-  outpps: 0,
-  inbps: 0,
-  outbps: 0,
-};
-
-/** A NAT destination with weight 1 and no traffic, overridden by `o`. */
-export function dest(addr: string, port: number, o: Partial<DestInfo> = {}): DestInfo {
-  return {
-    af: addr.includes(':') ? 10 : 2,
-    addr,
-    port,
-    fwd: 0,
-    weight: 1,
-    uThreshold: 0,
-    lThreshold: 0,
-    tunType: 0,
-    tunPort: 0,
-    tunFlags: 0,
-    activeConns: 0,
-    inactConns: 0,
-    persistConns: 0,
-    stats: ZERO,
-    connectFailures: 0,
-    ...o,
-  };
-}
+export const ZERO: StatsSnapshot = stats();
 
 /** An IPv4 TCP wlc service, overridden by `o`. */
 export function svc(o: Partial<ServiceInfo>, dests: DestInfo[] = []): ServiceInfo {
