@@ -11,10 +11,9 @@
  */
 import { AF_INET6, parseIpv4, parseIpv6 } from '../core/addr.js';
 import {
+  CONN_F_FWD_MASK,
   CONN_F_SYNC,
-  FWD_DROUTE,
-  FWD_LOCALNODE,
-  FWD_TUNNEL,
+  FWD_BYPASS,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   IPPROTO_IP,
@@ -23,6 +22,7 @@ import {
   IPPROTO_UDP,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
+  fwdName,
 } from '../core/constants.js';
 import type { StatsSnapshot } from '../core/stats.js';
 import type { ConnInfo, Info, ServiceInfo } from '../ctl/types.js';
@@ -83,18 +83,12 @@ export function procProtoName(p: number): string {
   }
 }
 
-/** ip_vs_fwd_name: Local, Tunnel, Route, anything else Masq. */
+/**
+ * ip_vs_fwd_name: a destination's method as the kernel's texts name it (Masq, Local, Tunnel,
+ * Route; a destination is never Bypass, which the kernel would also print as Masq).
+ */
 export function procFwdName(fwd: number): string {
-  switch (fwd & 7) {
-    case FWD_LOCALNODE:
-      return 'Local';
-    case FWD_TUNNEL:
-      return 'Tunnel';
-    case FWD_DROUTE:
-      return 'Route';
-    default:
-      return 'Masq';
-  }
+  return (fwd & CONN_F_FWD_MASK) === FWD_BYPASS ? 'Masq' : fwdName(fwd);
 }
 
 /** `%0<w>X`: upper-case hex, zero-padded. */
