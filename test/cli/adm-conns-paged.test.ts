@@ -6,26 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Flow } from '../../src/core/flow.js';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { execute } from '../../src/ctl/commands.js';
-import { destSpec, svcSpec } from '../helpers/ipvs.js';
+import { fillConns } from '../helpers/ipvs.js';
 import { Adm } from './helpers.js';
 
 function filled(n: number): Ipvs {
-  const ipvs = new Ipvs({ maxConns: n + 16, log: () => {}, now: () => 1_000_000 });
-  ipvs.addService(svcSpec('10.0.0.1', 80));
-  ipvs.addDest(svcSpec('10.0.0.1', 80), destSpec('192.168.1.10', 80));
-  const svc = ipvs.services.list()[0]!;
-  const f = new Flow();
-  const c = new Uint32Array(4);
-  const v = new Uint32Array([0x0a000001, 0, 0, 0]);
-  for (let i = 0; i < n; i++) {
-    c[0] = (0xcb000000 + (i >> 4)) >>> 0;
-    f.set(2, 6, c, 1024 + (i & 15), v, 80);
-    ipvs.ops.put(ipvs.ops.schedule(svc, f));
-  }
-  return ipvs;
+  return fillConns(new Ipvs({ maxConns: n + 16, log: () => {}, now: () => 1_000_000 }), n);
 }
 
 describe('ipvs adm -L -c in pages', () => {

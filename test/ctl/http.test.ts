@@ -16,9 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Daemon, type DaemonOptions } from '../../src/cli/daemon.js';
 import { IpvsError } from '../../src/core/errors.js';
-import { Flow } from '../../src/core/flow.js';
 import { parseHttpAddress } from '../../src/ctl/http.js';
-import { destSpec, svcSpec } from '../helpers/ipvs.js';
+import { fillConns } from '../helpers/ipvs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const IPVS = join(ROOT, 'bin', 'ipvs');
@@ -264,18 +263,7 @@ describe('ipvs daemon --http', () => {
       quiet,
     );
     daemons.add(d);
-    const ipvs = d.ipvs;
-    ipvs.addService(svcSpec('10.0.0.1', 80));
-    ipvs.addDest(svcSpec('10.0.0.1', 80), destSpec('192.168.1.10', 80));
-    const svc = ipvs.services.list()[0]!;
-    const f = new Flow();
-    const c = new Uint32Array(4);
-    const v = new Uint32Array([0x0a000001, 0, 0, 0]);
-    for (let i = 0; i < 25_000; i++) {
-      c[0] = (0xcb000000 + (i >> 4)) >>> 0;
-      f.set(2, 6, c, 1024 + (i & 15), v, 80);
-      ipvs.ops.put(ipvs.ops.schedule(svc, f));
-    }
+    fillConns(d.ipvs, 25_000);
     const port = d.http!.address.port;
     const r = await get(port, '/proc/net/ip_vs_conn');
     assert.equal(r.status, 200);

@@ -84,3 +84,22 @@ export function flow(
   const d = parseIp(dst)!;
   return new Flow().set(s.af, proto, s.words, sport, d.words, dport, mark);
 }
+
+/**
+ * Gives `ipvs` a TCP service 10.0.0.1:80 with one destination 192.168.1.10:80 and `n` scheduled
+ * connections from distinct clients (203.0.x.y, 16 ports each); returns `ipvs`.
+ */
+export function fillConns(ipvs: Ipvs, n: number): Ipvs {
+  ipvs.addService(svcSpec('10.0.0.1', 80));
+  ipvs.addDest(svcSpec('10.0.0.1', 80), destSpec('192.168.1.10', 80));
+  const svc = ipvs.services.list()[0]!;
+  const f = new Flow();
+  const c = new Uint32Array(4);
+  const v = new Uint32Array([0x0a000001, 0, 0, 0]);
+  for (let i = 0; i < n; i++) {
+    c[0] = (0xcb000000 + (i >> 4)) >>> 0;
+    f.set(2, 6, c, 1024 + (i & 15), v, 80);
+    ipvs.ops.put(ipvs.ops.schedule(svc, f));
+  }
+  return ipvs;
+}
