@@ -25,8 +25,6 @@ import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
 import type { Command } from '../ctl/types.js';
-import { IPPROTO_TCP } from '../core/constants.js';
-import type { AppInfo } from '../metrics/proc.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
 export const DATAPLANES: Record<string, (args?: DataplaneArgs) => Promise<Dataplane>> = {
@@ -280,46 +278,8 @@ function observabilitySource(
         conns: ipvs.conns.count,
       };
     },
-    apps: () => ftpApps(ipvs, plane),
+    apps: () => plane.apps?.() ?? [],
   };
-}
-
-/** The FTP helper as the packet data plane's engine registers it. */
-interface FtpHelperView {
-  ports: readonly number[];
-  size: number;
-  bound(h: number): boolean;
-}
-
-/**
- * ip_vs_app's incarnations: one `ftp` row per FTP port of the packet data plane's helper, with
- * the connections bound to it; none for planes without the helper (as a kernel without
- * ip_vs_ftp loaded).
- */
-function ftpApps(ipvs: Ipvs, plane: Dataplane): AppInfo[] {
-  let ftp: FtpHelperView | undefined;
-  try {
-    ftp = (plane as { engine?: { ftp?: FtpHelperView } }).engine?.ftp;
-  } catch {
-    return []; // not started
-  }
-  if (!ftp) return [];
-  const helper = ftp;
-  const used = new Map<number, number>(helper.ports.map((p) => [p, 0]));
-  if (helper.ports.length === 1) used.set(helper.ports[0]!, helper.size);
-  else
-    ipvs.conns.forEach((h) => {
-      if (!helper.bound(h)) return;
-      const p = ipvs.conns.vport(h);
-      used.set(p, (used.get(p) ?? 0) + 1);
-    });
-  // ip_vs_app_inc_new adds each port at the head of the list: the last port is listed first
-  return [...helper.ports].reverse().map((port) => ({
-    protocol: IPPROTO_TCP,
-    port,
-    useCount: used.get(port) ?? 0,
-    name: 'ftp',
-  }));
 }
 
 /** `ipvs daemon …`: runs until SIGINT/SIGTERM; resolves with the exit status. */

@@ -5,6 +5,7 @@
  * core has applied it (open or close listeners, …). `none` is the control-only plane.
  */
 import type { Ipvs } from '../core/ipvs.js';
+import type { AppInfo } from '../metrics/proc.js';
 import type { Command } from './types.js';
 
 /** A data plane, as the daemon drives it. */
@@ -19,6 +20,8 @@ export interface Dataplane {
   apply(cmd: Command, ipvs: Ipvs): void;
   /** Stops the plane: closes listeners, drains connections until the deadline. */
   stop(deadlineMs: number): Promise<void>;
+  /** Its application helpers' incarnations (ip_vs_app); absent or empty when it has none. */
+  apps?(): AppInfo[];
 }
 
 /** Control only: accepts everything, forwards nothing. */

@@ -26,6 +26,7 @@ import type { Ipvs, SeqAdjust } from '../../core/ipvs.js';
 import { TCP_S_ESTABLISHED, TCP_S_LISTEN } from '../../proto/index.js';
 import type { PacketView } from '../../packet/view.js';
 import { put32 } from './bytes.js';
+import type { AppInfo } from '../../metrics/proc.js';
 
 /** Default FTP control ports (module parameter `ports`). */
 export const FTP_PORTS_DEFAULT: readonly number[] = [21];
@@ -94,6 +95,22 @@ export class FtpHelper {
   /** Number of bound connections. */
   get size(): number {
     return this.#conns.size;
+  }
+
+  /**
+   * The helper's incarnations as ip_vs_app lists them: one `ftp` row per port, newest first
+   * (ip_vs_app_inc_new adds each at the head of the list), with the connections bound to it.
+   */
+  apps(): AppInfo[] {
+    const used = new Map<number, number>(this.ports.map((p) => [p, 0]));
+    const t = this.#ipvs.conns;
+    for (const h of this.#conns.keys()) used.set(t.vport(h), (used.get(t.vport(h)) ?? 0) + 1);
+    return [...this.ports].reverse().map((port) => ({
+      protocol: IPPROTO_TCP,
+      port,
+      useCount: used.get(port) ?? 0,
+      name: 'ftp',
+    }));
   }
 
   /** The sequence records of `h` (tests). */

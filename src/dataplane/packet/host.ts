@@ -17,6 +17,7 @@ import { formatIp, parseIp } from '../../core/addr.js';
 import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
+import type { AppInfo } from '../../metrics/proc.js';
 import { IPPROTO } from '../../packet/constants.js';
 import { l4Checksum, l4ChecksumFieldOffset } from '../../packet/checksum.js';
 import { decodeEthernet } from '../../packet/decode.js';
@@ -476,6 +477,10 @@ export class HostPacketDataplane implements Dataplane {
   /** The engine (after start). */
   get engine() {
     return this.plane.engine;
+  }
+
+  apps(): AppInfo[] {
+    return this.plane.apps();
   }
 
   async start(ipvs: Ipvs): Promise<void> {

@@ -11,6 +11,7 @@ import { parseIp } from '../../core/addr.js';
 import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
+import type { AppInfo } from '../../metrics/proc.js';
 import type { FrameIO } from '../io/types.js';
 import { parseFwmarkRule, type FwmarkRule } from './classifier.js';
 import { PacketEngine, type EngineOptions } from './engine.js';
@@ -58,6 +59,11 @@ export class PacketDataplane implements Dataplane {
   get engine(): PacketEngine {
     if (!this.#engine) throw new PktConfigError('the packet data plane is not started');
     return this.#engine;
+  }
+
+  /** The FTP helper's ports (ip_vs_app); none before start. */
+  apps(): AppInfo[] {
+    return this.#engine ? this.#engine.ftp.apps() : [];
   }
 
   async start(ipvs: Ipvs): Promise<void> {
