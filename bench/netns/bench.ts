@@ -457,7 +457,7 @@ function perCore(res: Record<string, Rounds>, targets: Target[]): void {
     const all = allOf(v);
     v.all.push(all);
     v.core.push(nftAll / all);
-    v.kern.push(allOf(v) - (v.ns.at(-1)! - v.sys.at(-1)!));
+    v.kern.push(all - (v.ns.at(-1)! - v.sys.at(-1)!));
   }
 }
 
