@@ -239,16 +239,21 @@ const SINK: Target = {
   pps: true,
   conns: false,
   up: async (t) => {
-    t.exec(t.ns.director, 'nft', ['-f', '-'], {
-      input: `table netdev sink {\n  chain in {\n    type filter hook ingress device ${IFACE.front} priority -500; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
-    });
-    return {
-      down: async () => {
-        t.exec(t.ns.director, 'nft', ['delete', 'table', 'netdev', 'sink']);
-      },
-    };
+    const undo = ingressDrop(t, 'sink');
+    return { down: async () => undo() };
   },
 };
+
+/**
+ * Drops the generator's datagrams at the director's front ingress hook (nftables netdev table
+ * `name`); returns the undo.
+ */
+function ingressDrop(t: Topology, name: string): () => void {
+  t.exec(t.ns.director, 'nft', ['-f', '-'], {
+    input: `table netdev ${name} {\n  chain in {\n    type filter hook ingress device ${IFACE.front} priority -500; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
+  });
+  return () => t.exec(t.ns.director, 'nft', ['delete', 'table', 'netdev', name]);
+}
 
 /** Real servers' return path: through the director (NAT) or straight to the client (DR). */
 function returnPath(t: Topology, direct: boolean): void {
@@ -372,10 +377,7 @@ function floorTarget(mode: 'xdp' | 'pkt'): Target {
       t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
       // the AF_PACKET floor leaves the host's copy to the ingress drop, as the daemon does;
       // an XDP redirect takes the frame away from the host by itself
-      if (mode === 'pkt')
-        t.exec(t.ns.director, 'nft', ['-f', '-'], {
-          input: `table netdev floor {\n  chain in {\n    type filter hook ingress device ${IFACE.front} priority -500; policy accept;\n    udp dport ${UDP_PORT} drop\n  }\n}\n`,
-        });
+      const undo = mode === 'pkt' ? ingressDrop(t, 'floor') : null;
       const d = t.spawn(
         t.ns.director,
         'taskset',
@@ -397,7 +399,7 @@ function floorTarget(mode: 'xdp' | 'pkt'): Target {
         pid: d.pid,
         down: async () => {
           await d.kill('SIGTERM');
-          if (mode === 'pkt') t.exec(t.ns.director, 'nft', ['delete', 'table', 'netdev', 'floor']);
+          undo?.();
         },
       };
     },
@@ -610,7 +612,8 @@ async function main(): Promise<void> {
       .filter((x) => x.pps && x !== SINK && x !== NFT_DNAT && res[x.name]!.kern.length)
       .map((x) => {
         const k = median(res[x.name]!.kern);
-        return `${x.name} ${f0(k)} ns (≤ ${f2(median(nft.all) / k)}×)`;
+        const bound = median(nft.all) / k;
+        return `${x.name} ${f0(k)} ns${Number.isFinite(bound) ? ` (≤ ${f2(bound)}×)` : ''}`;
       });
     if (bounds.length)
       lines.push(
