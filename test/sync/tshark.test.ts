@@ -10,31 +10,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseIp } from '../../src/core/addr.js';
 import { CONN_F_INACTIVE } from '../../src/core/constants.js';
 import { PacketBuilder, writePcap } from '../../src/packet/index.js';
-import { type SyncConn, SyncMessage } from '../../src/sync/wire.js';
+import { SyncMessage } from '../../src/sync/wire.js';
+import { syncConn, w } from './fixtures.js';
 
 const skip = spawnSync('tshark', ['--version']).status === 0 ? undefined : 'needs tshark';
-const w = (a: string): Uint32Array => parseIp(a)!.words;
-
-function conn(o: Partial<SyncConn> = {}): SyncConn {
-  return {
-    af: 2,
-    protocol: 6,
-    flags: 0,
-    state: 1,
-    cport: 40000,
-    vport: 80,
-    dport: 8080,
-    fwmark: 0,
-    timeout: 900,
-    caddr: w('192.0.2.2'),
-    vaddr: w('203.0.113.10'),
-    daddr: w('198.51.100.11'),
-    ...o,
-  };
-}
 
 function frame(payload: Buffer): Buffer {
   return Buffer.from(
@@ -71,7 +52,7 @@ describe('sync datagrams through tshark’s IPVS dissector', { skip }, () => {
   it('v1: an IPv6 and an IPv4 record', () => {
     const m = new SyncMessage(1, 9, 1472, 100, 0);
     m.addV1(
-      conn({
+      syncConn({
         af: 10,
         flags: CONN_F_INACTIVE,
         state: 4,
@@ -80,7 +61,7 @@ describe('sync datagrams through tshark’s IPVS dissector', { skip }, () => {
         daddr: w('2001:db8:1::11'),
       }),
     );
-    m.addV1(conn({ protocol: 17, state: 0, cport: 5353, vport: 53, dport: 53, timeout: 300 }));
+    m.addV1(syncConn({ protocol: 17, state: 0, cport: 5353, vport: 53, dport: 53, timeout: 300 }));
     const [row] = tshark(
       [frame(m.bytes())],
       [
@@ -120,8 +101,8 @@ describe('sync datagrams through tshark’s IPVS dissector', { skip }, () => {
 
   it('v0: header and records', () => {
     const m = new SyncMessage(0, 4, 1472, 24, 0);
-    m.addV0(conn());
-    m.addV0(conn({ cport: 40001, state: 5, flags: CONN_F_INACTIVE }));
+    m.addV0(syncConn());
+    m.addV0(syncConn({ cport: 40001, state: 5, flags: CONN_F_INACTIVE }));
     const [row] = tshark(
       [frame(m.bytes())],
       ['ipvs.conncount', 'ipvs.syncid', 'ipvs.size', 'ipvs.cport', 'ipvs.daddr', 'ipvs.state'],

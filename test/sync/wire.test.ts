@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseIp } from '../../src/core/addr.js';
 import {
   CONN_F_HASHED,
   CONN_F_INACTIVE,
@@ -22,27 +21,13 @@ import {
   encodeRecordV1,
   recordLengthV1,
 } from '../../src/sync/wire.js';
+import { syncConn, w } from './fixtures.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[^0-9a-f]/gi, ''), 'hex');
-const w = (a: string): Uint32Array => parseIp(a)!.words;
 
 /** TCP 192.0.2.2:40000 → 203.0.113.10:80 → 198.51.100.11:8080, ESTABLISHED, 900 s. */
 function tcpConn(o: Partial<SyncConn> = {}): SyncConn {
-  return {
-    af: 2,
-    protocol: 6,
-    flags: CONN_F_INACTIVE | CONN_F_HASHED,
-    state: 1,
-    cport: 40000,
-    vport: 80,
-    dport: 8080,
-    fwmark: 0,
-    timeout: 900,
-    caddr: w('192.0.2.2'),
-    vaddr: w('203.0.113.10'),
-    daddr: w('198.51.100.11'),
-    ...o,
-  };
+  return syncConn({ flags: CONN_F_INACTIVE | CONN_F_HASHED, ...o });
 }
 
 // header: reserved 0, syncid 5, size 44, 1 record, version 1, spare 0
