@@ -34,6 +34,8 @@ const BATCH = 64;
 const FRAME = 64;
 // more rounds for profiling (perf record): BENCH_ROUNDS=200
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
+// BENCH_PREFETCH=1: only the prefetching engine (0: only the one without), for profiling
+const PF_ONLY = process.env['BENCH_PREFETCH'];
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -180,6 +182,7 @@ async function main(): Promise<void> {
     };
     const before = engine.counters.inForwarded + engine.counters.outForwarded;
     for (const pf of [true, false]) {
+      if (PF_ONLY !== undefined && pf !== (PF_ONLY === '1')) continue;
       const e2 = pf ? engine : new PacketEngine(ipvs, { prefetch: false, net: engine.net });
       if (!pf) {
         e2.neigh.addStatic(ifc, 2, [0xc0a8010b], rsMac);

@@ -30,6 +30,8 @@ import type { Ctx } from './ctx.js';
 import type { Iface } from './net.js';
 
 const SYN = 0x02;
+/** Words stored over the Ethernet header are composed for a little-endian host. */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const AF_INET6 = 10;
 
 /** Words per destination in the next-hop cache (see `#hop`). */
@@ -57,6 +59,11 @@ export class FastPath {
   readonly #c: Ctx;
   /** Copies the IP packet into the transmit slot 4 bytes per step. */
   readonly #copier = new WordCopier();
+  /** Int32 views over the last receive and transmit memory `#frame` copied between. */
+  #rxB: Uint8Array | null = null;
+  #rxW: Int32Array | null = null;
+  #txB: Uint8Array | null = null;
+  #txW: Int32Array | null = null;
   /**
    * Next hop per destination id, as the last fast-path packet toward it found it: the route's
    * interface and MTU and the neighbour slot. Valid while the route table's and the neighbour
@@ -118,15 +125,15 @@ export class FastPath {
       const bi = bs >= 0 ? bs : conns.bucket(af, proto, t.saddr, 0, t.sport);
       const h = conns.inGetAt(bi, af, proto, t.saddr, t.sport, t.daddr, t.dport);
       if (h === NO_CONN) return false;
-      return this.#in(h, t, buf);
+      return this.#in(h, t, buf, off);
     }
     if (!ipvs.enabled) return false;
     const h = conns.outGetAt(bo, af, proto, t.saddr, t.sport, t.daddr, t.dport);
     if (h === NO_CONN) return false;
-    return this.#out(h, t, buf);
+    return this.#out(h, t, buf, off);
   }
 
-  #in(h: number, t: Tuple, buf: Uint8Array): boolean {
+  #in(h: number, t: Tuple, buf: Uint8Array, off: number): boolean {
     const c = this.#c;
     const ipvs = c.ipvs;
     const conns = ipvs.conns;
@@ -193,12 +200,8 @@ export class FastPath {
     ipvs.ops.inStats(h, ipLen);
     ipvs.ops.transition(h, DIR_INPUT, t.protocol === IPPROTO_TCP ? t.tcpFlags : 0);
     const b = ifo.io!.txData;
-    copyBytes(b, o, c.neigh.mac, s * 6, 6);
-    copyBytes(b, o + 6, ifo.mac, 0, 6);
-    b[o + 12] = daf === AF_INET6 ? 0x86 : 0x08;
-    b[o + 13] = daf === AF_INET6 ? 0xdd : 0x00;
+    this.#frame(b, o, buf, off, t, s, ifo);
     const l3 = o + 14;
-    this.#copier.copy(b, l3, buf, t.l3Offset, ipLen);
     decTtl(b, l3, daf);
     if (nat)
       rewrite(
@@ -221,7 +224,7 @@ export class FastPath {
     return true;
   }
 
-  #out(h: number, t: Tuple, buf: Uint8Array): boolean {
+  #out(h: number, t: Tuple, buf: Uint8Array, off: number): boolean {
     const c = this.#c;
     const ipvs = c.ipvs;
     const conns = ipvs.conns;
@@ -265,12 +268,8 @@ export class FastPath {
     const o = c.tx.raw(ifo, 14 + ipLen);
     if (o < 0) return false;
     const b = ifo.io!.txData;
-    copyBytes(b, o, c.neigh.mac, s * 6, 6);
-    copyBytes(b, o + 6, ifo.mac, 0, 6);
-    b[o + 12] = af === AF_INET6 ? 0x86 : 0x08;
-    b[o + 13] = af === AF_INET6 ? 0xdd : 0x00;
+    this.#frame(b, o, buf, off, t, s, ifo);
     const l3 = o + 14;
-    this.#copier.copy(b, l3, buf, t.l3Offset, ipLen);
     decTtl(b, l3, af);
     rewrite(
       b,
@@ -291,6 +290,62 @@ export class FastPath {
     c.counters.outForwarded++;
     return true;
   }
+  /**
+   * Writes the outgoing frame at `b[o]`: the Ethernet header toward neighbour slot `s` from
+   * `ifo`, then the IP packet of the frame at `buf[off]` (tuple `t`), unchanged. The packet keeps
+   * its family (the callers check), so the received frame's EtherType stays. When both frames
+   * start on a word boundary behind a plain 14-byte header, the whole frame is copied a word at a
+   * time and the two MAC addresses are stored as three words over it; otherwise byte by byte.
+   */
+  #frame(
+    b: Uint8Array,
+    o: number,
+    buf: Uint8Array,
+    off: number,
+    t: Tuple,
+    s: number,
+    ifo: Iface,
+  ): void {
+    const nm = this.#c.neigh.mac;
+    const im = ifo.mac;
+    const n = 14 + t.ipLength;
+    if (LE && ((off | o) & 3) === 0 && t.l3Offset === off + 14) {
+      if (buf !== this.#rxB) {
+        this.#rxB = buf;
+        this.#rxW = words(buf);
+      }
+      if (b !== this.#txB) {
+        this.#txB = b;
+        this.#txW = words(b);
+      }
+      const rw = this.#rxW;
+      const tw = this.#txW;
+      const s4 = off >>> 2;
+      const d4 = o >>> 2;
+      const n4 = (n + 3) >>> 2;
+      // the last word may run up to 3 bytes past the frame: inside both views, never past them
+      if (rw !== null && tw !== null && s4 + n4 <= rw.length && d4 + n4 <= tw.length) {
+        for (let k = 3; k < n4; k++) tw[d4 + k] = rw[s4 + k]!;
+        const m = s * 6;
+        tw[d4] = nm[m]! | (nm[m + 1]! << 8) | (nm[m + 2]! << 16) | (nm[m + 3]! << 24);
+        tw[d4 + 1] = nm[m + 4]! | (nm[m + 5]! << 8) | (im[0]! << 16) | (im[1]! << 24);
+        tw[d4 + 2] = im[2]! | (im[3]! << 8) | (im[4]! << 16) | (im[5]! << 24);
+        return;
+      }
+    }
+    copyBytes(b, o, nm, s * 6, 6);
+    copyBytes(b, o + 6, im, 0, 6);
+    b[o + 12] = t.af === AF_INET6 ? 0x86 : 0x08;
+    b[o + 13] = t.af === AF_INET6 ? 0xdd : 0x00;
+    this.#copier.copy(b, o + 14, buf, t.l3Offset, n - 14);
+  }
+}
+
+/** An Int32Array over `b` when its memory starts on a 4-byte boundary, else null. */
+function words(b: Uint8Array): Int32Array | null {
+  return (b.byteOffset & 3) === 0
+    ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
+    : null;
 }
 
 /** A copy of the cache `a` with room for `need` words (new words -1: nothing recorded). */

@@ -109,16 +109,20 @@ export function makeLab(opts: EngineOptions & { maxConns?: number } = {}) {
       eth1: io1.sent.map((f) => Buffer.from(f.data)),
     };
   };
-  /** Like `send`, through `engine.receive()` as a one-frame batch (so the fast path can take it). */
+  /**
+   * Like `send`, through `engine.receive()` as a one-frame batch (so the fast path can take it),
+   * the frame at byte `at` of the batch's memory.
+   */
   const batch = new FrameBatch(1, Buffer.alloc(2048));
   const receive = (
     ifname: 'eth0' | 'eth1',
     frame: Uint8Array,
+    at = 0,
   ): { eth0: Buffer[]; eth1: Buffer[] } => {
     io0.sent.length = 0;
     io1.sent.length = 0;
-    batch.data.set(frame, 0);
-    batch.desc[0] = 0;
+    batch.data.set(frame, at);
+    batch.desc[0] = at;
     batch.desc[1] = frame.length;
     batch.desc[2] = frame.length;
     batch.count = 1;
