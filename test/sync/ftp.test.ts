@@ -12,8 +12,8 @@ import { SyncBackup } from '../../src/sync/backup.js';
 import { SyncMaster } from '../../src/sync/master.js';
 import { decodeMessage } from '../../src/sync/wire.js';
 import { destSpec, svcSpec } from '../helpers/ipvs.js';
-import { ACK, PSH, SYN, dec, tcp4 } from '../dataplane/packet/frames.js';
-import { CLIENT, MAC, RS1, VIP, checksumErrors, makeLab } from '../dataplane/packet/lab.js';
+import { ACK, PSH, SYN, dec, rsTcp4, tcp4 } from '../dataplane/packet/frames.js';
+import { RS1, VIP, checksumErrors, makeLab } from '../dataplane/packet/lab.js';
 
 function ftpDirector() {
   const lab = makeLab();
@@ -24,18 +24,7 @@ function ftpDirector() {
 }
 
 const server = (seq: number, ack: number, payload?: string, flags = PSH | ACK) =>
-  tcp4({
-    src: RS1,
-    dst: CLIENT,
-    sport: 21,
-    dport: 40000,
-    smac: MAC.rs1,
-    dmac: MAC.eth1,
-    flags,
-    seq,
-    ack,
-    payload,
-  });
+  rsTcp4({ sport: 21, flags, seq, ack, payload });
 
 describe('sync carries the FTP helper', () => {
   it("a backup continues the master's sequence adjustment after the takeover", () => {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { CONN_F_NO_CPORT, CONN_F_OUT_SEQ } from '../../../src/core/constants.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, MAC, RS1, VIP, checksumErrors, makeLab } from './lab.js';
-import { ACK, PSH, SYN, dec, dst, src, tcp4 } from './frames.js';
+import { ACK, PSH, SYN, dec, dst, rsTcp4, src, tcp4 } from './frames.js';
 
 function ftpLab() {
   const lab = makeLab();
@@ -23,21 +23,7 @@ function ftpLab() {
     return r;
   };
   const server = (flags: number, payload?: string) => {
-    const r = lab.send(
-      'eth1',
-      tcp4({
-        src: RS1,
-        dst: CLIENT,
-        sport: 21,
-        dport: 40000,
-        smac: MAC.rs1,
-        dmac: MAC.eth1,
-        flags,
-        seq: sseq,
-        ack: cseq,
-        payload,
-      }),
-    );
+    const r = lab.send('eth1', rsTcp4({ sport: 21, flags, seq: sseq, ack: cseq, payload }));
     sseq += (payload?.length ?? 0) + (flags & SYN ? 1 : 0);
     return r;
   };
