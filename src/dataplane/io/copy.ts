@@ -48,8 +48,8 @@ export class WordCopier {
   }
 }
 
-/** An Int32Array over `b` when its memory starts on a 4-byte boundary. */
-function words(b: Uint8Array): Int32Array | null {
+/** An Int32Array over `b` when its memory starts on a 4-byte boundary, else null. */
+export function words(b: Uint8Array): Int32Array | null {
   return (b.byteOffset & 3) === 0
     ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
     : null;

@@ -24,7 +24,7 @@ import {
 import { csumReplace16, csumReplace32, ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import type { Tuple } from '../../packet/tuple.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
-import { WordCopier } from '../io/copy.js';
+import { WordCopier, words } from '../io/copy.js';
 import { copyBytes } from './bytes.js';
 import type { Ctx } from './ctx.js';
 import type { Iface } from './net.js';
@@ -339,13 +339,6 @@ export class FastPath {
     b[o + 13] = t.af === AF_INET6 ? 0xdd : 0x00;
     this.#copier.copy(b, o + 14, buf, t.l3Offset, n - 14);
   }
-}
-
-/** An Int32Array over `b` when its memory starts on a 4-byte boundary, else null. */
-function words(b: Uint8Array): Int32Array | null {
-  return (b.byteOffset & 3) === 0
-    ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
-    : null;
 }
 
 /** A copy of the cache `a` with room for `need` words (new words -1: nothing recorded). */
