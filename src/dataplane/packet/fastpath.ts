@@ -290,12 +290,14 @@ export class FastPath {
     c.counters.outForwarded++;
     return true;
   }
+
   /**
    * Writes the outgoing frame at `b[o]`: the Ethernet header toward neighbour slot `s` from
    * `ifo`, then the IP packet of the frame at `buf[off]` (tuple `t`), unchanged. The packet keeps
    * its family (the callers check), so the received frame's EtherType stays. When both frames
    * start on a word boundary behind a plain 14-byte header, the whole frame is copied a word at a
-   * time and the two MAC addresses are stored as three words over it; otherwise byte by byte.
+   * time after its first three, which are stored with the two MAC addresses; otherwise the header
+   * is written byte by byte and the IP packet copied after it.
    */
   #frame(
     b: Uint8Array,
