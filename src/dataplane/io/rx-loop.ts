@@ -17,6 +17,21 @@ export interface RxSource {
   disarm(): void;
 }
 
+/**
+ * One cleared Immediate kept for the life of the process. The optimized code of every function that
+ * inlines `setImmediate` / `clearImmediate` (the poll below, and with it whatever it inlined: the
+ * handler, the packet engine) depends on the hidden classes of Immediate objects, and V8 drops such
+ * code ("deoptimization, reason: weak objects") when a full GC finds those classes unused: no
+ * Immediate alive, which is the usual state between batches. Holding one keeps them in use, so a
+ * GC no longer sends the whole receive path back to the interpreter for the 100-140 ms its
+ * recompilation takes (seen with --trace-deopt in the engine benchmark, 2026-12-07). Exported so
+ * that the module keeps it: V8 need not keep a module variable nothing reads.
+ */
+export const immediateAnchor: NodeJS.Immediate = setImmediate(noop);
+clearImmediate(immediateAnchor);
+
+function noop(): void {}
+
 export class RxLoop {
   readonly batchSize: number;
   readonly budget: number;
