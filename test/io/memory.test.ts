@@ -187,4 +187,57 @@ describe('receive loop', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { seen: [0, 1, 2, 3], errors: ['handler failure'] });
   });
+
+  it('its optimized poll survives a full GC that finds no Immediate pending (a child with --trace-deopt)', () => {
+    // as in the daemon: readiness calls ready(), a poll over budget yields with setImmediate, and
+    // the collector runs between turns, when that Immediate has already run
+    const script = `
+      import { RxLoop } from ${JSON.stringify(ioModule('rx-loop.js'))};
+      import { FrameBatch } from ${JSON.stringify(ioModule('types.js'))};
+      const data = Buffer.alloc(64 * 64, 1);
+      const batch = new FrameBatch(64, data);
+      let ready = 0;
+      const src = {
+        fill(b, max) {
+          const n = Math.min(max, ready);
+          ready -= n;
+          for (let i = 0; i < n; i++) b.desc.set([i * 64, 64, 64, 0], i * 4);
+          return n;
+        },
+        arm() {},
+        disarm() {},
+      };
+      const stats = { rxBatches: 0, rxFrames: 0, rxBytes: 0, rxMaxBatch: 0, rxTruncated: 0, rxYields: 0 };
+      const loop = new RxLoop(src, batch, stats, { batchSize: 64, budget: 256 });
+      let sum = 0;
+      loop.setHandler((b) => {
+        for (let i = 0; i < b.count; i++) for (let k = 0; k < 64; k++) sum = (sum + data[b.desc[i * 4] + k]) | 0;
+      });
+      loop.start();
+      let ticks = 0;
+      const t = setInterval(() => {
+        if (++ticks % 50 === 0) gc();
+        ready += 300;
+        loop.ready();
+        if (ticks === 800) {
+          clearInterval(t);
+          loop.stop();
+          console.log('frames ' + stats.rxFrames + ' yields ' + stats.rxYields + ' sum ' + sum);
+        }
+      }, 1);
+    `;
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--trace-opt', '--trace-deopt', '--input-type=module', '-e', script],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /frames 239\d+ yields 800 /);
+    // not vacuous: the poll was optimized
+    assert.match(r.stdout, /completed optimizing[^\n]*JSFunction poll /);
+    const dropped = r.stdout
+      .split('\n')
+      .filter((l) => /SharedFunctionInfo poll>.*weak objects/.test(l));
+    assert.deepEqual(dropped, []);
+  });
 });
