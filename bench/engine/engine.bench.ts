@@ -7,14 +7,22 @@
  * before each batch (the rewrite is in place, as on a ring); the refill alone is measured too.
  * Heap growth per frame is measured after GC (run with --expose-gc).
  *
+ * Beside each case, the peer measured in the same run: the same per-frame work in C
+ * (native/bench/engine-ref.c, built with `cc -O2` into a temporary directory; `--no-ref` leaves
+ * it out, and a missing compiler skips it with the reason), on the same table size.
+ *
  * The connection table's memory comes from the daemon's allocator (huge pages when the addon is
  * built); `--plain-pages` uses ordinary ArrayBuffers instead. The JIT runs with the daemon's inlining
  * budgets (src/cli/jit.ts); `IPVS_JIT_DEFAULTS=1` keeps V8's.
  *
- *   node --expose-gc dist/bench/engine/engine.bench.js [liveConnections] [--plain-pages]
+ *   node --expose-gc dist/bench/engine/engine.bench.js [liveConnections] [--plain-pages] [--no-ref]
  */
 import { tuneJit } from '../../src/cli/jit.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { createMemoryPair } from '../../src/dataplane/io/memory.js';
 import { hugeTableAlloc } from '../../src/dataplane/io/native.js';
@@ -26,6 +34,7 @@ import { bench, machineLine, printTable, type BenchResult } from '../harness.js'
 
 const args = process.argv.slice(2);
 const PLAIN = args.includes('--plain-pages');
+const NO_REF = args.includes('--no-ref');
 // the daemon's JIT budgets (src/cli/jit.ts) unless IPVS_JIT_DEFAULTS=1
 const JIT = tuneJit();
 const LIVE = Number(args.find((a) => !a.startsWith('--')) ?? 1_000_000);
@@ -36,6 +45,44 @@ const FRAME = 64;
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
 // BENCH_PREFETCH=1: only the prefetching engine (0: only the one without), for profiling
 const PF_ONLY = process.env['BENCH_PREFETCH'];
+
+/** The C reference (native/bench/engine-ref.c), built once; null when it cannot be. */
+let refBin: string | null | undefined;
+
+function buildRef(): string | null {
+  if (refBin !== undefined) return refBin;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const src = join(root, 'native', 'bench', 'engine-ref.c');
+  const out = join(mkdtempSync(join(os.tmpdir(), 'ipvs-engine-ref-')), 'engine-ref');
+  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `C reference skipped: cc ${src} failed: ${r.error?.message ?? r.stderr}\n`,
+    );
+    refBin = null;
+  } else refBin = out;
+  return refBin;
+}
+
+/** The C reference's median ns per frame for `kind` with `live` connections, or null. */
+function runRef(kind: string, live: number): BenchResult | null {
+  const bin = NO_REF ? null : buildRef();
+  if (!bin) return null;
+  const r = spawnSync(bin, [String(live), kind, String(ROUNDS)], { encoding: 'utf8' });
+  const m = /^\S+ \d+ ([\d.]+)$/m.exec(r.stdout ?? '');
+  if (r.status !== 0 || !m) {
+    process.stderr.write(`C reference failed (${kind}): ${r.stderr || r.error?.message}\n`);
+    return null;
+  }
+  const ns = Number(m[1]);
+  return {
+    name: 'peer: the same work in C (engine-ref.c)',
+    nsPerOp: ns,
+    opsPerSec: 1e9 / ns,
+    rounds: ROUNDS,
+    opsPerRound: 1 << 16,
+  };
+}
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -205,6 +252,8 @@ async function main(): Promise<void> {
       );
       if (!pf) e2.close();
     }
+    const ref = runRef(kind, LIVE);
+    if (ref) results.push(ref);
     const fwd = engine.counters.inForwarded + engine.counters.outForwarded - before;
     if (fwd === 0)
       throw new Error(
