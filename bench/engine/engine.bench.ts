@@ -7,9 +7,11 @@
  * before each batch (the rewrite is in place, as on a ring); the refill alone is measured too.
  * Heap growth per frame is measured after GC (run with --expose-gc).
  *
- * Beside each case, the peer measured in the same run: the same per-frame work in C
- * (native/bench/engine-ref.c, built with `cc -O2` into a temporary directory; `--no-ref` leaves
- * it out, and a missing compiler skips it with the reason), on the same table size.
+ * Beside each case, the peers measured in the same run, on the same table size: the same
+ * per-frame work in C (native/bench/engine-ref.c, built with `cc -O2` into a temporary directory;
+ * a missing compiler skips it with the reason), and in JavaScript with none of the engine's
+ * structure (floor-js.ts, a child process: what V8 makes of the work itself). `--no-ref` leaves
+ * both out.
  *
  * The connection table's memory comes from the daemon's allocator (huge pages when the addon is
  * built); `--plain-pages` uses ordinary ArrayBuffers instead. The JIT runs with the daemon's inlining
@@ -77,6 +79,28 @@ function runRef(kind: string, live: number): BenchResult | null {
   const ns = Number(m[1]);
   return {
     name: 'peer: the same work in C (engine-ref.c)',
+    nsPerOp: ns,
+    opsPerSec: 1e9 / ns,
+    rounds: ROUNDS,
+    opsPerRound: 1 << 16,
+  };
+}
+
+/** The JavaScript floor (floor-js.ts) in a child process of its own, or null. */
+function runFloor(kind: string, live: number): BenchResult | null {
+  if (NO_REF) return null;
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'floor-js.js');
+  const r = spawnSync(process.execPath, [script, String(live), kind, String(ROUNDS)], {
+    encoding: 'utf8',
+  });
+  const m = /^\S+ \d+ ([\d.]+)$/m.exec(r.stdout ?? '');
+  if (r.status !== 0 || !m) {
+    process.stderr.write(`JavaScript floor failed (${kind}): ${r.stderr || r.error?.message}\n`);
+    return null;
+  }
+  const ns = Number(m[1]);
+  return {
+    name: 'floor: the same work in bare JavaScript',
     nsPerOp: ns,
     opsPerSec: 1e9 / ns,
     rounds: ROUNDS,
@@ -254,6 +278,8 @@ async function main(): Promise<void> {
     }
     const ref = runRef(kind, LIVE);
     if (ref) results.push(ref);
+    const floor = runFloor(kind, LIVE);
+    if (floor) results.push(floor);
     const fwd = engine.counters.inForwarded + engine.counters.outForwarded - before;
     if (fwd === 0)
       throw new Error(
