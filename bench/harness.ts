@@ -3,6 +3,10 @@
  * time per operation over the rounds, and optionally the heap growth across the measurement.
  * Benchmarks print tables; the numbers go into BENCHMARKS.md with the command that made them.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 /** One measured case. */
@@ -88,4 +92,16 @@ export async function machineLine(): Promise<string> {
   const os = await import('node:os');
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+/**
+ * Builds the C program `src` (a file under native/bench) with `cc -O2` into a temporary directory;
+ * returns the executable, or null with the reason on stderr, prefixed by `what` (what is skipped).
+ */
+export function buildC(src: string, what: string): string | null {
+  const out = join(mkdtempSync(join(tmpdir(), 'ipvs-bench-')), basename(src, '.c'));
+  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
+  if (r.status === 0) return out;
+  process.stderr.write(`${what} skipped: cc ${src} failed: ${r.error?.message ?? r.stderr}\n`);
+  return null;
 }

@@ -21,7 +21,6 @@
  */
 import { tuneJit } from '../../src/cli/jit.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +31,7 @@ import { FrameBatch } from '../../src/dataplane/io/types.js';
 import { PacketEngine } from '../../src/dataplane/packet/engine.js';
 import { parseMac } from '../../src/dataplane/packet/net.js';
 import { PacketBuilder, TCP_FLAG } from '../../src/packet/index.js';
-import { bench, machineLine, printTable, type BenchResult } from '../harness.js';
+import { bench, buildC, machineLine, printTable, type BenchResult } from '../harness.js';
 
 const args = process.argv.slice(2);
 const PLAIN = args.includes('--plain-pages');
@@ -52,60 +51,51 @@ const PF_ONLY = process.env['BENCH_PREFETCH'];
 let refBin: string | null | undefined;
 
 function buildRef(): string | null {
-  if (refBin !== undefined) return refBin;
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  const src = join(root, 'native', 'bench', 'engine-ref.c');
-  const out = join(mkdtempSync(join(os.tmpdir(), 'ipvs-engine-ref-')), 'engine-ref');
-  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    process.stderr.write(
-      `C reference skipped: cc ${src} failed: ${r.error?.message ?? r.stderr}\n`,
-    );
-    refBin = null;
-  } else refBin = out;
+  if (refBin === undefined) {
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    refBin = buildC(join(root, 'native', 'bench', 'engine-ref.c'), 'C reference');
+  }
   return refBin;
 }
 
-/** The C reference's median ns per frame for `kind` with `live` connections, or null. */
-function runRef(kind: string, live: number): BenchResult | null {
-  const bin = NO_REF ? null : buildRef();
-  if (!bin) return null;
-  const r = spawnSync(bin, [String(live), kind, String(ROUNDS)], { encoding: 'utf8' });
+/**
+ * Runs a reference (`cmd` with `pre` arguments, then LIVE, case and rounds); its line
+ * "CASE LIVE NS" becomes the row `name`. Null, with the reason on stderr, when it fails.
+ */
+function runReference(
+  name: string,
+  cmd: string,
+  pre: string[],
+  kind: string,
+  live: number,
+): BenchResult | null {
+  const r = spawnSync(cmd, [...pre, String(live), kind, String(ROUNDS)], { encoding: 'utf8' });
   const m = /^\S+ \d+ ([\d.]+)$/m.exec(r.stdout ?? '');
   if (r.status !== 0 || !m) {
-    process.stderr.write(`C reference failed (${kind}): ${r.stderr || r.error?.message}\n`);
+    process.stderr.write(`${name} failed (${kind}): ${r.stderr || r.error?.message}\n`);
     return null;
   }
   const ns = Number(m[1]);
-  return {
-    name: 'peer: the same work in C (engine-ref.c)',
-    nsPerOp: ns,
-    opsPerSec: 1e9 / ns,
-    rounds: ROUNDS,
-    opsPerRound: 1 << 16,
-  };
+  return { name, nsPerOp: ns, opsPerSec: 1e9 / ns, rounds: ROUNDS, opsPerRound: 1 << 16 };
 }
 
-/** The JavaScript floor (floor-js.ts) in a child process of its own, or null. */
-function runFloor(kind: string, live: number): BenchResult | null {
-  if (NO_REF) return null;
+/** The C reference, then the JavaScript floor (floor-js.ts, a child process of its own). */
+function references(kind: string, live: number): BenchResult[] {
+  if (NO_REF) return [];
+  const out: BenchResult[] = [];
+  const bin = buildRef();
+  const c = bin && runReference('peer: the same work in C (engine-ref.c)', bin, [], kind, live);
+  if (c) out.push(c);
   const script = join(dirname(fileURLToPath(import.meta.url)), 'floor-js.js');
-  const r = spawnSync(process.execPath, [script, String(live), kind, String(ROUNDS)], {
-    encoding: 'utf8',
-  });
-  const m = /^\S+ \d+ ([\d.]+)$/m.exec(r.stdout ?? '');
-  if (r.status !== 0 || !m) {
-    process.stderr.write(`JavaScript floor failed (${kind}): ${r.stderr || r.error?.message}\n`);
-    return null;
-  }
-  const ns = Number(m[1]);
-  return {
-    name: 'floor: the same work in bare JavaScript',
-    nsPerOp: ns,
-    opsPerSec: 1e9 / ns,
-    rounds: ROUNDS,
-    opsPerRound: 1 << 16,
-  };
+  const js = runReference(
+    'floor: the same work in bare JavaScript',
+    process.execPath,
+    [script],
+    kind,
+    live,
+  );
+  if (js) out.push(js);
+  return out;
 }
 
 function rng(seed: number): () => number {
@@ -276,10 +266,7 @@ async function main(): Promise<void> {
       );
       if (!pf) e2.close();
     }
-    const ref = runRef(kind, LIVE);
-    if (ref) results.push(ref);
-    const floor = runFloor(kind, LIVE);
-    if (floor) results.push(floor);
+    results.push(...references(kind, LIVE));
     const fwd = engine.counters.inForwarded + engine.counters.outForwarded - before;
     if (fwd === 0)
       throw new Error(

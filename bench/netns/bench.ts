@@ -41,6 +41,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IFACE, NET, ROOT, Topology, type NsChild } from '../../test/helpers/netns.js';
+import { buildC } from '../harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const IPVS = join(ROOT, 'bin', 'ipvs');
@@ -352,16 +353,8 @@ const NFT_DNAT: Target = {
 let floorBin: string | null | undefined;
 
 function buildFloor(): string | null {
-  if (floorBin !== undefined) return floorBin;
-  const out = join(mkdtempSync(join(tmpdir(), 'ipvs-floor-')), 'floor');
-  const src = join(ROOT, 'native', 'bench', 'floor.c');
-  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    process.stderr.write(
-      `floor targets skipped: cc ${src} failed: ${r.error?.message ?? r.stderr}\n`,
-    );
-    floorBin = null;
-  } else floorBin = out;
+  if (floorBin === undefined)
+    floorBin = buildC(join(ROOT, 'native', 'bench', 'floor.c'), 'floor targets');
   return floorBin;
 }
 
