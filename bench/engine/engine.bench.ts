@@ -47,13 +47,15 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
 // BENCH_PREFETCH=1: only the prefetching engine (0: only the one without), for profiling
 const PF_ONLY = process.env['BENCH_PREFETCH'];
 
+/** This file's directory (dist/bench/engine). */
+const HERE = dirname(fileURLToPath(import.meta.url));
+
 /** The C reference (native/bench/engine-ref.c), built once; null when it cannot be. */
 let refBin: string | null | undefined;
 
 function buildRef(): string | null {
   if (refBin === undefined) {
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-    refBin = buildC(join(root, 'native', 'bench', 'engine-ref.c'), 'C reference');
+    refBin = buildC(join(HERE, '..', '..', '..', 'native', 'bench', 'engine-ref.c'), 'C reference');
   }
   return refBin;
 }
@@ -86,7 +88,7 @@ function references(kind: string, live: number): BenchResult[] {
   const bin = buildRef();
   const c = bin && runReference('peer: the same work in C (engine-ref.c)', bin, [], kind, live);
   if (c) out.push(c);
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'floor-js.js');
+  const script = join(HERE, 'floor-js.js');
   const js = runReference(
     'floor: the same work in bare JavaScript',
     process.execPath,

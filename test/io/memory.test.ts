@@ -193,7 +193,7 @@ describe('receive loop', () => {
     // the collector runs between turns, when that Immediate has already run
     const script = `
       import { RxLoop } from ${JSON.stringify(ioModule('rx-loop.js'))};
-      import { FrameBatch } from ${JSON.stringify(ioModule('types.js'))};
+      import { FrameBatch, newStats } from ${JSON.stringify(ioModule('types.js'))};
       const data = Buffer.alloc(64 * 64, 1);
       const batch = new FrameBatch(64, data);
       let ready = 0;
@@ -207,7 +207,7 @@ describe('receive loop', () => {
         arm() {},
         disarm() {},
       };
-      const stats = { rxBatches: 0, rxFrames: 0, rxBytes: 0, rxMaxBatch: 0, rxTruncated: 0, rxYields: 0 };
+      const stats = newStats();
       const loop = new RxLoop(src, batch, stats, { batchSize: 64, budget: 256 });
       let sum = 0;
       loop.setHandler((b) => {
