@@ -24,7 +24,7 @@ import {
 import { csumReplace16, csumReplace32, ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import type { Tuple } from '../../packet/tuple.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
-import { WordCopier, words } from '../io/copy.js';
+import { WordCopier, copyWords, words } from '../io/copy.js';
 import { copyBytes } from './bytes.js';
 import type { Ctx } from './ctx.js';
 import type { Iface } from './net.js';
@@ -327,7 +327,7 @@ export class FastPath {
       const n4 = (n + 3) >>> 2;
       // the last word may run up to 3 bytes past the frame: inside both views, never past them
       if (rw !== null && tw !== null && s4 + n4 <= rw.length && d4 + n4 <= tw.length) {
-        for (let k = 3; k < n4; k++) tw[d4 + k] = rw[s4 + k]!;
+        copyWords(tw, d4 + 3, rw, s4 + 3, n4 - 3);
         const m = s * 6;
         tw[d4] = nm[m]! | (nm[m + 1]! << 8) | (nm[m + 2]! << 16) | (nm[m + 3]! << 24);
         tw[d4 + 1] = nm[m + 4]! | (nm[m + 5]! << 8) | (im[0]! << 16) | (im[1]! << 24);
