@@ -50,6 +50,29 @@ describe('memory frame I/O pair', () => {
     await b.close();
   });
 
+  it('frames in slots off word boundaries (an odd maxFrame) arrive byte for byte, and are counted', async () => {
+    const [a, b] = createMemoryPair({ maxFrame: 1021, txSlots: 8 });
+    const got: Buffer[] = [];
+    b.onFrames(collect([], got));
+    const sent: Buffer[] = [];
+    let bytes = 0;
+    for (let i = 0; i < 40; i++) {
+      const f = testFrame(60 + ((i * 37) % 960), i, 3, MAC);
+      sent.push(f);
+      bytes += f.length;
+      assert.ok(a.send(f));
+      if (i % 8 === 7) assert.equal(a.txCommit(), 8);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got.length, 40);
+    got.forEach((f, i) => assert.deepEqual(f, sent[i], `frame ${i}`));
+    assert.equal(a.stats.txFrames, 40);
+    assert.equal(a.stats.txBytes, bytes);
+    assert.equal(a.stats.txDropped, 0);
+    await a.close();
+    await b.close();
+  });
+
   it('a backlog is drained budget by budget: timers run between turns', async () => {
     const [a, b] = createMemoryPair({ batchSize: 32, budget: 64, queueLimit: 100_000 });
     let n = 0;
