@@ -62,7 +62,7 @@ function buildRef(): string | null {
 
 /**
  * Runs a reference (`cmd` with `pre` arguments, then LIVE, case and rounds); its line
- * "CASE LIVE NS" becomes the row `name`. Null, with the reason on stderr, when it fails.
+ * "CASE LIVE MEDIAN BEST" (ns per frame) becomes the row `name`. Null, with the reason on stderr, when it fails.
  */
 function runReference(
   name: string,
@@ -72,13 +72,20 @@ function runReference(
   live: number,
 ): BenchResult | null {
   const r = spawnSync(cmd, [...pre, String(live), kind, String(ROUNDS)], { encoding: 'utf8' });
-  const m = /^\S+ \d+ ([\d.]+)$/m.exec(r.stdout ?? '');
+  const m = /^\S+ \d+ ([\d.]+) ([\d.]+)$/m.exec(r.stdout ?? '');
   if (r.status !== 0 || !m) {
     process.stderr.write(`${name} failed (${kind}): ${r.stderr || r.error?.message}\n`);
     return null;
   }
   const ns = Number(m[1]);
-  return { name, nsPerOp: ns, opsPerSec: 1e9 / ns, rounds: ROUNDS, opsPerRound: 1 << 16 };
+  return {
+    name,
+    nsPerOp: ns,
+    opsPerSec: 1e9 / ns,
+    bestNsPerOp: Number(m[2]),
+    rounds: ROUNDS,
+    opsPerRound: 1 << 16,
+  };
 }
 
 /** The C reference, then the JavaScript floor (floor-js.ts, a child process of its own). */
