@@ -69,6 +69,9 @@ describe('memory frame I/O pair', () => {
     assert.equal(a.stats.txFrames, 40);
     assert.equal(a.stats.txBytes, bytes);
     assert.equal(a.stats.txDropped, 0);
+    assert.equal(b.stats.rxFrames, 40);
+    assert.equal(b.stats.rxBytes, bytes);
+    assert.equal(b.stats.rxTruncated, 0);
     await a.close();
     await b.close();
   });

@@ -117,11 +117,16 @@ export class RxLoop {
     stats.rxBatches++;
     stats.rxFrames += n;
     if (n > stats.rxMaxBatch) stats.rxMaxBatch = n;
+    // summed here, stored once: a field update per frame costs more than the sum
+    let bytes = 0;
+    let truncated = 0;
     for (let i = 0; i < n; i++) {
       const len = batch.length(i);
-      stats.rxBytes += len;
-      if (batch.wireLength(i) > len) stats.rxTruncated++;
+      bytes += len;
+      if (batch.wireLength(i) > len) truncated++;
     }
+    stats.rxBytes += bytes;
+    stats.rxTruncated += truncated;
     this.handler?.(batch);
   }
 
