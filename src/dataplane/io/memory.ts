@@ -107,63 +107,27 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     return this.loop.drainNow();
   }
 
-  /** Queues a copy of `frame` for this end's receiver (what the peer's txCommit does). */
+  /** Queues a copy of `frame` for this end's receiver, as if the peer had committed it. */
   inject(frame: Uint8Array): boolean {
-    return this.arrive(frame, 0, frame.length);
-  }
-
-  /** Queues a copy of `src[off, off+len)`; false (and counted) when the queue is full. */
-  private arrive(src: Uint8Array, off: number, len: number): boolean {
-    const at = this.closed || this.queue >= this.queueLimit ? -1 : this.reserve(len);
-    if (at < 0) {
-      this.rxDropped++;
-      return false;
-    }
-    this.copyIn(at, src, off, len);
-    this.hold(at, len);
+    if (!this.take(frame, null, 0, frame.length)) return false;
     this.loop.schedule();
     return true;
   }
 
-  /** Lists the frame just copied to `ring[at]` as the newest queued. */
-  private hold(at: number, len: number): void {
-    let k = this.hFirst + this.hCount;
-    if (k >= this.heldCap) k -= this.heldCap;
-    k *= 2;
-    this.held[k] = at;
-    this.held[k + 1] = len;
-    this.hCount++;
-    this.queue++;
-  }
-
   /**
-   * Queues copies of the `n` frames `desc` lists in `src` (a peer's commit), in order, as
-   * `arrive` would one by one, and counts them in the sender's `tx` stats; the receive loop is
-   * scheduled once. Frames on word boundaries on both sides are copied whole words at a time
-   * (the last may carry up to 3 bytes of padding past the frame, inside both buffers).
+   * Queues copies of the `n` frames `desc` lists in `src` (a peer's commit), in order, and counts
+   * them in the sender's `tx` stats; the receive loop is scheduled once.
    */
   arriveAll(src: Buffer, desc: Int32Array, n: number, tx: IoStats): void {
     if (src !== this.txSrc) {
       this.txSrc = src;
       this.txSrcW = words(src);
     }
-    const sw = this.txSrcW;
-    const rw = this.ringW;
     let sent = 0;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      const off = desc[i * 4]!;
       const len = desc[i * 4 + 1]!;
-      const at = this.closed || this.queue >= this.queueLimit ? -1 : this.reserve(len);
-      if (at < 0) {
-        this.rxDropped++;
-        continue;
-      }
-      const n4 = (len + 3) >>> 2;
-      if (sw !== null && ((off | at) & 3) === 0 && (off >>> 2) + n4 <= sw.length)
-        copyWords(rw, at >>> 2, sw, off >>> 2, n4);
-      else this.copyIn(at, src, off, len);
-      this.hold(at, len);
+      if (!this.take(src, this.txSrcW, desc[i * 4]!, len)) continue;
       sent++;
       bytes += len;
     }
@@ -171,6 +135,32 @@ export class MemoryIO extends StagedFrameIO implements FrameIO {
     tx.txBytes += bytes;
     tx.txDropped += n - sent;
     if (sent > 0) this.loop.schedule();
+  }
+
+  /**
+   * Copies `src[off, off+len)` into the ring and lists it as the newest frame queued; false (and
+   * counted) when the queue is full or this end is closed. With `sw`, a word view of `src`, a frame
+   * on word boundaries on both sides is copied whole words at a time (the last may carry up to 3
+   * bytes of padding past the frame, inside both buffers).
+   */
+  private take(src: Uint8Array, sw: Int32Array | null, off: number, len: number): boolean {
+    const at = this.closed || this.queue >= this.queueLimit ? -1 : this.reserve(len);
+    if (at < 0) {
+      this.rxDropped++;
+      return false;
+    }
+    const n4 = (len + 3) >>> 2;
+    if (sw !== null && ((off | at) & 3) === 0 && (off >>> 2) + n4 <= sw.length)
+      copyWords(this.ringW, at >>> 2, sw, off >>> 2, n4);
+    else this.copyIn(at, src, off, len);
+    let k = this.hFirst + this.hCount;
+    if (k >= this.heldCap) k -= this.heldCap;
+    k *= 2;
+    this.held[k] = at;
+    this.held[k + 1] = len;
+    this.hCount++;
+    this.queue++;
+    return true;
   }
 
   /** Where `len` more bytes fit in the ring, or -1. */
