@@ -198,6 +198,11 @@ describe('ipvs daemon --dataplane packet: NAT under adverse conditions', { skip 
       t.ping(t.ns.client, NET.vip, 2),
       `no echo reply from the VIP; daemon log:\n${d.child.stderr}`,
     );
+    // a ping above the MTU arrives in fragments: reassembled, answered, the reply fragmented
+    assert.ok(
+      t.ping(t.ns.client, NET.vip, 2, 4000),
+      `no reply to a fragmented ping; daemon log:\n${d.child.stderr}`,
+    );
     // with kernel IPVS the VIP is a local address and the host's TCP resets a closed port
     const probe =
       "const s=require('net').connect(81,process.argv[1]);" +

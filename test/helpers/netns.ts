@@ -436,12 +436,16 @@ export class Topology {
     return { name: r.name, echo: Buffer.from(r.echo, 'hex'), local: r.local };
   }
 
-  /** True when `count` pings from `ns` to `addr` are answered (needs iputils-ping). */
-  ping(ns: string, addr: string, count = 1): boolean {
+  /**
+   * True when `count` pings from `ns` to `addr` are answered (needs iputils-ping); `size` bytes
+   * of data each (ping's -s; above the MTU the requests leave as fragments).
+   */
+  ping(ns: string, addr: string, count = 1, size?: number): boolean {
+    const sz = size === undefined ? [] : ['-s', String(size)];
     const r = this.exec(
       ns,
       'ping',
-      ['-n', '-q', '-c', String(count), '-W', '2', '-i', '0.2', addr],
+      ['-n', '-q', '-c', String(count), '-W', '2', '-i', '0.2', ...sz, addr],
       { allowFail: true },
     );
     return r.status === 0;

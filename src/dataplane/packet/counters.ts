@@ -63,6 +63,16 @@ export const R = {
   IP_BAD_CSUM: 26,
   /** For a VIP, left by IPVS to the local stack: answered as the host would (./vip-host.ts). */
   VIP_HOST: 27,
+  /** IPv4 fragment held for reassembly (./reasm.ts). */
+  FRAG_HELD: 28,
+  /** IPv4 fragment inside data already held: dropped, the datagram kept. */
+  FRAG_DUP: 29,
+  /** IPv4 fragment overlapping held data: dropped with its datagram. */
+  FRAG_OVERLAP: 30,
+  /** IPv4 fragment that breaks its datagram (lengths, empty, above 65535 bytes, ECN mix). */
+  FRAG_BAD: 31,
+  /** IPv4 fragment dropped while held fragments are above the memory threshold. */
+  FRAG_MEM: 32,
 } as const;
 
 /** Names of the reasons, by code. */
@@ -95,6 +105,11 @@ export const REASON_NAMES: readonly string[] = [
   'frag-fail',
   'ip-bad-csum',
   'vip-host',
+  'frag-held',
+  'frag-dup',
+  'frag-overlap',
+  'frag-bad',
+  'frag-mem',
 ];
 
 /** Engine counters: totals, reasons, malformed codes, and the neighbour subsystem. */

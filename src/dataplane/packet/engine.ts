@@ -22,7 +22,7 @@ import { TUPLE_OK, Tuple, decodeTuple } from '../../packet/tuple.js';
 import { PKTTYPE, type FrameBatch } from '../io/types.js';
 import { Classifier } from './classifier.js';
 import { Counters, R, REASON_NAMES as REASONS } from './counters.js';
-import { Ctx, Pkt, type Tracer } from './ctx.js';
+import { Ctx, Pkt, forwardingView, type Tracer } from './ctx.js';
 import { FastPath } from './fastpath.js';
 import { FragTable } from './frag.js';
 import { FtpHelper } from './ftp.js';
@@ -32,6 +32,7 @@ import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
 import { Neigh, type NeighOptions } from './neigh.js';
 import { NetModel, type Iface } from './net.js';
+import { REASM_DONE, REASM_HELD, USER_FWD, USER_LOCAL } from './reasm.js';
 import { ReplyPath } from './reply-path.js';
 import { Tx } from './tx.js';
 import { VipHost } from './vip-host.js';
@@ -86,6 +87,8 @@ export class PacketEngine {
   /** IPVS's hook handlers. */
   readonly handlers: IpvsHandlers;
   readonly #pkt = new Pkt();
+  /** The first fragment of a datagram that timed out, for the ICMP error about it. */
+  readonly #expired = forwardingView();
   readonly #tuples: Tuple[] = [];
   readonly #tupleOk = new Uint8Array(1024);
   /** The index buckets of each frame's two lookup keys, from the first prefetch pass. */
@@ -261,6 +264,7 @@ export class PacketEngine {
   /** Periodic work: neighbour probes and timeouts. Call with (or after) `ipvs.tick()`. */
   tick(): void {
     this.neigh.tick();
+    this.#reasmTimeouts();
     this.tx.commit();
   }
 
@@ -355,6 +359,7 @@ export class PacketEngine {
     pkt.reason = R.PASS;
     pkt.forwarded = -1;
     pkt.mangled = false;
+    pkt.fragMax = 0;
     let verdict = this.#frame(pkt, ifc, buf, off, len, pktType);
     if (
       verdict === NF.ACCEPT &&
@@ -413,6 +418,7 @@ export class PacketEngine {
     pkt.reason = R.PASS;
     pkt.forwarded = -1;
     pkt.mangled = false;
+    pkt.fragMax = 0;
     const v = pkt.view;
     const r = decodeIp(v, buf, off, len);
     let verdict: number;
@@ -501,6 +507,15 @@ export class PacketEngine {
         c.trace.step('neigh', `neighbour ${v.icmpType === 135 ? 'solicitation' : 'advertisement'}`);
       return NF.STOLEN;
     }
+    if (af === AF_INET && v.isFragment) {
+      // ip_local_deliver: what is addressed to the host is reassembled before LOCAL_IN; with a
+      // classifier everything is, as conntrack's defragmentation does before iptables marks it
+      const local = this.net.isLocal(af, v.dst, 0);
+      if (local || this.classifier.size > 0) {
+        const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
+        if (r >= 0) return r;
+      }
+    }
     if (this.classifier.size > 0) {
       pkt.mark = this.classifier.match(
         af,
@@ -536,9 +551,69 @@ export class PacketEngine {
       return NF.DROP;
     }
     setTtl(v, v.ttl - 1);
+    if (af === AF_INET && v.isFragment && GATHERED[v.protocol] === 1) {
+      // IPVS's out and ICMP handlers gather the fragments they see first (ip_vs_gather_frags)
+      const r = this.#defrag(pkt, ifc, USER_FWD);
+      if (r >= 0) return r;
+    }
     return this.hooks.run(HOOK.FORWARD, pkt);
   }
+
+  /**
+   * Gives the IPv4 fragment in `pkt` to reassembly. Returns the verdict when the fragment ends
+   * here (held or dropped), or -1 when it completed its datagram: `pkt.view` is then the whole
+   * datagram, which goes on in the fragment's place.
+   */
+  #defrag(pkt: Pkt, ifc: Iface, user: number): number {
+    const c = this.ctx;
+    const v = pkt.view;
+    const re = c.reasm;
+    const trace = c.trace;
+    const id = trace ? `id ${v.ipId} offset ${v.fragOffset}${v.mf ? ' MF' : ''}` : '';
+    const r = re.add(v, user, ifc, this.ipvs.now());
+    if (r === REASM_HELD) {
+      pkt.reason = R.FRAG_HELD;
+      if (trace) trace.step('defrag', `fragment ${id} held for reassembly`);
+      return NF.STOLEN;
+    }
+    if (r !== REASM_DONE) {
+      pkt.reason = r;
+      if (trace) trace.step('defrag', `fragment ${id} dropped (${REASONS[r]})`);
+      return NF.DROP;
+    }
+    const d = decodeEthernet(v, re.frame, 0, re.frameLen);
+    if (d !== 0) {
+      this.counters.malformed[d]!++;
+      pkt.reason = R.MALFORMED;
+      if (trace) trace.step('defrag', `reassembled datagram malformed: ${v.reason}`);
+      return NF.DROP;
+    }
+    pkt.fragMax = re.maxSize;
+    if (trace)
+      trace.step(
+        'defrag',
+        `fragment ${id} completed the datagram: ${v.ipTotalLength} bytes from ${re.geometry.length / 2} fragments`,
+      );
+    return -1;
+  }
+
+  /** Sends ICMP fragment reassembly time exceeded for the datagrams that timed out. */
+  #reasmTimeouts(): void {
+    const re = this.ctx.reasm;
+    if (re.size === 0) return;
+    re.expire(this.ipvs.now(), (ifc) => {
+      const v = this.#expired;
+      if (decodeEthernet(v, re.frame, 0, re.frameLen) === 0)
+        this.icmp.send(v, ifc, ICMP.TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
+    });
+  }
 }
+
+/** Protocols whose IPv4 fragments IPVS gathers on the forwarding path (not AH / ESP). */
+const GATHERED = new Uint8Array(256);
+GATHERED[IPPROTO.TCP] = GATHERED[IPPROTO.UDP] = GATHERED[IPPROTO.SCTP] = GATHERED[IPPROTO.ICMP] = 1;
+/** ICMP time exceeded code: fragment reassembly time exceeded. */
+const ICMP_EXC_FRAGTIME = 1;
 
 /** A VIP's key: the address word for IPv4, the text for IPv6. */
 function vipKey(af: number, addr: ArrayLike<number>): number | string {

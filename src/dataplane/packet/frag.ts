@@ -1,13 +1,14 @@
 /**
- * Fragments without reassembly. The kernel reassembles IPv4 before IPVS sees a packet; this
- * engine does not hold fragments: the first fragment (which carries the ports) is scheduled and
- * handled like any packet, and the engine remembers (source, destination, protocol, IP id) → the
- * connection, so the later fragments follow it (spec §5.1: "only first fragments are scheduled,
- * later fragments follow existing connections"). A NAT rewrite of the first fragment updates the
- * transport checksum incrementally, which stays valid for the whole datagram; later fragments only
- * get their IP addresses rewritten. Entries live `FRAG_TTL_MS` (the kernel's ipfrag_time).
+ * IPv6 fragments without reassembly (IPv4 is reassembled first: ./reasm.ts). The first fragment
+ * (which carries the ports) is scheduled and handled like any packet, and the engine remembers
+ * (source, destination, protocol, identification) → the connection, so the later fragments
+ * follow it (spec §5.1: "only first fragments are scheduled, later fragments follow existing
+ * connections"). A NAT rewrite of the first fragment updates the transport checksum
+ * incrementally, which stays valid for the whole datagram; later fragments only get their
+ * addresses rewritten. Entries live `FRAG_TTL_MS` (the kernel's ipfrag_time).
  *
- * Also here: the IPv4 fragmenter used on output when a packet without DF exceeds the MTU.
+ * Also here: the IPv4 fragmenter used on output when a packet without DF exceeds the MTU, and
+ * for reassembled datagrams.
  */
 import { AF_INET6 } from '../../core/addr.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
@@ -82,8 +83,10 @@ export class FragTable {
 /**
  * Splits the IPv4 packet `src[off, off+len)` into fragments of at most `mtu` bytes, calling
  * `emit(fragLen)` → an offset in `out()` to write each into (Ethernet header space included:
- * fragments are written at offset + `l2`). Returns the number of fragments, or -1 when the
- * packet cannot be split (DF is the caller's business; an MTU too small for 8 data bytes).
+ * fragments are written at offset + `l2`). With `geometry` ([start, end) pairs of data offsets
+ * covering the packet's data, as reassembly recorded them) the fragments are those instead.
+ * Returns the number of fragments, or -1 when the packet cannot be split (DF is the caller's
+ * business; an MTU too small for 8 data bytes).
  */
 export function fragment4(
   src: Uint8Array,
@@ -93,16 +96,18 @@ export function fragment4(
   l2: number,
   emit: (fragLen: number) => number,
   out: () => Uint8Array,
+  geometry: readonly number[] | null = null,
 ): number {
   const ihl = (src[off]! & 15) << 2;
   const chunk = (mtu - ihl) & ~7;
-  if (chunk < 8) return -1;
+  if (chunk < 8 && geometry === null) return -1;
   const fo = ((src[off + 6]! & 0x1f) << 8) | src[off + 7]!;
   const baseOff = fo << 3;
   const lastMf = (src[off + 6]! & 0x20) !== 0;
   let n = 0;
-  for (let p = ihl; p < len; p += chunk) {
-    const data = Math.min(chunk, len - p);
+  for (let p = ihl; p < len;) {
+    const data =
+      geometry !== null ? geometry[2 * n + 1]! - geometry[2 * n]! : Math.min(chunk, len - p);
     const fl = ihl + data;
     const o = emit(fl);
     if (o < 0) return -1;
@@ -122,6 +127,7 @@ export function fragment4(
     b[q + 10] = c >>> 8;
     b[q + 11] = c;
     n++;
+    p += data;
   }
   return n;
 }

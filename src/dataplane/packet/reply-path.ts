@@ -9,6 +9,7 @@
 import type { PacketView } from '../../packet/view.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import { copyBytes, put32 } from './bytes.js';
+import { fragment4 } from './frag.js';
 import type { Iface, NetModel } from './net.js';
 import { RouteResult } from './net.js';
 import type { Tx } from './tx.js';
@@ -29,6 +30,13 @@ export class ReplyPath {
   buf: Uint8Array = new Uint8Array(0);
   #learned = false;
   #ipId = 1;
+  /** A reply above the egress MTU is built here and fragmented by `done()` (IPv4). */
+  readonly #big = new Uint8Array(14 + 65536);
+  #bigLen = 0;
+  #bigMtu = 0;
+  #ifc: Iface | null = null;
+  #ingress: Iface | null = null;
+  readonly #peerMac = new Uint8Array(6);
 
   constructor(net: NetModel, tx: Tx) {
     this.#net = net;
@@ -60,6 +68,19 @@ export class ReplyPath {
     }
     if (net.isLocal(af, v.dst, 0)) src.set(v.dst);
     this.#learned = !routed && v.l2Offset >= 0;
+    const mtu = routed && res.mtu > 0 ? res.mtu : ifc.mtu;
+    this.#bigLen = 0;
+    if (af !== AF_INET6 && ipLen > mtu) {
+      // as ip_append_data does for the host's own packets: built whole, sent as fragments
+      if (this.#learned) copyBytes(this.#peerMac, 0, v.buf, v.l2Offset + 6, 6);
+      else if (!routed) nh.set(v.src);
+      this.#bigLen = ipLen;
+      this.#bigMtu = mtu;
+      this.#ifc = ifc;
+      this.#ingress = ingress;
+      this.buf = this.#big;
+      return 14;
+    }
     let off: number;
     if (this.#learned) {
       // no route back: answer through the interface the packet came in on, to its sender's MAC
@@ -131,8 +152,46 @@ export class ReplyPath {
     b[ip + 11] = hc;
   }
 
-  /** The frame of the last `open` is complete (the tracer sees it). */
-  done(): void {
-    if (!this.#learned) this.#tx.traced();
+  /**
+   * The frame of the last `open` is complete (the tracer sees it); one above the MTU is sent as
+   * fragments. Returns false when not all of them could be sent.
+   */
+  done(): boolean {
+    if (this.#bigLen === 0) {
+      if (!this.#learned) this.#tx.traced();
+      return true;
+    }
+    const tx = this.#tx;
+    const learned = this.#learned;
+    const ifc = learned ? this.#ingress! : this.#ifc!;
+    // each fragment is reported to the tracer once written: when the next one starts, and at the end
+    let pending = false;
+    const n = fragment4(
+      this.#big,
+      14,
+      this.#bigLen,
+      this.#bigMtu,
+      14,
+      (fl) => {
+        if (!learned) {
+          if (pending) tx.traced();
+          const o = tx.begin(ifc, 2, this.#nh, 0, 14 + fl);
+          pending = o >= 0;
+          return o;
+        }
+        const o = tx.raw(ifc, 14 + fl);
+        if (o < 0) return -1;
+        const b = tx.txBuf(ifc);
+        copyBytes(b, o, this.#peerMac, 0, 6);
+        copyBytes(b, o + 6, ifc.mac, 0, 6);
+        b[o + 12] = 0x08;
+        b[o + 13] = 0x00;
+        return o;
+      },
+      () => (learned ? tx.txBuf(ifc) : tx.buf),
+    );
+    if (pending) tx.traced();
+    this.#bigLen = 0;
+    return n > 0;
   }
 }

@@ -159,7 +159,8 @@ export class Xmit {
         return -1;
       }
     } else if (!(mode & RT_TUNNEL && !c.ipvs.sysctl.pmtu_disc)) {
-      if (v.df && len > mtu && !icmp) {
+      // a reassembled datagram is judged by its largest fragment (__mtu_check_toobig_v4)
+      if (v.df && (pkt.fragMax > 0 ? pkt.fragMax : len) > mtu && !icmp) {
         c.icmp.send(v, pkt.ifc!, ICMP.DEST_UNREACH, ICMP.FRAG_NEEDED, mtu & 0xffff);
         pkt.reason = R.FRAG_NEEDED;
         if (this.#c.trace)
@@ -189,14 +190,20 @@ export class Xmit {
     const ipLen = v.ipEnd - ipOff;
     const hl = hdr ? encapHeaderLength(c.encap) : 0;
     const total = ipLen + hl;
-    const mtu = this.#mtu;
-    if (total > mtu) {
+    let mtu = this.#mtu;
+    const fm = af === AF_INET ? pkt.fragMax : 0;
+    if (total > mtu || fm > 0) {
       // only packets the MTU rules let through get here: IPv4 without DF (or ICMP, or tunnels
-      // without pmtu_disc) are fragmented, as ip_fragment does
+      // without pmtu_disc) are fragmented, as ip_fragment does; a reassembled datagram always
+      // is, at its largest fragment's size at most (ip_do_fragment's frag_max_size)
       if (af !== AF_INET) {
         pkt.reason = R.FRAG_FAIL;
         return NF.STOLEN;
       }
+      if (fm > 0 && fm < mtu) mtu = fm;
+      // along its fragments' boundaries when they still fit (the frag_list path)
+      const geo = fm > 0 && !hdr && !pkt.mangled ? this.#geometry(v, mtu) : null;
+      let pending = false;
       let src = v.buf;
       let so = ipOff;
       if (hdr) {
@@ -213,11 +220,16 @@ export class Xmit {
         mtu,
         14,
         (fl) => {
+          // the tracer sees each fragment once written: when the next starts, and at the end
+          if (pending) tx.traced();
           const o = tx.begin(ifc, af, nh, 0, 14 + fl);
+          pending = o >= 0;
           return o;
         },
         () => tx.buf,
+        geo,
       );
+      if (pending) tx.traced();
       if (n < 0) {
         pkt.reason = tx.reason || R.FRAG_FAIL;
         return NF.STOLEN;
@@ -243,6 +255,21 @@ export class Xmit {
     tx.traced();
     pkt.reason = -1;
     return NF.STOLEN;
+  }
+
+  /**
+   * The boundaries of the reassembled datagram in `v` when each of its fragments fits `mtu` and
+   * they still cover it exactly, else null (the datagram is split afresh).
+   */
+  #geometry(v: PacketView, mtu: number): readonly number[] | null {
+    const g = this.#c.reasm.geometry;
+    const room = mtu - v.ipHeaderLength;
+    if (g.length === 0 || g[g.length - 1] !== v.ipEnd - v.l3Offset - v.ipHeaderLength) return null;
+    for (let i = 0; i < g.length; i += 2) {
+      const n = g[i + 1]! - g[i]!;
+      if (n > room || (i + 2 < g.length && (n & 7) !== 0)) return null;
+    }
+    return g;
   }
 
   #nh(af: number, target: ArrayLike<number>, toff: number): Uint32Array {

@@ -615,7 +615,7 @@ describe('PacketEngine paths', () => {
       assert.equal(lab.ipvs.conns.count, 0);
     });
 
-    it('fragments: the first is scheduled, later ones follow its connection', () => {
+    it('fragments: reassembled, scheduled whole, sent on along their own boundaries', () => {
       const lab = makeLab();
       lab.ipvs.addService(svcSpec(VIP, 53, { protocol: 17, scheduler: 'rr' }));
       lab.ipvs.addDest(svcSpec(VIP, 53, { protocol: 17 }), destSpec(RS1, 5353));
@@ -636,15 +636,25 @@ describe('PacketEngine paths', () => {
         f.writeUInt16BE(~s & 0xffff, 24);
       }
       const a = lab.send('eth0', first);
+      assert.deepEqual([a.reason, a.eth1.length], ['frag-held', 0], 'the first waits for the rest');
       const b = lab.send('eth0', second);
-      assert.equal(dst(dec(a.eth1[0]!)), RS1);
-      assert.equal(dst(dec(b.eth1[0]!)), RS1);
-      noChecksumErrors([...a.eth1, ...b.eth1]);
+      assert.equal(b.eth1.length, 2, 'the whole datagram leaves as the two fragments it came in');
+      const [f1, f2] = b.eth1.map((f) => dec(f));
+      assert.deepEqual(
+        [dst(f1!), f1!.fragOffset, f1!.mf, f1!.dstPort, dst(f2!), f2!.fragOffset, f2!.mf],
+        [RS1, 0, true, 5353, RS1, 32, false],
+      );
+      assert.deepEqual(
+        b.eth1.map((f) => f.length),
+        [first.length, second.length],
+      );
+      noChecksumErrors(b.eth1);
+      assert.equal(lab.ipvs.conns.count, 1);
       // reassembled, the datagram's UDP checksum still verifies after the NAT rewrite
       const re = Buffer.concat([
-        a.eth1[0]!.subarray(0, 14 + 20),
-        a.eth1[0]!.subarray(34),
+        b.eth1[0]!.subarray(0, 14 + 20),
         b.eth1[0]!.subarray(34),
+        b.eth1[1]!.subarray(34),
       ]);
       re.writeUInt16BE(re.length - 14, 16);
       re.writeUInt16BE(0, 20);
@@ -654,7 +664,7 @@ describe('PacketEngine paths', () => {
       while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
       re.writeUInt16BE(~s & 0xffff, 24);
       assert.deepEqual(checksumErrors(re), []);
-      // a later fragment of an unknown datagram passes
+      // a later fragment of another datagram waits for its first
       const lone = Buffer.from(second);
       lone.writeUInt16BE(99, 18);
       lone.writeUInt16BE(0, 24);
@@ -662,7 +672,7 @@ describe('PacketEngine paths', () => {
       for (let i = 14; i < 34; i += 2) ls += lone.readUInt16BE(i);
       while (ls > 0xffff) ls = (ls & 0xffff) + (ls >>> 16);
       lone.writeUInt16BE(~ls & 0xffff, 24);
-      assert.equal(lab.send('eth0', lone).reason, 'frag-unknown');
+      assert.equal(lab.send('eth0', lone).reason, 'frag-held');
     });
 
     it('fwmark services: the classifier marks the packet and the fwmark service takes it', () => {
