@@ -553,10 +553,31 @@ describe('proxy data plane (TCP)', () => {
     await assert.rejects(connect(port), /ECONNREFUSED/);
   });
 
-  it('refuses a client when no destination is available, and counts it', async () => {
+  it('refuses clients as the kernel does (ECONNREFUSED) while no destination could take one', async () => {
     const port = await freePort();
     const svc = tcpService(port, 'rr');
+    const accepting = (): boolean => lb.plane.listeners().find((l) => l.port === port)!.accepting;
     lb.ctl.run({ cmd: 'newService', service: svc });
+    await assert.rejects(connect(port), /ECONNREFUSED/, 'no destination');
+    assert.equal(accepting(), false);
+    const b = backends[0]!;
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port, 0) });
+    await assert.rejects(connect(port), /ECONNREFUSED/, 'only a destination of weight 0');
+    lb.ctl.run({ cmd: 'setDest', service: svc, dest: masq(b.port, 1) });
+    const { name, sock } = await whoAnswers(port);
+    assert.deepEqual([name, accepting()], ['a', true]);
+    lb.ctl.run({ cmd: 'delDest', service: svc, dest: { addr: '127.0.0.1', port: b.port } });
+    await assert.rejects(connect(port), /ECONNREFUSED/, 'its destination deleted');
+    sock.destroy();
+    lb.ctl.run({ cmd: 'delService', service: svc });
+  });
+
+  it('a persistent service with only quiescent destinations listens; a client none takes is reset', async () => {
+    // a client with a persistence template would still reach its quiescent destination
+    const port = await freePort();
+    const svc = tcpService(port, 'rr', { flags: 1, timeout: 300 });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(backends[0]!.port, 0) });
     const before = lb.plane.counters.refusedNoDest;
     const s = net.connect(port, '127.0.0.1');
     s.on('error', () => {});

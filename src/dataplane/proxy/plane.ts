@@ -11,7 +11,13 @@
  * connections finish until the deadline, then resets the rest.
  */
 import { AF_INET6, formatIp, parseIp } from '../../core/addr.js';
-import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP, CONN_F_FWD_MASK } from '../../core/constants.js';
+import {
+  CONN_F_FWD_MASK,
+  FWD_MASQ,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SVC_F_PERSISTENT,
+} from '../../core/constants.js';
 import type { Ipvs } from '../../core/ipvs.js';
 import type { Service } from '../../core/service.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
@@ -25,7 +31,15 @@ import {
   ProxyOptionError,
   ProxyServiceError,
 } from './errors.js';
-import { isFailure, listenTcp, probeUdp, type StreamHandle, type TcpHandle } from './sockets.js';
+import {
+  bindTcp,
+  isFailure,
+  listenBound,
+  listenTcp,
+  probeUdp,
+  type StreamHandle,
+  type TcpHandle,
+} from './sockets.js';
 import { acceptTcp, flushNativeCounts, type VipAddress } from './tcp.js';
 import { UdpService } from './udp.js';
 
@@ -51,6 +65,8 @@ export interface ListenerInfo {
   port: number;
   /** Port actually bound (differs from `port` only when the service's port is 0 in tests). */
   boundPort: number;
+  /** False while clients are refused by the kernel (TCP, no destination could take one). */
+  accepting: boolean;
 }
 
 interface Listener {
@@ -59,6 +75,11 @@ interface Listener {
   protocol: number;
   tcp: TcpHandle | null;
   udp: UdpService | null;
+  /**
+   * TCP: no destination could take a client, so the socket is bound but not listening: the
+   * kernel refuses clients (ECONNREFUSED), as kernel IPVS's port unreachable does.
+   */
+  parked: boolean;
 }
 
 /** `proto|af|addr|port`. */
@@ -125,6 +146,7 @@ export class ProxyDataplane implements Dataplane {
         addr: l.vip.addr,
         port: l.vip.port,
         boundPort: bound,
+        accepting: !l.parked,
       });
     }
     return out;
@@ -149,6 +171,7 @@ export class ProxyDataplane implements Dataplane {
       this.#listeners.clear();
       throw new ProxyBindError(failures.join('; '));
     }
+    this.#park(ipvs);
   }
 
   validate(cmd: Command, ipvs: Ipvs): void {
@@ -201,6 +224,51 @@ export class ProxyDataplane implements Dataplane {
       default:
         break;
     }
+    this.#park(ipvs);
+  }
+
+  /**
+   * Parks the TCP listeners of services no destination could take a client for, and resumes
+   * those that have one again. Kernel IPVS answers such a client's SYN with ICMP port
+   * unreachable (connect fails with ECONNREFUSED); a listener would accept the client first
+   * and could only reset it. A service is refused when it has no destination, or only
+   * destinations of weight 0 (every scheduler skips those) and no persistence (a persistent
+   * client's template may still name a quiescent one).
+   */
+  #park(ipvs: Ipvs): void {
+    if (this.#stopped) return;
+    for (const l of this.#listeners.values()) {
+      if (l.protocol !== IPPROTO_TCP) continue;
+      const svc = ipvs.services.findExact(l.vip.af, l.protocol, l.vip.words, l.vip.port);
+      const want = svc === null || takesClients(svc);
+      if (want === !l.parked) continue;
+      if (want) this.#resume(l);
+      else {
+        // the listening socket goes first (a bind beside a listener on the port would fail)
+        const { af, addr, port } = l.vip;
+        this.#closeListener(l);
+        const h = bindTcp(af, addr, port);
+        l.parked = true;
+        if (!isFailure(h)) l.tcp = h;
+      }
+    }
+  }
+
+  /** Listens again on a parked listener's socket (or a new one); says so when it cannot. */
+  #resume(l: Listener): void {
+    const { af, addr, port } = l.vip;
+    if (l.tcp && listenBound(l.tcp, this.#limits.backlog) !== 0) this.#closeListener(l);
+    if (!l.tcp) {
+      const h = listenTcp(af, addr, port, this.#limits.backlog);
+      if (isFailure(h)) {
+        this.#counters.listenerErrors++;
+        this.#log(`TCP ${af === AF_INET6 ? `[${addr}]` : addr}:${port}: ${h.message}`);
+        return;
+      }
+      l.tcp = h;
+    }
+    l.parked = false;
+    l.tcp.onconnection = (err, client) => this.#onConnection(l, err, client);
   }
 
   /**
@@ -379,14 +447,14 @@ export class ProxyDataplane implements Dataplane {
     if (proto === IPPROTO_TCP) {
       const h = listenTcp(af, addr, port, this.#limits.backlog);
       if (isFailure(h)) return new ProxyBindError(h.message, h.errno);
-      const l: Listener = { key, vip, protocol: proto, tcp: h, udp: null };
+      const l: Listener = { key, vip, protocol: proto, tcp: h, udp: null, parked: false };
       h.onconnection = (err, client) => this.#onConnection(l, err, client);
       return l;
     }
     const f = probeUdp(af, addr, port);
     if (f) return new ProxyBindError(f.message, f.errno);
     // the UdpService is created when the listener is adopted (placeholder until then)
-    return { key, vip, protocol: proto, tcp: null, udp: PENDING_UDP };
+    return { key, vip, protocol: proto, tcp: null, udp: PENDING_UDP, parked: false };
   }
 
   #startUdp(l: Listener): void {
@@ -429,6 +497,13 @@ export class ProxyDataplane implements Dataplane {
 const PENDING_UDP = {} as UdpService;
 
 /** A service the proxy can listen for (validate() refuses the others). */
+/** Whether some destination could take a new client of `svc` (see `#park`). */
+function takesClients(svc: Service): boolean {
+  if (svc.flags & SVC_F_PERSISTENT) return svc.dests.length > 0;
+  for (const d of svc.dests) if (d.weight > 0) return true;
+  return false;
+}
+
 function servable(svc: Service): boolean {
   return (
     !svc.fwmark && svc.port !== 0 && (svc.protocol === IPPROTO_TCP || svc.protocol === IPPROTO_UDP)

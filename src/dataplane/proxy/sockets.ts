@@ -161,6 +161,28 @@ export function listenTcp(
   return h;
 }
 
+/**
+ * Binds `addr:port` without listening: the kernel answers a client's SYN with a reset, so the
+ * client's connect fails with ECONNREFUSED, and the port stays this process's until `listen`.
+ */
+export function bindTcp(af: number, addr: string, port: number): TcpHandle | BindFailure {
+  const h = new tcpWrap.TCP(tcpWrap.constants.SERVER);
+  const err =
+    af === AF_INET6 ? h.bind6(addr, port, tcpWrap.constants.UV_TCP_IPV6ONLY) : h.bind(addr, port);
+  if (err) {
+    h.close();
+    return failure(err, 'bind', af, addr, port);
+  }
+  return h;
+}
+
+/** Starts listening on a handle `bindTcp` bound; 0 or a negative errno (the handle is kept). */
+export function listenBound(h: TcpHandle, backlog: number): number {
+  let err = h.listen(backlog);
+  if (!err && INHERITS_NODELAY) err = h.setNoDelay(true);
+  return err;
+}
+
 /** Checks synchronously that a UDP socket can be bound on `addr:port` (the bind is released at once). */
 export function probeUdp(af: number, addr: string, port: number): BindFailure | null {
   const h = new udpWrap.UDP();
