@@ -163,6 +163,15 @@ for (const m of METHODS) {
       assert.deepEqual(tally(r.names), { rs0: CONNS / 2, rs1: CONNS / 2 });
     });
 
+    if (m.name === 'NAT')
+      it('the VIP answers ping, also above the MTU (fragments reassembled, the reply fragmented)', () => {
+        assert.ok(t.ping(t.ns.client, V6.vip, 2), `no echo reply; daemon log:\n${d.child.stderr}`);
+        assert.ok(
+          t.ping(t.ns.client, V6.vip, 2, 4000),
+          `no reply to a fragmented ping; daemon log:\n${d.child.stderr}`,
+        );
+      });
+
     it('ipvs adm -Ln --stats and -L -c -n show the IPv6 service, destinations and connections', () => {
       const list = d.adm('-Ln');
       assert.match(list, new RegExp(`TCP  \\[${V6.vip}\\]:${PORT} rr`), list);

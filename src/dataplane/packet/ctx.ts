@@ -11,7 +11,7 @@ import type { Classifier } from './classifier.js';
 import type { Counters } from './counters.js';
 import type { FragTable } from './frag.js';
 import type { FtpHelper } from './ftp.js';
-import { Reasm4 } from './reasm.js';
+import { Reasm } from './reasm.js';
 import type { IcmpSender } from './icmp-send.js';
 import type { Neigh } from './neigh.js';
 import { RouteResult, type Iface, type NetModel } from './net.js';
@@ -58,7 +58,7 @@ export class Pkt {
   /** The application helper changed the payload or sequence numbers: checksums need a full pass. */
   mangled = false;
   /**
-   * For an IPv4 datagram reassembled from fragments: its largest fragment's size, which it is
+   * For a datagram reassembled from fragments: its largest fragment's size, which it is
    * fragmented at again on output (the boundaries are `Ctx.reasm.geometry`); else 0.
    */
   fragMax = 0;
@@ -92,8 +92,8 @@ export class Ctx {
   readonly encap = new EncapParams();
   readonly nh = new Uint32Array(4);
   readonly addr = new Uint32Array(4);
-  /** IPv4 datagrams being reassembled. */
-  readonly reasm = new Reasm4();
+  /** Datagrams being reassembled. */
+  readonly reasm = new Reasm();
   /** Writable room for packets an application helper resizes. */
   readonly scratch = new Uint8Array(65536 + 256);
   /** Path MTUs learned from tunnel errors, by destination id: [mtu, expiry ms]. */

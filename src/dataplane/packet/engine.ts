@@ -507,11 +507,12 @@ export class PacketEngine {
         c.trace.step('neigh', `neighbour ${v.icmpType === 135 ? 'solicitation' : 'advertisement'}`);
       return NF.STOLEN;
     }
-    if (af === AF_INET && v.isFragment) {
-      // ip_local_deliver: what is addressed to the host is reassembled before LOCAL_IN; with a
-      // classifier everything is, as conntrack's defragmentation does before iptables marks it
+    if (v.isFragment) {
+      // IPv4: ip_local_deliver reassembles what is addressed to the host before LOCAL_IN; with a
+      // classifier everything is, as conntrack's defragmentation does before iptables marks it.
+      // IPv6: the defragmentation IPVS enables takes every fragment at PREROUTING.
       const local = this.net.isLocal(af, v.dst, 0);
-      if (local || this.classifier.size > 0) {
+      if (af === AF_INET6 ? local || this.ipvs.enabled : local || this.classifier.size > 0) {
         const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
         if (r >= 0) return r;
       }

@@ -13,7 +13,7 @@
 import { AF_INET6 } from '../../core/addr.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
-import { copyBytes } from './bytes.js';
+import { copyBytes, put32 } from './bytes.js';
 
 /** Lifetime of a fragment-table entry (ipfrag_time, 30 s). */
 export const FRAG_TTL_MS = 30_000;
@@ -128,6 +128,57 @@ export function fragment4(
     b[q + 11] = c;
     n++;
     p += data;
+  }
+  return n;
+}
+
+/**
+ * Splits the IPv6 packet `src[off, off+len)` into fragments of at most `mtu` bytes (ip6_fragment):
+ * each repeats the first `unfrag` bytes (the header and the extension headers before the
+ * fragment header), then a fragment header with identification `id`, then its part of the rest.
+ * `emit`, `out`, `l2` and `geometry` as for `fragment4`. Returns the number of fragments, or -1.
+ */
+export function fragment6(
+  src: Uint8Array,
+  off: number,
+  len: number,
+  unfrag: number,
+  mtu: number,
+  id: number,
+  l2: number,
+  emit: (fragLen: number) => number,
+  out: () => Uint8Array,
+  geometry: readonly number[] | null = null,
+): number {
+  // the next-header field of the last unfragmentable header names the fragment header
+  let nhAt = 6;
+  for (let p = 40; p < unfrag; p += (src[off + p + 1]! + 1) << 3) nhAt = p;
+  const next = src[off + nhAt]!;
+  const chunk = (mtu - unfrag - 8) & ~7;
+  if (chunk < 8 && geometry === null) return -1;
+  let n = 0;
+  for (let at = unfrag; at < len;) {
+    const data =
+      geometry !== null ? geometry[2 * n + 1]! - geometry[2 * n]! : Math.min(chunk, len - at);
+    const fl = unfrag + 8 + data;
+    const o = emit(fl);
+    if (o < 0) return -1;
+    const b = out();
+    const q = o + l2;
+    copyBytes(b, q, src, off, unfrag);
+    b[q + nhAt] = 44;
+    b[q + 4] = (fl - 40) >>> 8;
+    b[q + 5] = fl - 40;
+    const fh = q + unfrag;
+    const fo = (at - unfrag) | (at + data < len ? 1 : 0);
+    b[fh] = next;
+    b[fh + 1] = 0;
+    b[fh + 2] = fo >>> 8;
+    b[fh + 3] = fo;
+    put32(b, fh + 4, id);
+    copyBytes(b, fh + 8, src, off + at, data);
+    n++;
+    at += data;
   }
   return n;
 }

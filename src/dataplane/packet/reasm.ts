@@ -1,29 +1,34 @@
 /**
- * IPv4 reassembly, as the host does before IPVS sees a packet (spec §5.1: "IPv4 packets reaching
- * LOCAL_IN are already reassembled"; §5.3: the `out` handler gathers IPv4 fragments of TCP, UDP,
- * SCTP and ICMP first). The rules are ip_defrag's:
+ * Reassembly, as the host does before IPVS sees a packet (spec §5.1: "IPv4 packets reaching
+ * LOCAL_IN are already reassembled; IPv6 services enable IPv6 defragmentation"; §5.3: the `out`
+ * handler gathers IPv4 fragments of TCP, UDP, SCTP and ICMP first). The rules are ip_defrag's
+ * and, for IPv6, nf_ct_frag6's (the defragmentation IPVS enables):
  *
- * - A datagram is keyed by (source, destination, identification, protocol, user); LOCAL_IN and
- *   FORWARD are separate users, as the kernel's LOCAL_DELIVER and VS_FWD are.
+ * - A datagram is keyed by (source, destination, identification, protocol (IPv4), user);
+ *   LOCAL_IN and FORWARD are separate users, as the kernel's LOCAL_DELIVER and VS_FWD are.
  * - A fragment that lies inside what is already held is a duplicate: dropped, the rest kept. One
  *   that overlaps held data otherwise is an attack (RFC 5722, applied to IPv4 since Linux 4.19):
  *   the whole datagram is dropped. So is one whose length contradicts the last fragment's, an
- *   empty one, a datagram that would exceed 65535 bytes, and one mixing ECN-capable with
- *   not-ECN-capable fragments. A non-last fragment's data is trimmed to a multiple of 8.
+ *   empty one, a datagram that would exceed 65535 bytes (IPv6: of payload), and one mixing
+ *   ECN-capable with not-ECN-capable fragments. A non-last fragment's data is trimmed to a
+ *   multiple of 8 (IPv6: such a fragment drops the datagram).
  * - The datagram is whole when the first and last fragments and every byte between are in. It is
- *   built on the first fragment's Ethernet and IP headers (its options included): total length
- *   set, the offset and MF cleared, DF set when every fragment had DF, CE when any fragment had
- *   it (the others being ECN-capable).
- * - A datagram not whole `IPFRAG_TIME_MS` after its first fragment came is dropped; for LOCAL_IN,
- *   when the first fragment was in, the sender gets ICMP time exceeded, fragment reassembly time
- *   exceeded (ip_expire; the kernel sends none for the IPVS users).
+ *   built on the first fragment's link-layer and IP headers (IPv4: options included; total
+ *   length set, offset and MF cleared, DF set when every fragment had DF; IPv6: the
+ *   unfragmentable part, the fragment header removed, payload length set), with CE when any
+ *   fragment had it (the others being ECN-capable).
+ * - A datagram not whole `IPFRAG_TIME_MS` after its first fragment came is dropped; for IPv4
+ *   LOCAL_IN, when the first fragment was in, the sender gets ICMP time exceeded, fragment
+ *   reassembly time exceeded (ip_expire; the kernel sends none for the IPVS and conntrack users).
  * - While the held fragments' memory is above `IPFRAG_HIGH_THRESH` every fragment is dropped.
  *
  * The whole datagram remembers its largest fragment and the fragments' boundaries: on output
- * the kernel fragments a reassembled packet again at that size at most (ip_do_fragment's
- * frag_max_size), along the original boundaries when they still fit the MTU (the frag_list path).
- * Left out: ipfrag_max_dist (restarting a datagram after 64 other fragments from its source).
+ * the kernel fragments a reassembled packet again at that size at most (frag_max_size in
+ * ip_do_fragment / ip6_fragment), along the original boundaries when they still fit the MTU (the
+ * frag_list path). Left out: ipfrag_max_dist (restarting a datagram after 64 other fragments
+ * from its source).
  */
+import { AF_INET6 } from '../../core/addr.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
 import { copyBytes } from './bytes.js';
@@ -52,8 +57,9 @@ export const REASM_DONE = -2;
 
 /** One datagram being reassembled. */
 class Datagram {
-  readonly src: number;
-  readonly dst: number;
+  readonly af: number;
+  readonly src = new Uint32Array(4);
+  readonly dst = new Uint32Array(4);
   readonly id: number;
   readonly proto: number;
   readonly user: number;
@@ -77,11 +83,17 @@ class Datagram {
   ecn = 0;
   /** Memory charged. */
   mem = 0;
-  /** The first fragment's link-layer and IP headers, and its IP total length. */
-  readonly head = new Uint8Array(L2_ROOM + 60);
+  /**
+   * The first fragment's link-layer header and IP header (IPv6: the unfragmentable part, up to
+   * the fragment header), and its IP total length.
+   */
+  readonly head = new Uint8Array(L2_ROOM + 512);
   headL2 = 0;
   headIhl = 0;
   headTotal = 0;
+  /** IPv6: the fragment header's next header, and where the header before it keeps its own. */
+  fragNh = 0;
+  nhAt = 6;
   /** Interface the latest fragment came in on. */
   ifc: Iface;
   /** Index in the reassembler's list, and the key's hash. */
@@ -89,10 +101,12 @@ class Datagram {
   readonly hash: number;
 
   constructor(v: PacketView, user: number, ifc: Iface, now: number) {
-    this.src = v.src[0]!;
-    this.dst = v.dst[0]!;
+    this.af = v.af;
+    this.src.set(v.src);
+    this.dst.set(v.dst);
     this.id = v.ipId;
-    this.proto = v.protocol;
+    // an IPv6 datagram is keyed by addresses and identification only
+    this.proto = v.af === AF_INET6 ? 0 : v.protocol;
     this.user = user;
     this.expires = now + IPFRAG_TIME_MS;
     this.ifc = ifc;
@@ -100,11 +114,22 @@ class Datagram {
   }
 
   is(v: PacketView, user: number): boolean {
+    const s = this.src;
+    const d = this.dst;
+    const vs = v.src;
+    const vd = v.dst;
     return (
-      this.src === v.src[0] &&
-      this.dst === v.dst[0] &&
+      this.af === v.af &&
+      s[0] === vs[0] &&
+      d[0] === vd[0] &&
+      s[1] === vs[1] &&
+      d[1] === vd[1] &&
+      s[2] === vs[2] &&
+      d[2] === vd[2] &&
+      s[3] === vs[3] &&
+      d[3] === vd[3] &&
       this.id === v.ipId &&
-      this.proto === v.protocol &&
+      this.proto === (v.af === AF_INET6 ? 0 : v.protocol) &&
       this.user === user
     );
   }
@@ -156,9 +181,16 @@ class Datagram {
 }
 
 function keyHash(v: PacketView, user: number): number {
-  let x = Math.imul(v.src[0]! ^ (v.ipId << 8) ^ user, 0x9e3779b1);
-  x ^= Math.imul(v.dst[0]! ^ v.protocol, 0x85ebca6b);
+  let x = Math.imul(v.src[0]! ^ v.src[3]! ^ (v.ipId << 8) ^ user, 0x9e3779b1);
+  x ^= Math.imul(v.dst[0]! ^ v.dst[3]! ^ (v.af === AF_INET6 ? 0 : v.protocol), 0x85ebca6b);
   return (x ^ (x >>> 15)) | 0;
+}
+
+/** Offset from the IPv6 header at `l3` of the next-header field that names what follows `len`. */
+function nextHeaderAt(buf: Uint8Array, l3: number, len: number): number {
+  let at = 6;
+  for (let p = 40; p < len; p += (buf[l3 + p + 1]! + 1) << 3) at = p;
+  return at;
 }
 
 /** ip_frag_ecn_table: the ECN codepoint to set on the whole datagram, or -1 to drop it. */
@@ -183,8 +215,8 @@ export interface ReasmStats {
   timeouts: number;
 }
 
-/** Held IPv4 fragments, by datagram. */
-export class Reasm4 {
+/** Held fragments, by datagram. */
+export class Reasm {
   readonly #held: Datagram[] = [];
   readonly #byKey = new Map<number, Datagram[]>();
   #mem = 0;
@@ -197,6 +229,9 @@ export class Reasm4 {
   maxSize = 0;
   /** Its fragments' data boundaries: [start, end) pairs in offset order. */
   readonly geometry: number[] = [];
+  /** Its header's length (IPv6: the unfragmentable part), and its identification. */
+  unfrag = 0;
+  id = 0;
 
   constructor(highThresh = IPFRAG_HIGH_THRESH) {
     this.#highThresh = highThresh;
@@ -213,7 +248,7 @@ export class Reasm4 {
   }
 
   /**
-   * Takes the IPv4 fragment in `v` (received on `ifc`) for `user`. Returns REASM_HELD when it is
+   * Takes the IP fragment in `v` (received on `ifc`) for `user`. Returns REASM_HELD when it is
    * kept, REASM_DONE when it completed its datagram (now in `frame`), or the R.* reason it was
    * dropped for.
    */
@@ -242,15 +277,23 @@ export class Reasm4 {
     }
     const qi = q.at;
     const buf = v.buf;
-    const ihl = v.ipHeaderLength;
+    const v6 = v.af === AF_INET6;
+    // IPv4: the header; IPv6: the unfragmentable part, then the fragment header
+    const ihl = v6 ? v.fragHeaderOffset - v.l3Offset : v.ipHeaderLength;
+    const dataAt = v6 ? v.fragHeaderOffset + 8 : v.l3Offset + ihl;
     const offset = v.fragOffset;
-    let end = offset + (v.ipEnd - v.l3Offset - ihl);
+    let end = offset + (v.ipEnd - dataAt);
+    if (v6 && end > 65535) return this.#fail(qi, R.FRAG_BAD);
     if (!v.mf) {
       if (end < q.len || (q.lastIn && end !== q.len)) return this.#fail(qi, R.FRAG_BAD);
       q.lastIn = true;
       q.len = end;
     } else {
-      end &= ~7;
+      // IPv4 trims a non-last fragment to a multiple of 8; IPv6 drops the datagram
+      if (end & 7) {
+        if (v6) return this.#fail(qi, R.FRAG_BAD);
+        end &= ~7;
+      }
       if (end > q.len) {
         if (q.lastIn) return this.#fail(qi, R.FRAG_BAD);
         q.len = end;
@@ -265,7 +308,7 @@ export class Reasm4 {
     }
     const room = q.meat === 0 ? 0 : q.data.length;
     q.reserve(end);
-    copyBytes(q.data, offset, buf, v.l3Offset + ihl, end - offset);
+    copyBytes(q.data, offset, buf, dataAt, end - offset);
     q.ifc = ifc;
     q.meat += end - offset;
     // the frame as the kernel charges it, and what the datagram's buffer grew by
@@ -274,15 +317,20 @@ export class Reasm4 {
     q.mem += charge;
     this.#mem += charge;
     q.ecn |= 1 << (v.tos & 3);
-    if (offset === 0) {
+    if (offset === 0 && ihl <= 512) {
       q.firstIn = true;
       const l2 = v.l2Offset >= 0 ? Math.min(v.l3Offset - v.l2Offset, L2_ROOM) : 0;
       copyBytes(q.head, 0, buf, v.l3Offset - l2, l2 + ihl);
       q.headL2 = l2;
       q.headIhl = ihl;
       q.headTotal = ihl + end - offset;
+      if (v6) {
+        q.fragNh = buf[v.fragHeaderOffset]!;
+        q.nhAt = nextHeaderAt(buf, v.l3Offset, ihl);
+      }
     }
-    const size = ihl + end - offset;
+    // the largest fragment as it came (IPv6: its fragment header included)
+    const size = v6 ? v.ipEnd - v.l3Offset : ihl + end - offset;
     if (size > q.maxSize) q.maxSize = size;
     if (v.df && size > q.maxDfSize) q.maxDfSize = size;
     if (!(q.firstIn && q.lastIn && q.meat === q.len)) return REASM_HELD;
@@ -294,7 +342,8 @@ export class Reasm4 {
     const q = this.#held[qi]!;
     this.#remove(qi);
     const ecn = ecnOf(q.ecn);
-    if (ecn < 0 || q.headIhl + q.len > 65535) {
+    const v6 = q.af === AF_INET6;
+    if (ecn < 0 || q.headIhl + q.len > (v6 ? 65535 + 40 : 65535)) {
       this.stats.fails++;
       return R.FRAG_BAD;
     }
@@ -304,6 +353,21 @@ export class Reasm4 {
     const total = q.headIhl + q.len;
     copyBytes(f, 0, q.head, 0, l2 + q.headIhl);
     copyBytes(f, ip + q.headIhl, q.data, 0, q.len);
+    this.frameLen = l2 + total;
+    this.maxSize = Math.max(q.maxSize, q.maxDfSize);
+    this.unfrag = q.headIhl;
+    this.id = q.id;
+    this.geometry.length = 0;
+    for (const x of q.frags) this.geometry.push(x);
+    this.stats.oks++;
+    if (v6) {
+      // the fragment header goes: the header before it names what followed it
+      f[ip + q.nhAt] = q.fragNh;
+      f[ip + 4] = (total - 40) >>> 8;
+      f[ip + 5] = total - 40;
+      f[ip + 1] = f[ip + 1]! | (ecn << 4);
+      return REASM_DONE;
+    }
     f[ip + 1] = f[ip + 1]! | ecn;
     f[ip + 2] = total >>> 8;
     f[ip + 3] = total;
@@ -314,11 +378,6 @@ export class Reasm4 {
     const c = ipv4HeaderChecksum(f, ip, q.headIhl);
     f[ip + 10] = c >>> 8;
     f[ip + 11] = c;
-    this.frameLen = l2 + total;
-    this.maxSize = Math.max(q.maxSize, q.maxDfSize);
-    this.geometry.length = 0;
-    for (const x of q.frags) this.geometry.push(x);
-    this.stats.oks++;
     return REASM_DONE;
   }
 
@@ -334,7 +393,7 @@ export class Reasm4 {
       this.#remove(i);
       this.stats.fails++;
       this.stats.timeouts++;
-      if (q.user !== USER_LOCAL || !q.firstIn) continue;
+      if (q.user !== USER_LOCAL || !q.firstIn || q.af === AF_INET6) continue;
       const f = this.frame;
       copyBytes(f, 0, q.head, 0, q.headL2 + q.headIhl);
       copyBytes(f, q.headL2 + q.headIhl, q.data, 0, q.headTotal - q.headIhl);

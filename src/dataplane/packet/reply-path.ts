@@ -9,7 +9,7 @@
 import type { PacketView } from '../../packet/view.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import { copyBytes, put32 } from './bytes.js';
-import { fragment4 } from './frag.js';
+import { fragment4, fragment6 } from './frag.js';
 import type { Iface, NetModel } from './net.js';
 import { RouteResult } from './net.js';
 import type { Tx } from './tx.js';
@@ -34,6 +34,8 @@ export class ReplyPath {
   readonly #big = new Uint8Array(14 + 65536);
   #bigLen = 0;
   #bigMtu = 0;
+  /** Identification of the IPv6 fragments of the host's own replies. */
+  #fragId = 1;
   #ifc: Iface | null = null;
   #ingress: Iface | null = null;
   readonly #peerMac = new Uint8Array(6);
@@ -70,8 +72,9 @@ export class ReplyPath {
     this.#learned = !routed && v.l2Offset >= 0;
     const mtu = routed && res.mtu > 0 ? res.mtu : ifc.mtu;
     this.#bigLen = 0;
-    if (af !== AF_INET6 && ipLen > mtu) {
-      // as ip_append_data does for the host's own packets: built whole, sent as fragments
+    if (ipLen > mtu) {
+      // as ip_append_data / ip6_append_data do for the host's own packets: built whole, sent
+      // as fragments
       if (this.#learned) copyBytes(this.#peerMac, 0, v.buf, v.l2Offset + 6, 6);
       else if (!routed) nh.set(v.src);
       this.#bigLen = ipLen;
@@ -164,32 +167,30 @@ export class ReplyPath {
     const tx = this.#tx;
     const learned = this.#learned;
     const ifc = learned ? this.#ingress! : this.#ifc!;
+    const v6 = this.#big[14]! >>> 4 === 6;
     // each fragment is reported to the tracer once written: when the next one starts, and at the end
     let pending = false;
-    const n = fragment4(
-      this.#big,
-      14,
-      this.#bigLen,
-      this.#bigMtu,
-      14,
-      (fl) => {
-        if (!learned) {
-          if (pending) tx.traced();
-          const o = tx.begin(ifc, 2, this.#nh, 0, 14 + fl);
-          pending = o >= 0;
-          return o;
-        }
-        const o = tx.raw(ifc, 14 + fl);
-        if (o < 0) return -1;
-        const b = tx.txBuf(ifc);
-        copyBytes(b, o, this.#peerMac, 0, 6);
-        copyBytes(b, o + 6, ifc.mac, 0, 6);
-        b[o + 12] = 0x08;
-        b[o + 13] = 0x00;
+    const emit = (fl: number): number => {
+      if (!learned) {
+        if (pending) tx.traced();
+        const o = tx.begin(ifc, v6 ? AF_INET6 : 2, this.#nh, 0, 14 + fl);
+        pending = o >= 0;
         return o;
-      },
-      () => (learned ? tx.txBuf(ifc) : tx.buf),
-    );
+      }
+      const o = tx.raw(ifc, 14 + fl);
+      if (o < 0) return -1;
+      const b = tx.txBuf(ifc);
+      copyBytes(b, o, this.#peerMac, 0, 6);
+      copyBytes(b, o + 6, ifc.mac, 0, 6);
+      b[o + 12] = v6 ? 0x86 : 0x08;
+      b[o + 13] = v6 ? 0xdd : 0x00;
+      return o;
+    };
+    const out = (): Uint8Array => (learned ? tx.txBuf(ifc) : tx.buf);
+    const big = this.#big;
+    const n = v6
+      ? fragment6(big, 14, this.#bigLen, 40, this.#bigMtu, this.#fragId++ >>> 0, 14, emit, out)
+      : fragment4(big, 14, this.#bigLen, this.#bigMtu, 14, emit, out);
     if (pending) tx.traced();
     this.#bigLen = 0;
     return n > 0;

@@ -6,8 +6,8 @@
  * tcp_v6_send_reset), ICMP port unreachable for UDP (__udp4_lib_rcv) and protocol unreachable
  * for a protocol no handler takes (ip_local_deliver_finish; ICMPv6 parameter problem,
  * unrecognised next header, for IPv6). Here no host stack owns the VIP, so the engine answers
- * the same way. IPv4 fragments reach this reassembled (./reasm.ts), and an echo reply above the
- * MTU leaves as fragments, as the host's does; IPv6 fragments get no answer.
+ * the same way. Fragments reach this reassembled (./reasm.ts), and an echo reply above the MTU
+ * leaves as fragments, as the host's does.
  */
 import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';

@@ -35,7 +35,7 @@ import type { PacketView } from '../../packet/view.js';
 import { R } from './counters.js';
 import type { Ctx, Pkt } from './ctx.js';
 import { APP } from './ftp.js';
-import { fragment4 } from './frag.js';
+import { fragment4, fragment6 } from './frag.js';
 import { NF } from './hooks.js';
 import type { Iface } from './net.js';
 import { copyBytes, words4 } from './bytes.js';
@@ -151,7 +151,8 @@ export class Xmit {
     }
     const len = v.ipEnd - v.l3Offset;
     if (v.af === AF_INET6) {
-      if (len > mtu) {
+      // a reassembled datagram is judged by its largest fragment (__mtu_check_toobig_v6)
+      if ((pkt.fragMax > 0 ? pkt.fragMax : len) > mtu) {
         if (v.fragOffset === 0 && !icmp) c.icmp.send(v, pkt.ifc!, ICMPV6.PACKET_TOO_BIG, 0, mtu);
         pkt.reason = R.FRAG_NEEDED;
         if (this.#c.trace)
@@ -191,12 +192,16 @@ export class Xmit {
     const hl = hdr ? encapHeaderLength(c.encap) : 0;
     const total = ipLen + hl;
     let mtu = this.#mtu;
-    const fm = af === AF_INET ? pkt.fragMax : 0;
-    if (total > mtu || fm > 0) {
+    const fm = af === v.af || af === AF_INET ? pkt.fragMax : 0;
+    // IPv6 fragments only a reassembled datagram, and only when it is larger than its largest
+    // fragment (ip6_finish_output2)
+    const v6frag = af === AF_INET6 && fm > 0 && !hdr && ipLen > fm;
+    if (total > mtu || (af === AF_INET && fm > 0) || v6frag) {
       // only packets the MTU rules let through get here: IPv4 without DF (or ICMP, or tunnels
       // without pmtu_disc) are fragmented, as ip_fragment does; a reassembled datagram always
-      // is, at its largest fragment's size at most (ip_do_fragment's frag_max_size)
-      if (af !== AF_INET) {
+      // is, at its largest fragment's size at most (frag_max_size: "don't send fragments
+      // larger than what we received")
+      if (af !== AF_INET && !v6frag) {
         pkt.reason = R.FRAG_FAIL;
         return NF.STOLEN;
       }
@@ -204,6 +209,36 @@ export class Xmit {
       // along its fragments' boundaries when they still fit (the frag_list path)
       const geo = fm > 0 && !hdr && !pkt.mangled ? this.#geometry(v, mtu) : null;
       let pending = false;
+      const begin = (fl: number): number => {
+        // the tracer sees each fragment once written: when the next starts, and at the end
+        if (pending) tx.traced();
+        const o = tx.begin(ifc, af, nh, 0, 14 + fl);
+        pending = o >= 0;
+        return o;
+      };
+      if (v6frag) {
+        const re = c.reasm;
+        const n = fragment6(
+          v.buf,
+          ipOff,
+          ipLen,
+          re.unfrag,
+          mtu,
+          re.id,
+          14,
+          begin,
+          () => tx.buf,
+          geo,
+        );
+        if (pending) tx.traced();
+        pkt.reason = n < 0 ? tx.reason || R.FRAG_FAIL : -1;
+        if (n >= 0 && this.#c.trace)
+          this.#note(
+            'xmit',
+            `${total} bytes from fragments of up to ${fm}: sent as ${n} fragments`,
+          );
+        return NF.STOLEN;
+      }
       let src = v.buf;
       let so = ipOff;
       if (hdr) {
@@ -213,22 +248,7 @@ export class Xmit {
         else src.copyWithin(so, ipOff, ipOff + ipLen);
         so = encapsulate(c.encap, src, so, ipLen);
       }
-      const n = fragment4(
-        src,
-        so,
-        total,
-        mtu,
-        14,
-        (fl) => {
-          // the tracer sees each fragment once written: when the next starts, and at the end
-          if (pending) tx.traced();
-          const o = tx.begin(ifc, af, nh, 0, 14 + fl);
-          pending = o >= 0;
-          return o;
-        },
-        () => tx.buf,
-        geo,
-      );
+      const n = fragment4(src, so, total, mtu, 14, begin, () => tx.buf, geo);
       if (pending) tx.traced();
       if (n < 0) {
         pkt.reason = tx.reason || R.FRAG_FAIL;
@@ -262,9 +282,10 @@ export class Xmit {
    * they still cover it exactly, else null (the datagram is split afresh).
    */
   #geometry(v: PacketView, mtu: number): readonly number[] | null {
-    const g = this.#c.reasm.geometry;
-    const room = mtu - v.ipHeaderLength;
-    if (g.length === 0 || g[g.length - 1] !== v.ipEnd - v.l3Offset - v.ipHeaderLength) return null;
+    const re = this.#c.reasm;
+    const g = re.geometry;
+    const room = mtu - re.unfrag - (v.af === AF_INET6 ? 8 : 0);
+    if (g.length === 0 || g[g.length - 1] !== v.ipEnd - v.l3Offset - re.unfrag) return null;
     for (let i = 0; i < g.length; i += 2) {
       const n = g[i + 1]! - g[i]!;
       if (n > room || (i + 2 < g.length && (n & 7) !== 0)) return null;

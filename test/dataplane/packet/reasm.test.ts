@@ -8,10 +8,10 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { PacketBuilder, PacketView, decodeEthernet } from '../../../src/packet/index.js';
-import { Reasm4, REASM_DONE, REASM_HELD, USER_LOCAL } from '../../../src/dataplane/packet/reasm.js';
+import { Reasm, REASM_DONE, REASM_HELD, USER_LOCAL } from '../../../src/dataplane/packet/reasm.js';
 import { R } from '../../../src/dataplane/packet/counters.js';
 import { destSpec, fwmSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, MAC, RS1, VIP, checksumErrors, makeLab } from './lab.js';
+import { CLIENT, CLIENT6, MAC, RS1, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
 import { dec, dmac, dst, quoted, src, udp4 } from './frames.js';
 
 /** IPv4 header checksum of `f`'s header (at 14), written in place. */
@@ -40,6 +40,31 @@ function split(whole: Buffer, sizes: number[], o: { tos?: number[]; df?: boolean
     f.writeUInt16BE((o.df ? 0x4000 : 0) | (more ? 0x2000 : 0) | (at >>> 3), 20);
     if (o.tos) f[15] = o.tos[i]!;
     ipSum(f);
+    out.push(f);
+    at += n;
+  }
+  return out;
+}
+
+/**
+ * Splits the whole IPv6 frame `whole` (no extension headers) into fragments with identification
+ * `id`, carrying `sizes` bytes of what follows the fixed header each (the last takes the rest).
+ */
+function split6(whole: Buffer, id: number, sizes: number[]): Buffer[] {
+  const head = whole.subarray(0, 54);
+  const nh = whole[20]!;
+  const data = whole.subarray(54);
+  const out: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; at < data.length; i++) {
+    const n = i < sizes.length ? Math.min(sizes[i]!, data.length - at) : data.length - at;
+    const fh = Buffer.alloc(8);
+    fh[0] = nh;
+    fh.writeUInt16BE(at | (at + n < data.length ? 1 : 0), 2);
+    fh.writeUInt32BE(id, 4);
+    const f = Buffer.concat([head, fh, data.subarray(at, at + n)]);
+    f[20] = 44;
+    f.writeUInt16BE(8 + n, 18);
     out.push(f);
     at += n;
   }
@@ -251,10 +276,77 @@ describe('IPv4 reassembly', () => {
     assert.equal(lab.ipvs.listConns()[0]!.fwmark, 7);
   });
 
+  it('IPv6: fragments in any order reassembled, NATed whole, sent on along their boundaries', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 53, { af: 10, protocol: 17, scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 53, { af: 10, protocol: 17 }), destSpec(RS6, 5353, { af: 10 }));
+    const whole = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, hopLimit: 64 })
+        .udp({ srcPort: 40000, dstPort: 53 })
+        .payload(Buffer.alloc(3000, 0x33))
+        .build(),
+    );
+    const [a, b, c] = split6(whole, 0xabcd0001, [1448, 1448]);
+    assert.equal(lab.send('eth0', b!).reason, 'frag-held');
+    assert.equal(lab.send('eth0', c!).reason, 'frag-held');
+    const r = lab.send('eth0', a!);
+    assert.equal(r.reason, 'forwarded');
+    const out = r.eth1.map((f) => dec(f));
+    assert.deepEqual(
+      out.map((v) => [dst(v), v.fragOffset, v.mf, v.ipId, v.ipTotalLength]),
+      [
+        [RS6, 0, true, 0xabcd0001, 1496],
+        [RS6, 1448, true, 0xabcd0001, 1496],
+        [RS6, 2896, false, 0xabcd0001, 40 + 8 + 3008 - 2896],
+      ],
+    );
+    assert.equal(out[0]!.dstPort, 5353);
+    // put together again, the UDP checksum holds after the NAT rewrite
+    const parts = r.eth1.map((f) => f.subarray(62));
+    const re = Buffer.concat([r.eth1[0]!.subarray(0, 54), ...parts]);
+    re[20] = 17;
+    re.writeUInt16BE(re.length - 54, 18);
+    assert.deepEqual(checksumErrors(re), []);
+    assert.deepEqual(re.subarray(62), whole.subarray(62));
+  });
+
+  it('IPv6: a ping larger than the MTU to a VIP is answered in fragments', () => {
+    const lab = udpLab();
+    const ping = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, hopLimit: 64 })
+        .icmpv6({ type: 128, code: 0, rest: 0x0042_0001 })
+        .payload(Buffer.alloc(3000, 0x61))
+        .build(),
+    );
+    lab.ipvs.addService(svcSpec(VIP6, 80, { af: 10 }));
+    const parts = split6(ping, 77, [1448, 1448]);
+    lab.send('eth0', parts[2]!);
+    lab.send('eth0', parts[0]!);
+    const r = lab.send('eth0', parts[1]!);
+    assert.equal(r.reason, 'vip-host');
+    const out = r.eth0.map((f) => dec(f));
+    assert.deepEqual(
+      out.map((v) => [src(v), v.fragOffset, v.mf, v.ipTotalLength]),
+      [
+        [VIP6, 0, true, 1496],
+        [VIP6, 1448, true, 1496],
+        [VIP6, 2896, false, 40 + 8 + 3008 - 2896],
+      ],
+    );
+    const re = Buffer.concat([r.eth0[0]!.subarray(0, 54), ...r.eth0.map((f) => f.subarray(62))]);
+    re[20] = 58;
+    re.writeUInt16BE(re.length - 54, 18);
+    assert.deepEqual([re[54], re.readUInt32BE(58)], [129, 0x0042_0001]);
+    assert.deepEqual(checksumErrors(re), []);
+    assert.deepEqual(re.subarray(62), ping.subarray(62));
+  });
+
   it('memory above the threshold: every fragment dropped until the held ones go', () => {
     // a full-size first fragment is charged 1514 + 256 bytes and its datagram's 2 KiB buffer:
     // three are held, the fourth is refused
-    const re = new Reasm4(7700);
+    const re = new Reasm(7700);
     const v = new PacketView();
     const ifc = makeLab().eth0;
     const take = (f: Buffer): number => {
