@@ -200,6 +200,88 @@ describe('hostile input', () => {
     assert.ok(lab.engine.counters.fastPath > 0);
   });
 
+  it('fragment storms (any order, overlaps, bad offsets, both families) never harm the engine', () => {
+    const lab = hostileLab();
+    const v6 = svcSpec('2001:db8::100', 53, { af: 10, protocol: 17, scheduler: 'rr' });
+    lab.ipvs.addService(v6);
+    lab.ipvs.addDest(v6, destSpec('2001:db8:1::11', 53, { af: 10 }));
+    const whole4 = udp4({ payload: 600 });
+    const whole6 = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: '2001:db8::5', dst: '2001:db8::100' })
+        .udp({ srcPort: 1, dstPort: 53 })
+        .payload(600)
+        .build(),
+    );
+    // one fragment of datagram `id`: data [at, at + n) of the whole, flags and offset as given
+    const frag = (v6f: boolean, id: number, at: number, n: number, more: boolean, off: number) => {
+      if (!v6f) {
+        const d = whole4.subarray(34);
+        const f = Buffer.concat([
+          whole4.subarray(0, 34),
+          d.subarray(at % d.length, (at % d.length) + n),
+        ]);
+        f.writeUInt16BE(f.length - 14, 16);
+        f.writeUInt16BE(id & 0xffff, 18);
+        f.writeUInt16BE((more ? 0x2000 : 0) | (off & 0x1fff), 20);
+        f.writeUInt16BE(0, 24);
+        let sum = 0;
+        for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
+        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+        f.writeUInt16BE(~sum & 0xffff, 24);
+        return f;
+      }
+      const d = whole6.subarray(54);
+      const fh = Buffer.alloc(8);
+      fh[0] = 17;
+      fh.writeUInt16BE(((off & 0x1fff) << 3) | (more ? 1 : 0), 2);
+      fh.writeUInt32BE(id >>> 0, 4);
+      const f = Buffer.concat([
+        whole6.subarray(0, 54),
+        fh,
+        d.subarray(at % d.length, (at % d.length) + n),
+      ]);
+      f[20] = 44;
+      f.writeUInt16BE(f.length - 54, 18);
+      return f;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.boolean(),
+            fc.integer({ min: 0, max: 5 }),
+            fc.nat(700),
+            fc.integer({ min: 0, max: 700 }),
+            fc.boolean(),
+            fc.integer({ min: 0, max: 0x1fff }),
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (frags) => {
+          for (const [v6f, id, at, n, more, off] of frags)
+            lab.send('eth0', frag(v6f, id, at, n, more, off % 100));
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    assertTableSane(lab);
+    assertAccounted(lab);
+    const re = lab.engine.ctx.reasm;
+    assert.ok(re.memory <= 4 * 1024 * 1024 + 70_000, 'held fragments stay under the threshold');
+    assert.ok(re.stats.overlaps > 0 && re.stats.fails > 0, 'overlaps and bad lengths were met');
+    // and a well-formed datagram of each family still goes through, its fragments in any order
+    for (const v6f of [false, true]) {
+      const len = (v6f ? whole6.length - 54 : whole4.length - 34) - 320;
+      const tail = lab.send('eth0', frag(v6f, 1000, 320, len, false, 40));
+      const head = lab.send('eth0', frag(v6f, 1000, 0, 320, true, 0));
+      assert.deepEqual([tail.reason, head.reason, head.eth1.length], ['frag-held', 'forwarded', 2]);
+    }
+    lab.advance(31_000);
+    lab.engine.tick();
+    assert.deepEqual([re.size, re.memory], [0, 0], 'everything held times out');
+  });
+
   it('a forwarding loop ends at TTL expiry', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
