@@ -86,6 +86,16 @@ export function udp4(o: TcpFrame & { checksum?: number } = {}): Buffer {
   return Buffer.from(b.build());
 }
 
+/** Rewrites the IPv4 header checksum of Ethernet frame `f` (header at 14) after an edit. */
+export function ipv4Sum(f: Buffer): void {
+  f.writeUInt16BE(0, 24);
+  const ihl = (f[14]! & 15) * 4;
+  let s = 0;
+  for (let i = 14; i < 14 + ihl; i += 2) s += f.readUInt16BE(i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  f.writeUInt16BE(~s & 0xffff, 24);
+}
+
 /** Decodes a frame (asserting nothing). */
 export function dec(f: Uint8Array): PacketView {
   const v = new PacketView();

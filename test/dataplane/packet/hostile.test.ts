@@ -16,7 +16,7 @@ import { PacketView } from '../../../src/packet/view.js';
 import { decodeEthernet } from '../../../src/packet/decode.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, MAC, RS1, RS2, VIP, makeLab } from './lab.js';
-import { ACK, SYN, tcp4, udp4 } from './frames.js';
+import { ACK, SYN, ipv4Sum, tcp4, udp4 } from './frames.js';
 
 function hostileLab() {
   const lab = makeLab();
@@ -224,11 +224,7 @@ describe('hostile input', () => {
         f.writeUInt16BE(f.length - 14, 16);
         f.writeUInt16BE(id & 0xffff, 18);
         f.writeUInt16BE((more ? 0x2000 : 0) | (off & 0x1fff), 20);
-        f.writeUInt16BE(0, 24);
-        let sum = 0;
-        for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
-        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-        f.writeUInt16BE(~sum & 0xffff, 24);
+        ipv4Sum(f);
         return f;
       }
       const d = whole6.subarray(54);

@@ -46,7 +46,7 @@ const GOLDEN = join(
   'engine',
   'paths.pcap',
 );
-import { ACK, RST, SYN, dec, dmac, dst, quoted, smac, src, tcp4, udp4 } from './frames.js';
+import { ACK, RST, SYN, dec, dmac, dst, ipv4Sum, quoted, smac, src, tcp4, udp4 } from './frames.js';
 
 /** A lab with TCP VIP:80 → RS1:8080 (NAT, rr). */
 function noChecksumErrors(frames: Buffer[]): void {
@@ -628,13 +628,7 @@ describe('PacketEngine paths', () => {
       const second = Buffer.concat([whole.subarray(0, 14), ip.subarray(0, 20), ip.subarray(52)]);
       second.writeUInt16BE(20 + ip.length - 52, 16);
       second.writeUInt16BE(4, 20);
-      for (const f of [first, second]) {
-        f.writeUInt16BE(0, 24);
-        let s = 0;
-        for (let i = 14; i < 34; i += 2) s += f.readUInt16BE(i);
-        while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-        f.writeUInt16BE(~s & 0xffff, 24);
-      }
+      for (const f of [first, second]) ipv4Sum(f);
       const a = lab.send('eth0', first);
       assert.deepEqual([a.reason, a.eth1.length], ['frag-held', 0], 'the first waits for the rest');
       const b = lab.send('eth0', second);
@@ -658,20 +652,12 @@ describe('PacketEngine paths', () => {
       ]);
       re.writeUInt16BE(re.length - 14, 16);
       re.writeUInt16BE(0, 20);
-      re.writeUInt16BE(0, 24);
-      let s = 0;
-      for (let i = 14; i < 34; i += 2) s += re.readUInt16BE(i);
-      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-      re.writeUInt16BE(~s & 0xffff, 24);
+      ipv4Sum(re);
       assert.deepEqual(checksumErrors(re), []);
       // a later fragment of another datagram waits for its first
       const lone = Buffer.from(second);
       lone.writeUInt16BE(99, 18);
-      lone.writeUInt16BE(0, 24);
-      let ls = 0;
-      for (let i = 14; i < 34; i += 2) ls += lone.readUInt16BE(i);
-      while (ls > 0xffff) ls = (ls & 0xffff) + (ls >>> 16);
-      lone.writeUInt16BE(~ls & 0xffff, 24);
+      ipv4Sum(lone);
       assert.equal(lab.send('eth0', lone).reason, 'frag-held');
     });
 

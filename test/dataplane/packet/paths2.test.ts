@@ -13,7 +13,7 @@ import {
 } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, CLIENT6, MAC, RS1, RS2, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
-import { ACK, SYN, dec, dmac, dst, src, tcp4, udp4 } from './frames.js';
+import { ACK, SYN, dec, dmac, dst, ipv4Sum, src, tcp4, udp4 } from './frames.js';
 
 function tunnelError(kind: 'gue' | 'gre'): Buffer {
   const clientPkt = PacketBuilder.ipv4({ src: CLIENT, dst: VIP, df: true, ttl: 63 })
@@ -151,11 +151,7 @@ describe('PacketEngine paths (2)', () => {
           .build(),
       );
       f[14 + 9] = 50;
-      f.writeUInt16BE(0, 24);
-      let sum = 0;
-      for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
-      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-      f.writeUInt16BE(~sum & 0xffff, 24);
+      ipv4Sum(f);
       return f;
     };
     assert.equal(

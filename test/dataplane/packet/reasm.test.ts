@@ -12,17 +12,7 @@ import { Reasm, REASM_DONE, REASM_HELD, USER_LOCAL } from '../../../src/dataplan
 import { R } from '../../../src/dataplane/packet/counters.js';
 import { destSpec, fwmSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, CLIENT6, MAC, RS1, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
-import { dec, dmac, dst, quoted, src, udp4 } from './frames.js';
-
-/** IPv4 header checksum of `f`'s header (at 14), written in place. */
-function ipSum(f: Buffer): void {
-  f.writeUInt16BE(0, 24);
-  const ihl = (f[14]! & 15) * 4;
-  let s = 0;
-  for (let i = 14; i < 14 + ihl; i += 2) s += f.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  f.writeUInt16BE(~s & 0xffff, 24);
-}
+import { dec, dmac, dst, ipv4Sum, quoted, src, udp4 } from './frames.js';
 
 /**
  * Splits the whole IPv4 frame `whole` into fragments carrying `sizes` data bytes each (the last
@@ -39,7 +29,7 @@ function split(whole: Buffer, sizes: number[], o: { tos?: number[]; df?: boolean
     const more = at + n < data.length;
     f.writeUInt16BE((o.df ? 0x4000 : 0) | (more ? 0x2000 : 0) | (at >>> 3), 20);
     if (o.tos) f[15] = o.tos[i]!;
-    ipSum(f);
+    ipv4Sum(f);
     out.push(f);
     at += n;
   }
@@ -78,7 +68,7 @@ function join(frames: Buffer[]): Buffer {
   const whole = Buffer.concat([head.subarray(0, 34), ...vs.map(({ f }) => f.subarray(34))]);
   whole.writeUInt16BE(whole.length - 14, 16);
   whole.writeUInt16BE(0, 20);
-  ipSum(whole);
+  ipv4Sum(whole);
   return whole;
 }
 
@@ -158,7 +148,7 @@ describe('IPv4 reassembly', () => {
       const f = Buffer.concat([whole.subarray(0, 34), whole.subarray(34 + at, 34 + at + n)]);
       f.writeUInt16BE(20 + n, 16);
       f.writeUInt16BE(0x2000 | (at >>> 3), 20);
-      ipSum(f);
+      ipv4Sum(f);
       return f;
     };
     assert.equal(lab.send('eth0', part(8, 48)).reason, 'frag-dup');
@@ -177,7 +167,7 @@ describe('IPv4 reassembly', () => {
     lab.send('eth0', b!);
     const short = Buffer.from(b!.subarray(0, b!.length - 8));
     short.writeUInt16BE(short.length - 14, 16);
-    ipSum(short);
+    ipv4Sum(short);
     assert.equal(lab.send('eth0', short).reason, 'frag-bad');
     assert.equal(lab.send('eth0', a!).reason, 'frag-held', 'the datagram was dropped');
     // ECT(0) with not-ECT: dropped whole; CE with ECT(0): the datagram carries CE
