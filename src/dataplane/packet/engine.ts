@@ -561,7 +561,7 @@ export class PacketEngine {
   }
 
   /**
-   * Gives the IPv4 fragment in `pkt` to reassembly. Returns the verdict when the fragment ends
+   * Gives the fragment in `pkt` to reassembly. Returns the verdict when the fragment ends
    * here (held or dropped), or -1 when it completed its datagram: `pkt.view` is then the whole
    * datagram, which goes on in the fragment's place.
    */

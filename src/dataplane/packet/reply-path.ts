@@ -30,7 +30,7 @@ export class ReplyPath {
   buf: Uint8Array = new Uint8Array(0);
   #learned = false;
   #ipId = 1;
-  /** A reply above the egress MTU is built here and fragmented by `done()` (IPv4). */
+  /** A reply above the egress MTU is built here and sent as fragments by `done()`. */
   readonly #big = new Uint8Array(14 + 65536);
   #bigLen = 0;
   #bigMtu = 0;

@@ -192,7 +192,7 @@ export class Xmit {
     const hl = hdr ? encapHeaderLength(c.encap) : 0;
     const total = ipLen + hl;
     let mtu = this.#mtu;
-    const fm = af === v.af || af === AF_INET ? pkt.fragMax : 0;
+    const fm = pkt.fragMax;
     // IPv6 fragments only a reassembled datagram, and only when it is larger than its largest
     // fragment (ip6_finish_output2)
     const v6frag = af === AF_INET6 && fm > 0 && !hdr && ipLen > fm;
