@@ -496,7 +496,6 @@ export class ProxyDataplane implements Dataplane {
 /** Marks a UDP listener whose socket is not created yet. */
 const PENDING_UDP = {} as UdpService;
 
-/** A service the proxy can listen for (validate() refuses the others). */
 /** Whether some destination could take a new client of `svc` (see `#park`). */
 function takesClients(svc: Service): boolean {
   if (svc.flags & SVC_F_PERSISTENT) return svc.dests.length > 0;
@@ -504,6 +503,7 @@ function takesClients(svc: Service): boolean {
   return false;
 }
 
+/** A service the proxy can listen for (validate() refuses the others). */
 function servable(svc: Service): boolean {
   return (
     !svc.fwmark && svc.port !== 0 && (svc.protocol === IPPROTO_TCP || svc.protocol === IPPROTO_UDP)
