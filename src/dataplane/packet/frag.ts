@@ -151,8 +151,7 @@ export function fragment6(
   geometry: readonly number[] | null = null,
 ): number {
   // the next-header field of the last unfragmentable header names the fragment header
-  let nhAt = 6;
-  for (let p = 40; p < unfrag; p += (src[off + p + 1]! + 1) << 3) nhAt = p;
+  const nhAt = nextHeaderAt(src, off, unfrag);
   const next = src[off + nhAt]!;
   const chunk = (mtu - unfrag - 8) & ~7;
   if (chunk < 8 && geometry === null) return -1;
@@ -181,4 +180,14 @@ export function fragment6(
     at += data;
   }
   return n;
+}
+
+/**
+ * Offset, from the IPv6 header at `l3`, of the next-header field that names what follows the
+ * first `len` bytes (the fixed header's own when `len` is 40, else the last extension header's).
+ */
+export function nextHeaderAt(buf: Uint8Array, l3: number, len: number): number {
+  let at = 6;
+  for (let p = 40; p < len; p += (buf[l3 + p + 1]! + 1) << 3) at = p;
+  return at;
 }

@@ -33,6 +33,7 @@ import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
 import { copyBytes } from './bytes.js';
 import { R } from './counters.js';
+import { nextHeaderAt } from './frag.js';
 import type { Iface } from './net.js';
 
 /** ipfrag_time: how long a datagram may take to arrive whole, ms. */
@@ -184,13 +185,6 @@ function keyHash(v: PacketView, user: number): number {
   let x = Math.imul(v.src[0]! ^ v.src[3]! ^ (v.ipId << 8) ^ user, 0x9e3779b1);
   x ^= Math.imul(v.dst[0]! ^ v.dst[3]! ^ (v.af === AF_INET6 ? 0 : v.protocol), 0x85ebca6b);
   return (x ^ (x >>> 15)) | 0;
-}
-
-/** Offset from the IPv6 header at `l3` of the next-header field that names what follows `len`. */
-function nextHeaderAt(buf: Uint8Array, l3: number, len: number): number {
-  let at = 6;
-  for (let p = 40; p < len; p += (buf[l3 + p + 1]! + 1) << 3) at = p;
-  return at;
 }
 
 /** ip_frag_ecn_table: the ECN codepoint to set on the whole datagram, or -1 to drop it. */
