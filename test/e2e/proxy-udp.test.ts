@@ -1,12 +1,13 @@
 /**
  * The proxy data plane's UDP flows over loopback: request/response through the VIP, replies from
  * the VIP address, per-flow scheduling and counters, one-packet scheduling, UDP timeout expiry,
- * a PROXY v2 header per datagram.
+ * a PROXY v2 header per datagram, clients refused (port unreachable) while no destination takes them.
  */
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
+import { Ipvs } from '../../src/core/ipvs.js';
+import { ProxyDataplane, decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
 import { type Lb, freePort, masq, startLb, tcpService, until } from '../dataplane/proxy-helpers.js';
 
 interface UdpBackend {
@@ -47,6 +48,27 @@ async function udpClient(): Promise<{
         sock.send(text, port, '127.0.0.1');
       }),
   };
+}
+
+/** What a client connected to 127.0.0.1:`port` hears after one datagram: a reply, ECONNREFUSED or nothing. */
+async function hears(port: number): Promise<string> {
+  const sock = dgram.createSocket('udp4');
+  try {
+    return await new Promise<string>((resolve) => {
+      const t = setTimeout(() => resolve('nothing'), 1000);
+      sock.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(t);
+        resolve(e.code ?? e.message);
+      });
+      sock.on('message', (m) => {
+        clearTimeout(t);
+        resolve(m.toString('latin1'));
+      });
+      sock.connect(port, '127.0.0.1', () => sock.send('q'));
+    });
+  } finally {
+    sock.close();
+  }
 }
 
 describe('proxy data plane (UDP)', () => {
@@ -153,6 +175,57 @@ describe('proxy data plane (UDP)', () => {
       c.sock.close();
       b.sock.close();
       lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('refuses clients as the kernel does (port unreachable) while no destination could take one', async () => {
+    const port = await freePort(true);
+    const svc = tcpService(port, 'rr', { protocol: 17 });
+    const accepting = (): boolean =>
+      lb.plane.listeners().find((l) => l.port === port && l.protocol === 'udp')!.accepting;
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    const b = backends[0]!;
+    const c = await udpClient();
+    try {
+      assert.equal(await hears(port), 'ECONNREFUSED', 'no destination');
+      assert.equal(accepting(), false);
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port, 0) });
+      assert.equal(await hears(port), 'ECONNREFUSED', 'only a destination of weight 0');
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 1 } });
+      lb.ctl.run({ cmd: 'setDest', service: svc, dest: masq(b.port, 1) });
+      assert.equal(await hears(port), 'a:q');
+      assert.equal(accepting(), true);
+      assert.equal((await c.ask(port, 'x')).text, 'a:x');
+      // quiescent: the live flow is still served, a new client is dropped while it lives
+      lb.ctl.run({ cmd: 'setDest', service: svc, dest: masq(b.port, 0) });
+      assert.equal((await c.ask(port, 'y')).text, 'a:y');
+      assert.equal(accepting(), true);
+      // once the last flow has expired, the host refuses clients again
+      await until(() => lb.plane.open.udp === 0, 3000, 'flows expired');
+      await until(() => !accepting(), 1000, 'parked');
+      assert.equal(await hears(port), 'ECONNREFUSED', 'after the flows expired');
+      lb.ctl.run({ cmd: 'setDest', service: svc, dest: masq(b.port, 2) });
+      assert.equal((await c.ask(port, 'z')).text, 'a:z');
+    } finally {
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 300 } });
+      c.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('serves a UDP service added before the plane started (rules, state file)', async () => {
+    const port = await freePort(true);
+    const ipvs = new Ipvs({ log: () => {} });
+    const svc = tcpService(port, 'rr', { protocol: 17 });
+    ipvs.addService(svc);
+    ipvs.addDest(svc, masq(backends[1]!.port));
+    const plane = new ProxyDataplane({ log: () => {} });
+    await plane.start(ipvs);
+    try {
+      assert.equal(await hears(port), 'b:q');
+    } finally {
+      await plane.stop(200);
+      ipvs.close();
     }
   });
 

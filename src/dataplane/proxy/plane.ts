@@ -65,7 +65,7 @@ export interface ListenerInfo {
   port: number;
   /** Port actually bound (differs from `port` only when the service's port is 0 in tests). */
   boundPort: number;
-  /** False while clients are refused by the kernel (TCP, no destination could take one). */
+  /** False while clients are refused by the kernel (no destination could take one). */
   accepting: boolean;
 }
 
@@ -77,7 +77,8 @@ interface Listener {
   udp: UdpService | null;
   /**
    * TCP: no destination could take a client, so the socket is bound but not listening: the
-   * kernel refuses clients (ECONNREFUSED), as kernel IPVS's port unreachable does.
+   * kernel refuses clients (ECONNREFUSED), as kernel IPVS's port unreachable does. (UDP: the
+   * UdpService parks its own socket.)
    */
   parked: boolean;
 }
@@ -146,7 +147,7 @@ export class ProxyDataplane implements Dataplane {
         addr: l.vip.addr,
         port: l.vip.port,
         boundPort: bound,
-        accepting: !l.parked,
+        accepting: l.udp ? !(l.udp !== PENDING_UDP && l.udp.parked) : !l.parked,
       });
     }
     return out;
@@ -171,6 +172,7 @@ export class ProxyDataplane implements Dataplane {
       this.#listeners.clear();
       throw new ProxyBindError(failures.join('; '));
     }
+    for (const l of this.#listeners.values()) if (l.udp === PENDING_UDP) this.#startUdp(l);
     this.#park(ipvs);
   }
 
@@ -231,16 +233,19 @@ export class ProxyDataplane implements Dataplane {
    * Parks the TCP listeners of services no destination could take a client for, and resumes
    * those that have one again. Kernel IPVS answers such a client's SYN with ICMP port
    * unreachable (connect fails with ECONNREFUSED); a listener would accept the client first
-   * and could only reset it. A service is refused when it has no destination, or only
+   * and could only reset it. UDP services park their socket once their last flow is gone. A service is refused when it has no destination, or only
    * destinations of weight 0 (every scheduler skips those) and no persistence (a persistent
    * client's template may still name a quiescent one).
    */
   #park(ipvs: Ipvs): void {
     if (this.#stopped) return;
     for (const l of this.#listeners.values()) {
-      if (l.protocol !== IPPROTO_TCP) continue;
       const svc = ipvs.services.findExact(l.vip.af, l.protocol, l.vip.words, l.vip.port);
       const want = svc === null || takesClients(svc);
+      if (l.protocol !== IPPROTO_TCP) {
+        if (l.udp && l.udp !== PENDING_UDP) l.udp.refuse(!want);
+        continue;
+      }
       if (want === !l.parked) continue;
       if (want) this.#resume(l);
       else {

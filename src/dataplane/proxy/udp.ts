@@ -7,6 +7,10 @@
  * datagram is scheduled on its own (an entry that lives for that datagram only); the sockets toward
  * each real server are kept per client so replies still find their way back, and are closed after
  * the UDP timeout without traffic. As in IPVS, replies on one-packet flows are not counted.
+ *
+ * While no destination could take a new client and no flow is left, the VIP socket is connected
+ * to itself: it keeps the port, and the host's stack answers every other sender with ICMP port
+ * unreachable, as kernel IPVS's ip_vs_leave does (a connected client sees ECONNREFUSED).
  */
 import * as dgram from 'node:dgram';
 import { AF_INET6, type Af, formatIp, parseIpv4, parseIpv6 } from '../../core/addr.js';
@@ -135,6 +139,7 @@ class UdpFlow implements EntryOwner {
     if (this.svc.flows.get(this.key) === this) {
       this.svc.flows.delete(this.key);
       ctx.liveUdp--;
+      this.svc.settle();
     }
     this.backend.close();
   }
@@ -154,6 +159,10 @@ export class UdpService {
   readonly flows = new Map<string, UdpFlow>();
   readonly #ops = new Map<string, OpsClient>();
   #closed = false;
+  /** No destination could take a new client (the plane says so, see `refuse`). */
+  #refusing = false;
+  /** The VIP socket's connection to itself: none, under way, or made (clients refused). */
+  #park: 'open' | 'connecting' | 'parked' = 'open';
 
   constructor(ctx: ProxyContext, vip: VipAddress, onError: (e: Error) => void) {
     this.ctx = ctx;
@@ -169,7 +178,41 @@ export class UdpService {
   }
 
   sendToClient(msg: Buffer, port: number, addr: string): void {
-    if (!this.#closed) this.sock.send(msg, port, addr);
+    if (!this.#closed && this.#park === 'open') this.sock.send(msg, port, addr);
+  }
+
+  /** True while the host's stack refuses this service's clients. */
+  get parked(): boolean {
+    return this.#park === 'parked';
+  }
+
+  /** Whether no destination could take a new client; the socket parks once no flow is left. */
+  refuse(on: boolean): void {
+    this.#refusing = on;
+    this.settle();
+  }
+
+  /** Parks or opens the VIP socket as `refuse` and the flows left ask. */
+  settle(): void {
+    if (this.#closed) return;
+    const want = this.#refusing && this.flows.size === 0 && this.#ops.size === 0;
+    if (want && this.#park === 'open') {
+      this.#park = 'connecting';
+      // a datagram only this socket could send: everyone else finds no socket on the port
+      const self = isAny(this.vip.addr)
+        ? this.vip.af === AF_INET6
+          ? '::1'
+          : '127.0.0.1'
+        : this.vip.addr;
+      this.sock.connect(this.vip.port, self, () => {
+        if (this.#closed) return;
+        this.#park = 'parked';
+        this.settle();
+      });
+    } else if (!want && this.#park === 'parked') {
+      this.sock.disconnect();
+      this.#park = 'open';
+    }
   }
 
   #incoming(msg: Buffer, caddr: string, cport: number): void {
@@ -296,6 +339,7 @@ export class UdpService {
       for (const s of c.sockets.values()) s.close();
       this.#ops.delete(k);
     }
+    this.settle();
   }
 
   /** Closes the VIP socket, every flow (their entries expire on their own) and every one-packet socket. */
@@ -315,4 +359,9 @@ export class UdpService {
       // not bound
     }
   }
+}
+
+/** The wildcard address of either family. */
+function isAny(addr: string): boolean {
+  return addr === '0.0.0.0' || addr === '::';
 }
