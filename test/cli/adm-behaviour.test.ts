@@ -39,19 +39,20 @@ describe('ipvs adm behaviour', () => {
       assert.match(r.stdout, /TCP {2}10\.0\.0\.1:80 wlc persistent 600/);
     }));
 
-  it("takes a short option's argument after one '=' (-t=, -p=) and weights up to INT_MAX", () =>
+  it("takes a short option's argument after one '=' (-t=, -p=) and weights up to 65535", () =>
     withAdm(async (a) => {
       assert.equal((await a.run(['-A', '-t=10.0.0.1:80', '-p=30', '-s=rr'])).status, 0);
-      assert.equal((await a.run('-a -t 10.0.0.1:80 -r 192.168.1.1 -m -w 2147483647')).status, 0);
+      assert.equal((await a.run('-a -t 10.0.0.1:80 -r 192.168.1.1 -m -w 65535')).status, 0);
       assert.equal(
-        (await a.run(['-a', '-t', '10.0.0.1:80', '-r=192.168.1.2', '-w=70000'])).status,
+        (await a.run(['-a', '-t', '10.0.0.1:80', '-r=192.168.1.2', '-w=7000'])).status,
         0,
       );
+      assert.equal((await a.run('-a -t 10.0.0.1:80 -r 192.168.1.3 -w 65536')).status, 2);
       assert.equal(
         await a.save(),
         '-A -t 10.0.0.1:80 -s rr -p 30\n' +
-          '-a -t 10.0.0.1:80 -r 192.168.1.1:80 -m -w 2147483647\n' +
-          '-a -t 10.0.0.1:80 -r 192.168.1.2:80 -g -w 70000\n',
+          '-a -t 10.0.0.1:80 -r 192.168.1.1:80 -m -w 65535\n' +
+          '-a -t 10.0.0.1:80 -r 192.168.1.2:80 -g -w 7000\n',
       );
     }));
 

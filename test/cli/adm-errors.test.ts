@@ -89,7 +89,8 @@ const CASES: Array<[string, string, number]> = [
   ['-A -t [2001:db8::9]:80 -M 129', 'illegal ipv6 netmask specified\n', 2],
   ['-A -t [2001:db8::9]:80 -M 0', 'illegal ipv6 netmask specified\n', 2],
   ['-A -t 10.0.0.9:80 -6', '-6 used before -f\n\n', 2],
-  // ipvsadm 1.31 checks the weight against INT_MAX, not 65535
+  // ipvsadm 1.31 takes weights 0..65535 (the kernel would take more)
+  ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w 65536', 'illegal weight specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w 2147483648', 'illegal weight specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -w -1', 'illegal weight specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 192.168.1.11 -x 2147483648', 'illegal u_threshold specified\n', 2],

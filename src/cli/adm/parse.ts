@@ -455,8 +455,9 @@ export async function parseAdm(
         break;
       case 'w':
         setOption(ce, O.OPTC_WEIGHT);
-        // ipvsadm 1.31 checks against INT_MAX (the usage and man page suggest 65535)
-        if ((ce.dest.weight = stringToNumber(arg, 0, 0x7fffffff)) === -1)
+        // 0..65535, as the spec and ipvsadm 1.31 have it (the kernel takes up to INT_MAX; a later
+        // ipvsadm patch, carried by some distributions, raises the limit to that)
+        if ((ce.dest.weight = stringToNumber(arg, 0, 65535)) === -1)
           fail(2, 'illegal weight specified');
         break;
       case 'x':
