@@ -17,6 +17,12 @@ export interface SyncIface {
   name: string;
   /** The first IPv4 address of universe scope (inet_select_addr), or null. */
   ipv4: string | null;
+  /**
+   * An IPv4 address that names the interface to the multicast calls (which take an address where
+   * the kernel's sync threads pass the interface index): `ipv4`, else any, host scope included
+   * (127.0.0.1 on lo); null when it has none.
+   */
+  mcast4: string | null;
   /** Whether the interface has an IPv6 address (a link needs one to join an IPv6 group). */
   ipv6: boolean;
   /** MTU (1500 when it cannot be read). */
@@ -42,13 +48,12 @@ export function syncIface(name: string): SyncIface {
     }
   }
   // host-scope (127/8) and link-scope (169.254/16) addresses are not what inet_select_addr picks
-  const v4 = (addrs ?? []).find(
-    (a) =>
-      a.family === 'IPv4' && !a.address.startsWith('127.') && !a.address.startsWith('169.254.'),
-  );
+  const all4 = (addrs ?? []).filter((a) => a.family === 'IPv4');
+  const v4 = all4.find((a) => !a.address.startsWith('127.') && !a.address.startsWith('169.254.'));
   return {
     name,
     ipv4: v4 ? v4.address : null,
+    mcast4: v4 ? v4.address : (all4[0]?.address ?? null),
     ipv6: (addrs ?? []).some((a) => a.family === 'IPv6'),
     mtu,
   };
@@ -181,7 +186,8 @@ export async function openMasterSockets(
         throw socketError(e, `Error binding address of the mcast interface ${spec.iface.name}`);
       }
       try {
-        s.setMulticastInterface(v6 ? `::%${spec.iface.name}` : (spec.iface.ipv4 ?? '0.0.0.0'));
+        // the device, named by any of its addresses (the kernel's set_mcast_if takes its index)
+        s.setMulticastInterface(v6 ? `::%${spec.iface.name}` : (spec.iface.mcast4 ?? '0.0.0.0'));
         s.setMulticastLoopback(false);
         s.setMulticastTTL(spec.ttl);
       } catch (e) {
@@ -222,7 +228,7 @@ export async function openBackupSockets(
   log: (msg: string) => void,
 ): Promise<BackupSockets> {
   const v6 = isV6(spec.group);
-  if (!v6 && !spec.iface.ipv4)
+  if (!v6 && !spec.iface.mcast4)
     throw new SyncNoAddressError(
       `sync backup: interface ${spec.iface.name} has no IPv4 address to join ${spec.group} with`,
     );
@@ -242,7 +248,7 @@ export async function openBackupSockets(
         throw socketError(e, 'Error binding to the multicast addr');
       }
       try {
-        s.addMembership(spec.group, v6 ? `::%${spec.iface.name}` : spec.iface.ipv4!);
+        s.addMembership(spec.group, v6 ? `::%${spec.iface.name}` : spec.iface.mcast4!);
       } catch (e) {
         throw socketError(e, 'Error joining to the multicast group');
       }

@@ -181,8 +181,10 @@ describe('connection sync end to end (master → backup over multicast)', { skip
     const r = n.adm('backup', '--start-daemon', 'backup', '--mcast-interface', 'nope0');
     assert.notEqual(r.status, 0);
     assert.match(r.err + r.out, /No such device/);
-    // lo has no address inet_select_addr would pick, so Node has nothing to join the group with
-    const r2 = n.adm('backup', '--start-daemon', 'backup', '--mcast-interface', 'lo');
+    // an interface without any IPv4 address: Node's join names the interface by an address
+    ip('-n', n.ns.backup, 'link', 'add', 'nov4a', 'type', 'veth', 'peer', 'name', 'nov4b');
+    ip('-n', n.ns.backup, 'link', 'set', 'nov4a', 'up');
+    const r2 = n.adm('backup', '--start-daemon', 'backup', '--mcast-interface', 'nov4a');
     assert.notEqual(r2.status, 0);
     assert.match(r2.err + r2.out, /Cannot assign requested address/);
     assert.equal(n.admOk('backup', '-L', '--daemon'), '');

@@ -17,7 +17,13 @@ function setup(o: { mtu?: number; failOpen?: boolean } = {}) {
   const io: SyncIo = {
     iface: (name) => {
       if (name !== 'eth1') throw new NoDeviceError(`Unknown mcast interface: ${name}`);
-      return { name, ipv4: '198.51.100.1', ipv6: false, mtu: o.mtu ?? 1500 };
+      return {
+        name,
+        ipv4: '198.51.100.1',
+        mcast4: '198.51.100.1',
+        ipv6: false,
+        mtu: o.mtu ?? 1500,
+      };
     },
     openMaster: async (spec) => {
       if (o.failOpen) throw new SyncSocketError('EADDRINUSE', 'Address already in use');
