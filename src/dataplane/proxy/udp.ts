@@ -163,6 +163,11 @@ export class UdpService {
   #refusing = false;
   /** The VIP socket's connection to itself: none, under way, or made (clients refused). */
   #park: 'open' | 'connecting' | 'parked' = 'open';
+  /**
+   * Connecting to itself failed (a non-local VIP without a route): not retried until
+   * `refuse` changes.
+   */
+  #unparkable = false;
 
   constructor(ctx: ProxyContext, vip: VipAddress, onError: (e: Error) => void) {
     this.ctx = ctx;
@@ -188,6 +193,7 @@ export class UdpService {
 
   /** Whether no destination could take a new client; the socket parks once no flow is left. */
   refuse(on: boolean): void {
+    if (on !== this.#refusing) this.#unparkable = false;
     this.#refusing = on;
     this.settle();
   }
@@ -195,19 +201,22 @@ export class UdpService {
   /** Parks or opens the VIP socket as `refuse` and the flows left ask. */
   settle(): void {
     if (this.#closed) return;
-    const want = this.#refusing && this.flows.size === 0 && this.#ops.size === 0;
+    const want =
+      this.#refusing && !this.#unparkable && this.flows.size === 0 && this.#ops.size === 0;
     if (want && this.#park === 'open') {
       this.#park = 'connecting';
-      // a datagram only this socket could send: everyone else finds no socket on the port
+      // connected to itself it takes datagrams from itself only: others find no socket on the port
       const self = isAny(this.vip.addr)
         ? this.vip.af === AF_INET6
           ? '::1'
           : '127.0.0.1'
         : this.vip.addr;
-      this.sock.connect(this.vip.port, self, () => {
+      this.sock.connect(this.vip.port, self, (err?: Error) => {
         if (this.#closed) return;
-        this.#park = 'parked';
-        this.settle();
+        // no route to its own address (a non-local VIP): it stays open and drops such datagrams
+        this.#park = err ? 'open' : 'parked';
+        if (err) this.#unparkable = true;
+        else this.settle();
       });
     } else if (!want && this.#park === 'parked') {
       this.sock.disconnect();
