@@ -1,11 +1,13 @@
 /**
  * The proxy data plane's UDP flows over loopback: request/response through the VIP, replies from
  * the VIP address, per-flow scheduling and counters, one-packet scheduling, UDP timeout expiry,
- * a PROXY v2 header per datagram, clients refused (port unreachable) while no destination takes them.
+ * a PROXY v2 header per datagram, SIP calls kept by Call-ID (--pe sip), clients refused (port
+ * unreachable) while no destination takes them.
  */
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
+import { CONN_F_TEMPLATE } from '../../src/core/constants.js';
 import { Ipvs } from '../../src/core/ipvs.js';
 import { ProxyDataplane, decodeProxyHeader } from '../../src/dataplane/proxy/index.js';
 import { type Lb, freePort, masq, startLb, tcpService, until } from '../dataplane/proxy-helpers.js';
@@ -151,6 +153,45 @@ describe('proxy data plane (UDP)', () => {
     } finally {
       lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 300 } });
       c.sock.close();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
+  it('keeps the calls of the SIP persistence engine (--pe sip) on their real server', async () => {
+    const port = await freePort(true);
+    // one-packet scheduling and a template per Call-ID, as SIP services are run
+    const svc = tcpService(port, 'rr', { protocol: 17, flags: 1 | 4, timeout: 60, pe: 'sip' });
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const b of backends) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const sip = (callId: string): string =>
+      `OPTIONS sip:lb SIP/2.0\r\nCall-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\n\r\n`;
+    const c1 = await udpClient();
+    const c2 = await udpClient();
+    try {
+      const who = async (c: typeof c1, callId: string): Promise<string> =>
+        (await c.ask(port, sip(callId))).text.split(':')[0]!;
+      const a = await who(c1, 'call-a@example.test');
+      const b = await who(c1, 'call-b@example.test');
+      assert.notEqual(a, b, 'a new call is scheduled (rr)');
+      // the same calls, from the same client and from another one, stay on their server
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await who(c2, 'call-a@example.test'), a);
+        assert.equal(await who(c1, 'call-b@example.test'), b);
+      }
+      const templates = lb.ipvs
+        .listConns()
+        .filter((c) => c.vport === port && c.flags & CONN_F_TEMPLATE);
+      assert.deepEqual(templates.map((t) => t.peData).sort(), [
+        'call-a@example.test',
+        'call-b@example.test',
+      ]);
+      // a datagram without a Call-ID is dropped, as the kernel's engine does
+      const before = lb.plane.counters.udpDropped;
+      c1.sock.send('not sip', port, '127.0.0.1');
+      await until(() => lb.plane.counters.udpDropped === before + 1, 1000, 'dropped');
+    } finally {
+      c1.sock.close();
+      c2.sock.close();
       lb.ctl.run({ cmd: 'delService', service: svc });
     }
   });

@@ -272,7 +272,12 @@ export class UdpService {
     }
     ctx.flow.set(vip.af as Af, IPPROTO_UDP, cw, cport, vip.words, vip.port);
     ctx.flow.length = msg.length;
+    // the datagram, for a persistence engine that reads it (--pe sip: the Call-ID)
+    ctx.flow.payload = msg;
+    ctx.flow.payloadOffset = 0;
+    ctx.flow.payloadLength = msg.length;
     const h = ipvs.ops.connSchedule(svc, ctx.flow);
+    ctx.flow.payload = null;
     if (h < 0) {
       ctx.counters.udpDropped++;
       return;
