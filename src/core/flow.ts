@@ -57,4 +57,12 @@ export class Flow {
     this.payloadLength = 0;
     return this;
   }
+
+  /** Sets the transport payload, `buf[off, off+len)`, after `set`. */
+  withPayload(buf: Uint8Array, off: number, len: number): this {
+    this.payload = buf;
+    this.payloadOffset = off;
+    this.payloadLength = len;
+    return this;
+  }
 }

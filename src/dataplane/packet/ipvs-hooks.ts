@@ -251,11 +251,7 @@ export class IpvsHandlers {
       const flow = c.flow;
       flow.set(af as Af, proto, v.src, v.srcPort, v.dst, v.dstPort, pkt.mark);
       flow.length = v.ipTotalLength;
-      if (proto === IPPROTO_UDP) {
-        flow.payload = v.buf;
-        flow.payloadOffset = v.payloadOffset;
-        flow.payloadLength = v.payloadLength;
-      }
+      if (proto === IPPROTO_UDP) flow.withPayload(v.buf, v.payloadOffset, v.payloadLength);
       h = ops.connSchedule(svc, flow);
       if (h < 0) return this.#schedFail(pkt, svc, h, false);
       this.ftp.bindIfFtp(h, (t.flags(h) & CONN_F_FWD_MASK) === FWD_MASQ);
@@ -596,10 +592,9 @@ export class IpvsHandlers {
     if (c.trace && h !== NO_CONN) c.trace.step('lookup', `out: ${this.#connText(h)}`);
     if (h === NO_CONN && this.sipServices > 0 && proto === IPPROTO_UDP && hook !== HOOK.LOCAL_IN) {
       const flow = c.flow;
-      flow.set(v.af as Af, proto, v.src, v.srcPort, v.dst, v.dstPort, pkt.mark);
-      flow.payload = v.buf;
-      flow.payloadOffset = v.payloadOffset;
-      flow.payloadLength = v.payloadLength;
+      flow
+        .set(v.af as Af, proto, v.src, v.srcPort, v.dst, v.dstPort, pkt.mark)
+        .withPayload(v.buf, v.payloadOffset, v.payloadLength);
       h = ipvs.ops.peConnOut(flow);
       if (c.trace && h !== NO_CONN)
         c.trace.step('schedule', `SIP server-initiated flow: ${this.#connText(h)}`);

@@ -147,7 +147,7 @@ export class ProxyDataplane implements Dataplane {
         addr: l.vip.addr,
         port: l.vip.port,
         boundPort: bound,
-        accepting: l.udp ? !(l.udp !== PENDING_UDP && l.udp.parked) : !l.parked,
+        accepting: l.udp && l.udp !== PENDING_UDP ? !l.udp.parked : !l.parked,
       });
     }
     return out;
@@ -233,9 +233,10 @@ export class ProxyDataplane implements Dataplane {
    * Parks the TCP listeners of services no destination could take a client for, and resumes
    * those that have one again. Kernel IPVS answers such a client's SYN with ICMP port
    * unreachable (connect fails with ECONNREFUSED); a listener would accept the client first
-   * and could only reset it. UDP services park their socket once their last flow is gone. A service is refused when it has no destination, or only
-   * destinations of weight 0 (every scheduler skips those) and no persistence (a persistent
-   * client's template may still name a quiescent one).
+   * and could only reset it. UDP services park their socket once their last flow is gone. A
+   * service is refused when it has no destination, or only destinations of weight 0 (every
+   * scheduler skips those) and no persistence (a persistent client's template may still name a
+   * quiescent one).
    */
   #park(ipvs: Ipvs): void {
     if (this.#stopped) return;

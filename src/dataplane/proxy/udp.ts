@@ -270,12 +270,11 @@ export class UdpService {
       );
       return;
     }
-    ctx.flow.set(vip.af as Af, IPPROTO_UDP, cw, cport, vip.words, vip.port);
+    // the datagram goes along for a persistence engine that reads it (--pe sip: the Call-ID)
+    ctx.flow
+      .set(vip.af as Af, IPPROTO_UDP, cw, cport, vip.words, vip.port)
+      .withPayload(msg, 0, msg.length);
     ctx.flow.length = msg.length;
-    // the datagram, for a persistence engine that reads it (--pe sip: the Call-ID)
-    ctx.flow.payload = msg;
-    ctx.flow.payloadOffset = 0;
-    ctx.flow.payloadLength = msg.length;
     const h = ipvs.ops.connSchedule(svc, ctx.flow);
     ctx.flow.payload = null;
     if (h < 0) {
