@@ -85,6 +85,8 @@ export class ConnOps {
   };
   /** Called just before a connection is freed (data planes close what belongs to it). */
   onFree: ((h: number) => void) | null = null;
+  /** Called when a destination's OVERLOAD bit turns on or off as connections bind and unbind. */
+  onOverload: ((dest: Dest) => void) | null = null;
   #nodestPending = false;
   readonly #peName = new Map<number, string>();
   readonly #peData = new Map<number, string>();
@@ -194,8 +196,13 @@ export class ConnOps {
     if (t.flags(h) & CONN_F_TEMPLATE) dest.persistConns++;
     else if (t.flags(h) & CONN_F_INACTIVE) dest.inactConns++;
     else dest.activeConns++;
-    if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) {
+    if (
+      dest.uThreshold !== 0 &&
+      !(dest.flags & DEST_F_OVERLOAD) &&
+      dest.activeConns + dest.inactConns >= dest.uThreshold
+    ) {
       dest.flags |= DEST_F_OVERLOAD;
+      this.onOverload?.(dest);
     }
   }
 
@@ -210,12 +217,16 @@ export class ConnOps {
     if (f & CONN_F_TEMPLATE) dest.persistConns--;
     else if (f & CONN_F_INACTIVE) dest.inactConns--;
     else dest.activeConns--;
+    if (!(dest.flags & DEST_F_OVERLOAD)) return;
     const total = dest.activeConns + dest.inactConns;
-    if (dest.lThreshold !== 0) {
-      if (total < dest.lThreshold) dest.flags &= ~DEST_F_OVERLOAD;
-    } else if (dest.uThreshold !== 0) {
-      if (total * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F_OVERLOAD;
-    } else dest.flags &= ~DEST_F_OVERLOAD;
+    const clear =
+      dest.lThreshold !== 0
+        ? total < dest.lThreshold
+        : dest.uThreshold === 0 || total * 4 < dest.uThreshold * 3;
+    if (clear) {
+      dest.flags &= ~DEST_F_OVERLOAD;
+      this.onOverload?.(dest);
+    }
   }
 
   /**

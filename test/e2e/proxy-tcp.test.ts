@@ -572,6 +572,45 @@ describe('proxy data plane (TCP)', () => {
     lb.ctl.run({ cmd: 'delService', service: svc });
   });
 
+  it('refuses clients while every destination is OVERLOADed, and takes them once one is not', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'wlc');
+    const accepting = (): boolean => lb.plane.listeners().find((l) => l.port === port)!.accepting;
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({
+      cmd: 'newDest',
+      service: svc,
+      dest: masq(backends[0]!.port, 1, { uThreshold: 1 }),
+    });
+    lb.ctl.run({
+      cmd: 'newDest',
+      service: svc,
+      dest: masq(backends[1]!.port, 1, { uThreshold: 1 }),
+    });
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) held.push((await whoAnswers(port)).sock);
+      // both at their upper threshold: a SYN would get port unreachable from kernel IPVS
+      await until(() => !accepting());
+      await assert.rejects(connect(port), /ECONNREFUSED/);
+      // the last connection's entry goes: its destination drops below 3/4 of the threshold
+      held.pop()!.destroy();
+      const closedOne = (): number | undefined =>
+        lb.ipvs.conns
+          .handles()
+          .find((x) => lb.ipvs.conns.vport(x) === port && lb.ipvs.ops.dest(x)?.activeConns === 0);
+      await until(() => closedOne() !== undefined);
+      assert.equal(accepting(), false, 'a closed entry still counts (InActConn)');
+      lb.ipvs.ops.expireNow(closedOne()!);
+      await until(() => accepting());
+      const { sock } = await whoAnswers(port);
+      held.push(sock);
+    } finally {
+      for (const s of held) s.destroy();
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
   it('a persistent service with only quiescent destinations listens; a client none takes is reset', async () => {
     // a client with a persistence template would still reach its quiescent destination
     const port = await freePort();

@@ -13,6 +13,7 @@
 import { AF_INET6, formatIp, parseIp } from '../../core/addr.js';
 import {
   CONN_F_FWD_MASK,
+  DEST_F_OVERLOAD,
   FWD_MASQ,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -103,6 +104,8 @@ export class ProxyDataplane implements Dataplane {
   #sweepTimer: NodeJS.Timeout | null = null;
   #tickTimer: NodeJS.Timeout | null = null;
   #prevOnFree: ((h: number) => void) | null = null;
+  /** A re-check of the parked listeners is queued (an OVERLOAD bit changed). */
+  #parkQueued = false;
   #stopped = false;
 
   constructor(opts: ProxyDataplaneOptions = {}) {
@@ -336,6 +339,7 @@ export class ProxyDataplane implements Dataplane {
     if (ctx) {
       const ops = ctx.ipvs.ops;
       ops.onFree = this.#prevOnFree;
+      ops.onOverload = null;
       ctx.owners.length = 0;
     }
   }
@@ -359,6 +363,15 @@ export class ProxyDataplane implements Dataplane {
         o.expired();
       }
       prev?.(h);
+    };
+    // a TCP service whose every destination is OVERLOADed refuses clients until one is not
+    ipvs.ops.onOverload = () => {
+      if (this.#parkQueued) return;
+      this.#parkQueued = true;
+      queueMicrotask(() => {
+        this.#parkQueued = false;
+        this.#park(ipvs);
+      });
     };
     const sweepMs = this.#opts.sweepMs ?? 250;
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
@@ -502,10 +515,14 @@ export class ProxyDataplane implements Dataplane {
 /** Marks a UDP listener whose socket is not created yet. */
 const PENDING_UDP = {} as UdpService;
 
-/** Whether some destination could take a new client of `svc` (see `#park`). */
+/**
+ * Whether some destination could take a new client of `svc` (see `#park`): one of weight above 0
+ * that is not OVERLOADed (every scheduler skips the others; ovf's own activeconns < weight rule
+ * is left to the scheduler).
+ */
 function takesClients(svc: Service): boolean {
   if (svc.flags & SVC_F_PERSISTENT) return svc.dests.length > 0;
-  for (const d of svc.dests) if (d.weight > 0) return true;
+  for (const d of svc.dests) if (d.weight > 0 && !(d.flags & DEST_F_OVERLOAD)) return true;
   return false;
 }
 
