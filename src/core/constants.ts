@@ -113,3 +113,9 @@ export const SCHED_NAME_MAX = 15;
 export const PE_NAME_MAX = 16;
 /** Longest timeout accepted from the control plane, in seconds: INT_MAX / HZ with HZ = 1000. */
 export const MAX_TIMEOUT_SEC = Math.floor(0x7fffffff / 1000);
+/**
+ * Longest persistence timeout, in seconds. `ip_vs_add_service` / `ip_vs_edit_service` do not check
+ * it (they store `timeout * HZ` in an unsigned int); the largest value that does not wrap with
+ * HZ = 1000 is kept, which covers every value ipvsadm's `-p` accepts (up to 31 days).
+ */
+export const MAX_PERSIST_TIMEOUT_SEC = Math.floor(0xffffffff / 1000);

@@ -21,6 +21,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   IPVS_VERSION,
+  MAX_PERSIST_TIMEOUT_SEC,
   MAX_TIMEOUT_SEC,
   PE_NAME_MAX,
   SCHED_NAME_MAX,
@@ -373,7 +374,7 @@ export class Ipvs implements SchedEnv {
       }
     }
     validateInt(spec.flags, 'flags', 0, 0xffffffff);
-    validateInt(spec.timeout, 'timeout', 0, MAX_TIMEOUT_SEC);
+    validateInt(spec.timeout, 'timeout', 0, MAX_PERSIST_TIMEOUT_SEC);
     if (af === AF_INET6) {
       if (!Number.isInteger(spec.netmask) || spec.netmask < 1 || spec.netmask > 128) {
         throw new InvalidError(`IPv6 persistence prefix must be 1..128, got ${spec.netmask}`);

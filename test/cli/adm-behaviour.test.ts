@@ -56,6 +56,27 @@ describe('ipvs adm behaviour', () => {
       );
     }));
 
+  it('accepts every -p value ipvsadm accepts, up to 31 days (the kernel does not limit it)', () =>
+    withAdm(async (a) => {
+      const r = await a.run('-A -t 10.0.0.1:80 -p 2678400');
+      assert.deepEqual([r.status, r.stderr], [0, '']);
+      assert.equal((await a.run('-E -t 10.0.0.1:80 -p 2500000')).status, 0);
+      assert.equal((await a.run('-A -u 10.0.0.1:53 -p 2678400 -o')).status, 0);
+      assert.equal(
+        await a.save(),
+        '-A -t 10.0.0.1:80 -s wlc -p 2500000\n-A -u 10.0.0.1:53 -s wlc -p 2678400 -o\n',
+      );
+      assert.match(
+        (await a.run('-Ln')).stdout,
+        /^UDP {2}10\.0\.0\.1:53 wlc persistent 2678400 ops$/m,
+      );
+      const over = await a.run('-A -t 10.0.0.2:80 -p 2678401');
+      assert.deepEqual(
+        [over.status, over.stderr],
+        [2, "invalid timeout value `2678401' specified\n"],
+      );
+    }));
+
   it('prints fwmarks of 2^31 and above as negative numbers (printf %d), so -R refuses them', () =>
     withAdm(async (a) => {
       await a.run('-A -f 4294967295 -s rr');

@@ -452,6 +452,34 @@ describe('ipvsadm output formats', () => {
       );
     });
 
+    it('prints the fwmark of an IPv6 template as ipvsadm reads it from /proc (first 32 bits)', () => {
+      const tmpl = conn({
+        af: 10,
+        daf: 10,
+        protocol: 0,
+        stateName: 'NONE',
+        caddr: '2001:db8::99',
+        cport: 0,
+        vaddr: '0.0.0.7',
+        vport: 0,
+        daddr: '2001:db8::10',
+        dport: 0,
+        fwmark: 7,
+        expiresMs: 100_000,
+      });
+      const row = 'IP  01:40  NONE        [2001:db8::99]:0   [0:7::]:0          [2001:db8::10]:0\n';
+      assert.equal(F.connRow(tmpl, N, F.NO_NAMES), row);
+      assert.equal(
+        F.connRow({ ...tmpl, vaddr: '1.2.3.4' }, N, F.NO_NAMES).split(/ +/)[4],
+        '[102:304::]:0',
+      );
+      // IPv4 templates keep the dotted form
+      assert.match(
+        F.connRow({ ...tmpl, af: 2, daf: 2, caddr: '1.2.3.4', daddr: '10.1.1.1' }, N, F.NO_NAMES),
+        / 0\.0\.0\.7:0 /,
+      );
+    });
+
     it('prints PE name and data with --persistent-conn', () => {
       const out = F.listConns(
         [

@@ -26,7 +26,7 @@ import {
   TUN_NAMES,
 } from './options.js';
 import { cmpDests, cmpServices, listedProtocol, msort } from './sort.js';
-import { formatIpv4 } from '../../core/addr.js';
+import { formatIpv4, formatIpv6, parseIpv4 } from '../../core/addr.js';
 
 /** Host and service names, looked up beforehand (null = not known, print numerically). */
 export interface Names {
@@ -327,12 +327,24 @@ export function connsHeader(format: number): string {
     : `IPVS connection entries\n${head}destination\n`;
 }
 
+/**
+ * The virtual address of a `-L -c` row as ipvsadm reads it from /proc/net/ip_vs_conn. A fwmark
+ * template (protocol 0) holds the mark in the first 32 bits of its address (`ip_vs_sched_persist`),
+ * which the listing gives as IPv4 text; in an IPv6 template the kernel prints those bits as the
+ * first two groups of an IPv6 address (mark 7 → `0:7::`).
+ */
+export function connVaddr(c: ConnInfo): string {
+  if (c.protocol !== 0 || c.af !== 10) return c.vaddr;
+  const mark = parseIpv4(c.vaddr);
+  return mark === null ? c.vaddr : formatIpv6([mark, 0, 0, 0]);
+}
+
 /** One `-L -c` row. */
 export function connRow(c: ConnInfo, format: number, names: Names): string {
   const pname = protoName(c.protocol);
   const proto = pname === 'TCP' ? 6 : pname === 'UDP' ? 17 : pname === 'SCTP' ? 132 : 0;
   const cname = addrPort(c.af, c.caddr, c.cport, proto, format, names);
-  const vname = addrPort(c.af, c.vaddr, c.vport, proto, format, names);
+  const vname = addrPort(c.af, connVaddr(c), c.vport, proto, format, names);
   const dname = addrPort(c.daf, c.daddr, c.dport, proto, format, names);
   const expires = Math.max(0, Math.floor(c.expiresMs / 1000));
   const exp = `${String(Math.floor(expires / 60)).padStart(2, '0')}:${String(expires % 60).padStart(2, '0')}`;

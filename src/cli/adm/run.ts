@@ -229,7 +229,7 @@ function serviceAddrs(list: ServiceInfo[]): Array<[number, string]> {
 
 function connAddrs(list: ConnInfo[]): Array<[number, string]> {
   const out: Array<[number, string]> = [];
-  for (const c of list) out.push([c.af, c.caddr], [c.af, c.vaddr], [c.daf, c.daddr]);
+  for (const c of list) out.push([c.af, c.caddr], [c.af, F.connVaddr(c)], [c.daf, c.daddr]);
   return out;
 }
 
