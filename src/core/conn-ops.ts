@@ -5,7 +5,7 @@
  * scheduling, and the memory-pressure defences. Everything works on integer handles.
  */
 import * as diagnostics from 'node:diagnostics_channel';
-import { AF_INET6, formatIp, maskAddr } from './addr.js';
+import { AF_INET6, maskAddr } from './addr.js';
 import { NO_CONN } from './conn.js';
 import {
   CONN_F_FWD_MASK,
@@ -24,13 +24,13 @@ import {
   IPPROTO_UDP,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
-  protoName,
 } from './constants.js';
 import type { Flow } from './flow.js';
 import type { Ipvs } from './ipvs.js';
 import { Defense } from './defense.js';
 import { sipCallId } from './pe-sip.js';
 import type { Dest, Service } from './service.js';
+import { schedWhere } from '../sched/common.js';
 import {
   DIR_INPUT_ONLY,
   DIR_OUTPUT,
@@ -493,12 +493,9 @@ export class ConnOps {
   #pick(svc: Service, flow: Flow): Dest | null {
     const dest = svc.sched ? svc.sched.schedule(svc, flow) : null;
     if (!dest) {
+      // the scheduler itself logged (schedErr), as the kernel's do; `none` logs nothing
       this.counters.noDest++;
-      const where = svc.fwmark
-        ? `FWM ${svc.fwmark} 0x${svc.fwmark.toString(16).toUpperCase().padStart(8, '0')}`
-        : `${protoName(svc.protocol)} ${svc.af === AF_INET6 ? `[${formatIp(svc.af, svc.addr)}]` : formatIp(svc.af, svc.addr)}:${svc.port}`;
-      this.#ipvs.warn(`nodest:${where}`, `${svc.schedName}: ${where} - no destination available`);
-      if (chSchedNone.hasSubscribers) chSchedNone.publish({ service: where });
+      if (chSchedNone.hasSubscribers) chSchedNone.publish({ service: schedWhere(svc) });
     }
     return dest;
   }

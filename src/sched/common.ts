@@ -5,7 +5,7 @@
  * the destination-address cache with its garbage collector shared by lblc and lblcr (spec §2.14).
  * Nothing here allocates on the scheduling path.
  */
-import { AF_INET, addrFold } from '../core/addr.js';
+import { AF_INET, AF_INET6, addrFold, formatIp } from '../core/addr.js';
 import {
   DEST_F_AVAILABLE,
   DEST_F_OVERLOAD,
@@ -13,6 +13,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   SVC_F_SCHED2,
+  protoName,
 } from '../core/constants.js';
 import type { Flow } from '../core/flow.js';
 import type { Dest, Service } from '../core/service.js';
@@ -23,6 +24,32 @@ export const GOLDEN_RATIO_32 = 0x61c88647;
 /** The kernel's `hash_32(x, bits)`: the top `bits` bits of `x × 0x61C88647 mod 2^32`. */
 export function hash32(x: number, bits: number): number {
   return Math.imul(x, GOLDEN_RATIO_32) >>> (32 - bits);
+}
+
+/** What a scheduler reports when it finds nothing (spec §2.1). */
+export const NO_DEST = 'no destination available';
+
+/**
+ * The service as `ip_vs_scheduler_err` names it: `FWM <n> 0x<N as %08X>` for fwmark services,
+ * else `<PROTO> <addr>:<port>` with IPv6 addresses in brackets.
+ */
+export function schedWhere(svc: Service): string {
+  if (svc.fwmark) {
+    return `FWM ${svc.fwmark} 0x${svc.fwmark.toString(16).toUpperCase().padStart(8, '0')}`;
+  }
+  const a = formatIp(svc.af, svc.addr);
+  return `${protoName(svc.protocol)} ${svc.af === AF_INET6 ? `[${a}]` : a}:${svc.port}`;
+}
+
+/**
+ * `ip_vs_scheduler_err`: logs `<sched>: <service> - <msg>` (rate limited per service) and
+ * returns null, so a scheduler can `return schedErr(svc)`. Each scheduler calls it where its
+ * kernel twin does, with the same message.
+ */
+export function schedErr(svc: Service, msg: string = NO_DEST): null {
+  const where = schedWhere(svc);
+  svc.env.warn(`nodest:${where}`, `${svc.schedName}: ${where} - ${msg}`);
+  return null;
 }
 
 /** Greatest common divisor of two non-negative integers. */

@@ -8,7 +8,7 @@
 import { addrFold } from '../core/addr.js';
 import type { Flow } from '../core/flow.js';
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { hash32, isAvailable, isOverloaded } from './common.js';
+import { hash32, isAvailable, isOverloaded, schedErr } from './common.js';
 
 /** Bits of the bucket index (IP_VS_DH_TAB_BITS). */
 export const DH_TAB_BITS = 8;
@@ -53,7 +53,7 @@ export const dh: SchedulerOps = {
   schedule(svc: Service, flow: Flow): Dest | null {
     const s = svc.schedData as DhState;
     const d = s.table[dhBucket(svc.af, flow.daddr)]!;
-    if (d === null || !isAvailable(d) || d.weight <= 0 || isOverloaded(d)) return null;
+    if (d === null || !isAvailable(d) || d.weight <= 0 || isOverloaded(d)) return schedErr(svc);
     return d;
   },
 };

@@ -4,7 +4,7 @@
  * destinations never qualify and the first in list order wins ties.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { isOverloaded } from './common.js';
+import { isOverloaded, schedErr } from './common.js';
 
 /** The fo scheduler. */
 export const fo: SchedulerOps = {
@@ -21,6 +21,6 @@ export const fo: SchedulerOps = {
         hw = d.weight;
       }
     }
-    return best;
+    return best ?? schedErr(svc);
   },
 };

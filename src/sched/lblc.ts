@@ -14,6 +14,7 @@ import {
   OH_CONN,
   isAvailable,
   lblcOverloaded,
+  schedErr,
   weightedLeast,
 } from './common.js';
 
@@ -59,7 +60,7 @@ export const lblc: SchedulerOps = {
       if (isAvailable(d) && d.weight > 0 && !lblcOverloaded(d, svc)) return d;
     }
     const d = weightedLeast(svc.dests, OH_CONN);
-    if (d === null) return null;
+    if (d === null) return schedErr(svc);
     if (en !== null) {
       en.dest = d;
     } else {

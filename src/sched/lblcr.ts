@@ -17,6 +17,7 @@ import {
   isOverloaded,
   lblcOverloaded,
   mulGt,
+  schedErr,
   weightedLeast,
 } from './common.js';
 
@@ -118,12 +119,12 @@ export const lblcr: SchedulerOps = {
       }
       if (d !== null && !lblcOverloaded(d, svc)) return d;
       d = weightedLeast(svc.dests, OH_CONN);
-      if (d === null) return null;
+      if (d === null) return schedErr(svc);
       setInsert(en, d, now);
       return d;
     }
     const d = weightedLeast(svc.dests, OH_CONN);
-    if (d === null) return null;
+    if (d === null) return null; // a miss: the kernel only has a debug message here
     const fresh = table.recycle() ?? new LblcrEntry();
     fresh.set.length = 0;
     fresh.set.push(d);

@@ -5,7 +5,7 @@
  * is otherwise ignored.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { connOverhead, isOverloaded } from './common.js';
+import { connOverhead, isOverloaded, schedErr } from './common.js';
 
 /** The lc scheduler. */
 export const lc: SchedulerOps = {
@@ -24,6 +24,6 @@ export const lc: SchedulerOps = {
         loh = doh;
       }
     }
-    return least;
+    return least ?? schedErr(svc);
   },
 };

@@ -11,7 +11,7 @@ import { SVC_F_SCHED1 } from '../core/constants.js';
 import { InvalidError } from '../core/errors.js';
 import type { Flow } from '../core/flow.js';
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { clientKey, gcd, hashUnavailable } from './common.js';
+import { clientKey, gcd, hashUnavailable, schedErr } from './common.js';
 import { SipKey, hsipHash32 } from './siphash.js';
 
 /** Table size: the prime at CONFIG_IP_VS_MH_TAB_INDEX = 12 (spec §2.13). */
@@ -134,16 +134,16 @@ export const mh: SchedulerOps = {
     const key = clientKey(svc, flow);
     const ihash = mhSlot(key, 0);
     const d = table[ihash]!;
-    if (d === null) return null;
+    if (d === null) return schedErr(svc);
     if (!hashUnavailable(d)) return d;
-    if ((svc.flags & SVC_F_SCHED1) === 0) return null;
+    if ((svc.flags & SVC_F_SCHED1) === 0) return schedErr(svc);
     for (let k = 0; k < MH_TAB_SIZE; k++) {
       let off = k + ihash;
       if (off >= MH_TAB_SIZE) off -= MH_TAB_SIZE;
       const alt = table[mhSlot(key, off)]!;
-      if (alt === null) return null;
+      if (alt === null) return schedErr(svc);
       if (!hashUnavailable(alt)) return alt;
     }
-    return null;
+    return schedErr(svc);
   },
 };

@@ -4,7 +4,7 @@
  * busy, the sed choice (overhead `active + 1`, strict cross-multiplied comparison) is returned.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { isOverloaded, mulGt, sedOverhead } from './common.js';
+import { isOverloaded, mulGt, schedErr, sedOverhead } from './common.js';
 
 /** The nq scheduler. */
 export const nq: SchedulerOps = {
@@ -24,6 +24,6 @@ export const nq: SchedulerOps = {
         loh = doh;
       }
     }
-    return least;
+    return least ?? schedErr(svc);
   },
 };

@@ -6,7 +6,7 @@
  * counted, so it suits TCP rather than UDP.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { isOverloaded } from './common.js';
+import { isOverloaded, schedErr } from './common.js';
 
 /** The ovf scheduler. */
 export const ovf: SchedulerOps = {
@@ -25,6 +25,6 @@ export const ovf: SchedulerOps = {
         hw = w;
       }
     }
-    return best;
+    return best ?? schedErr(svc);
   },
 };

@@ -5,7 +5,7 @@
  * one examined. Weights other than "zero or not" are ignored.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { isOverloaded } from './common.js';
+import { isOverloaded, schedErr } from './common.js';
 
 /** Per-service state: the cursor (null = the list head, "before the first"). */
 interface RrState {
@@ -47,7 +47,7 @@ export const rr: SchedulerOps = {
         const d = dests[i]!;
         if (eligible(d)) return (s.cursor = d);
       }
-      return null;
+      return schedErr(svc);
     }
     // After the cursor to the end, then from the start up to and including the cursor.
     const start = cur.index;
@@ -57,6 +57,6 @@ export const rr: SchedulerOps = {
       const d = dests[i]!;
       if (eligible(d)) return (s.cursor = d);
     }
-    return null;
+    return schedErr(svc);
   },
 };

@@ -4,13 +4,13 @@
  * heavier weight wins among idle destinations.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { OH_SED, weightedLeast } from './common.js';
+import { OH_SED, schedErr, weightedLeast } from './common.js';
 
 /** The sed scheduler. */
 export const sed: SchedulerOps = {
   name: 'sed',
 
   schedule(svc: Service): Dest | null {
-    return weightedLeast(svc.dests, OH_SED);
+    return weightedLeast(svc.dests, OH_SED) ?? schedErr(svc);
   },
 };

@@ -10,7 +10,7 @@
 import { SVC_F_SCHED1 } from '../core/constants.js';
 import type { Flow } from '../core/flow.js';
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { clientKey, hash32, hashUnavailable } from './common.js';
+import { clientKey, hash32, hashUnavailable, schedErr } from './common.js';
 
 /** Bits of the bucket index (IP_VS_SH_TAB_BITS). */
 export const SH_TAB_BITS = 8;
@@ -71,14 +71,14 @@ export const sh: SchedulerOps = {
     const key = clientKey(svc, flow);
     const ihash = shBucket(key, 0);
     const d = table[ihash]!;
-    if (d === null) return null;
+    if (d === null) return schedErr(svc);
     if (!hashUnavailable(d)) return d;
-    if ((svc.flags & SVC_F_SCHED1) === 0) return null;
+    if ((svc.flags & SVC_F_SCHED1) === 0) return schedErr(svc);
     for (let k = 0; k < SH_TAB_SIZE; k++) {
       const alt = table[shBucket(key, (k + ihash) & (SH_TAB_SIZE - 1))]!;
-      if (alt === null) return null;
+      if (alt === null) return schedErr(svc);
       if (!hashUnavailable(alt)) return alt;
     }
-    return null;
+    return schedErr(svc);
   },
 };

@@ -9,7 +9,7 @@
  * first eligible destination, which therefore gets one extra share in `total`.
  */
 import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
-import { connOverhead, isOverloaded, lastMulLo, mulGt, mulHi } from './common.js';
+import { connOverhead, isOverloaded, lastMulLo, mulGt, mulHi, schedErr } from './common.js';
 
 const TWO_32 = 4294967296;
 
@@ -39,7 +39,7 @@ export const twos: SchedulerOps = {
       const d = dests[i]!;
       if (d.weight > 0 && !isOverloaded(d)) total += d.weight;
     }
-    if (total === 0) return null;
+    if (total === 0) return schedErr(svc);
     total += 1;
     const env = svc.env;
     let r1 = randomBelow(env, total);

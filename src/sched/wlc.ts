@@ -5,13 +5,13 @@
  * only when strictly less loaded (`oh(best) × w(d) > oh(d) × w(best)`).
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { OH_CONN, weightedLeast } from './common.js';
+import { OH_CONN, schedErr, weightedLeast } from './common.js';
 
 /** The wlc scheduler. */
 export const wlc: SchedulerOps = {
   name: 'wlc',
 
   schedule(svc: Service): Dest | null {
-    return weightedLeast(svc.dests, OH_CONN);
+    return weightedLeast(svc.dests, OH_CONN) ?? schedErr(svc);
   },
 };

@@ -6,7 +6,10 @@
  * add / delete / edit resets the cursor to the head and re-derives `cw`.
  */
 import type { Dest, SchedulerOps, Service } from '../core/service.js';
-import { gcd, isOverloaded } from './common.js';
+import { NO_DEST, gcd, isOverloaded, schedErr } from './common.js';
+
+/** wrr's message when a scan gave up (ip_vs_wrr.c). */
+const ALL_OVERLOADED = `${NO_DEST}: all destinations are overloaded`;
 
 /** Per-service state (the kernel's `ip_vs_wrr_mark`). */
 interface WrrState {
@@ -62,7 +65,7 @@ export const wrr: SchedulerOps = {
 
   schedule(svc: Service): Dest | null {
     const s = svc.schedData as WrrState;
-    if (s.mw === 0) return null;
+    if (s.mw === 0) return schedErr(svc);
     const dests = svc.dests;
     const n = dests.length;
     // Index of the element the scan started after; -1 = the head.
@@ -77,7 +80,7 @@ export const wrr: SchedulerOps = {
         if (d.weight >= s.cw && !isOverloaded(d)) return (s.cl = d);
         if (i === stop) {
           s.cl = d;
-          return null; // every destination is overloaded
+          return schedErr(svc, ALL_OVERLOADED);
         }
       }
       i = -1;
@@ -87,7 +90,7 @@ export const wrr: SchedulerOps = {
         // The last pass (weight ≥ 1) already covered every destination.
         if (lastPass || last === -1) {
           s.cl = null;
-          return null;
+          return schedErr(svc, ALL_OVERLOADED);
         }
         restarted = true;
       }
