@@ -170,6 +170,7 @@ export class ConnOps {
       return NO_CONN;
     }
     if (dest) this.bind(h, dest);
+    if (this.#ipvs.syncMaster !== null) this.#ipvs.syncMaster.connNew(h);
     if (!(t.flags(h) & CONN_F_ONE_PACKET)) {
       t.hash(h);
       this.#ipvs.wheel.arm(h, this.#ipvs.now() + INITIAL_TIMEOUT_MS);

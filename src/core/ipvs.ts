@@ -99,6 +99,8 @@ export interface IpvsOptions {
 export interface SyncHook {
   /** A packet of connection `h` was counted; `pkts` is its incremented `in_pkts`. */
   syncConn(h: number, pkts: number): void;
+  /** Connection `h` was just created (its `sync_endtime` starts at the creation time). */
+  connNew(h: number): void;
 }
 
 /** One direction's TCP sequence adjustment (ip_vs_seq: init_seq, delta, previous_delta). */
@@ -665,13 +667,14 @@ export class Ipvs implements SchedEnv {
     const g = parseIp(group);
     if (!g || !isMulticast(g.af, g.words))
       throw new InvalidError(`${group} is not a multicast group`);
-    const port = d.mcastPort ?? 8848;
+    // as start_sync_thread: a port, TTL or sync_maxlen of 0 means the default
+    const port = d.mcastPort || 8848;
     validateInt(port, 'mcast port', 1, 65535);
-    const ttl = d.mcastTtl ?? 1;
+    const ttl = d.mcastTtl || 1;
     validateInt(ttl, 'mcast ttl', 1, 255);
     const hdr = g.af === AF_INET6 ? 48 : 28;
-    let maxlen = d.syncMaxlen ?? 1500 - hdr;
-    if (d.syncMaxlen !== undefined) {
+    let maxlen = 1500 - hdr;
+    if (d.syncMaxlen) {
       validateInt(d.syncMaxlen, 'sync maxlen', 1, 65535);
       maxlen = Math.max(d.state === 1 ? 1 : 1024, Math.min(d.syncMaxlen, 65535 - hdr));
     }

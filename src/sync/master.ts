@@ -231,6 +231,14 @@ export class SyncMaster implements SyncHook {
     return this.#threads[id]!.buff !== null;
   }
 
+  /**
+   * ip_vs_conn_new sets `sync_endtime` to the creation time (two low bits clear): a handle
+   * reused by a new connection must not inherit the previous connection's end time and retries.
+   */
+  connNew(h: number): void {
+    this.endtimes[h] = Math.floor(this.ipvs.now() / 4) * 4;
+  }
+
   /** ip_vs_sync_conn: the incoming path counted a packet of `h`. */
   syncConn(h: number, pkts: number): void {
     if (!this.#running) return;

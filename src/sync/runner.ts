@@ -110,7 +110,8 @@ export class SyncRunner {
     const hlen = g && g.af === AF_INET6 ? 48 : 28;
     const backup = d.state === 2;
     const spec: DaemonSpec = { ...d };
-    if (d.syncMaxlen === undefined) {
+    // 0 means the default, as in start_sync_thread
+    if (!d.syncMaxlen) {
       const mtu = backup ? Math.min(Math.max(iface.mtu, 1500), 65535) : 1500;
       spec.syncMaxlen = mtu - hlen;
     }
@@ -118,8 +119,8 @@ export class SyncRunner {
     const sock: SyncSocketSpec = {
       iface,
       group,
-      port: d.mcastPort ?? SYNC_PORT,
-      ttl: d.mcastTtl ?? 1,
+      port: d.mcastPort || SYNC_PORT,
+      ttl: d.mcastTtl || 1,
       count: ports,
       sockSize: this.ipvs.sysctl.sync_sock_size,
       maxlen: Math.max(1024, Math.min(spec.syncMaxlen!, 65535 - hlen)),

@@ -45,8 +45,6 @@ export const STYPE_F_INET6 = 1;
 /** IP_VS_PEDATA_MAXLEN and IP_VS_PENAME_MAXLEN. */
 export const PE_DATA_MAX = 255;
 export const PE_NAME_MAX = 16;
-/** Template states (NONE, ASSURED): a template record with a state at or above this is skipped. */
-export const TEMPLATE_STATES = 2;
 /** The largest timeout a backup accepts, in seconds (what a u32 of milliseconds holds). */
 export const MAX_SYNC_TIMEOUT_SEC = Math.floor(0xffffffff / 1000);
 
@@ -306,7 +304,6 @@ export type SyncSkip =
   | 'mandatory-option' // an unknown option without the optional bit
   | 'protocol' // not TCP, UDP or SCTP
   | 'state' // a state the protocol does not have
-  | 'template-state' // a template state other than NONE / ASSURED
   | 'pe-params' // PE data without a PE name
   | 'pe-name'; // a persistence engine this build does not have
 
@@ -351,9 +348,13 @@ function getSeq(v: DataView, o: number, le: boolean): SeqAdj {
   };
 }
 
-/** The protocol / state checks of both versions; null when the record may be applied. */
+/**
+ * The protocol / state checks of both versions; null when the record may be applied. A
+ * template's protocol and state are not checked: mainline only logs a template state past
+ * NONE / ASSURED and applies the record all the same.
+ */
 function checkState(flags: number, protocol: number, state: number): SyncSkip | null {
-  if (flags & CONN_F_TEMPLATE) return state >= TEMPLATE_STATES ? 'template-state' : null;
+  if (flags & CONN_F_TEMPLATE) return null;
   const po = protoOps(protocol);
   if (!po) return 'protocol';
   return state >= po.numStates ? 'state' : null;

@@ -141,6 +141,16 @@ describe('SyncBackup', () => {
       assert.equal(ipvs.conns.timeout(ct), 180_000);
     });
 
+    it('creates a template whose state is past NONE / ASSURED (not validated), with that state', () => {
+      const { ipvs, b } = setup();
+      b.receive(msg([rec({ flags: CONN_F_TEMPLATE, state: 5, cport: 0, timeout: 300 })]));
+      const ct = ipvs.conns.templateGet(2, 6, w('192.0.2.2'), 0, w(VIP), 80);
+      assert.notEqual(ct, NO_CONN);
+      assert.equal(ipvs.conns.state(ct), 5);
+      assert.equal(ipvs.conns.timeout(ct), 300_000);
+      assert.equal(b.counters.skipped, 0);
+    });
+
     it('a template keeps its persistence-engine data; the next record finds it by that data', () => {
       const { ipvs } = makeIpvs();
       ipvs.addService(

@@ -221,6 +221,28 @@ describe('SyncMaster', () => {
       assert.equal(ends[h]! % 4, 0);
     });
 
+    it('sync_refresh_period: a new connection on a reused handle starts from its creation time', () => {
+      const { ipvs, m, timers, sent, clock } = master();
+      ipvs.setSysctl('sync_threshold', [3, 0]);
+      ipvs.setSysctl('sync_refresh_period', 80);
+      const a = conn(ipvs, { timeout: 900_000 });
+      m.syncConn(a, 1);
+      const portA = ipvs.conns.cport(a);
+      ipvs.ops.del(a);
+      clock.t += 2_000;
+      const b = conn(ipvs, { timeout: 900_000 });
+      assert.equal(b, a, 'the freed handle is reused');
+      // sync_endtime is set when the connection is created: 900 s away from its end time
+      m.syncConn(b, 1);
+      m.runThreads();
+      timers.advance(2_500);
+      const recs = sent.flatMap((x) => decodeMessage(x.msg, { syncId: 0 }).records);
+      assert.deepEqual(
+        recs.map((r) => r.cport),
+        [portA, ipvs.conns.cport(b)],
+      );
+    });
+
     it('sync_persist_mode 1 skips connections under a template, not the template', () => {
       const { ipvs } = makeIpvs();
       ipvs.setSysctl('sync_persist_mode', 1);

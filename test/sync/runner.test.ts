@@ -103,6 +103,27 @@ describe('SyncRunner', () => {
     assert.equal(b!.syncMaxlen, 9000 - 28);
   });
 
+  it('port, TTL and sync_maxlen 0 mean the defaults (start_sync_thread), in effect and listed', async () => {
+    const { ipvs, ctl, opened } = setup({ mtu: 9000 });
+    const zeros = { mcastIfn: 'eth1', syncId: 0, mcastPort: 0, mcastTtl: 0, syncMaxlen: 0 };
+    await ctl.runAsync({ cmd: 'newDaemon', daemon: { state: 2, ...zeros } });
+    await ctl.runAsync({ cmd: 'newDaemon', daemon: { state: 1, ...zeros } });
+    assert.deepEqual(
+      opened.map((o) => [o.role, o.spec.port, o.spec.ttl, o.spec.maxlen]),
+      [
+        ['backup', 8848, 1, 9000 - 28],
+        ['master', 8848, 1, 1472],
+      ],
+    );
+    assert.deepEqual(
+      ipvs.listDaemons().map((d) => [d.state, d.mcastPort, d.mcastTtl, d.syncMaxlen]),
+      [
+        [1, 8848, 1, 1472],
+        [2, 8848, 1, 9000 - 28],
+      ],
+    );
+  });
+
   it('sync_ports is read when the first role starts and kept while one runs', async () => {
     const { ipvs, ctl, opened } = setup();
     ipvs.setSysctl('sync_ports', 4);

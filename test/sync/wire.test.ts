@@ -313,16 +313,6 @@ describe('sync wire format', () => {
         },
         'state',
       ],
-      [
-        'a template state other than NONE / ASSURED',
-        () => {
-          const b = withOpts('', true);
-          b.writeUInt32BE(CONN_F_TEMPLATE, 12);
-          b.writeUInt16BE(2, 16);
-          return b;
-        },
-        'template-state',
-      ],
     ];
     for (const [name, bytes, why] of skips) {
       it(`skips one record and reads on: ${name}`, () => {
@@ -356,13 +346,28 @@ describe('sync wire format', () => {
       assert.equal(decodeMessage(seq, { syncId: 0 }).drop, 'truncated');
     });
 
-    it('v0: template states are validated too (mainline), unknown protocols skipped', () => {
+    it('applies a template whatever its state (mainline only logs one past NONE / ASSURED)', () => {
+      const b = withOpts('', true);
+      b.writeUInt32BE(CONN_F_TEMPLATE, 12);
+      b.writeUInt16BE(7, 16);
+      const r = decodeMessage(b, { syncId: 0 });
+      assert.equal(r.drop, null);
+      assert.deepEqual(r.skipped, []);
+      assert.equal(r.records.length, 2);
+      assert.equal(r.records[0]!.state, 7);
+      assert.equal(r.records[0]!.flags & CONN_F_TEMPLATE, CONN_F_TEMPLATE);
+    });
+
+    it('v0: template states are not validated, unknown protocols skipped', () => {
       const b = hex(
         '02 00 0034' +
           '00 06 0000 0050 1f90 c0000202 cb00710a c633640b 1000 0002' +
           '00 01 9c40 0050 1f90 c0000202 cb00710a c633640b 0100 0001',
       );
-      assert.deepEqual(decodeMessage(b, { syncId: 0 }).skipped, ['template-state', 'protocol']);
+      const r = decodeMessage(b, { syncId: 0 });
+      assert.deepEqual(r.skipped, ['protocol']);
+      assert.equal(r.records.length, 1);
+      assert.equal(r.records[0]!.state, 2);
     });
 
     it('round-trips IPv6 and PE data through SyncMessage', () => {
