@@ -10,6 +10,7 @@
 import { Ipvs } from '../core/ipvs.js';
 import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
 import { hugeTableAlloc } from '../dataplane/io/native.js';
+import { hostAvailMemPages } from './meminfo.js';
 import { Controller } from '../ctl/controller.js';
 import { NoneDataplane, type Dataplane } from '../ctl/dataplane.js';
 import { StateFileError, UnknownDataplaneError } from '../ctl/errors.js';
@@ -166,7 +167,11 @@ export class Daemon {
     const path = controlPath(opts.control);
     // refuse a second daemon before loading anything (its rules would fight over the listeners)
     await checkControlPath(path);
-    const ipvs = new Ipvs({ log: (m) => log(m), tableAlloc: hugeTableAlloc() });
+    const ipvs = new Ipvs({
+      log: (m) => log(m),
+      tableAlloc: hugeTableAlloc(),
+      availMemPages: hostAvailMemPages,
+    });
     let plane: Dataplane | undefined;
     let sync: SyncRunner | undefined;
     let server: ControlServer | undefined;

@@ -83,7 +83,10 @@ export interface IpvsOptions {
   connTabBits?: number;
   /** Capacity of the connection table (default 1,048,576 entries). */
   maxConns?: number;
-  /** Available memory in 4 KiB pages, for the automatic defence modes (default: plenty). */
+  /**
+   * Available memory in 4 KiB pages, for the automatic defence modes, read once a second (default:
+   * plenty; the daemon passes the host's free and buffer memory, `hostAvailMemPages`).
+   */
   availMemPages?: () => number;
   /** Log sink (default: stderr). */
   log?: (msg: string) => void;
@@ -225,6 +228,12 @@ export class Ipvs implements SchedEnv {
     this.tcpTimeouts = this.timeouts.get(IPPROTO_TCP)!;
     this.udpTimeouts = this.timeouts.get(IPPROTO_UDP)!;
     this.sctpTimeouts = this.timeouts.get(IPPROTO_SCTP)!;
+    this.#startDefense();
+  }
+
+  /** defense_work is queued when the namespace is set up, with or without services (spec §3.5). */
+  #startDefense(): void {
+    this.#defStop ??= this.every(1000, () => this.ops.defense.tick());
   }
 
   // ---- SchedEnv ---------------------------------------------------------------------------
@@ -320,7 +329,7 @@ export class Ipvs implements SchedEnv {
       // run_estimation = 0 or an empty est_cpulist stops the estimator threads
       this.estimator.tick(this.sysctl.run_estimation !== 0 && this.sysctl.est_cpulist !== ''),
     );
-    this.#defStop = this.every(1000, () => this.ops.defense.tick());
+    this.#startDefense(); // again after close()
   }
 
   #parseAddr(af: number, text: string, what: string): Uint32Array {

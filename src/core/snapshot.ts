@@ -7,7 +7,7 @@ import { type Af, formatIp, formatIpv4 } from './addr.js';
 import { CONN_F_FWD_MASK, CONN_F_TEMPLATE, IPPROTO_IP } from './constants.js';
 import type { Ipvs } from './ipvs.js';
 import type { Dest, Service } from './service.js';
-import { protoOps } from '../proto/index.js';
+import { protoOps, templateStateName } from '../proto/index.js';
 import type { ConnInfo, DestInfo, ServiceInfo } from '../ctl/types.js';
 
 /** Every hashed connection and template of `ipvs`. */
@@ -39,13 +39,8 @@ function connInfo(ipvs: Ipvs, h: number): ConnInfo {
   const proto = t.protocol(h);
   const tmpl = (t.flags(h) & CONN_F_TEMPLATE) !== 0;
   const po = protoOps(proto);
-  const stateName = tmpl
-    ? t.state(h)
-      ? 'ASSURED'
-      : 'NONE'
-    : po
-      ? po.stateName(t.state(h))
-      : 'ERR!';
+  // ip_vs_state_name: a template past NONE / ASSURED (a synced one may be) reads ERR!
+  const stateName = tmpl ? templateStateName(t.state(h)) : po ? po.stateName(t.state(h)) : 'ERR!';
   return {
     af,
     daf,

@@ -9,10 +9,12 @@ import {
   CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
   CONN_F_SYNC,
+  CONN_F_TEMPLATE,
   DEST_F_OVERLOAD,
   FWD_BYPASS,
   FWD_DROUTE,
   SVC_F_ONEPACKET,
+  SVC_F_PERSISTENT,
 } from '../../src/core/constants.js';
 import {
   DIR_INPUT,
@@ -380,6 +382,27 @@ describe('connections', () => {
       ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
       assert.deepEqual([d.persistConns, d.inactConns], [1, 1]);
       assert.ok(!(d.flags & DEST_F_OVERLOAD));
+    });
+  });
+
+  describe('listing of template states (ip_vs_state_name)', () => {
+    it('prints NONE, ASSURED, and ERR! past the template state table', () => {
+      const { ipvs } = makeIpvs();
+      const key = svcSpec(VIP, 80, { scheduler: 'rr', flags: SVC_F_PERSISTENT, timeout: 300 });
+      const svc = ipvs.addService(key);
+      ipvs.addDest(key, destSpec('198.51.100.10', 80));
+      const h = ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 40000, VIP, 80));
+      assert.ok(h >= 0);
+      const ct = ipvs.conns.control(h);
+      const tplState = () => ipvs.listConns().find((c) => c.flags & CONN_F_TEMPLATE)!.stateName;
+      assert.equal(tplState(), 'NONE');
+      ipvs.ops.transition(h, DIR_INPUT, TCP_SYN);
+      ipvs.ops.transition(h, DIR_INPUT, TCP_ACK);
+      assert.equal(tplState(), 'ASSURED');
+      // a sync backup applies a template record of any state (mainline only logs it); the
+      // kernel then lists it as ERR!, not as ASSURED
+      ipvs.conns.setState(ct, 2);
+      assert.equal(tplState(), 'ERR!');
     });
   });
 

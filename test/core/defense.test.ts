@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { SCHED_DROP } from '../../src/core/conn-ops.js';
 import { CONN_F_TEMPLATE, SVC_F_ONEPACKET, SVC_F_PERSISTENT } from '../../src/core/constants.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_SYN } from '../../src/proto/index.js';
+import { Ipvs } from '../../src/core/ipvs.js';
+import { hostAvailMemPages, meminfoAvailPages } from '../../src/cli/meminfo.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
 
 const VIP = '192.0.2.1';
@@ -159,6 +161,43 @@ describe('memory-pressure defences', () => {
         'armed less than 60 s ago',
       );
       assert.ok(ipvs.ops.counters.defenseDropEntry > 30);
+    });
+  });
+
+  describe('available memory and the defence timer', () => {
+    it('the daemon counts the host free and buffer memory (si_meminfo: freeram + bufferram)', () => {
+      // a threshold above any real machine's free memory is "nomem"
+      const ipvs = new Ipvs({ log: () => {}, availMemPages: hostAvailMemPages });
+      ipvs.setSysctl('amemthresh', 0x7fffffff);
+      ipvs.setSysctl('drop_packet', 1);
+      ipvs.setSysctl('secure_tcp', 1);
+      assert.equal(ipvs.getSysctls().drop_packet, 2);
+      assert.equal(ipvs.getSysctls().secure_tcp, 2);
+      assert.ok(ipvs.ops.defense.dropRate >= 1);
+      ipvs.close();
+    });
+
+    it('reads MemFree + Buffers of /proc/meminfo as 4 KiB pages', () => {
+      const text =
+        'MemTotal:       16318740 kB\nMemFree:         1048576 kB\n' +
+        'MemAvailable:    9000000 kB\nBuffers:           40960 kB\nCached:          5000000 kB\n';
+      assert.equal(meminfoAvailPages(text), (1048576 + 40960) / 4);
+      assert.equal(meminfoAvailPages('MemTotal: 1 kB\n'), null);
+    });
+
+    it('runs once a second from the start, before any service exists', () => {
+      // defense_work is queued when the namespace's sysctls are set up, not on the first service
+      const mem = { pages: 1e9 };
+      const { ipvs, advance } = makeIpvs({ availMemPages: () => mem.pages });
+      ipvs.setSysctl('drop_entry', 1);
+      ipvs.setSysctl('drop_packet', 1);
+      mem.pages = 10;
+      advance(1000);
+      assert.equal(ipvs.getSysctls().drop_entry, 2);
+      assert.equal(ipvs.getSysctls().drop_packet, 2);
+      mem.pages = 1e9;
+      advance(1000);
+      assert.equal(ipvs.getSysctls().drop_entry, 1);
     });
   });
 });
