@@ -503,6 +503,8 @@ export class IpvsHandlers {
         'lookup',
         `ICMP ${v.icmpType}/${v.icmpCode}${tunnel ? ' about our tunnel' : ''}: ${h === NO_CONN ? 'no connection' : this.#connText(h)}`,
       );
+    // an error does not restart an existing entry's timer (__ip_vs_conn_put); one it created does
+    let created = false;
     if (h === NO_CONN) {
       if (tunnel || !ipvs.sysctl.schedule_icmp) return NF.ACCEPT;
       const svc = ipvs.services.find(af, pkt.mark, proto, orig.src, orig.srcPort);
@@ -512,11 +514,12 @@ export class IpvsHandlers {
       flow.inverse = true;
       h = ipvs.ops.connSchedule(svc, flow);
       if (h < 0) return this.#schedFail(pkt, svc, h, true);
+      created = true;
       if (c.trace) c.trace.step('schedule', `schedule_icmp: ${this.#connText(h)}`);
     }
     if (!this.#icmpChecksumOk(v)) {
       pkt.reason = R.ICMP_BAD_CSUM;
-      ipvs.ops.put(h);
+      if (created) ipvs.ops.put(h);
       return NF.DROP;
     }
     let verdict: number;
@@ -558,7 +561,7 @@ export class IpvsHandlers {
       verdict = this.xmit.send(pkt, h, true, hook);
       if ((t.flags(h) & CONN_F_FWD_MASK) !== FWD_MASQ) t.setInPkts(h, t.inPkts(h) + 1);
     }
-    ipvs.ops.put(h);
+    if (created) ipvs.ops.put(h);
     return verdict;
   }
 
@@ -711,7 +714,6 @@ export class IpvsHandlers {
     if ((t.flags(h) & CONN_F_FWD_MASK) === FWD_MASQ) {
       if (!this.#icmpChecksumOk(v)) {
         pkt.reason = R.ICMP_BAD_CSUM;
-        ipvs.ops.put(h);
         return NF.DROP;
       }
       this.xmit.natIcmp(pkt, h, true);
@@ -721,7 +723,7 @@ export class IpvsHandlers {
     // handle_response_icmp marks the packet for every method (the in handler skips it)
     pkt.property = true;
     ipvs.ops.outStats(h, v.ipTotalLength);
-    ipvs.ops.put(h);
+    // no timer restart: the error is not the connection's own traffic (__ip_vs_conn_put)
     return NF.ACCEPT;
   }
 }

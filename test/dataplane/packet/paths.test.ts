@@ -454,6 +454,38 @@ describe('PacketEngine paths', () => {
       noChecksumErrors(r.eth0);
     });
 
+    it('errors in either direction leave the connection timer alone (__ip_vs_conn_put)', () => {
+      const lab = natLab();
+      lab.send('eth0', tcp4());
+      const live = () => lab.ipvs.listConns().filter((c) => c.vport === 80).length;
+      assert.equal(live(), 1);
+      lab.advance(40_000); // SYN_RECV lives 60 s
+      const fromClient = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP })
+        .icmp({ type: 3, code: 3 })
+        .payload(
+          PacketBuilder.ipv4({ src: VIP, dst: CLIENT })
+            .tcp({ srcPort: 80, dstPort: 40000, flags: SYN | ACK })
+            .build()
+            .subarray(0, 28),
+        )
+        .build();
+      const fromServer = PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+        .ipv4({ src: RS1, dst: CLIENT })
+        .icmp({ type: 3, code: 1 })
+        .payload(
+          PacketBuilder.ipv4({ src: CLIENT, dst: RS1 })
+            .tcp({ srcPort: 40000, dstPort: 8080, flags: SYN })
+            .build()
+            .subarray(0, 28),
+        )
+        .build();
+      assert.equal(lab.send('eth0', fromClient).eth1.length, 1);
+      assert.equal(lab.send('eth1', fromServer).eth0.length, 1);
+      lab.advance(21_000);
+      assert.equal(live(), 0, 'expired 60 s after the SYN, not after the errors');
+    });
+
     it('unrelated ICMP (echo) to the VIP is left to the host, which answers it', () => {
       const lab = natLab();
       const ping = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
