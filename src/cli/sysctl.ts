@@ -163,7 +163,12 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
         await backend.call({ cmd: 'setSysctl', name, value });
         if (!quiet) out.write(line(name, value));
       } catch (e) {
-        refuse(`sysctl: setting key "${PREFIX}${name}": Invalid argument`, e);
+        // sysctl(8) prints strerror of the write's errno: EINVAL, or ERANGE from est_cpulist
+        const why =
+          e instanceof IpvsError && e.errno === 'ERANGE'
+            ? 'Numerical result out of range'
+            : 'Invalid argument';
+        refuse(`sysctl: setting key "${PREFIX}${name}": ${why}`, e);
       }
     }
     if (all || reads.length > 0) {

@@ -360,7 +360,11 @@ export class Ipvs implements SchedEnv {
     return s;
   }
 
-  #validateServiceSpec(spec: ServiceSpec): { af: Af; addr: Uint32Array | null } {
+  /**
+   * The checks the kernel makes while parsing a service request, before it looks the service up:
+   * family, identity fields and the scheduler name's length.
+   */
+  #validateServiceKey(spec: ServiceSpec): { af: Af; addr: Uint32Array | null } {
     const af = this.#checkAf(spec.af);
     let addr: Uint32Array | null = null;
     if (spec.fwmark) validateInt(spec.fwmark, 'fwmark', 1, 0xffffffff);
@@ -376,6 +380,17 @@ export class Ipvs implements SchedEnv {
         `scheduler name '${spec.scheduler}' is empty or longer than ${SCHED_NAME_MAX}`,
       );
     }
+    validateInt(spec.flags, 'flags', 0, 0xffffffff);
+    validateInt(spec.timeout, 'timeout', 0, MAX_PERSIST_TIMEOUT_SEC);
+    if (af !== AF_INET6) validateInt(spec.netmask, 'netmask', 0, 0xffffffff);
+    return { af, addr };
+  }
+
+  /**
+   * The checks of ip_vs_add_service / ip_vs_edit_service, made once the service was found (edit)
+   * or found missing (add): scheduler, persistence engine, IPv6 prefix length.
+   */
+  #validateServiceSettings(af: Af, spec: ServiceSpec): void {
     if (spec.scheduler !== 'none' && !getScheduler(spec.scheduler)) {
       throw new NoSchedulerError(`scheduler '${spec.scheduler}' not found`);
     }
@@ -384,14 +399,11 @@ export class Ipvs implements SchedEnv {
         throw new NoPeError(`persistence engine '${spec.pe}' not found`);
       }
     }
-    validateInt(spec.flags, 'flags', 0, 0xffffffff);
-    validateInt(spec.timeout, 'timeout', 0, MAX_PERSIST_TIMEOUT_SEC);
     if (af === AF_INET6) {
       if (!Number.isInteger(spec.netmask) || spec.netmask < 1 || spec.netmask > 128) {
         throw new InvalidError(`IPv6 persistence prefix must be 1..128, got ${spec.netmask}`);
       }
-    } else validateInt(spec.netmask, 'netmask', 0, 0xffffffff);
-    return { af, addr };
+    }
   }
 
   #applyServiceSettings(svc: Service, spec: ServiceSpec): void {
@@ -406,9 +418,11 @@ export class Ipvs implements SchedEnv {
 
   /** NEW_SERVICE (spec §1.7): EEXIST, ENOENT scheduler/PE, EINVAL. */
   addService(spec: ServiceSpec): Service {
-    const { af, addr } = this.#validateServiceSpec(spec);
+    // as ip_vs_genl_set_cmd: an existing service is EEXIST before the scheduler is looked at
+    const { af, addr } = this.#validateServiceKey(spec);
     if (this.findService(spec))
       throw new ServiceExistsError(`service ${keyText(spec)} already exists`);
+    this.#validateServiceSettings(af, spec);
     const svc = new Service(this, af, spec.protocol, addr, spec.port, spec.fwmark);
     this.#applyServiceSettings(svc, spec);
     bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
@@ -421,8 +435,10 @@ export class Ipvs implements SchedEnv {
 
   /** SET_SERVICE: replaces flags, timeout, netmask, scheduler and PE wholesale. */
   editService(spec: ServiceSpec): Service {
-    this.#validateServiceSpec(spec);
+    // a missing service is ESRCH before the scheduler is looked at (ip_vs_genl_set_cmd)
+    const { af } = this.#validateServiceKey(spec);
     const svc = this.#needService(spec);
+    this.#validateServiceSettings(af, spec);
     this.#applyServiceSettings(svc, spec);
     if (spec.scheduler !== svc.schedName) {
       // the new scheduler's initService builds its state from the current destinations
@@ -472,7 +488,8 @@ export class Ipvs implements SchedEnv {
     validateInt(d.tunType, 'tunnel type', 0, 2);
     validateInt(d.tunPort, 'tunnel port', 0, 65535);
     validateInt(d.tunFlags, 'tunnel flags', 0, 2);
-    if (d.tunType === TUN_TYPE_GUE && d.tunPort === 0 && (d.fwd & CONN_F_FWD_MASK) === FWD_TUNNEL) {
+    // ip_vs_add_dest / ip_vs_edit_dest test this whatever the forwarding method
+    if (d.tunType === TUN_TYPE_GUE && d.tunPort === 0) {
       throw new InvalidError('GUE tunnels need a non-zero port');
     }
     if (daf !== svc.af) {
@@ -483,8 +500,6 @@ export class Ipvs implements SchedEnv {
         throw new InvalidError('mixed-family destinations cannot be used while a sync daemon runs');
       }
     }
-    if (!isUnicast(daf, addr))
-      throw new InvalidError(`destination ${d.addr} is not a unicast address`);
     return { daf, addr };
   }
 
@@ -518,6 +533,9 @@ export class Ipvs implements SchedEnv {
     if (this.#findDest(svc, daf, addr, d.port)) {
       throw new DestExistsError(`destination ${d.addr}:${d.port} already exists`);
     }
+    // ip_vs_new_dest checks the address; an edit does not (a missing one is ENOENT)
+    if (!isUnicast(daf, addr))
+      throw new InvalidError(`destination ${d.addr} is not a unicast address`);
     let dest = this.trash.take(svc, daf, addr, d.port);
     const fromTrash = dest !== null;
     // __ip_vs_update_dest: a destination of a deleted-and-re-created service keeps its object

@@ -126,6 +126,20 @@ describe('ipvs sysctl', () => {
     assert.equal(await runSysctl([], io(ipvs).io), 2, 'usage');
   });
 
+  it('prints the errno of the refusal: a CPU beyond the last in est_cpulist is ERANGE', async () => {
+    const { ipvs } = makeIpvs({ cpus: 4 });
+    const a = io(ipvs);
+    assert.equal(await runSysctl(['-w', 'est_cpulist=0-9', 'est_cpulist=0-x'], a.io), 1);
+    assert.equal(
+      a.err(),
+      'sysctl: setting key "net.ipv4.vs.est_cpulist": Numerical result out of range\n' +
+        'ipvs sysctl: IPVS_ERR_RANGE: est_cpulist: CPU 9 is beyond the last CPU 3\n' +
+        'sysctl: setting key "net.ipv4.vs.est_cpulist": Invalid argument\n' +
+        "ipvs sysctl: IPVS_ERR_SYSCTL: est_cpulist: bad CPU number 'x'\n",
+    );
+    assert.equal(ipvs.getSysctls().est_cpulist, '0-3');
+  });
+
   it('-p FILE applies `key = value` lines, skipping # and ; comments, naming bad lines', async () => {
     const { ipvs } = makeIpvs();
     const a = io(ipvs, {

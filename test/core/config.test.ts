@@ -214,6 +214,53 @@ describe('Ipvs configuration', () => {
       );
     });
 
+    it('checks in the kernel order: the service or destination lookup before its settings', () => {
+      const { ipvs } = makeIpvs();
+      const k = svcSpec(VIP, 80);
+      ipvs.addService(k);
+      ipvs.addDest(k, destSpec('198.51.100.10', 80));
+      // ip_vs_genl_set_cmd: EEXIST / ESRCH come before ip_vs_add_service / edit_service look
+      // the scheduler up
+      refuses(
+        ipvs,
+        () => ipvs.addService(svcSpec(VIP, 80, { scheduler: 'fastest' })),
+        'IPVS_ERR_SERVICE_EXISTS',
+        'Service already exists',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.editService(svcSpec(VIP, 81, { scheduler: 'fastest' })),
+        'IPVS_ERR_NO_SERVICE',
+        'No such service',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.editService(svcSpec('2001:db8::1', 80, { netmask: 0 })),
+        'IPVS_ERR_NO_SERVICE',
+        'No such service',
+      );
+      // ip_vs_edit_dest does not check the address: a missing one is ENOENT
+      refuses(
+        ipvs,
+        () => ipvs.editDest(k, destSpec('224.0.0.1', 80)),
+        'IPVS_ERR_NO_DEST',
+        'No such destination',
+      );
+      // a GUE tunnel type without a port is EINVAL whatever the forwarding method
+      refuses(
+        ipvs,
+        () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { fwd: 3, tunType: 1, tunPort: 0 })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
+      refuses(
+        ipvs,
+        () => ipvs.editDest(k, destSpec('198.51.100.10', 80, { tunType: 1, tunPort: 0 })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
+    });
+
     it('accepts a destination of the other family only for tunnelling', () => {
       const { ipvs } = makeIpvs();
       const k = svcSpec(VIP, 80);

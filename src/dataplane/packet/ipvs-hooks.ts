@@ -197,8 +197,9 @@ export class IpvsHandlers {
     if (c.trace)
       c.trace.step('lookup', h === NO_CONN ? 'in: no connection' : `in: ${this.#connText(h)}`);
     const sc = ipvs.sysctl;
-    // step 8: a connection opener hitting an existing connection
-    if (h !== NO_CONN && sc.conn_reuse_mode && v.fragOffset === 0) {
+    // step 8: a connection opener hitting an existing connection; the expire_nodest_conn rule
+    // for a weight-0 destination applies even with conn_reuse_mode 0 (ip_vs_in_hook)
+    if (h !== NO_CONN && (sc.conn_reuse_mode || sc.expire_nodest_conn) && v.fragOffset === 0) {
       const isNew =
         proto === IPPROTO_TCP
           ? (v.tcpFlags & TCP_FLAG.SYN) !== 0
