@@ -15,6 +15,8 @@ import { parseState } from '../../src/config/state.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const IPVS = join(ROOT, 'bin', 'ipvs');
 const IPVSADM = join(ROOT, 'bin', 'ipvsadm');
+const SAVE = join(ROOT, 'bin', 'ipvsadm-save');
+const RESTORE = join(ROOT, 'bin', 'ipvsadm-restore');
 
 const children = new Set<ChildProcess>();
 after(() => {
@@ -91,6 +93,16 @@ describe('ipvs daemon + ipvsadm (spawned)', () => {
       assert.equal(r.status, 0, r.stderr);
       const env = { ...process.env, IPVS_CONTROL: sock };
       assert.equal(adm(IPVSADM, ['-S', '-n'], '', env).stdout.split('\n').length, 6);
+      // ipvsadm-save / ipvsadm-restore, as ipvsadm ships them: -S / -R with the arguments given
+      const saved = adm(IPVS, [...c, '-S', '-n']).stdout;
+      assert.equal(adm(SAVE, ['-n'], '', env).stdout, saved);
+      assert.equal(adm(SAVE, [...c, '-n']).stdout, saved);
+      assert.match(adm(SAVE, [...c]).stdout, /^-A -u 10\.0\.0\.2:domain -s wlc$/m);
+      const restored = adm(RESTORE, [...c], '-A -t 10.0.0.3:443 -s sh\n');
+      assert.deepEqual([restored.status, restored.stderr], [0, '']);
+      assert.match(adm(SAVE, ['-n'], '', env).stdout, /^-A -t 10\.0\.0\.3:443 -s sh$/m);
+      const bad = adm(RESTORE, [], '-A -t 10.0.0.3:443 -s sh\n', env);
+      assert.deepEqual([bad.status, bad.stderr], [255, 'Service already exists\n']);
       child.kill('SIGTERM');
       const code = await new Promise((res) => child.once('exit', (c) => res(c)));
       assert.equal(code, 0);
