@@ -317,10 +317,12 @@ export class FtpHelper {
     const ext = st.pasv === PASV_EXT;
     st.pasv = PASV_NONE;
     const vaddrOff = t.vaddrOff(h);
-    const vaddr = t.hot.subarray(vaddrOff, vaddrOff + 4);
     const caddr = t.hot.subarray(t.caddrOff(h), t.caddrOff(h) + 4);
-    let n = t.inGet(af, IPPROTO_TCP, caddr, 0, vaddr, port);
+    // an entry already made for this server endpoint and client (ip_vs_conn_out_get: the
+    // announced address and port as its source, the client with port 0 as its destination)
+    let n = t.outGet(af, IPPROTO_TCP, from, port, caddr, 0);
     if (n === NO_CONN) {
+      const vaddr = t.hot.subarray(vaddrOff, vaddrOff + 4);
       n = this.#ipvs.ops.newConn(
         af,
         IPPROTO_TCP,
@@ -339,8 +341,12 @@ export class FtpHelper {
       this.#ipvs.ops.controlAdd(n, h);
       this.created++;
     }
+    // the new text carries the data connection's virtual address and port: the VIP (PASV) or
+    // just the port (EPSV)
+    const nv = t.vaddrOff(n);
+    const vaddr = t.hot.subarray(nv, nv + 4);
+    const vport = t.vport(n);
     this.#listen(n);
-    // the new text: the VIP (PASV) or just the port (EPSV)
     const txt = this.#text;
     let len = 0;
     const put = (s: string): void => {
@@ -350,14 +356,14 @@ export class FtpHelper {
     if (!ext) {
       const a = vaddr[0]!;
       put(
-        `${a >>> 24},${(a >>> 16) & 255},${(a >>> 8) & 255},${a & 255},${port >>> 8},${port & 255}`,
+        `${a >>> 24},${(a >>> 16) & 255},${(a >>> 8) & 255},${a & 255},${vport >>> 8},${vport & 255}`,
       );
-    } else put(`|||${port}|`);
+    } else put(`|||${vport}|`);
     const oldLen = stop - start;
     const diff = len - oldLen;
     if (!resize(start, stop, txt, len)) return APP.DROP;
     if (diff !== 0) this.#seqUpdate(h, st.seq, 3, CONN_F_OUT_SEQ, seq, diff);
-    this.note = `ftp: passive reply rewritten to ${formatIp(af, vaddr)}:${port} (payload ${diff >= 0 ? '+' : ''}${diff} bytes), data connection prepared (NO_CPORT, LISTEN)`;
+    this.note = `ftp: passive reply rewritten to ${formatIp(af, vaddr)}:${vport} (payload ${diff >= 0 ? '+' : ''}${diff} bytes), data connection prepared (NO_CPORT, LISTEN)`;
     return APP.CHANGED;
   }
 

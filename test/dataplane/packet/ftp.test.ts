@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CONN_F_NO_CPORT, CONN_F_OUT_SEQ } from '../../../src/core/constants.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, MAC, RS1, VIP, checksumErrors, makeLab } from './lab.js';
+import { CLIENT, MAC, RS1, RS2, VIP, checksumErrors, makeLab } from './lab.js';
 import { ACK, PSH, SYN, dec, dst, rsTcp4, src, tcp4 } from './frames.js';
 
 function ftpLab() {
@@ -181,5 +181,76 @@ describe('FTP helper', () => {
     const { ipvs } = lab;
     for (const h of ipvs.conns.handles()) ipvs.ops.del(h);
     assert.equal(lab.engine.ftp.size, 0);
+  });
+});
+
+describe('FTP helper: passive data connections are found by the announced server endpoint', () => {
+  it('a second real server announcing the same port to the same client gets its own entry', () => {
+    // ip_vs_ftp_out looks the data connection up with ip_vs_conn_out_get (client, cport 0,
+    // announced server address and port), so a pending entry toward RS1 is not reused for RS2
+    const lab = makeLab();
+    const k = svcSpec(VIP, 21, { scheduler: 'rr' });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 21));
+    lab.ipvs.addDest(k, destSpec(RS2, 21));
+    const seq = new Map<string, number>();
+    const next = (key: string, start: number, n: number): number => {
+      const s = seq.get(key) ?? start;
+      seq.set(key, s + n);
+      return s;
+    };
+    const client = (sport: number, flags: number, payload?: string) =>
+      lab.send(
+        'eth0',
+        tcp4({
+          sport,
+          dport: 21,
+          flags,
+          seq: next(`c${sport}`, 1000, (payload?.length ?? 0) + (flags & SYN ? 1 : 0)),
+          ack: 9000,
+          payload,
+        }),
+      );
+    const server = (rs: string, mac: string, cport: number, flags: number, payload?: string) =>
+      lab.send(
+        'eth1',
+        rsTcp4({
+          src: rs,
+          smac: mac,
+          sport: 21,
+          dport: cport,
+          flags,
+          seq: next(`s${cport}`, 9000, (payload?.length ?? 0) + (flags & SYN ? 1 : 0)),
+          ack: 1001,
+          payload,
+        }),
+      );
+    for (const sport of [40000, 40001]) client(sport, SYN);
+    const ctl = lab.ipvs.listConns().filter((c) => c.dport === 21);
+    const rsOf = (cport: number) => ctl.find((c) => c.cport === cport)!.daddr;
+    assert.deepEqual([rsOf(40000), rsOf(40001)].sort(), [RS1, RS2]);
+    const macOf = (rs: string) => (rs === RS1 ? MAC.rs1 : MAC.rs2);
+    for (const sport of [40000, 40001]) {
+      server(rsOf(sport), macOf(rsOf(sport)), sport, SYN | ACK);
+      client(sport, ACK);
+      client(sport, PSH | ACK, 'PASV\r\n');
+    }
+    for (const sport of [40000, 40001]) {
+      const rs = rsOf(sport);
+      const o = rs.split('.').join(',');
+      const r = server(
+        rs,
+        macOf(rs),
+        sport,
+        PSH | ACK,
+        `227 Entering Passive Mode (${o},195,80)\r\n`,
+      );
+      assert.equal(payloadOf(r.eth0[0]!), '227 Entering Passive Mode (10,0,0,100,195,80)\r\n');
+    }
+    const data = lab.ipvs.listConns().filter((c) => c.vport === 50000);
+    assert.deepEqual(data.map((c) => c.daddr).sort(), [RS1, RS2]);
+    // the newest entry comes first in its hash chain: the client's next data connection takes it
+    const syn = lab.send('eth0', tcp4({ sport: 40123, dport: 50000, flags: SYN, seq: 1 }));
+    assert.equal(dst(dec(syn.eth1[0]!)), rsOf(40001));
   });
 });
