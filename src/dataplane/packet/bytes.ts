@@ -39,3 +39,12 @@ export function put32(b: Uint8Array, p: number, v: number): void {
   b[p + 2] = v >>> 8;
   b[p + 3] = v;
 }
+
+/**
+ * True for a loopback address: IPv4 127.0.0.0/8 (the whole block is local to every host) or IPv6
+ * ::1 (`ipv4_is_loopback` / `IPV6_ADDR_LOOPBACK`). `w[o…]` holds host-order words.
+ */
+export function isLoopback(af: number, w: ArrayLike<number>, o = 0): boolean {
+  if (af !== 10) return w[o]! >>> 24 === 127;
+  return w[o] === 0 && w[o + 1] === 0 && w[o + 2] === 0 && w[o + 3] === 1;
+}

@@ -551,6 +551,21 @@ export class PacketEngine {
       if (c.trace) c.trace.step('icmp', 'forwarding: TTL expired, ICMP time exceeded sent');
       return NF.DROP;
     }
+    // ip_forward / ip6_forward: then the MTU of the route on (ip_exceeds_mtu, ip6_pkt_too_big),
+    // still before the decrement and the FORWARD hook, so a NAT reply too big for the client's
+    // side is refused to the real server as it sent it, and IPVS never sees it
+    const mtu = this.#forwardTooBig(pkt);
+    if (mtu > 0) {
+      if (af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.PACKET_TOO_BIG, 0, mtu);
+      else this.icmp.send(v, ifc, ICMP.DEST_UNREACH, ICMP.FRAG_NEEDED, mtu);
+      pkt.reason = R.FRAG_NEEDED;
+      if (c.trace)
+        c.trace.step(
+          'icmp',
+          `forwarding: above the route's MTU ${mtu}, ${af === AF_INET6 ? 'packet too big' : 'fragmentation needed'} sent`,
+        );
+      return NF.DROP;
+    }
     setTtl(v, v.ttl - 1);
     if (af === AF_INET && v.isFragment && GATHERED[v.protocol] === 1) {
       // IPVS's out and ICMP handlers gather the fragments they see first (ip_vs_gather_frags)
@@ -558,6 +573,26 @@ export class PacketEngine {
       if (r >= 0) return r;
     }
     return this.hooks.run(HOOK.FORWARD, pkt);
+  }
+
+  /**
+   * The MTU a packet in transit exceeds, else 0: IPv4 only with DF (a reassembled datagram by its
+   * largest fragment), IPv6 always (a reassembled one only by its largest fragment), against the
+   * route toward its destination (IPv6: at least 1280). No route: 0 (not this check's business).
+   */
+  #forwardTooBig(pkt: Pkt): number {
+    const v = pkt.view;
+    const res = this.ctx.route;
+    if (!this.net.route(v.af, v.dst, 0, res) || res.local) return 0;
+    const len = v.ipEnd - v.l3Offset;
+    if (v.af === AF_INET6) {
+      const mtu = res.mtu < 1280 ? 1280 : res.mtu;
+      if (len <= mtu) return 0;
+      return pkt.fragMax === 0 || pkt.fragMax > mtu ? mtu : 0;
+    }
+    const mtu = res.mtu;
+    if (len <= mtu || !v.df) return 0;
+    return pkt.fragMax === 0 || pkt.fragMax > mtu ? mtu : 0;
   }
 
   /**

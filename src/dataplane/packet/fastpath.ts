@@ -25,7 +25,7 @@ import { csumReplace16, csumReplace32, ipv4HeaderChecksumOk } from '../../packet
 import type { Tuple } from '../../packet/tuple.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
 import { WordCopier, copyWords, words } from '../io/copy.js';
-import { copyBytes } from './bytes.js';
+import { copyBytes, isLoopback } from './bytes.js';
 import type { Ctx } from './ctx.js';
 import type { Iface } from './net.js';
 
@@ -148,7 +148,8 @@ export class FastPath {
     if (d === null || (d.flags & DEST_F_AVAILABLE) === 0) return false;
     if (fwd === FWD_MASQ && (c.ftp.bound(h) || udpNoChecksum(t, buf))) return false;
     const daf = conns.daf(h);
-    if (daf !== t.af) return false;
+    // a loopback source may not leave on a non-local route (the transmitters refuse it)
+    if (daf !== t.af || isLoopback(daf, t.saddr)) return false;
     const dOff = conns.daddrOff(h);
     const nat = fwd === FWD_MASQ;
     const ipLen = t.ipLength;
@@ -174,6 +175,8 @@ export class FastPath {
       s = c.neigh.use(ifo, hop[hb + HOP_SLOT]!);
     } else {
       const res = c.route;
+      // a loopback real server: the transmitters' local-route rules (never cached)
+      if (isLoopback(daf, cold, dOff)) return false;
       if (!c.net.route(daf, cold, dOff, res) || res.local) return false;
       if (ipLen > res.mtu) return false;
       ifo = c.net.ifaces[res.ifIndex]!;

@@ -96,6 +96,8 @@ export class IpvsHandlers {
   forwardIcmp(pkt: Pkt, hook: number): number {
     const v = pkt.view;
     if (v.protocol !== IPPROTO.ICMP && v.protocol !== IPPROTO.ICMPV6) return NF.ACCEPT;
+    // like the in handler: nothing to do for a standby (backup_only with a backup running)
+    if (!this.ipvs.enabled || this.ipvs.standby) return NF.ACCEPT;
     const r = this.#inIcmp(pkt, hook);
     return r === UNRELATED ? NF.ACCEPT : r;
   }

@@ -36,9 +36,9 @@ import { R } from './counters.js';
 import type { Ctx, Pkt } from './ctx.js';
 import { APP } from './ftp.js';
 import { fragment4, fragment6 } from './frag.js';
-import { NF } from './hooks.js';
+import { HOOK, NF } from './hooks.js';
 import type { Iface } from './net.js';
-import { copyBytes, words4 } from './bytes.js';
+import { copyBytes, isLoopback, words4 } from './bytes.js';
 
 /** Route modes of __ip_vs_get_out_rt. */
 const RT_LOCAL = 1;
@@ -70,11 +70,11 @@ export class Xmit {
       case FWD_MASQ:
         return this.#nat(pkt, h, icmp, hook);
       case FWD_DROUTE:
-        return this.#dr(pkt, h);
+        return this.#dr(pkt, h, icmp, hook);
       case FWD_TUNNEL:
-        return this.#tun(pkt, h);
+        return this.#tun(pkt, h, icmp, hook);
       case FWD_BYPASS:
-        return this.#bypass(pkt);
+        return this.#bypass(pkt, hook);
       case FWD_LOCALNODE:
       default:
         pkt.reason = R.LOCAL;
@@ -100,20 +100,27 @@ export class Xmit {
     hdr: number,
     destId: number,
     icmp: boolean,
+    hook: number,
   ): number {
     const c = this.#c;
     const res = c.route;
     const v = pkt.view;
-    if (!c.net.route(daf, target, toff, res)) {
+    // a loopback target always has a local route (the host's local table), whatever the model's
+    // routes say
+    const loop = isLoopback(daf, target, toff);
+    if (!loop && !c.net.route(daf, target, toff, res)) {
       pkt.reason = R.NO_ROUTE;
       if (this.#c.trace) this.#note('xmit', `no route to ${formatIp(daf, target, toff)}`);
       return -1;
     }
-    const local = res.local;
+    const local = loop || res.local;
+    // crosses_local_route_boundary: a non-local route is refused to a loopback source (IPv6:
+    // only for the host's own packets, which have no input device)
     if (
       (local && !(mode & RT_LOCAL)) ||
       (!local && !(mode & RT_NON_LOCAL)) ||
-      (local && !pkt.local && !(mode & RT_RDR))
+      (local && !pkt.local && !(mode & RT_RDR)) ||
+      (!local && isLoopback(v.af, v.src, 0) && (v.af !== AF_INET6 || hook === HOOK.LOCAL_OUT))
     ) {
       pkt.reason = R.ROUTE_CROSS;
       if (this.#c.trace)
@@ -319,12 +326,19 @@ export class Xmit {
     }
     const d = t.daddrOff(h);
     const daf = t.daf(h);
-    const mode = icmp && hook === 2 ? RT_NON_LOCAL : RT_LOCAL | RT_NON_LOCAL | RT_RDR;
-    const r = this.#outRoute(pkt, daf, t.cold, d, mode, 0, -1, icmp);
+    const mode = icmp && hook === HOOK.FORWARD ? RT_NON_LOCAL : RT_LOCAL | RT_NON_LOCAL | RT_RDR;
+    const r = this.#outRoute(pkt, daf, t.cold, d, mode, 0, -1, icmp, hook);
     if (r < 0) return NF.STOLEN;
     if (r === 1) {
-      if (daf === AF_INET && t.cold[d]! >>> 24 === 127 && !pkt.local) {
+      // "from world but DNAT to loopback address?": only the host's own packets (LOCAL_OUT, no
+      // input route / device) may be DNATed to 127.0.0.0/8 or ::1 (ip_vs_nat_xmit{,_v6})
+      if (hook !== HOOK.LOCAL_OUT && isLoopback(daf, t.cold, d)) {
         pkt.reason = R.LOOPBACK_DNAT;
+        if (this.#c.trace)
+          this.#note(
+            'xmit',
+            `from the network but DNAT to loopback ${formatIp(daf, t.cold, d)}: dropped`,
+          );
         return NF.STOLEN;
       }
       pkt.reason = R.LOCAL;
@@ -465,12 +479,12 @@ export class Xmit {
 
   // ---- DR, TUN, BYPASS ------------------------------------------------------------------------
 
-  #dr(pkt: Pkt, h: number): number {
+  #dr(pkt: Pkt, h: number, icmp: boolean, hook: number): number {
     const c = this.#c;
     const t = c.ipvs.conns;
     const d = t.daddrOff(h);
     const daf = t.daf(h);
-    const r = this.#outRoute(pkt, daf, t.cold, d, RT_LOCAL | RT_NON_LOCAL, 0, -1, false);
+    const r = this.#outRoute(pkt, daf, t.cold, d, RT_LOCAL | RT_NON_LOCAL, 0, -1, icmp, hook);
     if (r < 0) return NF.STOLEN;
     if (r === 1) {
       pkt.reason = R.LOCAL;
@@ -483,7 +497,7 @@ export class Xmit {
     return this.#emit(pkt, c.net.ifaces[c.route.ifIndex]!, daf, nh, pkt.view, false);
   }
 
-  #tun(pkt: Pkt, h: number): number {
+  #tun(pkt: Pkt, h: number, icmp: boolean, hook: number): number {
     const c = this.#c;
     const t = c.ipvs.conns;
     const dest = c.ipvs.ops.dest(h);
@@ -505,7 +519,8 @@ export class Xmit {
       RT_LOCAL | RT_NON_LOCAL | RT_TUNNEL,
       hdr,
       dest ? dest.id : -1,
-      false,
+      icmp,
+      hook,
     );
     if (r < 0) return NF.STOLEN;
     if (r === 1) {
@@ -532,10 +547,10 @@ export class Xmit {
     return this.#emit(pkt, c.net.ifaces[c.route.ifIndex]!, daf, this.#nh(daf, t.cold, d), v, true);
   }
 
-  #bypass(pkt: Pkt): number {
+  #bypass(pkt: Pkt, hook: number): number {
     const c = this.#c;
     const v = pkt.view;
-    const r = this.#outRoute(pkt, v.af, v.dst, 0, RT_NON_LOCAL, 0, -1, false);
+    const r = this.#outRoute(pkt, v.af, v.dst, 0, RT_NON_LOCAL, 0, -1, false, hook);
     if (r < 0) return NF.STOLEN;
     if (this.#c.trace)
       this.#note('xmit', `BYPASS: forwarded unchanged to ${formatIp(v.af, v.dst)}`);

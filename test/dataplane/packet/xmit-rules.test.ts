@@ -1,0 +1,147 @@
+/**
+ * Transmitter and forwarding rules a packet capture shows (spec §4.5, §5.5; ip_vs_xmit.c,
+ * ip_forward): no DNAT to a loopback address for packets from the network, no non-local route
+ * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, and the
+ * FORWARD ICMP hook idle on a standby.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { PacketBuilder } from '../../../src/packet/index.js';
+import { destSpec, svcSpec } from '../../helpers/ipvs.js';
+import { CLIENT, CLIENT6, MAC, RS1, VIP, VIP6, makeLab, natLab } from './lab.js';
+import { ACK, SYN, dec, dst, quoted, rsTcp4, src, tcp4 } from './frames.js';
+
+function tcp6(o: { flags: number; dst?: string }): Buffer {
+  return Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: o.dst ?? VIP6, hopLimit: 64 })
+      .tcp({ srcPort: 40000, dstPort: 80, flags: o.flags, seq: 1000, ack: o.flags & ACK ? 1 : 0 })
+      .build(),
+  );
+}
+
+describe('transmitter rules', () => {
+  it('NAT to 127.0.0.1 from the network: dropped, on the slow and the fast path', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('127.0.0.1', 8080));
+    const r = lab.send('eth0', tcp4());
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.STOLEN, 'loopback-dnat', 0, 0],
+    );
+    // the connection exists (it was made before the transmitter refused): the next segment
+    // takes the fast path's lookup, which must refuse it too
+    const f = lab.receive('eth0', tcp4({ flags: ACK, seq: 1001, ack: 1 }));
+    assert.deepEqual([f.eth0.length, f.eth1.length], [0, 0]);
+  });
+
+  it('NAT to ::1 from the network: dropped', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('::1', 8080));
+    const r = lab.send('eth0', tcp6({ flags: SYN }));
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.STOLEN, 'loopback-dnat', 0, 0],
+    );
+  });
+
+  it('NAT to 127.0.0.1 for the host’s own packet (LOCAL_OUT): accepted to the local stack', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('127.0.0.1', 8080));
+    const ip = tcp4({ src: '10.0.0.1' }).subarray(14);
+    lab.io0.sent.length = 0;
+    lab.io1.sent.length = 0;
+    assert.equal(lab.engine.output(lab.eth0, Buffer.from(ip), 0, ip.length), NF.ACCEPT);
+    lab.engine.tx.commit();
+    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+  });
+
+  it('a loopback source never leaves on a non-local route (crosses_local_route_boundary)', () => {
+    const lab = natLab();
+    const ip = tcp4({ src: '127.0.0.1' }).subarray(14);
+    lab.io0.sent.length = 0;
+    lab.io1.sent.length = 0;
+    assert.equal(lab.engine.output(lab.eth0, Buffer.from(ip), 0, ip.length), NF.STOLEN);
+    lab.engine.tx.commit();
+    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+  });
+
+  it('a NAT reply with DF above the client side’s MTU: fragmentation needed to the real server, quoting it as sent', () => {
+    const lab = natLab();
+    lab.send('eth0', tcp4());
+    const before = lab.ipvs.listConns().find((c) => c.vport === 80)!;
+    lab.eth0.mtu = 1000;
+    const reply = rsTcp4({ flags: SYN | ACK, df: true, payload: 'x'.repeat(1100) });
+    const r = lab.send('eth1', reply);
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.DROP, 'frag-needed', 0, 1],
+    );
+    const e = dec(r.eth1[0]!);
+    assert.deepEqual(
+      [src(e), dst(e), e.icmpType, e.icmpCode, e.icmpRest],
+      ['192.168.1.1', RS1, 3, 4, 1000],
+    );
+    // ip_forward refuses it before the TTL decrement and before the FORWARD hook: the quote is
+    // the real server's packet unchanged, and IPVS never saw it (no state change, no out stats)
+    const q = quoted(r.eth1[0]!);
+    assert.deepEqual([src(q), q.srcPort, dst(q), q.ttl], [RS1, 8080, CLIENT, 64]);
+    const after = lab.ipvs.listConns().find((c) => c.vport === 80)!;
+    assert.equal(after.state, before.state);
+    assert.equal(lab.ipvs.total.outpkts, 0);
+    // without DF it is SNATed and sent on as fragments
+    const r2 = lab.send('eth1', rsTcp4({ flags: SYN | ACK, payload: 'x'.repeat(1100) }));
+    assert.equal(r2.eth0.length, 2);
+    assert.equal(src(dec(r2.eth0[0]!)), VIP);
+  });
+
+  it('IPv6: a NAT reply above the client side’s MTU gets packet too big (the MTU, at least 1280)', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('2001:db8:1::11', 8080));
+    lab.send('eth0', tcp6({ flags: SYN }));
+    lab.eth0.mtu = 1300;
+    const reply = Buffer.from(
+      PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+        .ipv6({ src: '2001:db8:1::11', dst: CLIENT6, hopLimit: 64 })
+        .tcp({ srcPort: 8080, dstPort: 40000, flags: SYN | ACK })
+        .payload('x'.repeat(1300))
+        .build(),
+    );
+    const r = lab.send('eth1', reply);
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.DROP, 'frag-needed', 0, 1],
+    );
+    const e = dec(r.eth1[0]!);
+    assert.deepEqual([dst(e), e.icmpType, e.icmpRest], ['2001:db8:1::11', 2, 1300]);
+  });
+
+  it('a standby leaves ICMP errors in transit alone (ip_vs_forward_icmp checks backup_only)', () => {
+    const lab = natLab();
+    lab.send('eth0', tcp4());
+    // an error in transit (to an address that is not the director's) about VIP:80 → client
+    const quote = PacketBuilder.ipv4({ src: VIP, dst: CLIENT, ttl: 63 })
+      .tcp({ srcPort: 80, dstPort: 40000, flags: SYN | ACK })
+      .build()
+      .subarray(0, 28);
+    const err = () =>
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv4({ src: CLIENT, dst: '198.51.100.9' })
+          .icmp({ type: 3, code: 3 })
+          .payload(quote)
+          .build(),
+      );
+    assert.equal(lab.send('eth0', err()).eth1.length, 1, 'a director NATs it to the real server');
+    lab.ipvs.startDaemon({ state: 2, mcastIfn: 'eth0', syncId: 0 });
+    lab.ipvs.setSysctl('backup_only', 1);
+    assert.ok(lab.ipvs.standby);
+    const r = lab.send('eth0', err());
+    assert.deepEqual([r.verdict, r.eth1.length], [NF.ACCEPT, 0]);
+  });
+});
