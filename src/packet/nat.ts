@@ -2,9 +2,10 @@
  * NAT rewrites for the NAT (masquerading) transmitter (spec §5.5): change a decoded packet's
  * destination or source address and port in place and patch the IPv4 header checksum and the
  * TCP/UDP checksum incrementally (RFC 1624; the kernel's `tcp_fast_csum_update`), so the cost does
- * not depend on the payload. A UDP datagram without a checksum (0) gets a full one, as the kernel's
- * `udp_dnat_handler` / `udp_snat_handler` do (they only update a non-zero checksum incrementally),
- * except a first fragment, whose datagram is not all here; a computed 0 is sent as 0xFFFF (RFC 768).
+ * not depend on the payload. An IPv4 UDP datagram without a checksum (0) keeps none (spec §4.2: "if
+ * the UDP checksum field is 0 it is left 0"); over IPv6, where 0 is not allowed, it gets a full one,
+ * as the kernel's `udp_dnat_handler` / `udp_snat_handler` give every such datagram, except a first
+ * fragment, whose datagram is not all here; a computed 0 is sent as 0xFFFF (RFC 768).
  * SCTP's CRC32c covers no addresses and is recomputed only when the port changes (as
  * `sctp_dnat_handler` does). ICMP-quoted packets (`view.embedded`) have
  * their ports and addresses rewritten but no L4 checksum (the caller recomputes the ICMP checksum).
@@ -19,11 +20,12 @@ const UDP = IPPROTO.UDP;
 const OLD6 = new Uint32Array(4);
 
 /**
- * A UDP datagram that carried no checksum (0) after its rewrite: the full checksum over the new
- * pseudo-header, unless it is the first fragment of several (the rest of the datagram is not here).
+ * A UDP datagram that carried no checksum (0) after its rewrite: IPv4 leaves it without one (spec
+ * §4.2); IPv6 gets the full checksum over the new pseudo-header, unless it is the first fragment of
+ * several (the rest of the datagram is not here).
  */
 function udpFull(v: PacketView, buf: Uint8Array, co: number): void {
-  if (v.mf) return;
+  if (v.af !== 10 || v.mf) return;
   const c = l4Checksum(v.af, v.src, v.dst, UDP, buf, v.l4Offset, v.ipEnd - v.l4Offset);
   buf[co] = c >>> 8;
   buf[co + 1] = c;

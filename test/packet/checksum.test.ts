@@ -270,8 +270,9 @@ describe('nat', () => {
           // …and every checksum is what a full recomputation gives
           if (!p.v6)
             assert.equal(w.ipChecksum, ipv4HeaderChecksum(frame, w.l3Offset, w.ipHeaderLength));
-          // (a datagram without a checksum gets a full one, as udp_dnat_handler gives it)
+          // (an IPv4 datagram without a checksum keeps none, spec §4.2)
           if (p.proto === 'sctp') assert.ok(sctpChecksumOk(frame, w.l4Offset, w.l4Length));
+          else if (p.proto === 'udp0' && !p.v6) assert.equal(w.l4Checksum, 0);
           else
             assert.equal(
               w.l4Checksum,
@@ -282,7 +283,7 @@ describe('nat', () => {
         { numRuns: 500 },
       );
     });
-    it('gives a UDP datagram without a checksum a full one (udp_dnat_handler), not a first fragment', () => {
+    it('leaves an IPv4 UDP datagram without a checksum without one (§4.2); IPv6 gets a full one', () => {
       const f = PacketBuilder.eth()
         .ipv4({ src: '10.0.0.1', dst: '10.0.0.2' })
         .udp({ srcPort: 1, dstPort: 53, checksum: 0 })
@@ -292,12 +293,24 @@ describe('nat', () => {
       decodeEthernet(v, f, 0, f.length);
       natRewriteDst4(v, 0xc0a80001, 5353);
       assert.equal(f.readUInt16BE(v.l4Offset + 2), 5353);
-      assert.notEqual(f.readUInt16BE(v.l4Offset + 6), 0);
-      assert.equal(
-        f.readUInt16BE(v.l4Offset + 6),
-        l4Checksum(v.af, v.src, v.dst, v.protocol, f, v.l4Offset, v.l4Length),
-      );
+      assert.equal(f.readUInt16BE(v.l4Offset + 6), 0);
       assert.ok(ipv4HeaderChecksumOk(f, v.l3Offset));
+      natRewrite4(v, 0, 0xc0a80002, 4000);
+      assert.equal(f.readUInt16BE(v.l4Offset + 6), 0);
+      // IPv6 has no "no checksum" (RFC 8200): the rewrite gives the datagram its full checksum
+      const f6 = PacketBuilder.eth()
+        .ipv6({ src: '2001:db8::1', dst: '2001:db8::2' })
+        .udp({ srcPort: 1, dstPort: 53, checksum: 0 })
+        .payload('q')
+        .build();
+      const v6 = new PacketView();
+      assert.equal(decodeEthernet(v6, f6, 0, f6.length), 0);
+      natRewrite6(v6, 1, new Uint32Array([0x20010db8, 0, 0, 9]), 5353);
+      assert.notEqual(f6.readUInt16BE(v6.l4Offset + 6), 0);
+      assert.equal(
+        f6.readUInt16BE(v6.l4Offset + 6),
+        l4Checksum(v6.af, v6.src, v6.dst, v6.protocol, f6, v6.l4Offset, v6.l4Length),
+      );
       // the first fragment of a longer datagram: the rest is not here, the field stays 0
       const g = PacketBuilder.eth()
         .ipv4({ src: '10.0.0.1', dst: '10.0.0.2', mf: true })

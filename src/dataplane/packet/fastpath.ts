@@ -7,7 +7,7 @@
  * has more to do: a connection opener (conn_reuse_mode), a fragment, a template, NO_CPORT, an
  * application helper, a deleted destination, an IPv4 header with a wrong checksum, TTL 1, a
  * packet above the MTU, an unresolved next hop, a tunnel, a NAT rewrite of a UDP datagram without
- * a checksum (it gets a full one), a hook other than IPVS's, the classifier, or a tracer.
+ * a checksum, a hook other than IPVS's, the classifier, or a tracer.
  */
 import { NO_CONN } from '../../core/conn.js';
 import {
@@ -371,7 +371,7 @@ function headerSumOk(b: Uint8Array, o: number, ihl: number): boolean {
   return (s & 0xffff) + (s >>> 16) === 0xffff;
 }
 
-/** A UDP datagram without a checksum: NAT computes a full one (the slow path's business). */
+/** A UDP datagram without a checksum: left to the slow path (IPv4 keeps none, IPv6 gets one). */
 function udpNoChecksum(t: Tuple, buf: Uint8Array): boolean {
   return t.protocol === IPPROTO_UDP && buf[t.l4Offset + 6] === 0 && buf[t.l4Offset + 7] === 0;
 }
