@@ -29,6 +29,15 @@ export function splitControl(args: readonly string[]): {
   return { control, rest: a };
 }
 
+/**
+ * `ipvs adm` arguments for a wrapper that runs one ipvsadm command (`ipvsadm-save` is `-S`):
+ * the command goes after a leading `--control PATH`, before the user's other arguments.
+ */
+export function admWithCommand(command: string, args: readonly string[]): string[] {
+  const { control, rest } = splitControl(args);
+  return control === undefined ? [command, ...rest] : [`--control=${control}`, command, ...rest];
+}
+
 /** Runs `ipvs adm` in this process; resolves with the exit status. */
 export async function runAdmCli(args: readonly string[]): Promise<number> {
   const { control, rest } = splitControl(args);

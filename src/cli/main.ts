@@ -99,3 +99,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (sub.hot) tuneJit();
   return sub.run(rest);
 }
+
+/**
+ * The body of each executable in `bin/`: runs `main(argv)` and sets the exit status; an uncaught
+ * error is printed under the executable's `name` with status 1.
+ */
+export function runBin(name: string, argv: readonly string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const text = err instanceof Error && err.stack ? err.stack : String(err);
+      process.stderr.write(`${name}: ${text}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

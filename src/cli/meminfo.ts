@@ -20,8 +20,9 @@ export function meminfoAvailPages(text: string): number | null {
 }
 
 /**
- * This machine's available memory as the defences count it (spec §3.5): update_defense_level takes si_meminfo's freeram + bufferram, which
- * /proc/meminfo shows as MemFree and Buffers; elsewhere the free memory Node.js reports.
+ * This machine's available memory as the defences count it (spec §3.5): update_defense_level
+ * takes si_meminfo's freeram + bufferram, which /proc/meminfo shows as MemFree and Buffers;
+ * elsewhere the free memory Node.js reports.
  */
 export function hostAvailMemPages(): number {
   let pages: number | null = null;

@@ -362,7 +362,8 @@ export class Ipvs implements SchedEnv {
 
   /**
    * The checks the kernel makes while parsing a service request, before it looks the service up:
-   * family, identity fields and the scheduler name's length.
+   * family, identity fields, the scheduler name's length, and the flags, timeout and IPv4 netmask
+   * as integers in range.
    */
   #validateServiceKey(spec: ServiceSpec): { af: Af; addr: Uint32Array | null } {
     const af = this.#checkAf(spec.af);
