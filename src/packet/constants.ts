@@ -54,6 +54,7 @@ export const ICMP = {
   TIME_EXCEEDED: 11,
   PARAMETER_PROBLEM: 12,
   /** Destination unreachable codes. */
+  HOST_UNREACH: 1,
   PORT_UNREACH: 3,
   FRAG_NEEDED: 4,
 } as const;
@@ -66,7 +67,8 @@ export const ICMPV6 = {
   PARAM_PROB: 4,
   ECHO_REQUEST: 128,
   ECHO_REPLY: 129,
-  /** Destination unreachable code: port unreachable. */
+  /** Destination unreachable codes: address unreachable, port unreachable. */
+  ADDR_UNREACH: 3,
   PORT_UNREACH: 4,
 } as const;
 

@@ -109,8 +109,13 @@ export class Xmit {
     // routes say
     const loop = isLoopback(daf, target, toff);
     if (!loop && !c.net.route(daf, target, toff, res)) {
+      // err_unreach: dst_link_failure answers in the packet's own family (ipv4_link_failure:
+      // host unreachable, ip6_link_failure: address unreachable), quoting it before any rewrite
+      if (v.af === AF_INET6) c.icmp.send(v, pkt.ifc!, ICMPV6.DEST_UNREACH, ICMPV6.ADDR_UNREACH, 0);
+      else c.icmp.send(v, pkt.ifc!, ICMP.DEST_UNREACH, ICMP.HOST_UNREACH, 0);
       pkt.reason = R.NO_ROUTE;
-      if (this.#c.trace) this.#note('xmit', `no route to ${formatIp(daf, target, toff)}`);
+      if (this.#c.trace)
+        this.#note('icmp', `no route to ${formatIp(daf, target, toff)}: ICMP unreachable sent`);
       return -1;
     }
     const local = loop || res.local;

@@ -2,7 +2,8 @@
  * Transmitter and forwarding rules a packet capture shows (spec §4.5, §5.5; ip_vs_xmit.c,
  * ip_forward): no DNAT to a loopback address for packets from the network, no non-local route
  * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, and the
- * FORWARD ICMP hook idle on a standby.
+ * FORWARD ICMP hook idle on a standby, and an unreachable error when there is no route to the real
+ * server.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -119,6 +120,38 @@ describe('transmitter rules', () => {
     );
     const e = dec(r.eth1[0]!);
     assert.deepEqual([dst(e), e.icmpType, e.icmpRest], ['2001:db8:1::11', 2, 1300]);
+  });
+
+  it('no route to the real server: ICMPv6 address unreachable to the client, quoting its packet', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    // 2001:db8:2::/64 is neither connected nor routed (the lab has no IPv6 default route)
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('2001:db8:2::11', 8080));
+    const r = lab.send('eth0', tcp6({ flags: SYN }));
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.STOLEN, 'no-route', 1, 0],
+    );
+    const e = dec(r.eth0[0]!);
+    assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], [VIP6, CLIENT6, 1, 3]);
+    const q = quoted(r.eth0[0]!);
+    assert.deepEqual([src(q), dst(q), q.dstPort], [CLIENT6, VIP6, 80]);
+  });
+
+  it('no route to an IPv6 tunnel endpoint for an IPv4 client: ICMP host unreachable (the packet’s family)', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('2001:db8:2::11', 80, { af: 10, fwd: 2 }));
+    const r = lab.send('eth0', tcp4());
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.STOLEN, 'no-route', 1, 0],
+    );
+    const e = dec(r.eth0[0]!);
+    assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], [VIP, CLIENT, 3, 1]);
+    assert.deepEqual([src(quoted(r.eth0[0]!)), dst(quoted(r.eth0[0]!))], [CLIENT, VIP]);
+    // the connection was made before the transmitter failed, as in the kernel
+    assert.equal(lab.ipvs.listConns().length, 1);
   });
 
   it('a standby leaves ICMP errors in transit alone (ip_vs_forward_icmp checks backup_only)', () => {
