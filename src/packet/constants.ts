@@ -54,6 +54,7 @@ export const ICMP = {
   TIME_EXCEEDED: 11,
   PARAMETER_PROBLEM: 12,
   /** Destination unreachable codes. */
+  NET_UNREACH: 0,
   HOST_UNREACH: 1,
   PORT_UNREACH: 3,
   FRAG_NEEDED: 4,
@@ -67,7 +68,8 @@ export const ICMPV6 = {
   PARAM_PROB: 4,
   ECHO_REQUEST: 128,
   ECHO_REPLY: 129,
-  /** Destination unreachable codes: address unreachable, port unreachable. */
+  /** Destination unreachable codes: no route, address unreachable, port unreachable. */
+  NOROUTE: 0,
   ADDR_UNREACH: 3,
   PORT_UNREACH: 4,
 } as const;

@@ -543,6 +543,15 @@ export class PacketEngine {
       (v.l2Offset >= 0 && (buf[v.l2Offset]! & 1) !== 0)
     )
       return NF.ACCEPT;
+    // ip_route_input comes first: without a route the packet ends in ip_error (IPv4: network
+    // unreachable) or ip6_pkt_discard (IPv6: no route) and never reaches ip_forward or IPVS
+    if (!this.net.route(af, v.dst, 0, this.ctx.route)) {
+      if (af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.DEST_UNREACH, ICMPV6.NOROUTE, 0);
+      else this.icmp.send(v, ifc, ICMP.DEST_UNREACH, ICMP.NET_UNREACH, 0);
+      pkt.reason = R.NO_ROUTE;
+      if (c.trace) c.trace.step('icmp', 'forwarding: no route, ICMP unreachable sent');
+      return NF.DROP;
+    }
     // ip_forward: the TTL is checked and decremented before the FORWARD hook
     if (v.ttl <= 1) {
       if (af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.TIME_EXCEEDED, 0, 0);
@@ -578,12 +587,12 @@ export class PacketEngine {
   /**
    * The MTU a packet in transit exceeds, else 0: IPv4 only with DF (a reassembled datagram by its
    * largest fragment), IPv6 always (a reassembled one only by its largest fragment), against the
-   * route toward its destination (IPv6: at least 1280). No route: 0 (not this check's business).
+   * route toward its destination (IPv6: at least 1280), which `ctx.route` holds.
    */
   #forwardTooBig(pkt: Pkt): number {
     const v = pkt.view;
     const res = this.ctx.route;
-    if (!this.net.route(v.af, v.dst, 0, res) || res.local) return 0;
+    if (res.local) return 0;
     const len = v.ipEnd - v.l3Offset;
     if (v.af === AF_INET6) {
       const mtu = res.mtu < 1280 ? 1280 : res.mtu;

@@ -1,16 +1,16 @@
 /**
  * Transmitter and forwarding rules a packet capture shows (spec §4.5, §5.5; ip_vs_xmit.c,
  * ip_forward): no DNAT to a loopback address for packets from the network, no non-local route
- * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, and the
- * FORWARD ICMP hook idle on a standby, and an unreachable error when there is no route to the real
- * server.
+ * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, the
+ * FORWARD ICMP hook idle on a standby, and unreachable errors when there is no route (to the real
+ * server, or for a packet in transit).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
 import { PacketBuilder } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, CLIENT6, MAC, RS1, VIP, VIP6, makeLab, natLab } from './lab.js';
+import { CLIENT, CLIENT6, MAC, RS1, RS6, VIP, VIP6, makeLab, natLab } from './lab.js';
 import { ACK, SYN, dec, dst, quoted, rsTcp4, src, tcp4 } from './frames.js';
 
 function tcp6(o: { flags: number; dst?: string }): Buffer {
@@ -152,6 +152,27 @@ describe('transmitter rules', () => {
     assert.deepEqual([src(quoted(r.eth0[0]!)), dst(quoted(r.eth0[0]!))], [CLIENT, VIP]);
     // the connection was made before the transmitter failed, as in the kernel
     assert.equal(lab.ipvs.listConns().length, 1);
+  });
+
+  it('a packet in transit with no route: ICMPv6 no route to its sender, before IPVS sees it', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 8080));
+    // a real server's packet to a client the director has no route to (no IPv6 default route)
+    const stray = Buffer.from(
+      PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+        .ipv6({ src: RS6, dst: '2001:db8:5::5', hopLimit: 1 })
+        .tcp({ srcPort: 8080, dstPort: 40000, flags: SYN | ACK })
+        .build(),
+    );
+    const r = lab.send('eth1', stray);
+    assert.deepEqual(
+      [r.verdict, r.reason, r.eth0.length, r.eth1.length],
+      [NF.DROP, 'no-route', 0, 1],
+    );
+    // the route comes before the hop limit: unreachable, not time exceeded
+    const e = dec(r.eth1[0]!);
+    assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], ['2001:db8:1::1', RS6, 1, 0]);
   });
 
   it('a standby leaves ICMP errors in transit alone (ip_vs_forward_icmp checks backup_only)', () => {
