@@ -506,6 +506,46 @@ describe('proxy data plane (TCP)', () => {
     lb.ctl.run({ cmd: 'delService', service: svc });
   });
 
+  it('holds a client whose server was deleted, still relays the server, and goes on once it is added back', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    const b = backends[2]!;
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    try {
+      const { name, sock } = await whoAnswers(port);
+      assert.equal(name, 'c');
+      const rs = [...b.sockets].at(-1)!;
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      // an exchange first: a keep-alive connection may be in the native relay when it is deleted
+      sock.write('one');
+      await until(() => text.includes('one'), 3000, 'the first echo');
+      lb.ctl.run({ cmd: 'delDest', service: svc, dest: masq(b.port) });
+      // IPVS drops the client's segments now (expire_nodest_conn = 0): nothing reaches the server
+      sock.write('two');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(Buffer.concat(b.received.at(-1)!).toString(), 'one');
+      // … and still NATs the real server's back to the client (handle_response)
+      rs.write('push');
+      await until(() => text.includes('push'), 3000, 'the server’s push');
+      const entry = () => lb.ipvs.listConns().find((c) => c.vport === port)!;
+      assert.equal(entry().stateName, 'ESTABLISHED');
+      // added back, the destination comes from the trash with its connection: the client's
+      // bytes go on (as its retransmissions would), nothing lost
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+      await until(() => text.includes('two'), 3000, 'the held bytes’ echo');
+      sock.write('three');
+      await until(() => text.includes('three'), 3000, 'the echo after the re-add');
+      assert.equal(Buffer.concat(b.received.at(-1)!).toString(), 'onetwothree');
+      assert.equal(lb.ipvs.getService(svc).dests[0]!.activeConns, 1);
+      sock.end();
+      await closed(sock);
+    } finally {
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
   it('closes connections of a deleted server with expire_nodest_conn', async () => {
     const port = await freePort();
     const svc = tcpService(port, 'rr');

@@ -23,6 +23,8 @@ export interface OpenTcp {
   readonly native: boolean;
   /** Stops forwarding if its destination is gone. */
   checkDest(): void;
+  /** Forwards again if it was stopped and its destination is back. */
+  resume(): void;
 }
 
 /**

@@ -226,6 +226,10 @@ export class ProxyDataplane implements Dataplane {
       case 'delDest':
         this.#stallNative();
         break;
+      case 'newDest':
+        // a destination added back comes from the trash with its connections (ip_vs_trash_get_dest)
+        if (this.#ctx) for (const c of this.#ctx.tcpOpen) c.resume();
+        break;
       default:
         break;
     }

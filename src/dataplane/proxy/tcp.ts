@@ -63,6 +63,7 @@ const F_WAIT = 1 << 10;
 /** The side's handle is reading. */
 const F_READING = 1 << 12;
 const F_CONNECTED = 1 << 14;
+/** The entry's destination is deleted: the client is not read (IPVS drops its packets). */
 const F_STALLED = 1 << 15;
 const F_DONE = 1 << 16;
 /** A short read from the server was not followed by its FIN: no more peeks (keep-alive). */
@@ -149,6 +150,8 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   #shutS: ShutdownReq | null = null;
   /** The native relay's slot while it moves the bytes, else -1. */
   #slot = -1;
+  /** Bytes read from the client into #bufC and held while the connection is stalled. */
+  #held = 0;
 
   constructor(
     ctx: ProxyContext,
@@ -197,7 +200,9 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     const pool = this.ctx.pool;
     let b = fromClient ? this.#bufC : this.#bufS;
     const last = fromClient ? this.#lastC : this.#lastS;
-    const lent = (this.#f & (F_WAIT << (fromClient ? SERVER : CLIENT))) !== 0;
+    const lent =
+      (this.#f & (F_WAIT << (fromClient ? SERVER : CLIENT))) !== 0 ||
+      (fromClient && this.#held > 0);
     if (b === null) b = pool.getSmall();
     else if (!lent) {
       if (last === b.length && b.length < pool.large) {
@@ -240,12 +245,15 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     return undefined;
   }
 
-  /** `n` bytes arrived in `buf` from one side: count, run the state machine, forward. */
+  /**
+   * `n` bytes arrived in `buf` from one side: count, run the state machine, forward. The client's
+   * bytes wait in `buf` while the entry's destination is deleted (see #stall).
+   */
   relay(fromClient: boolean, n: number, buf: Buffer): boolean {
     const h = this.h;
-    if (h < 0 || this.#f & F_STALLED) return false;
-    if (this.#destGone()) {
-      this.#stall();
+    if (h < 0) return false;
+    if (fromClient && this.#destGone()) {
+      this.#stall(n);
       return false;
     }
     const ops = this.ctx.ipvs.ops;
@@ -316,16 +324,38 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   }
 
   /**
-   * Data for a connection whose destination was deleted. IPVS drops such packets (and with
-   * expire_nodest_conn expires the connection at once); the proxy stops forwarding and lets the
-   * entry expire, which closes both sockets.
+   * The entry's destination was deleted. IPVS drops the client's packets then, without re-arming
+   * the entry's timer (with expire_nodest_conn it expires the entry at once, which closes both
+   * sockets), and still forwards the real server's: the proxy stops reading the client, keeps the
+   * `held` bytes it had read, and relays the server as before. When the destination is added back
+   * (the kernel takes it from its trash, connections and all), `resume` forwards what was held
+   * and reads the client again, as the client's retransmissions would get through then.
    */
-  #stall(): void {
+  #stall(held: number): void {
     this.#fromNative(true);
     this.#f |= F_STALLED;
+    this.#held = held;
     this.#readStop(CLIENT);
-    this.#readStop(SERVER);
+    const f = this.#f;
+    if (!(f & (F_CLOSING << SERVER)) && f & F_CONNECTED) {
+      // back from the native relay, the handles have no buffers of ours
+      if (this.#bufS === null) this.server.useUserBuffer(this.nextBuf(false));
+      if (!(f & (F_WAIT << CLIENT))) this.#readStart(SERVER);
+    }
     if (this.ctx.ipvs.sysctl.expire_nodest_conn && this.h >= 0) this.ctx.ipvs.ops.expireNow(this.h);
+  }
+
+  /** The destination is available again (see #stall): forward what was held, read the client. */
+  resume(): void {
+    const f = this.#f;
+    if (!(f & F_STALLED) || f & (F_DONE | (F_CLOSING << CLIENT)) || this.#destGone()) return;
+    this.#f = f & ~F_STALLED;
+    const n = this.#held;
+    this.#held = 0;
+    if (this.#bufC === null) this.client.useUserBuffer(this.nextBuf(true));
+    // a write toward the server still pending resumes the client once it completes (drained)
+    if (n > 0 && !this.relay(true, n, this.#bufC!)) return;
+    if (!(this.#f & (F_WAIT << SERVER))) this.#readStart(CLIENT);
   }
 
   #readStart(side: number): void {
@@ -358,7 +388,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   /** A pending write toward one side completed: resume reading from the other side. */
   drained(toClient: boolean): void {
     const f = this.#f;
-    if (f & F_STALLED || !(f & F_CONNECTED)) return;
+    if ((f & F_STALLED && !toClient) || !(f & F_CONNECTED)) return;
     this.#readStart(toClient ? SERVER : CLIENT);
   }
 
@@ -661,13 +691,13 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
 
   /** Stops forwarding if the destination is gone (for a connection in the native relay). */
   checkDest(): void {
-    if (this.#destGone()) this.#stall();
+    if (this.#destGone() && !(this.#f & F_STALLED)) this.#stall(0);
   }
 
   /** The relay's counts of one loop turn (called by ./splice.ts). */
   nativeStats(inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
     if (this.h < 0) return;
-    if (this.#destGone()) this.#stall();
+    if (this.#destGone()) this.#stall(0);
     else this.#count(inPkts, inBytes, outPkts, outBytes);
   }
 
@@ -686,11 +716,11 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     this.#slot = -1;
     this.#f &= ~F_NATIVE;
     this.nativeStats(inPkts, inBytes, outPkts, outBytes);
-    if (this.#f & F_STALLED) return;
     if (code < 0) {
       this.#error(side, code);
       return;
     }
+    if (this.#f & F_STALLED) return;
     this.client.useUserBuffer(this.nextBuf(true));
     this.server.useUserBuffer(this.nextBuf(false));
     this.#readStart(CLIENT);
