@@ -49,6 +49,8 @@ export class Pkt {
   property = false;
   /** Addressed to the director (LOCAL_IN) rather than in transit (FORWARD). */
   local = false;
+  /** Sent to the interface's own MAC (pkt_type PACKET_HOST), not broadcast or multicast. */
+  host = true;
   /** After ACCEPT: the packet was rewritten by the out path and must be routed on. */
   reroute = false;
   /** Why the frame ended as it did (R.*), -1 when it was forwarded. */

@@ -355,6 +355,7 @@ export class PacketEngine {
     pkt.mark = 0;
     pkt.property = false;
     pkt.local = false;
+    pkt.host = true;
     pkt.reroute = false;
     pkt.reason = R.PASS;
     pkt.forwarded = -1;
@@ -414,6 +415,7 @@ export class PacketEngine {
     pkt.mark = 0;
     pkt.property = false;
     pkt.local = true;
+    pkt.host = true;
     pkt.reroute = false;
     pkt.reason = R.PASS;
     pkt.forwarded = -1;
@@ -469,6 +471,11 @@ export class PacketEngine {
         return NF.DROP;
       }
     }
+    pkt.host = !(
+      pktType === PKTTYPE.BROADCAST ||
+      pktType === PKTTYPE.MULTICAST ||
+      (len >= 6 && (buf[off]! & 1) !== 0)
+    );
     const r = decodeEthernet(v, buf, off, len);
     if (r !== 0) {
       this.counters.malformed[r]!++;
@@ -537,12 +544,7 @@ export class PacketEngine {
     // ip_forward drops what was not sent to this host's MAC (pkt_type != PACKET_HOST) before the
     // TTL check and the FORWARD hook: a multicast / broadcast frame (an MLD report with hop
     // limit 1, say) is the host's business, never a transit packet answered with time exceeded.
-    if (
-      pktType === PKTTYPE.BROADCAST ||
-      pktType === PKTTYPE.MULTICAST ||
-      (v.l2Offset >= 0 && (buf[v.l2Offset]! & 1) !== 0)
-    )
-      return NF.ACCEPT;
+    if (!pkt.host) return NF.ACCEPT;
     // ip_route_input comes first: without a route the packet ends in ip_error (IPv4: network
     // unreachable) or ip6_pkt_discard (IPv6: no route) and never reaches ip_forward or IPVS
     if (!this.net.route(af, v.dst, 0, this.ctx.route)) {

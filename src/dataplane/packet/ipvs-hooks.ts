@@ -166,6 +166,8 @@ export class IpvsHandlers {
     const c = this.ctx;
     const v = pkt.view;
     if (pkt.property) return NF.ACCEPT;
+    // a broadcast or multicast frame is not for IPVS, even to a VIP (pkt_type != PACKET_HOST)
+    if (!pkt.host && hook !== HOOK.LOCAL_OUT) return NF.ACCEPT;
     if (!ipvs.enabled || ipvs.standby) return NF.ACCEPT;
     const proto = v.protocol;
     if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {

@@ -2,8 +2,8 @@
  * Transmitter and forwarding rules a packet capture shows (spec §4.5, §5.5; ip_vs_xmit.c,
  * ip_forward): no DNAT to a loopback address for packets from the network, no non-local route
  * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, the
- * FORWARD ICMP hook idle on a standby, and unreachable errors when there is no route (to the real
- * server, or for a packet in transit).
+ * FORWARD ICMP hook idle on a standby, broadcast frames to a VIP left to the host, and unreachable
+ * errors when there is no route (to the real server, or for a packet in transit).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { NF } from '../../../src/dataplane/packet/hooks.js';
 import { PacketBuilder } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, CLIENT6, MAC, RS1, RS6, VIP, VIP6, makeLab, natLab } from './lab.js';
-import { ACK, SYN, dec, dst, quoted, rsTcp4, src, tcp4 } from './frames.js';
+import { ACK, SYN, dec, dst, quoted, rsTcp4, src, tcp4, udp4 } from './frames.js';
 
 function tcp6(o: { flags: number; dst?: string }): Buffer {
   return Buffer.from(
@@ -173,6 +173,20 @@ describe('transmitter rules', () => {
     // the route comes before the hop limit: unreachable, not time exceeded
     const e = dec(r.eth1[0]!);
     assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], ['2001:db8:1::1', RS6, 1, 0]);
+  });
+
+  it('a datagram to the VIP in a broadcast or multicast frame is left to the host (pkt_type ≠ PACKET_HOST)', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 53, { protocol: 17, scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 53, { protocol: 17 }), destSpec(RS1, 53));
+    for (const dmac of ['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01']) {
+      const r = lab.send('eth0', udp4({ dmac }));
+      assert.deepEqual([r.verdict, r.eth1.length], [NF.ACCEPT, 0], dmac);
+    }
+    assert.equal(lab.ipvs.listConns().length, 0);
+    // the same datagram to the director's MAC is IPVS's
+    assert.equal(lab.send('eth0', udp4()).eth1.length, 1);
+    assert.equal(lab.ipvs.listConns().length, 1);
   });
 
   it('a standby leaves ICMP errors in transit alone (ip_vs_forward_icmp checks backup_only)', () => {
