@@ -560,6 +560,13 @@ export class IpvsHandlers {
         );
       pkt.reason = R.CONSUMED;
       verdict = NF.STOLEN;
+    } else if (
+      af === AF_INET6 &&
+      hook === HOOK.LOCAL_OUT &&
+      (t.flags(h) & CONN_F_FWD_MASK) !== FWD_MASQ
+    ) {
+      // ip_vs_in_icmp_v6: the host's own error about a DR / TUN / LOCALNODE connection just goes
+      verdict = NF.ACCEPT;
     } else {
       ipvs.ops.inStats(h, v.ipTotalLength);
       pkt.forwarded = 0;

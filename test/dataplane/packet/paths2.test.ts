@@ -203,6 +203,49 @@ describe('PacketEngine paths (2)', () => {
     assert.deepEqual(checksumErrors(r.eth0[0]!), []);
   });
 
+  it('ICMPv6: the host’s own error about a DR connection just goes (ip_vs_in_icmp_v6 at LOCAL_OUT)', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 80, { fwd: 3 }));
+    lab.send(
+      'eth0',
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .tcp({ srcPort: 1234, dstPort: 80, flags: SYN })
+        .build(),
+    );
+    const inpkts = lab.ipvs.total.inpkts;
+    const quote = PacketBuilder.ipv6({ src: VIP6, dst: CLIENT6 })
+      .tcp({ srcPort: 80, dstPort: 1234, flags: SYN | ACK })
+      .build()
+      .subarray(0, 48);
+    const err = (): Uint8Array =>
+      PacketBuilder.ipv6({ src: '2001:db8::1', dst: VIP6 })
+        .icmpv6({ type: 1, code: 4 })
+        .payload(quote)
+        .build();
+    lab.io0.sent.length = 0;
+    lab.io1.sent.length = 0;
+    const e = err();
+    assert.equal(lab.engine.output(lab.eth0, Buffer.from(e), 0, e.length), NF.ACCEPT);
+    lab.engine.tx.commit();
+    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+    assert.equal(lab.ipvs.total.inpkts, inpkts);
+    // from the network, the same error is the connection's: sent on to the real server
+    const r = lab.send(
+      'eth0',
+      Buffer.concat([
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv6({ src: CLIENT6, dst: VIP6 })
+          .build()
+          .subarray(0, 14),
+        Buffer.from(e),
+      ]),
+    );
+    assert.deepEqual([r.eth1.length, dmac(r.eth1[0]!)], [1, MAC.rs1]);
+    assert.equal(lab.ipvs.total.inpkts, inpkts + 1);
+  });
+
   it('IPv6 DR and IPv6-in-IPv6 tunnelling', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
