@@ -172,8 +172,9 @@ export class Xmit {
         return -1;
       }
     } else if (!(mode & RT_TUNNEL && !c.ipvs.sysctl.pmtu_disc)) {
-      // a reassembled datagram is judged by its largest fragment (__mtu_check_toobig_v4)
-      if (v.df && (pkt.fragMax > 0 ? pkt.fragMax : len) > mtu && !icmp) {
+      // ensure_mtu_is_adequate: IPv4 by the whole length, even for a reassembled datagram (its
+      // header has DF only when every fragment had it); only IPv6 judges by the largest fragment
+      if (v.df && len > mtu && !icmp) {
         c.icmp.send(v, pkt.ifc!, ICMP.DEST_UNREACH, ICMP.FRAG_NEEDED, mtu & 0xffff);
         pkt.reason = R.FRAG_NEEDED;
         if (this.#c.trace)

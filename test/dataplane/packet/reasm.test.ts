@@ -191,6 +191,14 @@ describe('IPv4 reassembly', () => {
     const e = dec(r.eth0[0]!);
     assert.deepEqual([e.icmpType, e.icmpCode, e.u32[2]! & 0xffff], [3, 4, 1000]);
     assert.deepEqual([quoted(r.eth0[0]!).ipTotalLength, quoted(r.eth0[0]!).mf], [2028, false]);
+    // IPVS judges an IPv4 datagram by its whole length (ensure_mtu_is_adequate, skb->len): with
+    // DF, one above the path MTU is refused even when each of its fragments would fit
+    lab.eth1.mtu = 1500;
+    const fit = split(udp4({ payload: 2000, id: 9 }), [1480], { df: true });
+    lab.send('eth0', fit[0]!);
+    const r2 = lab.send('eth0', fit[1]!);
+    assert.deepEqual([r2.reason, r2.eth1.length, r2.eth0.length], ['frag-needed', 0, 1]);
+    assert.equal(dec(r2.eth0[0]!).u32[2]! & 0xffff, 1500);
   });
 
   it('a datagram not whole in 30 s: dropped, ICMP reassembly time exceeded when its first came', () => {
