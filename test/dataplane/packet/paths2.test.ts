@@ -36,6 +36,15 @@ function tunnelError(kind: 'gue' | 'gre'): Buffer {
   );
 }
 
+/** The client's SYN from port 1234 to VIP6:80. */
+const syn6 = (): Buffer =>
+  Buffer.from(
+    PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .tcp({ srcPort: 1234, dstPort: 80, flags: SYN })
+      .build(),
+  );
+
 describe('PacketEngine paths (2)', () => {
   for (const [kind, tunType, tunPort] of [
     ['gue', 1, 6080],
@@ -178,13 +187,7 @@ describe('PacketEngine paths (2)', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 8080));
-    lab.send(
-      'eth0',
-      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
-        .ipv6({ src: CLIENT6, dst: VIP6 })
-        .tcp({ srcPort: 1234, dstPort: 80, flags: SYN })
-        .build(),
-    );
+    lab.send('eth0', syn6());
     const quote = PacketBuilder.ipv6({ src: CLIENT6, dst: RS6, hopLimit: 63 })
       .tcp({ srcPort: 1234, dstPort: 8080, flags: SYN })
       .build()
@@ -207,41 +210,26 @@ describe('PacketEngine paths (2)', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 80, { fwd: 3 }));
-    lab.send(
-      'eth0',
-      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
-        .ipv6({ src: CLIENT6, dst: VIP6 })
-        .tcp({ srcPort: 1234, dstPort: 80, flags: SYN })
-        .build(),
-    );
+    lab.send('eth0', syn6());
     const inpkts = lab.ipvs.total.inpkts;
     const quote = PacketBuilder.ipv6({ src: VIP6, dst: CLIENT6 })
       .tcp({ srcPort: 80, dstPort: 1234, flags: SYN | ACK })
       .build()
       .subarray(0, 48);
-    const err = (): Uint8Array =>
+    const e = Buffer.from(
       PacketBuilder.ipv6({ src: '2001:db8::1', dst: VIP6 })
         .icmpv6({ type: 1, code: 4 })
         .payload(quote)
-        .build();
+        .build(),
+    );
     lab.io0.sent.length = 0;
     lab.io1.sent.length = 0;
-    const e = err();
     assert.equal(lab.engine.output(lab.eth0, Buffer.from(e), 0, e.length), NF.ACCEPT);
     lab.engine.tx.commit();
     assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
     assert.equal(lab.ipvs.total.inpkts, inpkts);
     // from the network, the same error is the connection's: sent on to the real server
-    const r = lab.send(
-      'eth0',
-      Buffer.concat([
-        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
-          .ipv6({ src: CLIENT6, dst: VIP6 })
-          .build()
-          .subarray(0, 14),
-        Buffer.from(e),
-      ]),
-    );
+    const r = lab.send('eth0', Buffer.concat([syn6().subarray(0, 14), e]));
     assert.deepEqual([r.eth1.length, dmac(r.eth1[0]!)], [1, MAC.rs1]);
     assert.equal(lab.ipvs.total.inpkts, inpkts + 1);
   });
