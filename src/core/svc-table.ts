@@ -3,7 +3,7 @@
  * fwmark, new services at the head of their bucket, and `find()` in the kernel's lookup order
  * (fwmark, exact, FTP-data fallback to port 21, port-0 service). Lookups allocate nothing.
  */
-import { addrEqual, addrFold } from './addr.js';
+import { AF_INET6, addrEqual, addrFold } from './addr.js';
 import { IPPROTO_TCP } from './constants.js';
 import type { Service } from './service.js';
 
@@ -17,6 +17,8 @@ export class ServiceTable {
   #ftpSvcs = 0;
   #nullportSvcs = 0;
   #count = 0;
+  /** Services by family: [IPv4, IPv6]. */
+  readonly #byAf = [0, 0];
 
   constructor(salt: number) {
     this.#salt = salt >>> 0;
@@ -25,6 +27,11 @@ export class ServiceTable {
   /** Number of services. */
   get size(): number {
     return this.#count;
+  }
+
+  /** True while a service of family `af` exists (IPVS's hooks for the family are registered). */
+  hasFamily(af: number): boolean {
+    return this.#byAf[af === AF_INET6 ? 1 : 0]! > 0;
   }
 
   #hash(proto: number, af: number, addr: ArrayLike<number>, port: number): number {
@@ -44,6 +51,7 @@ export class ServiceTable {
       else if (svc.port === 0) this.#nullportSvcs++;
     }
     this.#count++;
+    this.#byAf[svc.af === AF_INET6 ? 1 : 0]!++;
   }
 
   /** Removes a service. */
@@ -59,6 +67,7 @@ export class ServiceTable {
       else if (svc.port === 0) this.#nullportSvcs--;
     }
     this.#count--;
+    this.#byAf[svc.af === AF_INET6 ? 1 : 0]!--;
   }
 
   /** Exact (af, protocol, address, port) lookup. */

@@ -517,9 +517,11 @@ export class PacketEngine {
     if (v.isFragment) {
       // IPv4: ip_local_deliver reassembles what is addressed to the host before LOCAL_IN; with a
       // classifier everything is, as conntrack's defragmentation does before iptables marks it.
-      // IPv6: the defragmentation IPVS enables takes every fragment at PREROUTING.
+      // IPv6: the defragmentation an IPv6 service enables takes every fragment at PREROUTING.
       const local = this.net.isLocal(af, v.dst, 0);
-      if (af === AF_INET6 ? local || this.ipvs.enabled : local || this.classifier.size > 0) {
+      const all =
+        af === AF_INET6 ? this.ipvs.services.hasFamily(AF_INET6) : this.classifier.size > 0;
+      if (local || all) {
         const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
         if (r >= 0) return r;
       }
@@ -578,7 +580,12 @@ export class PacketEngine {
       return NF.DROP;
     }
     setTtl(v, v.ttl - 1);
-    if (af === AF_INET && v.isFragment && GATHERED[v.protocol] === 1) {
+    if (
+      af === AF_INET &&
+      v.isFragment &&
+      GATHERED[v.protocol] === 1 &&
+      this.ipvs.services.hasFamily(AF_INET)
+    ) {
       // IPVS's out and ICMP handlers gather the fragments they see first (ip_vs_gather_frags)
       const r = this.#defrag(pkt, ifc, USER_FWD);
       if (r >= 0) return r;

@@ -112,6 +112,8 @@ export class FastPath {
     ) {
       return false;
     }
+    // no hooks for a family without services: the full path passes such packets on
+    if (!ipvs.services.hasFamily(af)) return false;
     const conns = ipvs.conns;
     const proto = t.protocol;
     // the out-lookup keys on the packet's destination, the in-lookup on its source
@@ -127,7 +129,6 @@ export class FastPath {
       if (h === NO_CONN) return false;
       return this.#in(h, t, buf, off);
     }
-    if (!ipvs.enabled) return false;
     const h = conns.outGetAt(bo, af, proto, t.saddr, t.sport, t.daddr, t.dport);
     if (h === NO_CONN) return false;
     return this.#out(h, t, buf, off);

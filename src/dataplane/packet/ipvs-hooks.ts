@@ -96,8 +96,9 @@ export class IpvsHandlers {
   forwardIcmp(pkt: Pkt, hook: number): number {
     const v = pkt.view;
     if (v.protocol !== IPPROTO.ICMP && v.protocol !== IPPROTO.ICMPV6) return NF.ACCEPT;
-    // like the in handler: nothing to do for a standby (backup_only with a backup running)
-    if (!this.ipvs.enabled || this.ipvs.standby) return NF.ACCEPT;
+    // like the in handler: nothing to do without the family's hooks or for a standby
+    // (backup_only with a backup running)
+    if (!this.ipvs.services.hasFamily(v.af) || this.ipvs.standby) return NF.ACCEPT;
     const r = this.#inIcmp(pkt, hook);
     return r === UNRELATED ? NF.ACCEPT : r;
   }
@@ -168,7 +169,8 @@ export class IpvsHandlers {
     if (pkt.property) return NF.ACCEPT;
     // a broadcast or multicast frame is not for IPVS, even to a VIP (pkt_type != PACKET_HOST)
     if (!pkt.host && hook !== HOOK.LOCAL_OUT) return NF.ACCEPT;
-    if (!ipvs.enabled || ipvs.standby) return NF.ACCEPT;
+    // the family's hooks exist only while it has a service (spec §1.1)
+    if (!ipvs.services.hasFamily(v.af) || ipvs.standby) return NF.ACCEPT;
     const proto = v.protocol;
     if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {
       const r = this.#inIcmp(pkt, hook);
@@ -583,7 +585,7 @@ export class IpvsHandlers {
     const ipvs = this.ipvs;
     const c = this.ctx;
     const v = pkt.view;
-    if (pkt.property || !ipvs.enabled) return NF.ACCEPT;
+    if (pkt.property || !ipvs.services.hasFamily(v.af)) return NF.ACCEPT;
     const proto = v.protocol;
     if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {
       const r = this.#outIcmp(pkt);

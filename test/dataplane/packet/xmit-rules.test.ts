@@ -2,8 +2,9 @@
  * Transmitter and forwarding rules a packet capture shows (spec §4.5, §5.5; ip_vs_xmit.c,
  * ip_forward): no DNAT to a loopback address for packets from the network, no non-local route
  * for a loopback source, the MTU of a forwarded NAT reply checked before IPVS sees it, the
- * FORWARD ICMP hook idle on a standby, broadcast frames to a VIP left to the host, and unreachable
- * errors when there is no route (to the real server, or for a packet in transit).
+ * FORWARD ICMP hook idle on a standby, broadcast frames to a VIP left to the host, IPVS's hooks
+ * only for a family with a service, and unreachable errors when there is no route (to the real
+ * server, or for a packet in transit).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -187,6 +188,26 @@ describe('transmitter rules', () => {
     // the same datagram to the director's MAC is IPVS's
     assert.equal(lab.send('eth0', udp4()).eth1.length, 1);
     assert.equal(lab.ipvs.listConns().length, 1);
+  });
+
+  it('the last IPv4 service deleted: IPv4 replies of its connections are left to the host (the family’s hooks go)', () => {
+    const lab = natLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.send('eth0', tcp4());
+    const reply = (seq: number) => rsTcp4({ flags: ACK, seq, ack: 1001 });
+    assert.equal(src(dec(lab.receive('eth1', reply(1)).eth0[0]!)), VIP, 'SNATed while it exists');
+    lab.ipvs.delService(svcSpec(VIP, 80));
+    // the connection stays in the table, but no IPv4 hook looks at it (slow and fast path): the
+    // reply is the host's to forward as it is, never SNATed to the VIP
+    assert.equal(lab.ipvs.listConns().length, 1);
+    const outBefore = lab.ipvs.total.outpkts;
+    const r = lab.send('eth1', reply(2));
+    assert.deepEqual([r.verdict, r.eth0.length], [NF.ACCEPT, 0]);
+    assert.equal(lab.receive('eth1', reply(3)).eth0.length, 0);
+    assert.equal(lab.ipvs.total.outpkts, outBefore);
+    // an IPv4 service again: its connections are looked at once more
+    lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
+    assert.equal(src(dec(lab.send('eth1', reply(4)).eth0[0]!)), VIP);
   });
 
   it('a standby leaves ICMP errors in transit alone (ip_vs_forward_icmp checks backup_only)', () => {
