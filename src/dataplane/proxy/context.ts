@@ -107,6 +107,8 @@ export class ProxyContext {
   liveTcp = 0;
   /** The same connections, for the connect-timeout sweep and stop(). */
   readonly tcpOpen = new Set<OpenTcp>();
+  /** Those of them stalled on a deleted destination (resumed when one is added back). */
+  readonly tcpStalled = new Set<OpenTcp>();
   /** UDP flows across all services. */
   liveUdp = 0;
   /** Set once stop() has begun: listeners are closed and new clients refused. */

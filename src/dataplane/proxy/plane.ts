@@ -228,7 +228,7 @@ export class ProxyDataplane implements Dataplane {
         break;
       case 'newDest':
         // a destination added back comes from the trash with its connections (ip_vs_trash_get_dest)
-        if (this.#ctx) for (const c of this.#ctx.tcpOpen) c.resume();
+        if (this.#ctx) for (const c of this.#ctx.tcpStalled) c.resume();
         break;
       default:
         break;

@@ -335,6 +335,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     this.#fromNative(true);
     this.#f |= F_STALLED;
     this.#held = held;
+    this.ctx.tcpStalled.add(this);
     this.#readStop(CLIENT);
     const f = this.#f;
     if (!(f & (F_CLOSING << SERVER)) && f & F_CONNECTED) {
@@ -350,6 +351,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     const f = this.#f;
     if (!(f & F_STALLED) || f & (F_DONE | (F_CLOSING << CLIENT)) || this.#destGone()) return;
     this.#f = f & ~F_STALLED;
+    this.ctx.tcpStalled.delete(this);
     const n = this.#held;
     this.#held = 0;
     if (this.#bufC === null) this.client.useUserBuffer(this.nextBuf(true));
@@ -593,6 +595,7 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     this.h = -1;
     ctx.liveTcp--;
     ctx.tcpOpen.delete(this);
+    ctx.tcpStalled.delete(this);
     ctx.onIdle?.();
   }
 

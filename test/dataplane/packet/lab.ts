@@ -133,7 +133,23 @@ export function makeLab(opts: EngineOptions & { maxConns?: number } = {}) {
       eth1: io1.sent.map((f) => Buffer.from(f.data)),
     };
   };
-  return { ipvs, clock, advance, engine, eth0, eth1, io0, io1, send, receive };
+  /** A raw IP packet the director's own stack sends through `ifname` (LOCAL_OUT), as `send`. */
+  const output = (
+    ifname: 'eth0' | 'eth1',
+    ip: Uint8Array,
+  ): { verdict: number; eth0: Buffer[]; eth1: Buffer[] } => {
+    io0.sent.length = 0;
+    io1.sent.length = 0;
+    const copy = Buffer.from(ip);
+    const verdict = engine.output(ifname === 'eth0' ? eth0 : eth1, copy, 0, copy.length);
+    engine.tx.commit();
+    return {
+      verdict,
+      eth0: io0.sent.map((f) => Buffer.from(f.data)),
+      eth1: io1.sent.map((f) => Buffer.from(f.data)),
+    };
+  };
+  return { ipvs, clock, advance, engine, eth0, eth1, io0, io1, send, receive, output };
 }
 
 /** A lab with the NAT service VIP:80 → RS1:8080 (rr). */

@@ -222,11 +222,8 @@ describe('PacketEngine paths (2)', () => {
         .payload(quote)
         .build(),
     );
-    lab.io0.sent.length = 0;
-    lab.io1.sent.length = 0;
-    assert.equal(lab.engine.output(lab.eth0, Buffer.from(e), 0, e.length), NF.ACCEPT);
-    lab.engine.tx.commit();
-    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+    const o = lab.output('eth0', e);
+    assert.deepEqual([o.verdict, o.eth0.length + o.eth1.length], [NF.ACCEPT, 0]);
     assert.equal(lab.ipvs.total.inpkts, inpkts);
     // from the network, the same error is the connection's: sent on to the real server
     const r = lab.send('eth0', Buffer.concat([syn6().subarray(0, 14), e]));
@@ -261,20 +258,13 @@ describe('PacketEngine paths (2)', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
-    const ip = tcp4({ src: '192.168.1.1', dst: VIP }).subarray(14);
-    lab.io1.sent.length = 0;
-    const v = lab.engine.output(lab.eth1, Buffer.from(ip), 0, ip.length);
-    lab.engine.tx.commit();
-    assert.equal(v, NF.STOLEN);
-    const f = Buffer.from(lab.io1.sent[0]!.data);
+    const o = lab.output('eth1', tcp4({ src: '192.168.1.1', dst: VIP }).subarray(14));
+    assert.equal(o.verdict, NF.STOLEN);
+    const f = o.eth1[0]!;
     assert.deepEqual([dst(dec(f)), dec(f).dstPort, src(dec(f))], [RS1, 8080, '192.168.1.1']);
     // with no destination, no ICMP goes on the wire about the director's own packet
     lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
-    lab.io0.sent.length = 0;
-    lab.io1.sent.length = 0;
-    const ip2 = tcp4({ src: '192.168.1.1', dst: VIP, dport: 81 }).subarray(14);
-    assert.equal(lab.engine.output(lab.eth1, Buffer.from(ip2), 0, ip2.length), NF.DROP);
-    lab.engine.tx.commit();
-    assert.equal(lab.io0.sent.length + lab.io1.sent.length, 0);
+    const o2 = lab.output('eth1', tcp4({ src: '192.168.1.1', dst: VIP, dport: 81 }).subarray(14));
+    assert.deepEqual([o2.verdict, o2.eth0.length + o2.eth1.length], [NF.DROP, 0]);
   });
 });
