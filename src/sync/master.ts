@@ -306,7 +306,8 @@ export class SyncMaster implements SyncHook {
   #buffer(h: number, version: 0 | 1, len: number): SyncMessage {
     const th = this.#threads[this.threadOf(h)]!;
     let buff = th.buff;
-    if (buff && (buff.version !== version || !buff.fits(len))) {
+    // a v0 count is one byte: at 256 records it reads 0 and the buffer goes out as it is
+    if (buff && (buff.version !== version || !buff.fits(len) || (version === 0 && !buff.count))) {
       this.#queueTail(th);
       buff = null;
     }

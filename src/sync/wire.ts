@@ -16,6 +16,8 @@ import {
   CONN_F_SEQ_MASK,
   CONN_F_SYNC,
   CONN_F_TEMPLATE,
+  IPPROTO_AH,
+  IPPROTO_ESP,
 } from '../core/constants.js';
 import { protoOps } from '../proto/index.js';
 
@@ -355,9 +357,11 @@ function getSeq(v: DataView, o: number, le: boolean): SeqAdj {
  */
 function checkState(flags: number, protocol: number, state: number): SyncSkip | null {
   if (flags & CONN_F_TEMPLATE) return null;
-  const po = protoOps(protocol);
-  if (!po) return 'protocol';
-  return state >= po.numStates ? 'state' : null;
+  // AH and ESP have handlers of one state and no state machine (ip_vs_proto_ah_esp.c)
+  const states =
+    protocol === IPPROTO_AH || protocol === IPPROTO_ESP ? 1 : protoOps(protocol)?.numStates;
+  if (states === undefined) return 'protocol';
+  return state >= states ? 'state' : null;
 }
 
 /**

@@ -141,6 +141,14 @@ describe('SyncBackup', () => {
       assert.equal(ipvs.conns.timeout(ct), 180_000);
     });
 
+    it('v0: an ESP connection (no timeout table) gets 180 s', () => {
+      const { ipvs, b } = setup();
+      b.receive(msg([rec({ protocol: 50, state: 0 })], 0));
+      const h = ipvs.conns.inGet(2, 50, w('192.0.2.2'), 40000, w(VIP), 80);
+      assert.notEqual(h, NO_CONN);
+      assert.equal(ipvs.conns.timeout(h), 180_000);
+    });
+
     it('creates a template whose state is past NONE / ASSURED (not validated), with that state', () => {
       const { ipvs, b } = setup();
       b.receive(msg([rec({ flags: CONN_F_TEMPLATE, state: 5, cport: 0, timeout: 300 })]));

@@ -436,6 +436,22 @@ describe('SyncMaster', () => {
       );
     });
 
+    it('sync_version 0: the 256th record wraps the one-byte count, and that buffer goes out', () => {
+      // ip_vs_sync_conn_v0 queues a buffer whose nr_conns reads 0: 256 records, count 0
+      const { ipvs, m, timers, sent } = master({ maxlen: 65_000 });
+      ipvs.setSysctl('sync_version', 0);
+      for (let i = 0; i < 300; i++) m.syncConn(conn(ipvs), 3);
+      assert.equal(m.queued(0), 1);
+      timers.advance(3_100);
+      assert.deepEqual(
+        sent.map((s) => [s.msg.length, s.msg[0]]),
+        [
+          [4 + 256 * 24, 0],
+          [4 + 44 * 24, 44],
+        ],
+      );
+    });
+
     it('a connection always goes through the same one of sync_ports threads', () => {
       const { ipvs, m, timers, sent } = master({ ports: 4 });
       const hs = Array.from({ length: 16 }, () => conn(ipvs));

@@ -323,6 +323,19 @@ describe('sync wire format', () => {
       });
     }
 
+    it('applies AH and ESP records of state 0 (one-state handlers) and skips state 1', () => {
+      for (const proto of [50, 51]) {
+        const b = withOpts('', true);
+        b[9] = proto;
+        b.writeUInt16BE(0, 16);
+        const r = decodeMessage(b, { syncId: 0 });
+        assert.deepEqual(r.skipped, []);
+        assert.equal(r.records[0]!.protocol, proto);
+        b.writeUInt16BE(1, 16);
+        assert.deepEqual(decodeMessage(b, { syncId: 0 }).skipped, ['state']);
+      }
+    });
+
     it('ignores an unknown option marked optional (type + 64)', () => {
       const r = decodeMessage(withOpts('49 02 0000'), { syncId: 0 });
       assert.equal(r.drop, null);
