@@ -231,7 +231,10 @@ export class LocalityEntry {
  */
 export class LocalityTable<E extends LocalityEntry> {
   readonly buckets: (E | null)[] = new Array<E | null>(LOCALITY_BUCKETS).fill(null);
-  /** Live entries. */
+  /**
+   * The kernel's `tbl->entries`: live entries, plus (lblc) one for every entry repointed to
+   * another destination, which the kernel re-creates without counting the old one out.
+   */
   entries = 0;
   /** Bucket cursor of the sweeps. */
   rover = 0;

@@ -62,7 +62,13 @@ export const lblc: SchedulerOps = {
     const d = weightedLeast(svc.dests, OH_CONN);
     if (d === null) return schedErr(svc);
     if (en !== null) {
-      en.dest = d;
+      if (en.dest !== d) {
+        // ip_vs_lblc_new unlinks the old entry without counting it out, then hashes a new
+        // one: the collector's count (which decides its partial sweeps) grows by one
+        en.dest = d;
+        en.lastuse = now;
+        table.entries++;
+      }
     } else {
       const fresh = table.recycle() ?? new LblcEntry();
       fresh.dest = d;

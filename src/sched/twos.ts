@@ -1,7 +1,8 @@
 /**
  * twos — Power of Two Choices (spec §2.10, kernel ip_vs_twos.c). Two destinations are drawn at
  * random with probability proportional to weight (over non-OVERLOAD destinations with weight > 0)
- * and the less loaded one per unit of weight is returned (the first draw on a tie).
+ * and the less loaded one per unit of weight is returned (the first draw on a tie), compared
+ * with the kernel's 32-bit products.
  *
  * Random numbers: `r ∈ [0, total)` with `total = Σweight + 1`, drawn from `svc.env.randomU32()`
  * exactly as mainline's `get_random_u32_below(total)` maps its u32 stream (`randomBelow`), so a
@@ -9,7 +10,7 @@
  * first eligible destination, which therefore gets one extra share in `total`.
  */
 import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
-import { connOverhead, isOverloaded, lastMulLo, mulGt, mulHi, schedErr } from './common.js';
+import { connOverhead, isOverloaded, lastMulLo, mulHi, schedErr } from './common.js';
 
 const TWO_32 = 4294967296;
 
@@ -56,6 +57,10 @@ export const twos: SchedulerOps = {
     }
     // Both draws are at most Σweight, so the walk always ends with both chosen.
     if (c1 === null || c2 === null) return c1 ?? c2;
-    return mulGt(connOverhead(c1), c2.weight, connOverhead(c2), c1.weight) ? c2 : c1;
+    // ip_vs_twos_schedule multiplies in int: unlike the least-connection family's 64-bit
+    // products, these wrap past 2^31 (weight 65535 × 128 active connections)
+    return Math.imul(c2.weight, connOverhead(c1)) > Math.imul(c1.weight, connOverhead(c2))
+      ? c2
+      : c1;
   },
 };

@@ -49,7 +49,9 @@ describe('lblc', () => {
       assert.equal(label(lblc.schedule(svc, f)), 'A');
       by.B!.activeConns = 0;
       assert.equal(label(lblc.schedule(svc, f)), 'A');
-      assert.equal(entries(svc), 1);
+      // one entry, counted twice: ip_vs_lblc_new re-creates a repointed entry without
+      // counting the old one out
+      assert.equal(entries(svc), 2);
     });
 
     it('re-picks when the cached destination has weight 0 or was deleted, but not for OVERLOAD alone', () => {
@@ -134,6 +136,30 @@ describe('lblc', () => {
       env.advance(MIN);
       assert.equal(entries(svc), n - removed);
       assert.ok(removed >= 400 && removed < 450);
+    });
+
+    it('counts every repoint as an entry, as the kernel does, so 16384 repoints start partial sweeps', () => {
+      const env = new FakeEnv();
+      const svc = makeService(lblc, { env });
+      const { by, label } = named(svc, [
+        ['A', 1],
+        ['B', 1],
+      ]);
+      const x = flow('192.0.2.1', 1, '198.51.100.9');
+      assert.equal(label(lblc.schedule(svc, x)), 'B');
+      const y = flow('192.0.2.1', 1, '198.51.100.1');
+      for (let i = 0; i < 16400; i++) {
+        // the cached destination loses its weight: the entry moves to the other one
+        setWeight(svc, by.A!, i & 1 ? 0 : 1);
+        setWeight(svc, by.B!, i & 1 ? 1 : 0);
+        lblc.schedule(svc, y);
+      }
+      setWeight(svc, by.A!, 1);
+      setWeight(svc, by.B!, 1);
+      assert.equal(entries(svc), 2 + 16399); // x, y, and y's 16399 repoints
+      by.B!.activeConns = 1; // wlc would choose A now
+      env.advance(7 * MIN); // a partial sweep drops x's entry (idle ≥ 6 min), y's too
+      assert.equal(label(lblc.schedule(svc, x)), 'A');
     });
 
     it('stops collecting when the service lets go of the scheduler', () => {

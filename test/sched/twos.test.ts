@@ -62,6 +62,20 @@ describe('twos', () => {
       assert.equal(pickWith(3, 0), 'A');
     });
 
+    it('compares in 32-bit int as the kernel does: a product past 2^31 wraps negative', () => {
+      const { by, pickWith } = setup([
+        ['A', 65535],
+        ['B', 65535],
+      ]);
+      // list B, A; r = 0 → B, r = 65536 → A. A: 100 active, B: 200 active.
+      by.A!.activeConns = 100;
+      by.B!.activeConns = 200;
+      // choice1 B, choice2 A: 65535 × 51200 wraps to −939575296 < 65535 × 25600 → B stays
+      assert.equal(pickWith(0, 65536), 'B');
+      by.B!.activeConns = 120; // 65535 × 30720 and 65535 × 25600 both below 2^31: A wins
+      assert.equal(pickWith(0, 65536), 'A');
+    });
+
     it('draws over non-OVERLOAD destinations with weight > 0 only', () => {
       const { pickWith } = setup([
         ['A', 1],
