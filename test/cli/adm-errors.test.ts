@@ -211,6 +211,11 @@ describe('ipvs adm errors', () => {
       h.stdout,
       /^ipvsadm v1\.31 2019\/12\/24 \(compiled with popt and IPVS v1\.2\.1\)\nUsage:\n  ipvsadm -A\|E virtual-service/,
     );
+    // ipvsadm's SCHEDULERS list, which predates twos (spec §2.1)
+    assert.match(
+      h.stdout,
+      /\n {2}--scheduler {4}-s scheduler {9}one of rr\|wrr\|lc\|wlc\|lblc\|lblcr\|dh\|sh\|sed\|nq\|fo\|ovf\|mh,\n/,
+    );
     const v = await adm.run('--version');
     assert.deepEqual(
       [v.status, v.stdout],

@@ -183,8 +183,9 @@ export function serviceEntry(se: ServiceInfo, format: number, names: Names): str
   const proto = listedProtocol(se);
   let svcName: string;
   if (se.fwmark) {
-    // printf("%d"): marks of 2^31 and above come out negative, in the listing and in -S
-    const mark = se.fwmark | 0;
+    // unsigned, as ipvsadm prints it since the fix after 1.31 (spec §0; 1.31's "%d" printed
+    // marks of 2^31 and above negative, and -R refused them)
+    const mark = se.fwmark >>> 0;
     if (format & FMT_RULE) svcName = se.af === 10 ? `-f ${mark} -6` : `-f ${mark}`;
     else svcName = se.af === 10 ? `FWM  ${mark} IPv6` : `FWM  ${mark}`;
   } else {

@@ -13,8 +13,11 @@ export function tryHelpText(program: string): string {
   return `Try \`${program} -h' or '${program} --help' for more information.\n`;
 }
 
-/** Schedulers named in the help text (ipvsadm's SCHEDULERS plus ipvs-ts's twos). */
-const SCHEDULERS = 'rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos';
+/**
+ * Schedulers named in the help text: ipvsadm's SCHEDULERS file, which predates twos (spec §2.1);
+ * `-s twos` is accepted all the same, as ipvsadm passes any name to the kernel.
+ */
+const SCHEDULERS = 'rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh';
 const PE_LIST = 'sip';
 
 /** The full usage text of `ipvsadm -h`. */
