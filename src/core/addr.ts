@@ -26,7 +26,8 @@ export function parseIpv4(text: string): number | null {
   if (parts.length !== 4) return null;
   let v = 0;
   for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return null;
+    // inet_pton: decimal, no leading zero (glibc refuses "01", which inet_aton reads as octal)
+    if (!/^(?:0|[1-9]\d{0,2})$/.test(p)) return null;
     const n = Number(p);
     if (n > 255) return null;
     v = v * 256 + n;

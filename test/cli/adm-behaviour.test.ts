@@ -175,6 +175,10 @@ describe('ipvs adm behaviour', () => {
         ['-C'],
         ['-a', '-t', 'x', '-r', 'y'],
       ]);
+      // no newline at the end: one separator after the last token keeps the line, two lose it
+      assert.deepEqual(restoreLines('-C\n-A -t x '), [['-C'], ['-A', '-t', 'x']]);
+      assert.deepEqual(restoreLines('-C\n-A -t x\t '), [['-C']]);
+      assert.deepEqual(restoreLines('-C\n-A -t x  \n'), [['-C'], ['-A', '-t', 'x']]);
     });
 
     it('continues after a kernel error and returns the last status', () =>

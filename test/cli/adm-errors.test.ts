@@ -77,6 +77,8 @@ const CASES: Array<[string, string, number]> = [
   ['-A -t 10.0.0.9:99999', 'illegal virtual server address[:port] specified\n', 2],
   ['-A -t 10.0.0.9:nosuchservice', 'illegal virtual server address[:port] specified\n', 2],
   ['-A -t [2001:db8::9]', 'illegal virtual server address[:port] specified\n', 2],
+  // inet_pton refuses a leading zero in an embedded dotted quad
+  ['-A -t [::ffff:192.0.2.01]:80', 'illegal virtual server address[:port] specified\n', 2],
   ['-A -t no.such.host:80', 'illegal virtual server address[:port] specified\n', 2],
   ['-a -t 10.0.0.1:80 -r 77', 'illegal real server address[:port] specified\n', 2],
   ['-A -f 0', "invalid fwmark value `0' specified\n", 2],

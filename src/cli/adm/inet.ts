@@ -3,7 +3,7 @@
  * strtol-based `string_to_number`, `atoi`, glibc `inet_aton` (short and octal/hex forms such as
  * `10.1` or `0x0a.1`), strict `inet_pton` for IPv4 and IPv6.
  */
-import { formatIpv4, formatIpv6, parseIpv6 } from '../../core/addr.js';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../core/addr.js';
 
 const WS = /^[ \t\n\v\f\r]*/;
 
@@ -93,18 +93,7 @@ export function inetAton(text: string): number | null {
 }
 
 /** Strict inet_pton(AF_INET): four decimal parts 0..255 without leading zeros. */
-export function inetPton4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = v * 256 + n;
-  }
-  return v >>> 0;
-}
+export const inetPton4: (text: string) => number | null = parseIpv4;
 
 /** inet_pton(AF_INET6) → canonical (inet_ntop) text, or null. */
 export function inetPton6(text: string): string | null {

@@ -389,10 +389,15 @@ async function processOptions(
 /**
  * Splits restore input the way ipvsadm's config_stream_read does: one command per line, tokens
  * separated by spaces, tabs or CRs, every token `ipvsadm` dropped, lines without tokens skipped.
+ * A last line without its newline that ends in two or more separators is lost, as there: its
+ * reader meets the end of input while skipping the second one and discards what it has read.
  */
 export function restoreLines(text: string): string[][] {
   const out: string[][] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (i === lines.length - 1 && /[ \t\r]{2}$/.test(line)) break;
     const toks = line.split(/[ \t\r]+/).filter((t) => t !== '' && t !== 'ipvsadm');
     if (toks.length > 0) out.push(toks);
   }
