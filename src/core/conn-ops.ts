@@ -34,6 +34,7 @@ import { schedWhere } from '../sched/common.js';
 import {
   DIR_INPUT_ONLY,
   DIR_OUTPUT,
+  SCTP_EV_NONE,
   SCTP_S_CLOSED,
   SCTP_S_ESTABLISHED,
   TCP_S_CLOSE,
@@ -340,6 +341,8 @@ export class ConnOps {
       return;
     }
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_SCTP) return;
+    // set_sctp_state returns before anything else when the packet has no chunk
+    if (proto === IPPROTO_SCTP && arg === SCTP_EV_NONE) return;
     if (t.flags(h) & CONN_F_NOOUTPUT) {
       if (dir === DIR_OUTPUT) t.setFlags(h, t.flags(h) & ~CONN_F_NOOUTPUT);
       else dir = DIR_INPUT_ONLY;

@@ -88,6 +88,7 @@ function resetL4(v: PacketView): void {
   v.icmpIsError = false;
   v.sctpChunkType = -1;
   v.sctpNextChunkType = -1;
+  v.sctpChunksOk = true;
   v.sctpChunkCount = 0;
   v.tunnelType = 0;
   v.innerOffset = -1;
@@ -407,7 +408,7 @@ function decodeTcp(v: PacketView, buf: Uint8Array, p: number, avail: number): nu
   const doff = (buf[p + 12]! >>> 4) << 2;
   if (doff < 20 || doff > avail) return fail(v, MALFORMED.TCP_BAD_DATA_OFFSET);
   const optionsOk = doff === 20 || tcpOptionsValid(buf, p + 20, p + doff);
-  if (!optionsOk && !v.lenientTcpOptions) return fail(v, MALFORMED.TCP_BAD_OPTIONS);
+  if (!optionsOk && !v.lenient) return fail(v, MALFORMED.TCP_BAD_OPTIONS);
   v.tcpOptionsOk = optionsOk;
   v.srcPort = (buf[p]! << 8) | buf[p + 1]!;
   v.dstPort = (buf[p + 2]! << 8) | buf[p + 3]!;
@@ -531,7 +532,7 @@ export function tcpOptionsValid(buf: Uint8Array, p: number, end: number): boolea
 
 /**
  * Finds TCP option `kind` in the header of the decoded segment; returns the option's offset (its
- * kind byte) or -1 (also when the options are malformed: see `lenientTcpOptions`).
+ * kind byte) or -1 (also when the options are malformed: see `lenient`).
  */
 export function findTcpOption(v: PacketView, kind: number): number {
   if (v.protocol !== IPPROTO.TCP || !v.l4Parsed || v.tcpHeaderLength <= 20 || !v.tcpOptionsOk)
@@ -557,7 +558,7 @@ function decodeSctp(
   emb: boolean,
 ): number {
   if (emb) return embeddedPorts(v, buf, p, avail, MALFORMED.SCTP_TRUNCATED);
-  if (avail < 16) return fail(v, MALFORMED.SCTP_TRUNCATED);
+  if (avail < (v.lenient ? 12 : 16)) return fail(v, MALFORMED.SCTP_TRUNCATED);
   v.srcPort = (buf[p]! << 8) | buf[p + 1]!;
   v.dstPort = (buf[p + 2]! << 8) | buf[p + 3]!;
   v.u32[U32.SCTP_VTAG] =
@@ -571,14 +572,23 @@ function decodeSctp(
   v.sctpChunkType = -1;
   v.sctpNextChunkType = -1;
   while (c + 4 <= end) {
-    const clen = (buf[c + 2]! << 8) | buf[c + 3]!;
-    if (clen < 4 || c + clen > end) return fail(v, MALFORMED.SCTP_BAD_CHUNK);
+    // the type first: the kernel reads a chunk header's type whatever its length says
     if (n === 0) v.sctpChunkType = buf[c]!;
     else if (n === 1) v.sctpNextChunkType = buf[c]!;
-    if (++n >= MAX_SCTP_CHUNKS) break;
+    n++;
+    const clen = (buf[c + 2]! << 8) | buf[c + 3]!;
+    if (clen < 4 || c + clen > end) {
+      if (!v.lenient) return fail(v, MALFORMED.SCTP_BAD_CHUNK);
+      v.sctpChunksOk = false;
+      break;
+    }
+    if (n >= MAX_SCTP_CHUNKS) break;
     c += (clen + 3) & ~3;
   }
-  if (n === 0) return fail(v, MALFORMED.SCTP_TRUNCATED);
+  if (n === 0) {
+    if (!v.lenient) return fail(v, MALFORMED.SCTP_TRUNCATED);
+    v.sctpChunksOk = false;
+  }
   v.sctpChunkCount = n;
   v.l4Parsed = true;
   v.payloadOffset = p + 12;

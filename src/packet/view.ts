@@ -137,12 +137,14 @@ export class PacketView {
   /** TCP data offset in bytes (20..60). */
   tcpHeaderLength = 0;
   /**
-   * Setting, kept across decodes: when true a TCP segment whose options are malformed decodes
-   * anyway, with `tcpOptionsOk` false, instead of being malformed. A forwarder sets it: IPVS
-   * reads the 20-byte TCP header only and passes the options on for the receiver to judge.
+   * Setting, kept across decodes: a forwarder's reading. When true a TCP segment whose options
+   * are malformed decodes anyway, with `tcpOptionsOk` false, and so does an SCTP packet whose
+   * chunks are missing or malformed (`sctpChunksOk` false, types read as far as the kernel
+   * reads them), instead of being malformed: IPVS reads the 20-byte TCP header, the 12-byte SCTP
+   * header and at most two chunk headers, and passes the rest on for the receiver to judge.
    */
-  lenientTcpOptions = false;
-  /** False when the TCP options are malformed (decoded only with `lenientTcpOptions`). */
+  lenient = false;
+  /** False when the TCP options are malformed (decoded only when `lenient`). */
   tcpOptionsOk = true;
   udpLength = 0;
   icmpType = -1;
@@ -164,6 +166,8 @@ export class PacketView {
   sctpChunkType = -1;
   sctpNextChunkType = -1;
   sctpChunkCount = 0;
+  /** False when an SCTP packet has no chunk or a malformed one (decoded only when `lenient`). */
+  sctpChunksOk = true;
 
   // ---- tunnels (IPIP / IPv6-in-IP, GRE, GUE after decodeGue) ----
   tunnelType = 0;

@@ -73,6 +73,8 @@ export const SCTP_EV_ERROR = 8;
 export const SCTP_EV_ABORT = 9;
 /** Number of SCTP events. */
 export const SCTP_EV_LAST = 10;
+/** No event: a packet without a chunk leaves the connection as it is (set_sctp_state). */
+export const SCTP_EV_NONE = -1;
 
 /** Event of each known chunk type, indexed by type; any other type is DATA (spec §4.3). */
 const CHUNK_EVENT = Uint8Array.from([
@@ -96,9 +98,11 @@ const CHUNK_EVENT = Uint8Array.from([
 /**
  * The event a packet raises, from the type of its first chunk and of the chunk after it
  * (`nextChunkType` = -1 when there is none or it could not be read). A COOKIE_ECHO or COOKIE_ACK
- * followed by ABORT raises ABORT; unknown types raise DATA (spec §4.3).
+ * followed by ABORT raises ABORT; unknown types raise DATA (spec §4.3); a packet without a chunk
+ * (`firstChunkType` = -1) raises none.
  */
 export function sctpEvent(firstChunkType: number, nextChunkType: number): number {
+  if (firstChunkType < 0) return SCTP_EV_NONE;
   if (
     nextChunkType === SCTP_CID_ABORT &&
     (firstChunkType === SCTP_CID_COOKIE_ECHO || firstChunkType === SCTP_CID_COOKIE_ACK)

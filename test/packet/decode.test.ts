@@ -702,7 +702,7 @@ describe('decode', () => {
       const strict = new PacketView();
       assert.equal(decodeIp(strict, seg, 0, seg.length), MALFORMED.TCP_BAD_OPTIONS);
       const v = new PacketView();
-      v.lenientTcpOptions = true;
+      v.lenient = true;
       assert.equal(decodeIp(v, seg, 0, seg.length), 0);
       assert.deepEqual([v.srcPort, v.dstPort, v.tcpFlags, v.tcpHeaderLength], [40000, 80, 2, 24]);
       assert.equal(v.tcpOptionsOk, false);
@@ -714,6 +714,30 @@ describe('decode', () => {
       assert.equal(decodeIp(v, good, 0, good.length), 0);
       assert.equal(v.tcpOptionsOk, true);
       assert.equal(findTcpOption(v, 2), 20 + 20);
+    });
+    it('decodes missing or malformed SCTP chunks in a lenient view, reading the types there', () => {
+      const bare = mut(ip4().payload(12), (x) => (x[9] = 132));
+      const v = new PacketView();
+      v.lenient = true;
+      assert.equal(decodeIp(v, bare, 0, bare.length), 0);
+      assert.deepEqual([v.sctpChunkType, v.sctpNextChunkType, v.sctpChunksOk], [-1, -1, false]);
+      // COOKIE_ECHO then an ABORT whose length runs past the end: both types are read
+      const two = mut(
+        ip4().sctp({
+          srcPort: 1,
+          dstPort: 2,
+          chunks: [
+            { type: 10, value: new Uint8Array(4) },
+            { type: 6, value: new Uint8Array(4) },
+          ],
+        }),
+        (x) => x.writeUInt16BE(64, 20 + 12 + 8 + 2),
+      );
+      assert.equal(decodeIp(new PacketView(), two, 0, two.length), MALFORMED.SCTP_BAD_CHUNK);
+      assert.equal(decodeIp(v, two, 0, two.length), 0);
+      assert.deepEqual([v.sctpChunkType, v.sctpNextChunkType, v.sctpChunksOk], [10, 6, false]);
+      const shorter = mut(ip4().payload(11), (x) => (x[9] = 132));
+      assert.equal(decodeIp(v, shorter, 0, shorter.length), MALFORMED.SCTP_TRUNCATED);
     });
     it('has a table row for every malformed reason except the GRE codec-only one', () => {
       const covered = new Set(table.map((t) => t.expected));

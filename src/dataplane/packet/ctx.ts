@@ -24,12 +24,13 @@ export interface Tracer {
 }
 
 /**
- * A view for packets being forwarded: TCP segments with malformed options decode (IPVS reads the
- * 20-byte header only, and the kernel forwards them for the receiver to judge).
+ * A view for packets being forwarded: TCP segments with malformed options and SCTP packets with
+ * missing or malformed chunks decode (IPVS reads the fixed headers and the chunk types only, and
+ * the kernel forwards them for the receiver to judge).
  */
 export function forwardingView(): PacketView {
   const v = new PacketView();
-  v.lenientTcpOptions = true;
+  v.lenient = true;
   return v;
 }
 

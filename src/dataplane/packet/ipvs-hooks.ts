@@ -245,6 +245,11 @@ export class IpvsHandlers {
     }
     // step 10: schedule
     if (h === NO_CONN) {
+      // sctp_conn_schedule drops a packet without a chunk header, before any service lookup
+      if (proto === IPPROTO_SCTP && v.sctpChunkType < 0) {
+        if (c.trace) c.trace.step('lookup', 'SCTP packet without a chunk: dropped');
+        return NF.DROP;
+      }
       let may: boolean;
       if (proto === IPPROTO_TCP) may = tcpMayOpen(v.tcpFlags, sc.sloppy_tcp !== 0);
       else if (proto === IPPROTO_SCTP) may = sctpMayOpen(v.sctpChunkType, sc.sloppy_sctp !== 0);

@@ -83,7 +83,7 @@ export function describeFrame(buf: Uint8Array, off: number, len: number, ip = fa
       if (!v.l4Parsed) return `${l2}${ipv} UDP ${s} → ${d}${tail}`;
       return `${l2}${ipv} UDP ${ap(v.af, v.src, v.srcPort)} → ${ap(v.af, v.dst, v.dstPort)} data ${v.payloadLength}${tail}`;
     case IPPROTO.SCTP:
-      return `${l2}${ipv} SCTP ${ap(v.af, v.src, v.srcPort)} → ${ap(v.af, v.dst, v.dstPort)} chunk ${v.sctpChunkType}${tail}`;
+      return `${l2}${ipv} SCTP ${ap(v.af, v.src, v.srcPort)} → ${ap(v.af, v.dst, v.dstPort)} ${v.sctpChunkType < 0 ? 'no chunk' : `chunk ${v.sctpChunkType}`}${v.sctpChunksOk ? '' : ' (chunks malformed)'}${tail}`;
     case IPPROTO.ICMP:
     case IPPROTO.ICMPV6:
       return `${l2}${ipv} ICMP${v.protocol === IPPROTO.ICMPV6 ? 'v6' : ''} ${s} → ${d} type ${v.icmpType} code ${v.icmpCode}${v.icmpIsError ? ` info ${v.icmpRest}` : ''}${tail}`;

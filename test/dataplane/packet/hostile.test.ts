@@ -321,7 +321,7 @@ describe('hostile input', () => {
       );
       f[14 + 20 + 21] = 9;
       const v = new PacketView();
-      v.lenientTcpOptions = true;
+      v.lenient = true;
       assert.equal(decodeEthernet(v, f, 0, f.length), 0);
       f.writeUInt16BE(
         l4Checksum(2, v.src, v.dst, 6, f, v.l4Offset, v.ipEnd - v.l4Offset),
@@ -345,7 +345,7 @@ describe('hostile input', () => {
       'options as sent',
     );
     const v = new PacketView();
-    v.lenientTcpOptions = true;
+    v.lenient = true;
     decodeEthernet(v, out, 0, out.length);
     assert.equal(
       l4Checksum(2, v.src, v.dst, 6, out, v.l4Offset, v.ipEnd - v.l4Offset),

@@ -99,6 +99,54 @@ describe('packet path against mainline IPVS', () => {
     });
   });
 
+  describe('SCTP chunks (sctp_conn_schedule, set_sctp_state)', () => {
+    type Chunk = { type: number; value?: Uint8Array };
+    const sctpLab = () => {
+      const lab = makeLab();
+      lab.ipvs.addService(svcSpec(VIP, 5000, { protocol: 132, scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 5000, { protocol: 132 }), destSpec(RS1, 5000));
+      return lab;
+    };
+    const sctp4 = (chunks: Chunk[], sport = 40000) =>
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv4({ src: CLIENT, dst: VIP })
+          .sctp({ srcPort: sport, dstPort: 5000, vtag: 0, chunks })
+          .build(),
+      );
+    const state = (lab: Lab) => lab.ipvs.listConns().map((c) => `${c.stateName} ${c.expiresMs}`);
+
+    it('forwards a packet without a chunk or with a malformed one on a connection, state unchanged', () => {
+      const lab = sctpLab();
+      assert.equal(lab.send('eth0', sctp4([{ type: 1, value: Buffer.alloc(16) }])).eth1.length, 1);
+      assert.deepEqual(state(lab), ['INIT1 4000']);
+      lab.advance(1000);
+      // the 12-byte header alone: no event, no re-arm with another timeout
+      const bare = lab.send('eth0', sctp4([]));
+      assert.deepEqual([bare.reason, bare.eth1.length], ['forwarded', 1]);
+      assert.equal(dst(dec(bare.eth1[0]!)), RS1);
+      assert.deepEqual(state(lab), ['INIT1 4000']);
+      // a DATA chunk whose length runs past the packet still raises its event
+      const f = sctp4([{ type: 0, value: Buffer.alloc(8) }]);
+      f.writeUInt16BE(200, 14 + 20 + 12 + 2);
+      const bad = lab.send('eth0', f);
+      assert.deepEqual([bad.reason, bad.eth1.length], ['forwarded', 1]);
+      assert.equal(lab.ipvs.listConns()[0]!.stateName, 'INIT1');
+    });
+
+    it('drops a packet without a chunk that no connection takes; a malformed INIT opens one', () => {
+      const lab = sctpLab();
+      const bare = lab.send('eth0', sctp4([]));
+      assert.deepEqual([bare.verdict, bare.eth1.length], [NF.DROP, 0]);
+      assert.equal(lab.ipvs.listConns().length, 0);
+      // the kernel reads the chunk type only: an INIT with a length under 4 is scheduled
+      const f = sctp4([{ type: 1, value: Buffer.alloc(16) }], 40001);
+      f.writeUInt16BE(2, 14 + 20 + 12 + 2);
+      assert.equal(lab.send('eth0', f).eth1.length, 1);
+      assert.deepEqual(state(lab), ['INIT1 4000']);
+    });
+  });
+
   describe('tunnel headers (ip_vs_tunnel_xmit)', () => {
     it('an outer header with DF carries identification 0 (ip_select_ident)', () => {
       const o = dec(tunLab({ df: true, pmtu: 1 }));
