@@ -28,10 +28,11 @@ export class DestTrash {
    * Takes back a trashed destination with the same identity whose old service had the same
    * fwmark and protocol and, for non-fwmark services, the same virtual address and port
    * (ip_vs_trash_get_dest: the old service's family is not compared), or returns null. The
-   * caller zeroes its statistics when that old service is not `svc` itself.
+   * caller zeroes its statistics when that old service is not `svc` itself. The most recently
+   * deleted match wins: the kernel adds to the head of its trash list and searches from there.
    */
   take(svc: Service, daf: number, addr: ArrayLike<number>, port: number): Dest | null {
-    for (let i = 0; i < this.#items.length; i++) {
+    for (let i = this.#items.length - 1; i >= 0; i--) {
       const d = this.#items[i]!;
       const old = d.svc;
       if (

@@ -368,6 +368,22 @@ describe('Ipvs configuration', () => {
       assert.equal(ipvs.addDest(v6, destSpec('2001:db8::10', 80, tun)), d);
     });
 
+    it('takes back the most recently deleted of two matches (the trash list is newest-first)', () => {
+      const { ipvs } = makeIpvs();
+      const v4 = fwmSpec(1);
+      const v6 = fwmSpec(1, { af: 10, netmask: 128 });
+      ipvs.addService(v4);
+      ipvs.addService(v6);
+      const tun = { fwd: 2, af: 2 as const };
+      const d4 = ipvs.addDest(v4, destSpec('198.51.100.9', 0, tun));
+      const d6 = ipvs.addDest(v6, destSpec('198.51.100.9', 0, tun));
+      assert.notEqual(d4, d6);
+      ipvs.delDest(v4, { addr: '198.51.100.9', port: 0, af: 2 });
+      ipvs.delDest(v6, { addr: '198.51.100.9', port: 0, af: 2 });
+      assert.equal(ipvs.addDest(v4, destSpec('198.51.100.9', 0, tun)), d6);
+      assert.equal(ipvs.addDest(v6, destSpec('198.51.100.9', 0, tun)), d4);
+    });
+
     it('restarts the 60 s sweep timer when the trash fills again after emptying', () => {
       const { ipvs, advance } = makeIpvs();
       const k = svcSpec(VIP, 80);
