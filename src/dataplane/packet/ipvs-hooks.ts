@@ -50,6 +50,8 @@ import { Xmit, fullChecksums } from './xmit.js';
 /** Returned by the ICMP handlers for ICMP that is not related to a connection. */
 export const UNRELATED = -2;
 const ZERO = new Uint32Array(4);
+/** AH / ESP follow the IKE connection between the same hosts: UDP 500 → 500 (PORT_ISAKMP). */
+const IKE_PORT = 500;
 
 /** IPVS's `in`, `out` and ICMP handlers. */
 export class IpvsHandlers {
@@ -303,7 +305,7 @@ export class IpvsHandlers {
     const ipvs = this.ipvs;
     const c = this.ctx;
     const v = pkt.view;
-    const h = ipvs.conns.inGet(v.af, IPPROTO_UDP, v.src, 500, v.dst, 500);
+    const h = ipvs.conns.inGet(v.af, IPPROTO_UDP, v.src, IKE_PORT, v.dst, IKE_PORT);
     if (c.trace)
       c.trace.step(
         'lookup',
@@ -503,13 +505,23 @@ export class IpvsHandlers {
     }
     if (tunnel) orig = pkt.inner2;
     const proto = orig.protocol;
-    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) return NF.ACCEPT;
-    if (!orig.l4Parsed) return NF.ACCEPT;
+    // a quoted AH / ESP packet (not a later fragment) belongs to the IKE connection
+    const ahEsp = proto === IPPROTO.ESP || proto === IPPROTO.AH;
+    if (ahEsp) {
+      if (orig.fragOffset !== 0) return NF.ACCEPT;
+    } else if (
+      (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) ||
+      !orig.l4Parsed
+    )
+      return NF.ACCEPT;
+    const lp = ahEsp ? IPPROTO_UDP : proto;
+    const sport = ahEsp ? IKE_PORT : orig.srcPort;
+    const dport = ahEsp ? IKE_PORT : orig.dstPort;
     const t = ipvs.conns;
     // the quoted headers are reversed (a reply), except inside our own tunnel (a request)
     let h = tunnel
-      ? t.inGet(af, proto, orig.src, orig.srcPort, orig.dst, orig.dstPort)
-      : t.inGet(af, proto, orig.dst, orig.dstPort, orig.src, orig.srcPort);
+      ? t.inGet(af, lp, orig.src, sport, orig.dst, dport)
+      : t.inGet(af, lp, orig.dst, dport, orig.src, sport);
     if (c.trace)
       c.trace.step(
         'lookup',
@@ -518,7 +530,8 @@ export class IpvsHandlers {
     // an error does not restart an existing entry's timer (__ip_vs_conn_put); one it created does
     let created = false;
     if (h === NO_CONN) {
-      if (tunnel || !ipvs.sysctl.schedule_icmp) return NF.ACCEPT;
+      // AH / ESP never schedule (ah_esp_conn_schedule passes the packet on)
+      if (tunnel || ahEsp || !ipvs.sysctl.schedule_icmp) return NF.ACCEPT;
       const svc = ipvs.services.find(af, pkt.mark, proto, orig.src, orig.srcPort);
       if (!svc) return NF.ACCEPT;
       const flow = c.flow;
@@ -598,7 +611,7 @@ export class IpvsHandlers {
     }
     const t = ipvs.conns;
     if (proto === IPPROTO.ESP || proto === IPPROTO.AH) {
-      const h = t.outGet(v.af, IPPROTO_UDP, v.src, 500, v.dst, 500);
+      const h = t.outGet(v.af, IPPROTO_UDP, v.src, IKE_PORT, v.dst, IKE_PORT);
       if (h === NO_CONN) return NF.ACCEPT;
       if (c.trace) c.trace.step('lookup', `AH/ESP reply follows ${this.#connText(h)}`);
       return this.#response(pkt, h, true);
@@ -720,10 +733,18 @@ export class IpvsHandlers {
     const v = pkt.view;
     const ci = pkt.inner;
     const proto = ci.protocol;
-    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) return NF.ACCEPT;
-    if (!ci.l4Parsed) return NF.ACCEPT;
+    const ahEsp = proto === IPPROTO.ESP || proto === IPPROTO.AH;
+    if (ahEsp) {
+      if (ci.fragOffset !== 0) return NF.ACCEPT;
+    } else if (
+      (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) ||
+      !ci.l4Parsed
+    )
+      return NF.ACCEPT;
     const t = ipvs.conns;
-    const h = t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
+    const h = ahEsp
+      ? t.outGet(v.af, IPPROTO_UDP, ci.dst, IKE_PORT, ci.src, IKE_PORT)
+      : t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
     if (h === NO_CONN) return NF.ACCEPT;
     if (c.trace)
       c.trace.step(

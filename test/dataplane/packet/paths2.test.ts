@@ -13,7 +13,7 @@ import {
 } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { CLIENT, CLIENT6, MAC, RS1, RS2, RS6, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
-import { ACK, SYN, dec, dmac, dst, ipv4Sum, src, tcp4, udp4 } from './frames.js';
+import { ACK, SYN, dec, dmac, dst, ipv4Sum, quoted, src, tcp4, udp4 } from './frames.js';
 
 function tunnelError(kind: 'gue' | 'gre'): Buffer {
   const clientPkt = PacketBuilder.ipv4({ src: CLIENT, dst: VIP, df: true, ttl: 63 })
@@ -181,6 +181,41 @@ describe('PacketEngine paths (2)', () => {
     assert.deepEqual(checksumErrors(r.eth1[0]!), []);
     const back = lab.send('eth1', esp(RS1, CLIENT, MAC.rs1, MAC.eth1));
     assert.deepEqual([src(dec(back.eth0[0]!)), dmac(back.eth0[0]!)], [VIP, MAC.client]);
+  });
+
+  it('ICMP errors quoting AH / ESP follow the IKE connection: NATed both ways, SPI untouched', () => {
+    const lab = makeLab();
+    const k = svcSpec(VIP, 500, { protocol: 17, scheduler: 'rr', flags: 1, timeout: 600 });
+    lab.ipvs.addService(k);
+    lab.ipvs.addDest(k, destSpec(RS1, 500));
+    const quote = (from: string, to: string) =>
+      PacketBuilder.ipv4({ src: from, dst: to, protocol: 50 })
+        .payload(Buffer.from('00001001000000010000', 'hex'))
+        .build()
+        .subarray(0, 28);
+    const error = (from: string, to: string, q: Uint8Array, smac: string, dmac: string) =>
+      Buffer.from(
+        PacketBuilder.eth({ src: smac, dst: dmac })
+          .ipv4({ src: from, dst: to })
+          .icmp({ type: 3, code: 4, rest: 1400 })
+          .payload(q)
+          .build(),
+      );
+    const fromClient = () => error(CLIENT, VIP, quote(VIP, CLIENT), MAC.client, MAC.eth0);
+    assert.deepEqual(lab.send('eth0', fromClient()).eth1.length, 0, 'no IKE connection: passed');
+    lab.send('eth0', udp4({ sport: 500, dport: 500, payload: 'ike' }));
+    const inPkts = lab.ipvs.total.snapshot().inpkts;
+    const r = lab.send('eth0', fromClient());
+    assert.equal(r.eth1.length, 1);
+    const q = quoted(r.eth1[0]!);
+    assert.deepEqual([dst(dec(r.eth1[0]!)), src(q), q.protocol], [RS1, RS1, 50]);
+    assert.equal(Buffer.from(r.eth1[0]!).readUInt32BE(14 + 20 + 8 + 20), 0x1001, 'SPI untouched');
+    assert.deepEqual(checksumErrors(r.eth1[0]!), []);
+    assert.equal(lab.ipvs.total.snapshot().inpkts, inPkts + 1);
+    const back = lab.send('eth1', error(RS1, CLIENT, quote(CLIENT, RS1), MAC.rs1, MAC.eth1));
+    assert.equal(back.eth0.length, 1);
+    assert.deepEqual([src(dec(back.eth0[0]!)), dst(quoted(back.eth0[0]!))], [VIP, VIP]);
+    assert.deepEqual(checksumErrors(back.eth0[0]!), []);
   });
 
   it('ICMPv6: a real server error about a client packet is NATed back to the VIP', () => {
