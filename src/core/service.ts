@@ -75,7 +75,10 @@ export class Dest {
   index = -1;
   /** When the trash sweep first found it idle (ms), or -1. */
   idleSince = -1;
-  /** Connections bound to this destination, including templates. */
+  /**
+   * References that keep it in the trash once deleted: bound connections (templates included)
+   * and the lblc / lblcr cache entries that name it.
+   */
   refs = 0;
   /** Failed connection attempts seen by a data plane (an ipvs-ts extension). */
   connectFailures = 0;

@@ -221,6 +221,13 @@ export class LocalityEntry {
   lastuse = 0;
   /** Next entry in the same bucket (or in the free list). */
   next: LocalityEntry | null = null;
+
+  /**
+   * Lets go of the entry's destinations as it is freed. An entry holds a reference on each
+   * (ip_vs_dest_hold), so a deleted destination it names stays in the trash, counters and all,
+   * until the entry lets go of it.
+   */
+  release(): void {}
 }
 
 /**
@@ -294,6 +301,7 @@ export class LocalityTable<E extends LocalityEntry> {
       } else {
         if (prev === null) this.buckets[b] = next;
         else prev.next = next;
+        e.release();
         e.next = this.#free;
         this.#free = e;
         this.entries--;
@@ -335,6 +343,7 @@ export class LocalityTable<E extends LocalityEntry> {
 
   /** Drops every entry. */
   clear(): void {
+    for (let e of this.buckets) for (; e !== null; e = e.next as E | null) e.release();
     this.buckets.fill(null);
     this.entries = 0;
     this.#free = null;

@@ -18,9 +18,21 @@ import {
   weightedLeast,
 } from './common.js';
 
-/** A cache entry: address → one destination. */
+/** A cache entry: address → one destination, which it holds a reference on. */
 class LblcEntry extends LocalityEntry {
   dest: Dest | null = null;
+
+  /** Points the entry at `d`, moving its reference. */
+  point(d: Dest): void {
+    if (this.dest !== null) this.dest.refs--;
+    d.refs++;
+    this.dest = d;
+  }
+
+  override release(): void {
+    if (this.dest !== null) this.dest.refs--;
+    this.dest = null;
+  }
 }
 
 /** Per-service state: the cache and the handle that stops its collector. */
@@ -65,13 +77,13 @@ export const lblc: SchedulerOps = {
       if (en.dest !== d) {
         // ip_vs_lblc_new unlinks the old entry without counting it out, then hashes a new
         // one: the collector's count (which decides its partial sweeps) grows by one
-        en.dest = d;
+        en.point(d);
         en.lastuse = now;
         table.entries++;
       }
     } else {
       const fresh = table.recycle() ?? new LblcEntry();
-      fresh.dest = d;
+      fresh.point(d);
       table.insert(fresh, svc.af, flow.daddr, now);
     }
     return d;

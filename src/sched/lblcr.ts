@@ -21,11 +21,16 @@ import {
   weightedLeast,
 } from './common.js';
 
-/** A cache entry: address → destination set, newest member first. */
+/** A cache entry: address → destination set, newest member first; each member is referenced. */
 export class LblcrEntry extends LocalityEntry {
   readonly set: Dest[] = [];
   /** When the set last changed, ms. */
   lastmod = 0;
+
+  override release(): void {
+    for (const d of this.set) d.refs--;
+    this.set.length = 0;
+  }
 }
 
 /** Per-service state: the cache and the handle that stops its collector. */
@@ -77,6 +82,7 @@ function setMax(set: readonly Dest[]): number {
 function setInsert(en: LblcrEntry, d: Dest, now: number): void {
   if (en.set.includes(d)) return;
   en.set.unshift(d);
+  d.refs++;
   en.lastmod = now;
 }
 
@@ -113,7 +119,7 @@ export const lblcr: SchedulerOps = {
       if (en.set.length > 1 && now > en.lastmod + env.sysctl.lblcr_expiration * 1000) {
         const m = setMax(en.set);
         if (m >= 0) {
-          en.set.splice(m, 1);
+          en.set.splice(m, 1)[0]!.refs--;
           en.lastmod = now;
         }
       }
@@ -126,8 +132,8 @@ export const lblcr: SchedulerOps = {
     const d = weightedLeast(svc.dests, OH_CONN);
     if (d === null) return null; // a miss: the kernel only has a debug message here
     const fresh = table.recycle() ?? new LblcrEntry();
-    fresh.set.length = 0;
     fresh.set.push(d);
+    d.refs++;
     fresh.lastmod = now;
     table.insert(fresh, svc.af, flow.daddr, now);
     return d;

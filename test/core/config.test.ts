@@ -323,6 +323,27 @@ describe('Ipvs configuration', () => {
       assert.equal(ipvs.trash.size, 0);
     });
 
+    for (const scheduler of ['lblc', 'lblcr']) {
+      it(`${scheduler}: a cache entry naming a deleted destination keeps it in the trash`, () => {
+        const { ipvs, advance } = makeIpvs();
+        const k = svcSpec(VIP, 80, { scheduler });
+        const svc = ipvs.addService(k);
+        const d = ipvs.addDest(k, destSpec('198.51.100.1', 80));
+        ipvs.ops.put(ipvs.ops.schedule(svc, flow(6, '203.0.113.5', 1000, VIP, 80)));
+        advance(5_000); // the connection (3 s) is gone; the cache entry holds the destination
+        ipvs.delDest(k, { addr: '198.51.100.1', port: 80 });
+        advance(300_000);
+        assert.equal(ipvs.trash.size, 1);
+        assert.equal(ipvs.addDest(k, destSpec('198.51.100.1', 80)), d);
+        assert.equal(d.stats.snapshot().conns, 1);
+        // without a cache (the service gone) the trash lets it go after its idle period
+        ipvs.delDest(k, { addr: '198.51.100.1', port: 80 });
+        ipvs.delService(k);
+        advance(300_000);
+        assert.equal(ipvs.trash.size, 0);
+      });
+    }
+
     it('does not resurrect into a different service', () => {
       const { ipvs } = makeIpvs();
       const a = svcSpec(VIP, 80);
