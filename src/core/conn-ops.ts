@@ -636,8 +636,8 @@ export class ConnOps {
 
   /**
    * Server-initiated flows of the SIP engine (ip_vs_sip_conn_out → ip_vs_new_conn_out, spec §5.3
-   * step 5, §7.1): a UDP packet from a NAT real server of a non-fwmark, non-port-0 SIP service that
-   * matched no connection. For a persistent service it finds the template of the Call-ID, and
+   * step 5, §7.1): a UDP packet that matched no connection from a NAT real server whose first
+   * real-server match belongs to a non-fwmark, non-port-0 SIP service. For a persistent service it finds the template of the Call-ID, and
    * replaces it when it is invalid or pinned to another server (ip_vs_check_template with the
    * sender); then it creates a connection whose client is the packet's destination, so the remote
    * party's answers reach the same server (with -o also the way a one-packet service's answers get
@@ -647,21 +647,11 @@ export class ConnOps {
   peConnOut(flow: Flow): number {
     if (flow.protocol !== IPPROTO_UDP || !flow.payload) return NO_CONN;
     const ipvs = this.#ipvs;
-    for (const svc of ipvs.services.list()) {
-      if (svc.peName !== 'sip' || svc.fwmark || !svc.port || svc.af !== flow.af) continue;
-      if (svc.protocol !== IPPROTO_UDP) continue;
-      const dest = svc.dests.find(
-        (d) =>
-          (d.connFlags & CONN_F_FWD_MASK) === FWD_MASQ &&
-          d.port === flow.sport &&
-          d.af === flow.af &&
-          d.addr[0] === flow.saddr[0] &&
-          (flow.af !== AF_INET6 ||
-            (d.addr[1] === flow.saddr[1] &&
-              d.addr[2] === flow.saddr[2] &&
-              d.addr[3] === flow.saddr[3])),
-      );
-      if (!dest) continue;
+    // __ip_vs_rs_conn_out: the real-server table's first NAT match decides, and only its
+    // service may start the flow (a normal SIP service)
+    const dest = this.#realService(flow);
+    const svc = dest?.svc;
+    if (dest && svc && svc.peName === 'sip' && !svc.fwmark && svc.port) {
       const t = ipvs.conns;
       let ct = NO_CONN;
       if (svc.flags & SVC_F_PERSISTENT) {
@@ -723,6 +713,33 @@ export class ConnOps {
       return h;
     }
     return NO_CONN;
+  }
+
+  /**
+   * ip_vs_find_real_service: the NAT destination at the packet's source address and port, of a
+   * service of its protocol or a fwmark service; of several, the one most recently put in the
+   * real-server table (its buckets are newest-first).
+   */
+  #realService(flow: Flow): Dest | null {
+    let best: Dest | null = null;
+    for (const svc of this.#ipvs.services.list()) {
+      if (svc.protocol !== flow.protocol && !svc.fwmark) continue;
+      for (const d of svc.dests) {
+        if (
+          (d.connFlags & CONN_F_FWD_MASK) === FWD_MASQ &&
+          d.port === flow.sport &&
+          d.af === flow.af &&
+          d.addr[0] === flow.saddr[0] &&
+          (flow.af !== AF_INET6 ||
+            (d.addr[1] === flow.saddr[1] &&
+              d.addr[2] === flow.saddr[2] &&
+              d.addr[3] === flow.saddr[3])) &&
+          (best === null || d.rsOrder > best.rsOrder)
+        )
+          best = d;
+      }
+    }
+    return best;
   }
 
   // ---- sweeps -----------------------------------------------------------------------------

@@ -187,6 +187,8 @@ export class Ipvs implements SchedEnv {
   readonly availMemPages: () => number;
   readonly #jobs: Job[] = [];
   readonly #freeDestIds: number[] = [];
+  /** Sequence of the real-server table's insertions (`Dest.rsOrder`). */
+  #rsOrder = 0;
   readonly #warned = new Map<string, number>();
   #trashStop: (() => void) | null = null;
   #estStop: (() => void) | null = null;
@@ -512,6 +514,15 @@ export class Ipvs implements SchedEnv {
   }
 
   #updateDestSettings(svc: Service, dest: Dest, d: DestSpec, add: boolean): void {
+    // __ip_vs_update_dest re-hashes the real server (to the head of its bucket) when it is
+    // new or back from the trash, or when its method or tunnel changes
+    if (
+      add ||
+      (d.fwd & CONN_F_FWD_MASK) !== (dest.connFlags & CONN_F_FWD_MASK) ||
+      d.tunType !== dest.tunType ||
+      d.tunPort !== dest.tunPort
+    )
+      dest.rsOrder = ++this.#rsOrder;
     let flags = (d.fwd & CONN_F_DEST_MASK) | CONN_F_INACTIVE;
     if ((flags & CONN_F_FWD_MASK) !== FWD_MASQ) flags |= CONN_F_NOOUTPUT;
     dest.connFlags = flags >>> 0;

@@ -76,6 +76,11 @@ export class Dest {
   /** When the trash sweep first found it idle (ms), or -1. */
   idleSince = -1;
   /**
+   * When it last entered the real-server table (ip_vs_rs_hash: on add, and on an edit that
+   * changes the method or tunnel), as a sequence number: lookups find the most recent first.
+   */
+  rsOrder = 0;
+  /**
    * References that keep it in the trash once deleted: bound connections (templates included)
    * and the lblc / lblcr cache entries that name it.
    */

@@ -208,6 +208,35 @@ describe('SIP persistence engine', () => {
     assert.notEqual(next, first, 'new messages of the call follow the server that took it over');
   });
 
+  it('a real server’s most recent NAT entry decides: a non-SIP service there starts nothing', () => {
+    const { ipvs } = makeIpvs();
+    const sipSvc = svcSpec(VIP, 5060, { protocol: 17, scheduler: 'rr', pe: 'sip' });
+    const plain = svcSpec('192.0.2.2', 5060, { protocol: 17, scheduler: 'rr' });
+    ipvs.addService(sipSvc);
+    ipvs.addService(plain);
+    ipvs.addDest(sipSvc, destSpec('198.51.100.10', 5060));
+    ipvs.addDest(plain, destSpec('198.51.100.10', 5060));
+    const out = () => {
+      const f = flow(17, '198.51.100.10', 5060, '203.0.113.9', 5060);
+      const msg = sip('which-service');
+      f.payload = msg;
+      f.payloadLength = msg.length;
+      return f;
+    };
+    // ip_vs_find_real_service returns the plain service's destination, hashed last
+    assert.equal(ipvs.ops.peConnOut(out()), NO_CONN);
+    // re-adding the SIP service's destination puts it at the head of the real-server bucket
+    ipvs.delDest(sipSvc, { addr: '198.51.100.10', port: 5060 });
+    ipvs.addDest(sipSvc, destSpec('198.51.100.10', 5060));
+    assert.ok(ipvs.ops.peConnOut(out()) >= 0);
+    // an edit that changes nothing keeps the order; one that changes the method rehashes
+    ipvs.editDest(plain, destSpec('198.51.100.10', 5060, { weight: 2 }));
+    assert.ok(ipvs.ops.peConnOut(out()) >= 0);
+    ipvs.editDest(plain, destSpec('198.51.100.10', 5060, { fwd: 3 }));
+    ipvs.editDest(plain, destSpec('198.51.100.10', 5060));
+    assert.equal(ipvs.ops.peConnOut(out()), NO_CONN);
+  });
+
   it('a server of a SIP service without persistence still gets its connection, without a template', () => {
     const { ipvs } = makeIpvs();
     const k = svcSpec(VIP, 5060, { protocol: 17, scheduler: 'rr', flags: 0, pe: 'sip' });
