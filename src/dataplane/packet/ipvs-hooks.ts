@@ -53,6 +53,16 @@ const ZERO = new Uint32Array(4);
 /** AH / ESP follow the IKE connection between the same hosts: UDP 500 → 500 (PORT_ISAKMP). */
 const IKE_PORT = 500;
 
+/**
+ * Whether the ICMP handlers look a quoted packet up: TCP / UDP / SCTP with its ports read, or AH /
+ * ESP unless a later fragment (their handlers are "don't defrag"); anything else passes.
+ */
+function quotedLookup(q: PacketView): boolean {
+  const p = q.protocol;
+  if (p === IPPROTO.ESP || p === IPPROTO.AH) return q.fragOffset === 0;
+  return (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP) && q.l4Parsed;
+}
+
 /** IPVS's `in`, `out` and ICMP handlers. */
 export class IpvsHandlers {
   readonly ipvs: Ipvs;
@@ -505,15 +515,9 @@ export class IpvsHandlers {
     }
     if (tunnel) orig = pkt.inner2;
     const proto = orig.protocol;
-    // a quoted AH / ESP packet (not a later fragment) belongs to the IKE connection
+    if (!quotedLookup(orig)) return NF.ACCEPT;
+    // a quoted AH / ESP packet belongs to the IKE connection
     const ahEsp = proto === IPPROTO.ESP || proto === IPPROTO.AH;
-    if (ahEsp) {
-      if (orig.fragOffset !== 0) return NF.ACCEPT;
-    } else if (
-      (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) ||
-      !orig.l4Parsed
-    )
-      return NF.ACCEPT;
     const lp = ahEsp ? IPPROTO_UDP : proto;
     const sport = ahEsp ? IKE_PORT : orig.srcPort;
     const dport = ahEsp ? IKE_PORT : orig.dstPort;
@@ -733,18 +737,12 @@ export class IpvsHandlers {
     const v = pkt.view;
     const ci = pkt.inner;
     const proto = ci.protocol;
-    const ahEsp = proto === IPPROTO.ESP || proto === IPPROTO.AH;
-    if (ahEsp) {
-      if (ci.fragOffset !== 0) return NF.ACCEPT;
-    } else if (
-      (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) ||
-      !ci.l4Parsed
-    )
-      return NF.ACCEPT;
+    if (!quotedLookup(ci)) return NF.ACCEPT;
     const t = ipvs.conns;
-    const h = ahEsp
-      ? t.outGet(v.af, IPPROTO_UDP, ci.dst, IKE_PORT, ci.src, IKE_PORT)
-      : t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
+    const h =
+      proto === IPPROTO.ESP || proto === IPPROTO.AH
+        ? t.outGet(v.af, IPPROTO_UDP, ci.dst, IKE_PORT, ci.src, IKE_PORT)
+        : t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
     if (h === NO_CONN) return NF.ACCEPT;
     if (c.trace)
       c.trace.step(
