@@ -637,12 +637,12 @@ export class ConnOps {
   /**
    * Server-initiated flows of the SIP engine (ip_vs_sip_conn_out → ip_vs_new_conn_out, spec §5.3
    * step 5, §7.1): a UDP packet that matched no connection from a NAT real server whose first
-   * real-server match belongs to a non-fwmark, non-port-0 SIP service. For a persistent service it finds the template of the Call-ID, and
-   * replaces it when it is invalid or pinned to another server (ip_vs_check_template with the
-   * sender); then it creates a connection whose client is the packet's destination, so the remote
-   * party's answers reach the same server (with -o also the way a one-packet service's answers get
-   * translated). `flow` is the outgoing packet (source = real server). Returns the handle, or
-   * NO_CONN when it does not apply.
+   * real-server match belongs to a non-fwmark, non-port-0 SIP service. For a persistent service
+   * it finds the template of the Call-ID, and replaces it when it is invalid or pinned to another
+   * server (ip_vs_check_template with the sender); then it creates a connection whose client is
+   * the packet's destination, so the remote party's answers reach the same server (with -o also
+   * the way a one-packet service's answers get translated). `flow` is the outgoing packet
+   * (source = real server). Returns the handle, or NO_CONN when it does not apply.
    */
   peConnOut(flow: Flow): number {
     if (flow.protocol !== IPPROTO_UDP || !flow.payload) return NO_CONN;
