@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { IpvsError, NoSysctlError, SysctlError } from '../core/errors.js';
-import { SYSCTL_NAMES, type SysctlValue } from '../core/sysctl.js';
+import { SYSCTL_NAMES, type SysctlValue, kernelInts } from '../core/sysctl.js';
 import type { CtlBackend } from '../ctl/backend.js';
 import { ControlClient } from '../ctl/client.js';
 import { controlPath } from '../ctl/paths.js';
@@ -44,15 +44,21 @@ function show(v: SysctlValue): string {
   return Array.isArray(v) ? v.join('\t') : String(v);
 }
 
-/** The value `text` means for `name`, as the kernel's handler parses it; null when it is not one. */
-function parseValue(name: string, text: string): SysctlValue | null {
-  const t = text.trim();
-  if (name === 'est_cpulist') return t;
-  const ints = t.split(/\s+/);
-  if (!ints.every((x) => /^[+-]?\d+$/.test(x))) return null;
-  const n = ints.map(Number);
-  if (name === 'sync_threshold') return n.length === 2 ? [n[0]!, n[1]!] : null;
-  return n.length === 1 ? n[0]! : null;
+/**
+ * The value `text` means for `name`, as the kernel's handler parses it; null when it is not one.
+ * `sync_threshold` given one integer keeps its second (`current`), as the kernel's does.
+ */
+function parseValue(
+  name: string,
+  text: string,
+  current: () => Promise<SysctlValue>,
+): Promise<SysctlValue | null> | SysctlValue | null {
+  if (name === 'est_cpulist') return text.trim();
+  if (name !== 'sync_threshold') return kernelInts(text, 1)?.[0] ?? null;
+  const n = kernelInts(text, 2);
+  if (n === null) return null;
+  if (n.length === 2) return [n[0]!, n[1]!];
+  return current().then((c) => [n[0]!, (c as number[])[1]!]);
 }
 
 /** sysctl(8)'s message for a name with no file under /proc/sys. */
@@ -111,8 +117,10 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     if (e instanceof IpvsError) err.write(`ipvs sysctl: ${e.code}: ${e.message}\n`);
     status = 1;
   };
-  // the lines of each file (`key = value`, `#` / `;` comments), as `sysctl -p` reads them
-  const writes: { key: string; value: string; where: string }[] = [];
+  // what to do, in sysctl(8)'s order: with -p the files' lines only (`key = value`, `#` / `;`
+  // comments), with -a every value, else each argument as it comes (a write when it has `=`)
+  type Op = { key: string; value: string | null; bad?: string; mayFail?: boolean };
+  const ops: Op[] = [];
   for (const f of files) {
     let text: string;
     try {
@@ -124,66 +132,88 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
       continue;
     }
     text.split('\n').forEach((line, n) => {
-      const l = line.trim();
+      let l = line.trim();
       if (l === '' || l.startsWith('#') || l.startsWith(';')) return;
+      // sysctl.conf(5): a leading `-` lets a failing write pass silently
+      const mayFail = l.startsWith('-');
+      if (mayFail) l = l.slice(1).trim();
       const eq = l.indexOf('=');
       if (eq < 0) {
-        refuse(`sysctl: ${f}(${n + 1}): invalid syntax, continuing...`);
+        ops.push({
+          key: '',
+          value: null,
+          bad: `sysctl: ${f}(${n + 1}): invalid syntax, continuing...`,
+        });
         return;
       }
       const key = l.slice(0, eq).trim().replace(/\//g, '.');
       // a file may set the kernel's other knobs too (net.ipv4.ip_forward …): not ours, skipped
       if (!key.startsWith(PREFIX)) return;
-      writes.push({ key, value: l.slice(eq + 1), where: `${f}(${n + 1})` });
+      ops.push({ key, value: l.slice(eq + 1).trim(), mayFail });
     });
   }
-  const reads: string[] = [];
-  keys.forEach((k, n) => {
-    const eq = k.indexOf('=');
-    if (eq >= 0) writes.push({ key: k.slice(0, eq), value: k.slice(eq + 1), where: '' });
-    else if (write) refuse(`sysctl: command line(${n}): invalid syntax, continuing...`);
-    else reads.push(k);
-  });
+  if (files.length === 0 && !all) {
+    keys.forEach((k, n) => {
+      const eq = k.indexOf('=');
+      if (eq >= 0) ops.push({ key: k.slice(0, eq), value: k.slice(eq + 1) });
+      else if (write)
+        ops.push({
+          key: k,
+          value: null,
+          bad: `sysctl: command line(${n}): invalid syntax, continuing...`,
+        });
+      else ops.push({ key: k, value: null });
+    });
+  }
   let backend: CtlBackend | undefined;
   try {
     backend = await (io?.backend ?? (() => ControlClient.connect(controlPath(control))))();
+    const b = backend;
     const known = new Set<string>(SYSCTL_NAMES);
-    const line = (name: string, v: SysctlValue): string =>
-      valuesOnly ? `${show(v)}\n` : `${PREFIX}${name} = ${show(v)}\n`;
-    for (const w of writes) {
-      const name = bare(w.key);
-      if (!known.has(name)) {
-        if (!ignoreUnknown) refuse(noSuch(w.key), new NoSysctlError(`no sysctl named ${name}`));
+    const read = async (): Promise<Record<string, SysctlValue>> =>
+      (await b.call({ cmd: 'getSysctls' })) as unknown as Record<string, SysctlValue>;
+    const line = (name: string, v: string): string =>
+      valuesOnly ? `${v}\n` : `${PREFIX}${name} = ${v}\n`;
+    if (all && files.length === 0) {
+      const cur = await read();
+      for (const name of [...SYSCTL_NAMES].sort()) out.write(line(name, show(cur[name]!)));
+    }
+    for (const op of ops) {
+      if (op.bad !== undefined) {
+        refuse(op.bad);
         continue;
       }
-      const value = parseValue(name, w.value);
+      const name = bare(op.key);
+      if (!known.has(name)) {
+        if (!ignoreUnknown && !op.mayFail)
+          refuse(noSuch(op.key), new NoSysctlError(`no sysctl named ${name}`));
+        continue;
+      }
+      if (op.value === null) {
+        out.write(line(name, show((await read())[name]!)));
+        continue;
+      }
       try {
+        const value = await parseValue(name, op.value, async () => (await read())[name]!);
         if (value === null)
-          throw new SysctlError(`${name}: '${w.value.trim()}' is not a value it takes`);
-        await backend.call({ cmd: 'setSysctl', name, value });
-        if (!quiet) out.write(line(name, value));
+          throw new SysctlError(`${name}: '${op.value.trim()}' is not a value it takes`);
+        await b.call({ cmd: 'setSysctl', name, value });
+        // sysctl(8) echoes the value as it was given
+        if (!quiet) out.write(line(name, op.value));
       } catch (e) {
+        if (e instanceof IpvsError && e.code === 'IPVS_ERR_STATE_FILE') {
+          // applied, but not saved for the next start: not a refused write
+          if (!quiet) out.write(line(name, op.value));
+          refuse(`ipvs sysctl: ${e.code}: ${e.message}`);
+          continue;
+        }
+        if (op.mayFail) continue;
         // sysctl(8) prints strerror of the write's errno: EINVAL, or ERANGE from est_cpulist
         const why =
           e instanceof IpvsError && e.errno === 'ERANGE'
             ? 'Numerical result out of range'
             : 'Invalid argument';
         refuse(`sysctl: setting key "${PREFIX}${name}": ${why}`, e);
-      }
-    }
-    if (all || reads.length > 0) {
-      const cur = (await backend.call({ cmd: 'getSysctls' })) as unknown as Record<
-        string,
-        SysctlValue
-      >;
-      if (all) for (const name of [...SYSCTL_NAMES].sort()) out.write(line(name, cur[name]!));
-      for (const k of reads) {
-        const name = bare(k);
-        if (!known.has(name)) {
-          if (!ignoreUnknown) refuse(noSuch(k), new NoSysctlError(`no sysctl named ${name}`));
-          continue;
-        }
-        out.write(line(name, cur[name]!));
       }
     }
   } catch (e) {

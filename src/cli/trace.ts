@@ -14,6 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { AF_INET6, parseIp } from '../core/addr.js';
 import { IpvsError } from '../core/errors.js';
 import { Ipvs } from '../core/ipvs.js';
+import { type SysctlValue, kernelInts } from '../core/sysctl.js';
 import { applyRules, stripComments } from '../config/rules.js';
 import { localBackend } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
@@ -231,7 +232,13 @@ async function trace(o: Opts, io: TraceIo): Promise<number> {
     }
     const n = s.slice(0, eq);
     const v = s.slice(eq + 1);
-    ipvs.setSysctl(n, n === 'est_cpulist' ? v : v.trim() === '' ? NaN : Number(v));
+    // the integers as the kernel reads them; sync_threshold given one keeps its period
+    let value: SysctlValue = v;
+    if (n === 'sync_threshold') {
+      const ints = kernelInts(v, 2);
+      value = ints ? [ints[0]!, ints[1] ?? ipvs.sysctl.sync_threshold[1]] : [NaN, NaN];
+    } else if (n !== 'est_cpulist') value = kernelInts(v, 1)?.[0] ?? NaN;
+    ipvs.setSysctl(n, value);
   }
   const engine = new PacketEngine(ipvs, { learnFromIp: true });
   if (o.marks)

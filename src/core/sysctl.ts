@@ -89,7 +89,7 @@ export function defaultSysctls(cpus = hostCpus()): Sysctls {
   };
 }
 
-const INT_MAX = 0x7fffffff;
+export const INT_MAX = 0x7fffffff;
 const INT_MIN = -INT_MAX - 1;
 /** proc_dointvec: any C int. */
 const INT: [number, number] = [INT_MIN, INT_MAX];
@@ -172,36 +172,92 @@ export function validateSysctl(name: string, value: unknown, cpus = hostCpus()):
 }
 
 /**
- * Parses a cpulist as the kernel's bitmap_parselist does: comma-separated `n`, `a-b` or
- * `a-b:used/group` regions, `N` for the last CPU, `all`; blank means none. A malformed list is
- * EINVAL, a CPU number ≥ `cpus` ERANGE. Returns the set CPUs in ascending order.
+ * The integers a write of `text` gives, as the kernel's proc_dointvec reads them (proc_get_long):
+ * up to `slots` of them, whitespace-separated, each an optional `-` and digits in the base its
+ * prefix names (`0x` hex, `0` octal, else decimal: strtoul base 0) ending at a blank, within int
+ * range; what follows the last slot is not read (the rest of the write is ignored). Null when a
+ * value is malformed or there is none.
+ */
+export function kernelInts(text: string, slots: number): number[] | null {
+  const toks = text.trim().split(/[ \t\n]+/);
+  if (toks[0] === '') return null;
+  const out: number[] = [];
+  for (const tok of toks.slice(0, slots)) {
+    const m = /^(-?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(tok);
+    if (!m) return null;
+    const mag =
+      m[2] !== undefined
+        ? parseInt(m[2], 16)
+        : m[3] !== undefined
+          ? parseInt(m[3], 8)
+          : Number(m[4]);
+    if (mag > (m[1] ? INT_MAX + 1 : INT_MAX)) return null;
+    out.push(m[1] ? -mag : mag);
+  }
+  return out;
+}
+
+/**
+ * Parses a cpulist as the kernel's bitmap_parselist does: regions separated by commas and / or
+ * whitespace (empty ones skipped), each `n`, `a-b`, `a-b:used/group`, `all` or `all:used/group`
+ * (`all` in any case), with `N` for the last CPU; blank means none. A malformed list is EINVAL,
+ * a CPU number ≥ `cpus` ERANGE. Returns the set CPUs in ascending order.
  */
 export function parseCpuList(value: unknown, cpus: number): number[] {
   if (typeof value !== 'string') throw new SysctlError('est_cpulist takes a cpulist string');
   const set = new Uint8Array(cpus);
-  const text = value.trim();
-  if (text === '') return [];
-  const num = (t: string): number => {
-    if (t === 'N') return cpus - 1;
-    if (!/^[0-9]+$/.test(t)) throw new SysctlError(`est_cpulist: bad CPU number '${t}'`);
-    return Number(t);
+  const s = value;
+  const last = cpus - 1;
+  const bad = (): never => {
+    throw new SysctlError(`est_cpulist: '${value}' is not a cpulist`);
   };
-  for (const region of text.split(',')) {
-    const m = /^([^-:/]+)(?:-([^-:/]+)(?::([^-:/]+)\/([^-:/]+))?)?$/.exec(region.trim());
-    if (!m) throw new SysctlError(`est_cpulist: bad region '${region}'`);
-    if (m[1] === 'all' && m[2] === undefined) {
-      set.fill(1);
-      continue;
+  const endOfStr = (i: number): boolean => i >= s.length || s[i] === '\n';
+  const endOfRegion = (i: number): boolean => endOfStr(i) || /[\s,]/.test(s[i]!);
+  let i = 0;
+  // bitmap_getnum: `N`, or decimal digits
+  const num = (): number => {
+    if (s[i] === 'N') {
+      i++;
+      return last;
     }
-    const a = num(m[1]!);
-    const b = m[2] === undefined ? a : num(m[2]);
-    const used = m[3] === undefined ? 1 : num(m[3]);
-    const group = m[4] === undefined ? 1 : num(m[4]);
-    if (a > b || used === 0 || used > group)
-      throw new SysctlError(`est_cpulist: bad region '${region}'`);
-    if (b >= cpus)
-      throw new RangeError_(`est_cpulist: CPU ${b} is beyond the last CPU ${cpus - 1}`);
-    for (let c = a; c <= b; c++) if ((c - a) % group < used) set[c] = 1;
+    const m = /^[0-9]+/.exec(s.slice(i));
+    if (!m) return bad();
+    i += m[0].length;
+    const n = Number(m[0]);
+    if (n > 0xffffffff) throw new SysctlError(`est_cpulist: ${m[0]} is too large`);
+    return n;
+  };
+  for (;;) {
+    while (!endOfStr(i) && /[\s,]/.test(s[i]!)) i++;
+    if (endOfStr(i)) break;
+    let start: number;
+    let end: number;
+    if (s.slice(i, i + 3).toLowerCase() === 'all') {
+      i += 3;
+      start = 0;
+      end = last;
+    } else {
+      start = end = num();
+      if (!endOfRegion(i)) {
+        if (s[i] !== '-') bad();
+        i++;
+        end = num();
+      }
+    }
+    let used = end + 1;
+    let group = end + 1;
+    if (!endOfRegion(i)) {
+      if (s[i] !== ':') bad();
+      i++;
+      used = num();
+      if (s[i] !== '/') bad();
+      i++;
+      group = num();
+    }
+    if (start > end || group === 0 || used > group) bad();
+    if (end >= cpus)
+      throw new RangeError_(`est_cpulist: CPU ${end} is beyond the last CPU ${last}`);
+    for (let c = start; c <= end; c++) if ((c - start) % group < used) set[c] = 1;
   }
   const out: number[] = [];
   for (let c = 0; c < cpus; c++) if (set[c]) out.push(c);

@@ -76,7 +76,7 @@ describe('ipvs sysctl', () => {
     );
     assert.equal(
       a.out(),
-      'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sync_threshold = 4\t60\nnet.ipv4.vs.est_cpulist = 0\n',
+      'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sync_threshold = 4 60\nnet.ipv4.vs.est_cpulist = 0\n',
     );
     assert.equal(ipvs.sysctl.expire_nodest_conn, 1);
     assert.deepEqual(ipvs.sysctl.sync_threshold, [4, 60]);
@@ -89,6 +89,51 @@ describe('ipvs sysctl', () => {
     assert.equal(await runSysctl(['-qw', 'sloppy_sctp=1'], c.io), 0);
     assert.equal(await runSysctl(['-nq', 'sloppy_sctp'], c.io), 0);
     assert.equal(c.out(), '1\n');
+  });
+
+  it('reads integers as the kernel does: 0x hex, 0 octal, no sign but -, the rest of a write unread', async () => {
+    const { ipvs } = makeIpvs();
+    const ok: [string, number | [number, number]][] = [
+      ['am_droprate=0x1f', 31],
+      ['am_droprate=010', 8],
+      ['am_droprate=0', 0],
+      ['am_droprate=12 junk', 12],
+      ['sync_threshold=010 0x20', [8, 32]],
+      ['sync_threshold=5', [5, 32]], // one value: the period stays
+      ['sync_retries=0X2', 2],
+    ];
+    for (const [w, v] of ok) {
+      const a = io(ipvs);
+      assert.equal(await runSysctl(['-w', w], a.io), 0, `${w}: ${a.err()}`);
+      const name = w.slice(0, w.indexOf('=')) as 'am_droprate';
+      assert.deepEqual(ipvs.sysctl[name], v, w);
+    }
+    for (const w of [
+      'am_droprate=08',
+      'am_droprate=+5',
+      'am_droprate=1e3',
+      'am_droprate=0x',
+      'am_droprate=',
+    ]) {
+      const a = io(ipvs);
+      assert.equal(await runSysctl(['-w', w], a.io), 1, w);
+      assert.match(
+        a.err(),
+        /^sysctl: setting key "net\.ipv4\.vs\.am_droprate": Invalid argument\n/,
+      );
+    }
+    assert.equal(ipvs.sysctl.am_droprate, 12);
+  });
+
+  it('goes through the arguments in order, echoing each value as given', async () => {
+    const { ipvs } = makeIpvs();
+    ipvs.setSysctl('am_droprate', 12);
+    const a = io(ipvs);
+    assert.equal(await runSysctl(['am_droprate', 'am_droprate=0x7', 'am_droprate'], a.io), 0);
+    assert.equal(
+      a.out(),
+      'net.ipv4.vs.am_droprate = 12\nnet.ipv4.vs.am_droprate = 0x7\nnet.ipv4.vs.am_droprate = 7\n',
+    );
   });
 
   it("refuses unknown names and bad values with sysctl(8)'s messages and the code; the rest applies", async () => {
@@ -135,7 +180,7 @@ describe('ipvs sysctl', () => {
       'sysctl: setting key "net.ipv4.vs.est_cpulist": Numerical result out of range\n' +
         'ipvs sysctl: IPVS_ERR_RANGE: est_cpulist: CPU 9 is beyond the last CPU 3\n' +
         'sysctl: setting key "net.ipv4.vs.est_cpulist": Invalid argument\n' +
-        "ipvs sysctl: IPVS_ERR_SYSCTL: est_cpulist: bad CPU number 'x'\n",
+        "ipvs sysctl: IPVS_ERR_SYSCTL: est_cpulist: '0-x' is not a cpulist\n",
     );
     assert.equal(ipvs.getSysctls().est_cpulist, '0-3');
   });
@@ -154,6 +199,14 @@ describe('ipvs sysctl', () => {
     );
     assert.equal(a.err(), 'sysctl: /etc/sysctl.d/90-ipvs.conf(5): invalid syntax, continuing...\n');
     assert.deepEqual([ipvs.sysctl.conn_reuse_mode, ipvs.sysctl.expire_quiescent_template], [0, 1]);
+    // a leading `-` lets the line fail silently (sysctl.conf(5))
+    const d = io(ipvs, {
+      '/x.conf':
+        '-net.ipv4.vs.drop_entry = 9\n-net.ipv4.vs.nope = 1\n- net.ipv4.vs.am_droprate = 0x20\n',
+    });
+    assert.equal(await runSysctl(['-p', '/x.conf'], d.io), 0, d.err());
+    assert.deepEqual([d.out(), d.err()], ['net.ipv4.vs.am_droprate = 0x20\n', '']);
+    assert.deepEqual([ipvs.sysctl.drop_entry, ipvs.sysctl.am_droprate], [0, 32]);
     const m = io(ipvs);
     assert.equal(await runSysctl(['-p', '/missing'], m.io), 1);
     assert.equal(m.err(), 'sysctl: cannot open "/missing": No such file or directory\n');

@@ -167,6 +167,14 @@ describe('sysctls', () => {
         ['all', '0-7'],
         ['  ', ''],
         ['2-N', '2-7'],
+        // bitmap_parselist: whitespace separates too, empty regions are skipped, `all` in any
+        // case takes a pattern, and a pattern may use no CPU of its group
+        ['0 1', '0-1'],
+        ['0,,1,', '0-1'],
+        [',0', '0'],
+        ['ALL', '0-7'],
+        ['all:1/2', '0,2,4,6'],
+        ['0-7:0/2', ''],
       ]) {
         ipvs.setSysctl('est_cpulist', w!);
         assert.equal(ipvs.getSysctls().est_cpulist, r, w);
@@ -175,7 +183,7 @@ describe('sysctls', () => {
 
     it('refuses malformed lists (EINVAL) and CPUs that do not exist (ERANGE), changing nothing', () => {
       const { ipvs } = makeIpvs({ cpus: 4 });
-      for (const w of ['x', '1-', '3-1', '0-3:0/2'])
+      for (const w of ['x', '1-', '3-1', '+1', '0-3:3/2', '0-3:1/0', 'all1', '0-3:1'])
         assert.throws(() => ipvs.setSysctl('est_cpulist', w), { code: 'IPVS_ERR_SYSCTL' }, w);
       assert.throws(() => ipvs.setSysctl('est_cpulist', '0-4'), { code: 'IPVS_ERR_RANGE' });
       assert.throws(() => ipvs.setSysctl('est_cpulist', 3), { code: 'IPVS_ERR_SYSCTL' });
