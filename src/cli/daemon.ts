@@ -7,6 +7,7 @@
  * (the state file holds every change acknowledged since the rules were first loaded); otherwise
  * the rules file is applied and the state file written.
  */
+import { IpvsError } from '../core/errors.js';
 import { Ipvs } from '../core/ipvs.js';
 import { DATAPLANE_FACTORIES, type DataplaneArgs } from '../dataplane/index.js';
 import { hugeTableAlloc } from '../dataplane/io/native.js';
@@ -303,7 +304,14 @@ export async function runDaemon(args: readonly string[]): Promise<number> {
   try {
     daemon = await Daemon.start(parsed, log);
   } catch (e) {
-    log(e instanceof Error ? e.message : String(e));
+    // with its code, as every other refusal prints
+    log(
+      e instanceof IpvsError
+        ? `${e.code}: ${e.message}`
+        : e instanceof Error
+          ? e.message
+          : String(e),
+    );
     return 1;
   }
   return new Promise<number>((resolve) => {

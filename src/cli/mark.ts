@@ -92,9 +92,13 @@ export async function runMark(args: readonly string[], io?: MarkIo): Promise<num
     await backend.call({ cmd: 'setFwmarkRules', rules: next });
     return 0;
   } catch (e) {
-    err.write(
-      `ipvs mark: ${e instanceof IpvsError || e instanceof Error ? e.message : String(e)}\n`,
-    );
+    const why =
+      e instanceof IpvsError
+        ? `${e.code}: ${e.message}`
+        : e instanceof Error
+          ? e.message
+          : String(e);
+    err.write(`ipvs mark: ${why}\n`);
     return 1;
   } finally {
     backend?.close();

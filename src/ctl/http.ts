@@ -61,7 +61,7 @@ const DEFAULT_CONN_PAGE = 10_000;
 export function parseHttpAddress(text: string): HttpAddress {
   const bad = (why: string) =>
     new HttpAddressError(
-      `--http ${text}: ${why} (IPVS_ERR_HTTP_ADDRESS); give HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100`,
+      `--http ${text}: ${why}; give HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100`,
     );
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
   if (!m) throw bad(text.includes(':') ? 'not HOST:PORT' : 'no port');

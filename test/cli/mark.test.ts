@@ -68,7 +68,7 @@ describe('ipvs mark', () => {
     const a = io(ipvs);
     await runMark(['add', 'dport 80 mark 1'], a.io);
     assert.equal(await runMark(['add', 'dport 99999 mark 2'], a.io), 1);
-    assert.match(a.err(), /^ipvs mark: .*99999/);
+    assert.match(a.err(), /^ipvs mark: IPVS_ERR_PKT_RULE: .*99999/);
     assert.equal(await runMark(['add', 'dport 80'], a.io), 1);
     assert.deepEqual(ipvs.fwmarkRules, ['dport 80 mark 1']);
     await assert.rejects(localBackend(ipvs).call({ cmd: 'setFwmarkRules', rules: ['mark 0'] }), {

@@ -113,7 +113,7 @@ describe('ipvs daemon', () => {
       '127.0.0.1',
     ]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /--http 127\.0\.0\.1: no port \(IPVS_ERR_HTTP_ADDRESS\)/);
+    assert.match(r.stderr, /^ipvs daemon: IPVS_ERR_HTTP_ADDRESS: --http 127\.0\.0\.1: no port;/m);
     await assert.rejects(Daemon.start(opts({ http: 'localhost' }), quiet), (e: unknown) => {
       return codeOf(e) === 'IPVS_ERR_HTTP_ADDRESS';
     });

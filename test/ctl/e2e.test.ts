@@ -122,7 +122,10 @@ describe('ipvs daemon + ipvsadm (spawned)', () => {
         timeout: 10_000,
       });
       assert.equal(second.status, 1);
-      assert.match(second.stderr, /Another ipvs-ts daemon is already listening on .*b\.sock/);
+      assert.match(
+        second.stderr,
+        /^ipvs daemon: IPVS_ERR_[A-Z_]+: Another ipvs-ts daemon is already listening on .*b\.sock/m,
+      );
       assert.equal(
         adm(IPVSADM, ['--control', sock, '-L', '--timeout']).stdout,
         'Timeout (tcp tcpfin udp): 900 120 300\n',

@@ -206,7 +206,7 @@ describe('ipvs daemon --http', () => {
       assert.equal(r.status, 1, `${bad}: ${r.stderr}`);
       assert.match(
         r.stderr,
-        new RegExp(`--http ${bad.replace(/[.[\]]/g, '\\$&')}: .*IPVS_ERR_HTTP_ADDRESS`),
+        new RegExp(`IPVS_ERR_HTTP_ADDRESS: --http ${bad.replace(/[.[\]]/g, '\\$&')}: `),
       );
       assert.equal(existsSync(sock), false);
     }
