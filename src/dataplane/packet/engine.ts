@@ -457,7 +457,9 @@ export class PacketEngine {
       pkt.reason = R.OTHERHOST;
       return NF.DROP;
     }
-    if (len >= 6 && off + 6 <= buf.length && (buf[off]! & 1) === 0) {
+    // the group bit of the destination MAC: broadcast and multicast
+    const group = len >= 6 && (buf[off]! & 1) !== 0;
+    if (len >= 6 && off + 6 <= buf.length && !group) {
       const m = ifc.mac;
       if (
         buf[off] !== m[0] ||
@@ -471,11 +473,7 @@ export class PacketEngine {
         return NF.DROP;
       }
     }
-    pkt.host = !(
-      pktType === PKTTYPE.BROADCAST ||
-      pktType === PKTTYPE.MULTICAST ||
-      (len >= 6 && (buf[off]! & 1) !== 0)
-    );
+    pkt.host = !(pktType === PKTTYPE.BROADCAST || pktType === PKTTYPE.MULTICAST || group);
     const r = decodeEthernet(v, buf, off, len);
     if (r !== 0) {
       this.counters.malformed[r]!++;

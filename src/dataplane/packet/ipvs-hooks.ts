@@ -53,13 +53,16 @@ const ZERO = new Uint32Array(4);
 /** AH / ESP follow the IKE connection between the same hosts: UDP 500 → 500 (PORT_ISAKMP). */
 const IKE_PORT = 500;
 
+/** AH or ESP: their packets follow the IKE connection between the same hosts. */
+const isAhEsp = (p: number): boolean => p === IPPROTO.ESP || p === IPPROTO.AH;
+
 /**
  * Whether the ICMP handlers look a quoted packet up: TCP / UDP / SCTP with its ports read, or AH /
  * ESP unless a later fragment (their handlers are "don't defrag"); anything else passes.
  */
 function quotedLookup(q: PacketView): boolean {
   const p = q.protocol;
-  if (p === IPPROTO.ESP || p === IPPROTO.AH) return q.fragOffset === 0;
+  if (isAhEsp(p)) return q.fragOffset === 0;
   return (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP) && q.l4Parsed;
 }
 
@@ -189,7 +192,7 @@ export class IpvsHandlers {
       if (r !== UNRELATED) return r;
       return NF.ACCEPT;
     }
-    if (proto === IPPROTO.ESP || proto === IPPROTO.AH) return this.#inAhEsp(pkt, hook);
+    if (isAhEsp(proto)) return this.#inAhEsp(pkt, hook);
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) {
       if (ipvs.sysctl.ignore_tunneled) pkt.property = true;
       return NF.ACCEPT;
@@ -517,7 +520,7 @@ export class IpvsHandlers {
     const proto = orig.protocol;
     if (!quotedLookup(orig)) return NF.ACCEPT;
     // a quoted AH / ESP packet belongs to the IKE connection
-    const ahEsp = proto === IPPROTO.ESP || proto === IPPROTO.AH;
+    const ahEsp = isAhEsp(proto);
     const lp = ahEsp ? IPPROTO_UDP : proto;
     const sport = ahEsp ? IKE_PORT : orig.srcPort;
     const dport = ahEsp ? IKE_PORT : orig.dstPort;
@@ -614,7 +617,7 @@ export class IpvsHandlers {
       return r === UNRELATED ? NF.ACCEPT : r;
     }
     const t = ipvs.conns;
-    if (proto === IPPROTO.ESP || proto === IPPROTO.AH) {
+    if (isAhEsp(proto)) {
       const h = t.outGet(v.af, IPPROTO_UDP, v.src, IKE_PORT, v.dst, IKE_PORT);
       if (h === NO_CONN) return NF.ACCEPT;
       if (c.trace) c.trace.step('lookup', `AH/ESP reply follows ${this.#connText(h)}`);
@@ -739,10 +742,9 @@ export class IpvsHandlers {
     const proto = ci.protocol;
     if (!quotedLookup(ci)) return NF.ACCEPT;
     const t = ipvs.conns;
-    const h =
-      proto === IPPROTO.ESP || proto === IPPROTO.AH
-        ? t.outGet(v.af, IPPROTO_UDP, ci.dst, IKE_PORT, ci.src, IKE_PORT)
-        : t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
+    const h = isAhEsp(proto)
+      ? t.outGet(v.af, IPPROTO_UDP, ci.dst, IKE_PORT, ci.src, IKE_PORT)
+      : t.outGet(v.af, proto, ci.dst, ci.dstPort, ci.src, ci.srcPort);
     if (h === NO_CONN) return NF.ACCEPT;
     if (c.trace)
       c.trace.step(
