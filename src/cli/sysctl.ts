@@ -48,17 +48,16 @@ function show(v: SysctlValue): string {
  * The value `text` means for `name`, as the kernel's handler parses it; null when it is not one.
  * `sync_threshold` given one integer keeps its second (`current`), as the kernel's does.
  */
-function parseValue(
+async function parseValue(
   name: string,
   text: string,
   current: () => Promise<SysctlValue>,
-): Promise<SysctlValue | null> | SysctlValue | null {
+): Promise<SysctlValue | null> {
   if (name === 'est_cpulist') return text.trim();
   if (name !== 'sync_threshold') return kernelInts(text, 1)?.[0] ?? null;
   const n = kernelInts(text, 2);
   if (n === null) return null;
-  if (n.length === 2) return [n[0]!, n[1]!];
-  return current().then((c) => [n[0]!, (c as number[])[1]!]);
+  return [n[0]!, n[1] ?? ((await current()) as number[])[1]!];
 }
 
 /** sysctl(8)'s message for a name with no file under /proc/sys. */
