@@ -51,7 +51,7 @@ const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...fi
 });
 // The proxy's TCP tests once more with the native relay off, so the JavaScript relay that carries
 // every connection before (and without) it is tested on keep-alive connections too.
-const jsRelay = files.filter((f) => /e2e[\\/]proxy-(tcp|load)\.test\.js$/.test(f));
+const jsRelay = files.filter((f) => /e2e[\\/]proxy-(tcp|load|churn)\.test\.js$/.test(f));
 let status = res.status ?? 1;
 if (jsRelay.length > 0) {
   console.log('\n# proxy TCP tests again with the native relay off (IPVS_PROXY_SPLICE=0)');
