@@ -431,7 +431,8 @@ function noteChecksum(rec: TraceRecorder, f: Uint8Array): void {
 function inferMac(frames: Uint8Array[], engine: PacketEngine): string | undefined {
   const v = new PacketView();
   for (const f of frames) {
-    if (decodeEthernet(v, f, 0, f.length) !== 0 || v.ipVersion === 0) continue;
+    // a broadcast or multicast destination (the group bit) names no host
+    if (decodeEthernet(v, f, 0, f.length) !== 0 || v.ipVersion === 0 || f[0]! & 1) continue;
     if (engine.net.isLocal(v.af, v.dst, 0)) {
       return Array.from(f.subarray(0, 6), (x) => x.toString(16).padStart(2, '0')).join(':');
     }

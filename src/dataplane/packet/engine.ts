@@ -373,7 +373,7 @@ export class PacketEngine {
     ) {
       // IPVS left it to the local stack (the verdict stays ACCEPT), which for a VIP is the
       // engine: the host's answer
-      const what = this.#vipHost.deliver(pkt.view, ifc);
+      const what = this.#vipHost.deliver(pkt.view, ifc, pkt.host);
       if (what !== '') {
         pkt.reason = R.VIP_HOST;
         if (trace) trace.step('local', `for the VIP: ${what}`);

@@ -7,7 +7,9 @@
  * for a protocol no handler takes (ip_local_deliver_finish; ICMPv6 parameter problem,
  * unrecognised next header, for IPv6). Here no host stack owns the VIP, so the engine answers
  * the same way. Fragments reach this reassembled (./reasm.ts), and an echo reply above the MTU
- * leaves as fragments, as the host's does.
+ * leaves as fragments, as the host's does. A packet that came in a broadcast or multicast frame
+ * (pkt_type not PACKET_HOST) gets only the echo reply: tcp_v4_rcv / tcp_v6_rcv discard such a
+ * segment without a reset, and __icmp_send / icmp6_send send no error about it.
  */
 import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';
@@ -39,11 +41,13 @@ export class VipHost {
   /**
    * Answers the packet in `v` (addressed to a VIP, received on `ingress`, left by IPVS to the
    * local stack) as the host would; returns what was done, for the trace ('' when nothing: the
-   * packet is dropped, as the host drops what no socket takes).
+   * packet is dropped, as the host drops what no socket takes). `host`: the frame was sent to
+   * this interface's own MAC address.
    */
-  deliver(v: PacketView, ingress: Iface): string {
+  deliver(v: PacketView, ingress: Iface, host: boolean): string {
     if (v.isFragment || v.l4Offset < 0) return '';
     const v6 = v.af === AF_INET6;
+    if (!host && v.protocol !== (v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP)) return '';
     switch (v.protocol) {
       case IPPROTO.TCP:
         return this.#reset(v, ingress) ? 'TCP reset (no socket on the VIP)' : '';

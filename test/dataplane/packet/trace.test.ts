@@ -340,6 +340,34 @@ describe('ipvs trace', () => {
     }
   });
 
+  it('without --mac, takes the director’s MAC from a frame sent to it, never a broadcast one', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'ipvs-trace-'));
+    const f = join(tmp, 'bcast-first.pcap');
+    const frames = [
+      udp4({ dmac: 'ff:ff:ff:ff:ff:ff', dport: 9999, payload: 'x' }),
+      tcp4({ dmac: '01:00:5e:00:00:01', dport: 22, flags: SYN }),
+      tcp4({ dmac: DIR, flags: SYN, seq: 100 }),
+    ];
+    writeFileSync(f, writePcap(frames.map((data, i) => ({ data, timestampUs: i }))));
+    const r = await run([
+      '--rules',
+      join(FIX, 'nat.rules'),
+      '--pcap',
+      f,
+      '--neigh',
+      `${RS1}=${MAC.rs1}`,
+    ]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /director eth0 02:00:00:00:00:a0/);
+    assert.doesNotMatch(
+      r.out,
+      /ff:ff:ff:ff:ff:ff →|01:00:5e:00:00:01 →/,
+      'nothing sent from a group MAC',
+    );
+    // the broadcast UDP datagram and the multicast SYN to a closed port get no answer
+    assert.doesNotMatch(r.out, /port unreachable|TCP reset/);
+  });
+
   it('notes captured frames whose checksum is wrong (offloaded on the capturing host)', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'ipvs-trace-'));
     const f = tcp4({ dmac: DIR, flags: SYN, seq: 100 });

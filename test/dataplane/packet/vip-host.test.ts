@@ -146,6 +146,36 @@ describe('VIP host: answers for the VIP what IPVS leaves to the local stack', ()
     assert.deepEqual([r.verdict, r.reason, r.eth0.length], [NF.ACCEPT, 'pass', 0]);
   });
 
+  it('a broadcast or multicast frame gets an echo reply but no reset and no ICMP error', () => {
+    const lab = lab6();
+    for (const dmac of ['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01']) {
+      // tcp_v4_rcv discards a segment not sent to the host's MAC; __icmp_send sends nothing
+      const syn = lab.send('eth0', tcp4({ dmac, dport: 443 }));
+      assert.deepEqual([syn.verdict, syn.reason, syn.eth0.length], [NF.ACCEPT, 'pass', 0]);
+      const udp = lab.send('eth0', udp4({ dmac, dport: 5353, payload: 'q' }));
+      assert.deepEqual([udp.reason, udp.eth0.length], ['pass', 0]);
+      const raw = PacketBuilder.eth({ src: MAC.client, dst: dmac })
+        .ipv4({ src: CLIENT, dst: VIP, protocol: 232 })
+        .payload('xxxxxxxx')
+        .build();
+      assert.equal(lab.send('eth0', raw).eth0.length, 0, 'no protocol unreachable');
+      const ping = PacketBuilder.eth({ src: MAC.client, dst: dmac })
+        .ipv4({ src: CLIENT, dst: VIP })
+        .icmp({ type: 8, code: 0, rest: 0x0001_0002 })
+        .payload('p')
+        .build();
+      const echo = lab.send('eth0', ping);
+      assert.deepEqual([echo.reason, dec(verified(echo.eth0)[0]!).icmpType], ['vip-host', 0]);
+    }
+    const syn6 = PacketBuilder.eth({ src: MAC.client, dst: '33:33:00:00:00:01' })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .tcp({ srcPort: 40000, dstPort: 22, flags: SYN, seq: 10, ack: 0 })
+      .build();
+    assert.equal(lab.send('eth0', syn6).eth0.length, 0, 'tcp_v6_rcv discards it too');
+    // the same SYN sent to the interface's own MAC is answered
+    assert.equal(lab.send('eth0', tcp4({ dport: 443 })).eth0.length, 1);
+  });
+
   it('a VIP stops answering once its last service is deleted', () => {
     const lab = natLab();
     assert.equal(lab.send('eth0', tcp4({ dport: 443 })).eth0.length, 1);
