@@ -104,10 +104,21 @@ export async function main(argv: readonly string[]): Promise<number> {
  * The body of each executable in `bin/`: runs `main(argv)` and sets the exit status; an uncaught
  * error is printed under the executable's `name` with status 1.
  */
+/** The status a shell reports for a process killed by SIGPIPE (128 + 13). */
+const SIGPIPE_STATUS = 141;
+
 export function runBin(name: string, argv: readonly string[]): void {
+  // a reader that went away (`ipvs sysctl -a | head`): the output stops quietly, the work goes on
+  // (a pcap being written is finished) and the status is the shell's for SIGPIPE, as a C tool
+  // that dies of it shows; a daemon whose log pipe closed goes on serving
+  let brokenPipe = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    brokenPipe = true;
+  });
   main(argv).then(
     (code) => {
-      process.exitCode = code;
+      process.exitCode = brokenPipe ? SIGPIPE_STATUS : code;
     },
     (err: unknown) => {
       const text = err instanceof Error && err.stack ? err.stack : String(err);

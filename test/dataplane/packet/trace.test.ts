@@ -8,6 +8,7 @@
  * status 1, no stack trace) are covered too.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -366,6 +367,26 @@ describe('ipvs trace', () => {
     );
     // the broadcast UDP datagram and the multicast SYN to a closed port get no answer
     assert.doesNotMatch(r.out, /port unreachable|TCP reset/);
+  });
+
+  it('a reader that goes away (| head): no stack trace, the pcap still written, status 141', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'ipvs-trace-'));
+    const got = join(tmp, 'out.pcap');
+    const bin = join(ROOT, 'bin', 'ipvs');
+    const args = ['trace', '--rules', join(FIX, 'nat.rules'), '--pcap', inPath, '--write', got];
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy(); // closed before the first line is written
+    let err = '';
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const status = await new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    noStack(err);
+    assert.doesNotMatch(err, /EPIPE/);
+    assert.equal(status, 141);
+    // the same as with a reader that stays
+    const whole = join(tmp, 'whole.pcap');
+    const full = spawnSync(process.execPath, [bin, ...args.slice(0, -1), whole]);
+    assert.equal(full.status, 0);
+    assert.deepEqual(readFileSync(got), readFileSync(whole), 'the pcap was written whole');
   });
 
   it('notes captured frames whose checksum is wrong (offloaded on the capturing host)', async () => {
