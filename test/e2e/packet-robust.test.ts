@@ -312,6 +312,45 @@ describe('ipvs daemon --dataplane packet: NAT under adverse conditions', { skip 
     d.adm('-a', '-t', SVC, '-r', `${NET.serverBack(0)}:${PORT}`, '-m');
   });
 
+  it('the back link’s MTU lowered while running: reported; a held connection learns it and goes on', async () => {
+    const from = d.child.stderr.length;
+    const h = t.spawnNode(t.ns.client, TOOLS, ['hold', SVC]);
+    const echoes = async (): Promise<string> => {
+      const at = h.stdout.length;
+      h.proc.kill('SIGUSR1');
+      return (await h.waitFor(/echo (ok|timeout)/, { from: at, timeoutMs: 5000 }))[1]!;
+    };
+    try {
+      await h.waitFor(/connected (rs\d) /, { timeoutMs: 5000 });
+      assert.equal(await echoes(), 'ok');
+      // the director's eth1, the bridge ports and the servers: a frame of 1,514 bytes now goes
+      // nowhere (veth drops it), as the kernel's IPVS would find from the route's MTU
+      t.setBackMtu(1280);
+      await d.child.waitFor(/interface eth1 changed: MTU 1500 → 1280/, {
+        stream: 'stderr',
+        from,
+        timeoutMs: 5000,
+      });
+      // 4 KiB in 1460-byte segments (MSS from before): fragmentation needed tells the client
+      assert.equal(await echoes(), 'ok', d.child.stderr.slice(from));
+      assert.match(t.ip(t.ns.client, 'route', 'get', NET.vip), /mtu 1280/, 'the path MTU learnt');
+      const r = await runClient(t, t.ns.client, SVC, {
+        conns: 2,
+        bytes: 64 * 1024,
+        timeoutMs: 5000,
+      });
+      assert.deepEqual(r.failed, []);
+    } finally {
+      await h.kill();
+      t.setBackMtu(1500);
+    }
+    await d.child.waitFor(/interface eth1 changed: MTU 1280 → 1500/, {
+      stream: 'stderr',
+      from,
+      timeoutMs: 5000,
+    });
+  });
+
   it('interface link down: reported; forwarding resumes when it comes back up', async () => {
     const from = d.child.stderr.length;
     // Traffic in flight while the link goes down: sends on the dead socket must not kill the

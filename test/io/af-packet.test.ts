@@ -376,6 +376,36 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
     assert.ok(f.end <= f.afterGc, JSON.stringify(f));
   });
 
+  it('a frame the device drops for good (veth peer MTU below it) is given up; the frames behind it go', async () => {
+    const nsE = lab.netns('e');
+    const nsF = lab.netns('f');
+    const vE = lab.ifname('ioe');
+    const vF = lab.ifname('iof');
+    lab.veth(nsE, vE, nsF, vF);
+    spawnSync('ip', ['-n', nsF, 'link', 'set', vF, 'mtu', '1280']);
+    const tx = openAfPacket(vE, { netns: nsE });
+    const rx = openAfPacket(vF, { netns: nsF });
+    open.push(tx, rx);
+    const got: number[] = [];
+    rx.onFrames((b: FrameBatch) => {
+      for (let i = 0; i < b.count; i++) {
+        const t = parseTestFrame(b.data, b.offset(i), b.length(i));
+        if (t) got.push(t.seq);
+      }
+    });
+    // the kernel keeps a frame veth refuses (ENOBUFS) marked for sending and stops at it
+    tx.send(testFrame(1400, 1, 0x60000, tx.iface.macBytes));
+    tx.send(testFrame(100, 2, 0x60000, tx.iface.macBytes));
+    tx.txCommit();
+    assert.ok(await until(() => got.length === 1, 2000), `received ${JSON.stringify(got)}`);
+    tx.send(testFrame(100, 3, 0x60000, tx.iface.macBytes));
+    tx.txCommit();
+    assert.ok(await until(() => got.length === 2, 2000), `received ${JSON.stringify(got)}`);
+    assert.deepEqual(got, [2, 3]);
+    assert.equal(tx.txInFlight(), 0);
+    assert.equal(tx.stats.txDropped, 1);
+  });
+
   it('TX slots: oversize frames are refused, a full ring says -1, txWait resolves when a slot frees', async () => {
     const tx = openAfPacket(vA, { netns: nsA, txFrameSize: 2048, txFrameCount: 16 });
     open.push(tx);

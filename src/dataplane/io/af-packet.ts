@@ -46,6 +46,13 @@ export const FANOUT_FLAG = {
 
 const TP_STATUS_AVAILABLE = 0;
 const TP_STATUS_WRONG_FORMAT = 4;
+const TP_STATUS_SEND_REQUEST = 1;
+/**
+ * Kicks in a row that may end in ENOBUFS / EAGAIN before the oldest frame is given up: the first
+ * ones at once, the rest a millisecond apart (about 8 ms in all, a device queue's drain time).
+ */
+const TX_RETRY_FAST = 4;
+const TX_RETRY_MAX = 12;
 
 export interface AfPacketOptions extends RxLoopOptions, NativePacketOptions {
   /**
@@ -100,7 +107,8 @@ export class AfPacketIO implements FrameIO {
   readonly kind = 'af-packet' as const;
   readonly linkType = 'ethernet' as const;
   readonly stats: IoStats = newStats();
-  readonly maxFrame: number;
+  /** The largest frame sent (see `mtuChanged`). */
+  maxFrame: number;
   readonly txData: Buffer;
   /** The receive ring (valid until close; detached, i.e. empty, afterwards). */
   readonly rxData: Buffer;
@@ -114,7 +122,11 @@ export class AfPacketIO implements FrameIO {
   private readonly txWords: Uint32Array;
   private txHead = 0;
   private txPending = 0;
-  private retryKick: NodeJS.Immediate | undefined;
+  private retryKick: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  /** Retry kicks in a row that ended in ENOBUFS / EAGAIN (see scheduleRetry). */
+  private txRetries = 0;
+  /** retryKick is a timer (else an immediate). */
+  private retryTimer = false;
   private readonly batch: FrameBatch;
   private readonly loop: RxLoop;
   private readonly poll: object;
@@ -137,6 +149,7 @@ export class AfPacketIO implements FrameIO {
     // The kernel's own limit for a raw frame (MTU + Ethernet header + one VLAN tag), which it no
     // longer applies when the TX slots carry a virtio_net_hdr (txLinear).
     this.maxFrame = Math.min(sock.txFrameSize - sock.txDataOffset, iface.mtu + 18);
+
     this.batch = new FrameBatch(opts.batchSize ?? 64, this.rxData);
     const handle = sock.handle;
     const walker = (opts as AfPacketOptions).rxWalk === 'js' ? new JsRingWalker(sock) : undefined;
@@ -216,7 +229,16 @@ export class AfPacketIO implements FrameIO {
     this.stats.txKicks++;
     // ENOBUFS/EAGAIN: the frames stay marked in the ring; kick again on the next turn.
     if (r < 0) this.scheduleRetry();
+    else this.txRetries = 0;
     return n;
+  }
+
+  /**
+   * The interface's MTU changed while the socket is open: frames above the new one are refused
+   * from now on (the slots' size still bounds a larger one).
+   */
+  mtuChanged(mtu: number): void {
+    this.maxFrame = Math.min(this.txSlotSize - this.txDataOffset, mtu + 18);
   }
 
   /** True when txAlloc would get a slot now. */
@@ -263,9 +285,16 @@ export class AfPacketIO implements FrameIO {
   /** The last error of a deferred transmit kick (the link went down), or undefined. */
   txError: Error | undefined;
 
+  /**
+   * Kicks the ring again after ENOBUFS / EAGAIN. The kernel leaves a frame the device dropped
+   * marked for sending and stops there (tpacket_snd), so a frame that can never go (a veth peer
+   * whose MTU is below it) would be retried forever and hold every frame behind it: after
+   * TX_RETRY_MAX kicks in a row the oldest frame is given up (counted in txDropped) and the rest
+   * go on.
+   */
   private scheduleRetry(): void {
     if (this.retryKick) return;
-    this.retryKick = setImmediate(() => {
+    const kick = (): void => {
       this.retryKick = undefined;
       if (this.closed) return;
       let r: number;
@@ -279,8 +308,34 @@ export class AfPacketIO implements FrameIO {
         this.stats.txDropped += this.txInFlight();
         return;
       }
-      if (r < 0 && this.txInFlight() > 0) this.scheduleRetry();
-    });
+      if (r >= 0 || this.txInFlight() === 0) {
+        this.txRetries = 0;
+        return;
+      }
+      if (++this.txRetries >= TX_RETRY_MAX) {
+        this.txRetries = 0;
+        this.dropOldest();
+      }
+      this.scheduleRetry();
+    };
+    this.retryTimer = this.txRetries >= TX_RETRY_FAST;
+    this.retryKick = this.retryTimer ? setTimeout(kick, 1) : setImmediate(kick);
+  }
+
+  /**
+   * Gives up the oldest frame still marked for sending: a non-zero tp_next_offset makes the
+   * kernel refuse the slot as malformed, which with PACKET_LOSS frees it and moves past it.
+   */
+  private dropOldest(): void {
+    for (let i = 0; i < this.txSlots; i++) {
+      let slot = this.txHead + i;
+      if (slot >= this.txSlots) slot -= this.txSlots;
+      const w = (slot * this.txSlotSize) >>> 2;
+      if (this.txWords[w + 5] !== TP_STATUS_SEND_REQUEST) continue;
+      this.txWords[w] = 1; // tp_next_offset (PacketTxSend sets it back to 0 on reuse)
+      this.stats.txDropped++;
+      return;
+    }
   }
 
   /** Joins PACKET_FANOUT group `group` (0..65535) with `mode` (FANOUT.*, | FANOUT_FLAG.*). */
@@ -301,7 +356,10 @@ export class AfPacketIO implements FrameIO {
     if (this.closed) return;
     this.closed = true;
     this.loop.stop();
-    if (this.retryKick) clearImmediate(this.retryKick);
+    if (this.retryKick) {
+      if (this.retryTimer) clearTimeout(this.retryKick as NodeJS.Timeout);
+      else clearImmediate(this.retryKick as NodeJS.Immediate);
+    }
     this.native.pollClose(this.poll);
     this.native.packetClose(this.sock.handle);
   }

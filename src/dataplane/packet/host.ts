@@ -217,7 +217,8 @@ export function checkForwarding(): void {
 export class WatchedIO implements FrameIO {
   readonly kind = 'af-packet' as const;
   readonly linkType = 'ethernet' as const;
-  readonly maxFrame: number;
+  /** The largest frame the first socket took (a socket opened later must take as much). */
+  readonly #firstMax: number;
   #io: AfPacketIO | null;
   #handler: FrameHandler | null = null;
   #running = false;
@@ -239,7 +240,12 @@ export class WatchedIO implements FrameIO {
     private readonly opener: () => AfPacketIO,
   ) {
     this.#io = opener();
-    this.maxFrame = this.#io.maxFrame;
+    this.#firstMax = this.#io.maxFrame;
+  }
+
+  /** The largest frame sent now (it follows the interface's MTU). */
+  get maxFrame(): number {
+    return this.#io ? this.#io.maxFrame : this.#firstMax;
   }
 
   get up(): boolean {
@@ -324,7 +330,7 @@ export class WatchedIO implements FrameIO {
    * The watchdog's turn: returns 'down' or 'up' when the state changed (with the reason), null
    * otherwise.
    */
-  check(): { event: 'down' | 'up'; detail: string } | null {
+  check(): { event: 'down' | 'up' | 'changed'; detail: string } | null {
     if (this.#closed) return null;
     let info: InterfaceInfo | null = null;
     try {
@@ -351,13 +357,22 @@ export class WatchedIO implements FrameIO {
       return { event: 'down', detail };
     }
     if (!this.#io && ok) return this.#reopen(info!, null);
+    if (this.#io && (info!.mtu !== this.info.mtu || info!.mac !== this.info.mac)) {
+      // the kernel's route MTU follows the device's at once (dst_mtu): so does what is sent
+      const parts: string[] = [];
+      if (info!.mtu !== this.info.mtu) parts.push(`MTU ${this.info.mtu} → ${info!.mtu}`);
+      if (info!.mac !== this.info.mac) parts.push(`MAC ${this.info.mac} → ${info!.mac}`);
+      this.info = info!;
+      this.#io.mtuChanged(info!.mtu);
+      return { event: 'changed', detail: parts.join(', ') };
+    }
     return null;
   }
 
   #reopen(info: InterfaceInfo, downDetail: string | null): { event: 'up'; detail: string } | null {
     try {
       const io = this.opener();
-      if (io.maxFrame < this.maxFrame) {
+      if (io.maxFrame < Math.min(this.#firstMax, info.mtu + 18)) {
         void io.close();
         return null;
       }
@@ -547,11 +562,19 @@ export class HostPacketDataplane implements Dataplane {
       }
       const ifc = e.net.iface(io.name);
       ifc.mac.set(io.info.macBytes);
-      ifc.mtu = io.info.mtu;
+      // a frame is the MTU plus the Ethernet header and room for one VLAN tag (see af-packet.ts)
+      ifc.mtu = Math.min(io.info.mtu, io.maxFrame - 18);
       e.net.gen++;
-      this.#log(`packet: interface ${io.name} is back (${ev.detail}); forwarding resumed`);
-      // a device made anew has no ingress hook: its table is made again
-      void this.ingress?.reattach(io.name);
+      if (ev.event === 'changed') {
+        const capped =
+          ifc.mtu < io.info.mtu ? ` (${ifc.mtu} used: the rings' slots are smaller)` : '';
+        this.#log(`packet: interface ${io.name} changed: ${ev.detail}${capped}`);
+        if (!ev.detail.includes('MAC')) continue;
+      } else {
+        this.#log(`packet: interface ${io.name} is back (${ev.detail}); forwarding resumed`);
+        // a device made anew has no ingress hook: its table is made again
+        void this.ingress?.reattach(io.name);
+      }
       // Gratuitous ARP for the interface's own addresses (its MAC may be new) and the VIPs.
       for (const a of ifc.addrs) e.announce(a.words, a.af, io.name);
       for (const s of e.ipvs.services.list())
