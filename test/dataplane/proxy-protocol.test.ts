@@ -51,8 +51,73 @@ describe('PROXY protocol', () => {
     }
     const d6 = decodeProxyHeader(encodeProxyV2(v6, words(v6.srcAddr), words(v6.dstAddr)));
     assert.ok(typeof d6 === 'object');
-    assert.equal(d6.addrs?.transport, 'udp');
-    assert.equal(d6.addrs?.srcPort, 5353);
+    assert.deepEqual(d6.addrs, v6, 'IPv6 addresses come back in their compressed form');
+    const mapped = { ...v6, transport: 'tcp' as const, dstAddr: '::ffff:192.0.2.1' };
+    const dm = decodeProxyHeader(
+      encodeProxyV2(mapped, words(mapped.srcAddr), words(mapped.dstAddr)),
+    );
+    assert.ok(typeof dm === 'object');
+    assert.equal(dm.addrs?.dstAddr, '::ffff:192.0.2.1');
+    const t6 = decodeProxyHeader(Buffer.from('PROXY TCP6 2001:DB8:0::1 ::1 1 2\r\n'));
+    assert.ok(typeof t6 === 'object');
+    assert.deepEqual([t6.addrs?.srcAddr, t6.addrs?.dstAddr], ['2001:db8::1', '::1']);
+  });
+
+  it('#decodeProxyHeader refuses what does not exactly match the spec', () => {
+    const line = (s: string) => decodeProxyHeader(Buffer.from(`${s}\r\n`));
+    for (const bad of [
+      'PROXY TCP4 1.2.3.4 5.6.7.8 -1 2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 0x10 2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 1e3 2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 080 2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 65536 2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8  2',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 1 ',
+      'PROXY TCP4  1.2.3.4 5.6.7.8 1 2',
+      'PROXY TCP4 foo bar 1 2',
+      'PROXY TCP4 ::1 ::1 1 2',
+      'PROXY TCP6 1.2.3.4 5.6.7.8 1 2',
+      'PROXY TCP4 01.2.3.4 5.6.7.8 1 2',
+      'PROXY TCP4 1.2.3.256 5.6.7.8 1 2',
+      'PROXY UDP4 1.2.3.4 5.6.7.8 1 2',
+    ])
+      assert.equal(line(bad), 'invalid', bad);
+    const ok = line('PROXY TCP4 1.2.3.4 5.6.7.8 0 65535');
+    assert.ok(typeof ok === 'object' && ok.addrs?.srcPort === 0 && ok.addrs.dstPort === 65535);
+    const unknown = line('PROXY UNKNOWN anything at all');
+    assert.ok(typeof unknown === 'object' && unknown.addrs === null);
+    // v2: version/command, family and transport values the spec does not define
+    const body = Buffer.from('7f0000017f000002303900500000', 'hex').subarray(0, 12);
+    const v2 = (vc: number, ft: number, b: Buffer = body) => {
+      const h = Buffer.from('0d0a0d0a000d0a515549540a00000000', 'hex');
+      h[12] = vc;
+      h[13] = ft;
+      h.writeUInt16BE(b.length, 14);
+      return decodeProxyHeader(Buffer.concat([h, b]));
+    };
+    for (const [vc, ft] of [
+      [0x22, 0x11], // command 2
+      [0x2f, 0x11], // command 15
+      [0x21, 0x41], // family 4
+      [0x21, 0xf1], // family 15
+      [0x21, 0x13], // transport 3
+      [0x31, 0x11], // version 3
+    ])
+      assert.equal(v2(vc!, ft!), 'invalid', `${vc!.toString(16)} ${ft!.toString(16)}`);
+    const local = v2(0x20, 0x41); // LOCAL: the family is ignored
+    assert.ok(typeof local === 'object' && local.addrs === null);
+    const unspec = v2(0x21, 0x00, Buffer.alloc(0));
+    assert.ok(typeof unspec === 'object' && unspec.addrs === null && unspec.length === 16);
+    const tcp4 = v2(0x21, 0x11);
+    assert.ok(typeof tcp4 === 'object');
+    assert.deepEqual(tcp4.addrs, {
+      af: 2,
+      transport: 'tcp',
+      srcAddr: '127.0.0.1',
+      dstAddr: '127.0.0.2',
+      srcPort: 12345,
+      dstPort: 80,
+    });
   });
 
   it('#decodeProxyHeader asks for more bytes on half a header and refuses garbage, never throwing', () => {

@@ -488,6 +488,28 @@ describe('proxy data plane (TCP)', () => {
     });
   }
 
+  it('a service on 0.0.0.0 names the address the client connected to in its PROXY header', async () => {
+    const port = await freePort();
+    const b = await startBackend('p', { greet: false });
+    try {
+      const svc = tcpService(port, 'rr', { addr: '0.0.0.0', ext: { 'proxy-protocol': 'v2' } });
+      lb.ctl.run({ cmd: 'newService', service: svc });
+      lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+      const s = await connect(port, { host: '127.0.0.5' });
+      s.write('x');
+      await readUntil(s, (t) => t.includes('x'));
+      const hdr = decodeProxyHeader(Buffer.concat(b.received[0] ?? []));
+      assert.ok(typeof hdr === 'object', `header: ${String(hdr)}`);
+      assert.equal(hdr.addrs?.dstAddr, '127.0.0.5');
+      assert.equal(hdr.addrs?.dstPort, port);
+      s.end();
+      await closed(s);
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    } finally {
+      await b.close();
+    }
+  });
+
   it('keeps existing connections on a quiesced (weight 0) server and sends new ones elsewhere', async () => {
     const port = await freePort();
     const svc = tcpService(port, 'rr');

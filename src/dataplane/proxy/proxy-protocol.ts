@@ -3,7 +3,7 @@
  * servers so they see the client's address: version 1 (text, TCP only) and version 2 (binary,
  * TCP and UDP). `decodeProxyHeader` parses either version; tests and the demo backends use it.
  */
-import { AF_INET6 } from '../../core/addr.js';
+import { AF_INET6, formatIp, formatIpv6, parseIpv4, parseIpv6 } from '../../core/addr.js';
 
 /** The 12-byte version 2 signature. */
 export const PP2_SIGNATURE = Buffer.from([
@@ -88,23 +88,40 @@ function decodeV1(b: Buffer): DecodedProxyHeader | 'incomplete' | 'invalid' {
   if (end < 0) return b.length >= PP1_MAX ? 'invalid' : 'incomplete';
   if (end + 2 > PP1_MAX) return 'invalid';
   const parts = b.toString('latin1', 0, end).split(' ');
+  // UNKNOWN: whatever follows up to the CRLF is ignored
   if (parts[1] === 'UNKNOWN') return { version: 1, length: end + 2, addrs: null };
+  // exactly one space between fields, the addresses of the family named, ports in decimal
+  // without leading zeros: "any sequence which does not exactly match the protocol" is refused
   if (parts.length !== 6 || (parts[1] !== 'TCP4' && parts[1] !== 'TCP6')) return 'invalid';
-  const sp = Number(parts[4]);
-  const dp = Number(parts[5]);
-  if (!Number.isInteger(sp) || !Number.isInteger(dp) || sp > 65535 || dp > 65535) return 'invalid';
+  const af = parts[1] === 'TCP6' ? AF_INET6 : 2;
+  const src = v1Address(af, parts[2]!);
+  const dst = v1Address(af, parts[3]!);
+  const sp = v1Port(parts[4]!);
+  const dp = v1Port(parts[5]!);
+  if (src === null || dst === null || sp < 0 || dp < 0) return 'invalid';
   return {
     version: 1,
     length: end + 2,
-    addrs: {
-      af: parts[1] === 'TCP6' ? AF_INET6 : 2,
-      transport: 'tcp',
-      srcAddr: parts[2]!,
-      dstAddr: parts[3]!,
-      srcPort: sp,
-      dstPort: dp,
-    },
+    addrs: { af, transport: 'tcp', srcAddr: src, dstAddr: dst, srcPort: sp, dstPort: dp },
   };
+}
+
+/** A v1 address of family `af` in its canonical text, or null. */
+function v1Address(af: number, text: string): string | null {
+  if (af !== AF_INET6) {
+    const v = parseIpv4(text); // four decimal numbers 0..255, no leading zeros
+    return v === null ? null : formatIp(2, [v]);
+  }
+  if (!text.includes(':')) return null;
+  const w = parseIpv6(text);
+  return w === null ? null : formatIpv6(w);
+}
+
+/** A v1 port (decimal 0..65535, no leading zeros), or -1. */
+function v1Port(text: string): number {
+  if (!/^(0|[1-9][0-9]{0,4})$/.test(text)) return -1;
+  const n = Number(text);
+  return n > 65535 ? -1 : n;
 }
 
 function decodeV2(b: Buffer): DecodedProxyHeader | 'incomplete' | 'invalid' {
@@ -117,9 +134,13 @@ function decodeV2(b: Buffer): DecodedProxyHeader | 'incomplete' | 'invalid' {
   if (b.length < 16 + len) return 'incomplete';
   const fam = b[13]! >> 4;
   const proto = b[13]! & 0x0f;
-  if (cmd === 0 || fam === 0 || (fam !== 1 && fam !== 2))
-    return { version: 2, length: 16 + len, addrs: null };
-  if (cmd !== 1) return 'invalid';
+  // commands LOCAL (0) and PROXY (1); families UNSPEC, INET, INET6, UNIX; transports UNSPEC,
+  // STREAM, DGRAM: any other value is refused. LOCAL, UNSPEC and UNIX carry no address this
+  // decoder reports (the connection's own endpoints stand).
+  if (cmd > 1) return 'invalid';
+  if (cmd === 0) return { version: 2, length: 16 + len, addrs: null };
+  if (fam > 3 || proto > 2) return 'invalid';
+  if (fam === 0 || fam === 3 || proto === 0) return { version: 2, length: 16 + len, addrs: null };
   const need = fam === 1 ? 12 : 36;
   if (len < need) return 'invalid';
   const o = 16;
@@ -131,11 +152,8 @@ function decodeV2(b: Buffer): DecodedProxyHeader | 'incomplete' | 'invalid' {
     dst = `${b[o + 4]}.${b[o + 5]}.${b[o + 6]}.${b[o + 7]}`;
     po = o + 8;
   } else {
-    const six = (at: number): string => {
-      const g: string[] = [];
-      for (let i = 0; i < 8; i++) g.push(b.readUInt16BE(at + 2 * i).toString(16));
-      return g.join(':');
-    };
+    const six = (at: number): string =>
+      formatIpv6([0, 1, 2, 3].map((i) => b.readUInt32BE(at + 4 * i)));
     src = six(o);
     dst = six(o + 16);
     po = o + 32;

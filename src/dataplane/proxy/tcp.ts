@@ -818,7 +818,7 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
   ops.transition(h, DIR_INPUT, TCP_SYN);
   ops.countIn(h);
   ops.put(h);
-  return new TcpConn(ctx, h, svc, ch, proxyHeader(svc, vip, peer.address, cport, cw));
+  return new TcpConn(ctx, h, svc, ch, proxyHeader(svc, vip, ch, peer.address, cport, cw));
 }
 
 function refuse(ch: TcpHandle): null {
@@ -827,24 +827,44 @@ function refuse(ch: TcpHandle): null {
   return null;
 }
 
+/**
+ * The PROXY header for a client of `svc`. Its destination is the address the client connected
+ * to: the VIP, or for a service on the wildcard address (0.0.0.0 / ::, whose listener takes
+ * clients on every local address) the accepted socket's own address.
+ */
 function proxyHeader(
   svc: Service,
   vip: VipAddress,
+  ch: StreamHandle,
   caddr: string,
   cport: number,
   cw: Uint32Array,
 ): Buffer | null {
   const pp = svc.ext['proxy-protocol'];
   if (pp !== 'v1' && pp !== 'v2') return null;
+  let dstAddr = vip.addr;
+  let dw = vip.words;
+  if (vip.addr === '0.0.0.0' || vip.addr === '::') {
+    const own: { address?: string } = {};
+    const w = new Uint32Array(4);
+    if (ch.getsockname(own) === 0 && own.address !== undefined) {
+      const v4 = vip.af === AF_INET6 ? -1 : ipv4(own.address);
+      if (v4 >= 0 || (vip.af === AF_INET6 && parseIpv6(own.address, w))) {
+        if (v4 >= 0) w[0] = v4;
+        dstAddr = formatIp(vip.af, w);
+        dw = w;
+      }
+    }
+  }
   const a = {
     af: vip.af,
     transport: 'tcp' as const,
     srcAddr: caddr,
     srcPort: cport,
-    dstAddr: vip.addr,
+    dstAddr,
     dstPort: vip.port,
   };
-  return pp === 'v1' ? encodeProxyV1(a) : encodeProxyV2(a, cw, vip.words);
+  return pp === 'v1' ? encodeProxyV1(a) : encodeProxyV2(a, cw, dw);
 }
 
 /** A dotted quad as getpeername() gives it, as a number; -1 if it is not one. */
