@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { IpvsError, NoSysctlError, SysctlError } from '../core/errors.js';
-import { SYSCTL_NAMES, type SysctlValue, kernelInts } from '../core/sysctl.js';
+import { SYSCTL_NAMES, type SysctlValue, kernelInts, kernelULong } from '../core/sysctl.js';
 import type { CtlBackend } from '../ctl/backend.js';
 import { ControlClient } from '../ctl/client.js';
 import { controlPath } from '../ctl/paths.js';
@@ -54,6 +54,7 @@ async function parseValue(
   current: () => Promise<SysctlValue>,
 ): Promise<SysctlValue | null> {
   if (name === 'est_cpulist') return text.trim();
+  if (name === 'sync_qlen_max') return kernelULong(text);
   if (name !== 'sync_threshold') return kernelInts(text, 1)?.[0] ?? null;
   const n = kernelInts(text, 2);
   if (n === null) return null;

@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { AF_INET6, parseIp } from '../core/addr.js';
 import { IpvsError } from '../core/errors.js';
 import { Ipvs } from '../core/ipvs.js';
-import { type SysctlValue, kernelInts } from '../core/sysctl.js';
+import { type SysctlValue, kernelInts, kernelULong } from '../core/sysctl.js';
 import { applyRules, stripComments } from '../config/rules.js';
 import { localBackend } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
@@ -237,7 +237,8 @@ async function trace(o: Opts, io: TraceIo): Promise<number> {
     if (n === 'sync_threshold') {
       const ints = kernelInts(v, 2);
       value = ints ? [ints[0]!, ints[1] ?? ipvs.sysctl.sync_threshold[1]] : [NaN, NaN];
-    } else if (n !== 'est_cpulist') value = kernelInts(v, 1)?.[0] ?? NaN;
+    } else if (n === 'sync_qlen_max') value = kernelULong(v) ?? NaN;
+    else if (n !== 'est_cpulist') value = kernelInts(v, 1)?.[0] ?? NaN;
     ipvs.setSysctl(n, value);
   }
   const engine = new PacketEngine(ipvs, { learnFromIp: true });

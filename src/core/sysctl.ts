@@ -183,18 +183,42 @@ export function kernelInts(text: string, slots: number): number[] | null {
   if (toks[0] === '') return null;
   const out: number[] = [];
   for (const tok of toks.slice(0, slots)) {
-    const m = /^(-?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(tok);
-    if (!m) return null;
-    const mag =
-      m[2] !== undefined
-        ? parseInt(m[2], 16)
-        : m[3] !== undefined
-          ? parseInt(m[3], 8)
-          : Number(m[4]);
-    if (mag > (m[1] ? INT_MAX + 1 : INT_MAX)) return null;
-    out.push(m[1] ? -mag : mag);
+    const v = kernelLong(tok);
+    if (v === null || v > INT_MAX || v < INT_MIN) return null;
+    out.push(v);
   }
   return out;
+}
+
+/** ULONG_MAX of a 64-bit kernel. */
+const ULONG_MAX = 2n ** 64n - 1n;
+
+/**
+ * One integer token as proc_get_long reads it: an optional `-`, then digits in the base their
+ * prefix names (strtoul base 0), within unsigned long; a token of 21 characters or more is EINVAL
+ * (the kernel copies at most 21 and refuses a number that fills them). Null when malformed.
+ */
+function kernelLong(tok: string): number | null {
+  const m = /^(-?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(tok);
+  if (!m || tok.length >= 21) return null;
+  const mag = BigInt(
+    m[2] !== undefined ? `0x${m[2]}` : m[3] !== undefined ? `0o${m[3].slice(1) || '0'}` : m[4]!,
+  );
+  if (mag > ULONG_MAX) return null;
+  // beyond 2^53 the value no longer matters to any bound it is compared with
+  const n = mag > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(mag);
+  return m[1] ? -n : n;
+}
+
+/**
+ * The value of a write to an unsigned long entry (proc_doulongvec_minmax: sync_qlen_max): the
+ * first token, not negative, up to ULONG_MAX. Values above 2^53 - 1 are kept as 2^53 - 1 (a queue
+ * bound no queue reaches either way). Null when malformed.
+ */
+export function kernelULong(text: string): number | null {
+  const tok = text.trim().split(/[ \t\n]+/)[0]!;
+  if (tok === '' || tok.startsWith('-')) return null;
+  return kernelLong(tok);
 }
 
 /**

@@ -97,10 +97,14 @@ describe('ipvs sysctl', () => {
       ['am_droprate=0x1f', 31],
       ['am_droprate=010', 8],
       ['am_droprate=0', 0],
+      ['am_droprate=00000000000000000001', 1], // 20 characters: read
       ['am_droprate=12 junk', 12],
       ['sync_threshold=010 0x20', [8, 32]],
       ['sync_threshold=5', [5, 32]], // one value: the period stays
       ['sync_retries=0X2', 2],
+      // an unsigned long (proc_doulongvec_minmax): any value up to ULONG_MAX
+      ['sync_qlen_max=4294967296', 4294967296],
+      ['sync_qlen_max=0x7fffffffffffff', Number.MAX_SAFE_INTEGER], // above 2^53 - 1: kept as that
     ];
     for (const [w, v] of ok) {
       const a = io(ipvs);
@@ -114,6 +118,8 @@ describe('ipvs sysctl', () => {
       'am_droprate=1e3',
       'am_droprate=0x',
       'am_droprate=',
+      'am_droprate=000000000000000000001', // 21 characters fill proc_get_long's buffer: EINVAL
+      'am_droprate=2147483648',
     ]) {
       const a = io(ipvs);
       assert.equal(await runSysctl(['-w', w], a.io), 1, w);
@@ -123,6 +129,13 @@ describe('ipvs sysctl', () => {
       );
     }
     assert.equal(ipvs.sysctl.am_droprate, 12);
+    for (const w of ['-1', '18446744073709551616', '0x1ffffffffffffffff']) {
+      const a = io(ipvs);
+      assert.equal(await runSysctl(['-w', `sync_qlen_max=${w}`], a.io), 1, w);
+      assert.match(a.err(), /Invalid argument/);
+    }
+    const a = io(ipvs);
+    assert.equal(await runSysctl(['-w', 'sync_qlen_max=18446744073709551615'], a.io), 0, a.err());
   });
 
   it('goes through the arguments in order, echoing each value as given', async () => {
