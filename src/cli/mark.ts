@@ -56,6 +56,7 @@ export async function runMark(args: readonly string[], io?: MarkIo): Promise<num
   if ((verb === 'list' || verb === 'flush') && params.length) return usage();
   if ((verb === 'del' || verb === 'set') && params.length !== 1) return usage();
   if (verb === 'add' && params.length === 0) return usage();
+  if (verb === 'del' && !/^[1-9][0-9]{0,8}$/.test(params[0]!)) return usage();
   let backend: CtlBackend | undefined;
   try {
     backend = await (io?.backend ?? (() => ControlClient.connect(controlPath(control))))();
@@ -73,8 +74,9 @@ export async function runMark(args: readonly string[], io?: MarkIo): Promise<num
         break;
       case 'del': {
         const n = Number(params[0]);
-        if (!Number.isInteger(n) || n < 1 || n > current.length) {
-          err.write(`ipvs mark: no rule ${params[0]} (there are ${current.length})\n`);
+        if (n > current.length) {
+          const has = current.length === 1 ? 'is 1' : `are ${current.length}`;
+          err.write(`ipvs mark: IPVS_ERR_PKT_RULE: no rule ${n} (there ${has})\n`);
           return 1;
         }
         next = current.filter((_, i) => i !== n - 1);
@@ -82,10 +84,17 @@ export async function runMark(args: readonly string[], io?: MarkIo): Promise<num
       }
       default: {
         const file = params[0]!;
-        const text =
-          file === '-'
-            ? await (io?.readStdin ?? (() => Promise.resolve(readFileSync(0, 'utf8'))))()
-            : readFileSync(file, 'utf8');
+        let text: string;
+        try {
+          text =
+            file === '-'
+              ? await (io?.readStdin ?? (() => Promise.resolve(readFileSync(0, 'utf8'))))()
+              : readFileSync(file, 'utf8');
+        } catch (e) {
+          const why = (e as NodeJS.ErrnoException).code ?? String(e);
+          err.write(`ipvs mark: IPVS_ERR_STATE_FILE: cannot read rules file ${file}: ${why}\n`);
+          return 1;
+        }
         next = rulesOf(text);
       }
     }

@@ -74,11 +74,39 @@ describe('ipvs mark', () => {
     await assert.rejects(localBackend(ipvs).call({ cmd: 'setFwmarkRules', rules: ['mark 0'] }), {
       code: 'IPVS_ERR_PKT_RULE',
     });
+    // a bad address or prefix is the rule's error too
+    for (const bad of [
+      'dst 1.2.3.4/33 mark 1',
+      'src 2001:db8::/129 mark 1',
+      'dst 10.0.0.0/ mark 1',
+    ]) {
+      const b = io(ipvs);
+      assert.equal(await runMark(['add', bad], b.io), 1, bad);
+      assert.match(b.err(), /^ipvs mark: IPVS_ERR_PKT_RULE: fwmark rule: rule 2: (src|dst): bad prefix length/);
+    }
+    const d = io(ipvs);
+    assert.equal(await runMark(['del', '9'], d.io), 1);
+    assert.equal(d.err(), 'ipvs mark: IPVS_ERR_PKT_RULE: no rule 9 (there is 1)\n');
+    const f = io(ipvs);
+    assert.equal(await runMark(['set', '/nonexistent/marks'], f.io), 1);
+    assert.equal(
+      f.err(),
+      'ipvs mark: IPVS_ERR_STATE_FILE: cannot read rules file /nonexistent/marks: ENOENT\n',
+    );
+    assert.deepEqual(ipvs.fwmarkRules, ['dport 80 mark 1']);
   });
 
   it('prints usage and exits 2 on unknown verbs or missing arguments', async () => {
     const { ipvs } = makeIpvs();
-    for (const args of [[], ['frob'], ['del'], ['add'], ['list', 'x']]) {
+    for (const args of [
+      [],
+      ['frob'],
+      ['del'],
+      ['del', 'abc'],
+      ['del', '0'],
+      ['add'],
+      ['list', 'x'],
+    ]) {
       const a = io(ipvs);
       assert.equal(await runMark(args, a.io), 2, args.join(' '));
       assert.match(a.err(), /^Usage: ipvs mark/);

@@ -103,8 +103,8 @@ export function parseFwmarkRules(text: string): FwmarkRule[] {
 function compileRule(r: FwmarkRule, i: number) {
   if (!Number.isInteger(r.mark) || r.mark < 1 || r.mark > 0xffffffff)
     throw new PktRuleError(`rule ${i + 1}: mark must be 1..4294967295, got ${String(r.mark)}`);
-  const src = r.src !== undefined ? parseCidr(r.src) : null;
-  const dst = r.dst !== undefined ? parseCidr(r.dst) : null;
+  const src = r.src !== undefined ? ruleCidr(r.src, i, 'src') : null;
+  const dst = r.dst !== undefined ? ruleCidr(r.dst, i, 'dst') : null;
   if (src && dst && src.af !== dst.af)
     throw new PktRuleError(`rule ${i + 1}: source and destination families differ`);
   return {
@@ -116,6 +116,16 @@ function compileRule(r: FwmarkRule, i: number) {
     dp: parsePorts(r.dport, 'dport'),
     mark: r.mark >>> 0,
   };
+}
+
+/** A rule's address or prefix; a bad one is the rule's error (PktRuleError), not the config's. */
+function ruleCidr(text: string, i: number, key: string): ReturnType<typeof parseCidr> {
+  try {
+    return parseCidr(text);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/^packet engine: /, '') : String(e);
+    throw new PktRuleError(`rule ${i + 1}: ${key}: ${why}`);
+  }
 }
 
 /** Parses and checks text rules completely, as `Classifier.set` would; throws PktRuleError. */

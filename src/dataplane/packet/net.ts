@@ -99,7 +99,8 @@ export function parseCidr(text: string): { af: Af; words: Uint32Array; prefix: n
   const a = parseIp(slash < 0 ? text : text.slice(0, slash));
   if (!a) throw new PktConfigError(`bad address '${text}'`);
   const max = a.af === AF_INET ? 32 : 128;
-  const prefix = slash < 0 ? max : Number(text.slice(slash + 1));
+  const len = slash < 0 ? String(max) : text.slice(slash + 1);
+  const prefix = /^[0-9]{1,3}$/.test(len) ? Number(len) : NaN;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max)
     throw new PktConfigError(`bad prefix length in '${text}'`);
   return { af: a.af, words: a.words, prefix };
