@@ -154,11 +154,13 @@ export class Controller {
 
   /**
    * `handle` for requests that may need I/O, queued so requests apply one at a time in arrival
-   * order; never rejects.
+   * order; never rejects. `onApplied` is called once the request has run (before its reply waits
+   * for the state file's group commit): the control server submits a client's next request then.
    */
-  submit(request: unknown): Promise<Reply> {
+  submit(request: unknown, onApplied?: () => void): Promise<Reply> {
     const p = this.#queue.then(() => this.#handleAsync(request));
     this.#queue = p;
+    if (onApplied) void p.then(onApplied);
     // the next request runs as soon as this one is applied; this reply waits for the group commit
     return p.then(({ reply, unsaved }) => {
       if (!unsaved) return reply;

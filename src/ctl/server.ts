@@ -19,6 +19,9 @@ import {
 } from './errors.js';
 import { LineSplitter, MAX_REQUEST_BYTES, type Reply } from './protocol.js';
 
+/** Lines of one client read ahead of the request running before its socket is not read. */
+const MAX_QUEUED = 4096;
+
 /** Options of the control server. */
 export interface ControlServerOptions {
   maxRequestBytes?: number;
@@ -154,12 +157,29 @@ export class ControlServer {
     sock.on('close', () => this.#sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     const splitter = new LineSplitter(max);
+    // A client's requests run one after another, the next once the previous has been applied and
+    // only while the client reads its replies (its socket needs no drain): a client that pipelines
+    // reads and never reads their replies costs one reply's memory, not thousands, and leaves the
+    // others their turn. Mutations still go one after another without waiting for the state
+    // file, so their group commit stays one save for many. Lines read ahead wait here; past
+    // MAX_QUEUED the socket is not read from until they have run.
+    const queued: (string | null)[] = []; // null: a line that was too long
+    let head = 0;
+    let running = false;
+    let waitingDrain = false;
+    const awaitDrain = (): void => {
+      if (waitingDrain) return;
+      waitingDrain = true;
+      sock.once('drain', () => {
+        waitingDrain = false;
+        pump();
+      });
+    };
     const write = (r: Reply) => {
       if (sock.destroyed) return;
-      // backpressure: stop reading a client that does not read its replies
-      if (!sock.write(`${JSON.stringify(r)}\n`) && !sock.isPaused()) {
-        sock.pause();
-        sock.once('drain', () => sock.resume());
+      if (!sock.write(`${JSON.stringify(r)}\n`)) {
+        awaitDrain();
+        flow();
       }
     };
     // replies leave in request order, also while a command waits for I/O (sync sockets)
@@ -167,29 +187,56 @@ export class ControlServer {
     const send = (r: Reply | Promise<Reply>) => {
       last = last.then(() => r).then(write);
     };
+    const flow = (): void => {
+      if (sock.destroyed) return;
+      const hold = queued.length - head > MAX_QUEUED || sock.writableNeedDrain;
+      if (hold && !sock.isPaused()) sock.pause();
+      else if (!hold && sock.isPaused()) sock.resume();
+    };
+    const pump = (): void => {
+      while (!running && !sock.destroyed && head < queued.length) {
+        if (sock.writableNeedDrain) {
+          awaitDrain();
+          break;
+        }
+        const line = queued[head++]!;
+        if (line === null) {
+          send({
+            ok: false,
+            error: toWireError(new RequestTooLargeError(`request longer than ${max} bytes`)),
+          });
+          continue;
+        }
+        let req: unknown;
+        try {
+          req = JSON.parse(line);
+        } catch {
+          send({ ok: false, error: toWireError(new BadRequestError('request is not valid JSON')) });
+          continue;
+        }
+        running = true;
+        send(
+          controller.submit(req, () => {
+            running = false;
+            pump();
+          }),
+        );
+      }
+      if (head === queued.length) {
+        queued.length = 0;
+        head = 0;
+      }
+      flow();
+    };
     sock.on('data', (chunk: Buffer) => {
       splitter.push(
         chunk,
         (line) => {
-          if (line.trim() === '') return;
-          let req: unknown;
-          try {
-            req = JSON.parse(line);
-          } catch {
-            send({
-              ok: false,
-              error: toWireError(new BadRequestError('request is not valid JSON')),
-            });
-            return;
-          }
-          send(controller.submit(req));
+          if (line.trim() !== '') queued.push(line);
         },
-        () =>
-          send({
-            ok: false,
-            error: toWireError(new RequestTooLargeError(`request longer than ${max} bytes`)),
-          }),
+        () => queued.push(null),
       );
+      pump();
     });
   }
 

@@ -349,6 +349,61 @@ describe('control socket clients', () => {
     s.destroy();
   });
 
+  it('a client pipelining big reads it never reads back leaves the others their turn', async () => {
+    const daemon = await start(opts());
+    for (let i = 0; i < 1000; i++) {
+      const service = {
+        af: 2 as const,
+        protocol: 6,
+        addr: `10.3.${i >> 8}.${i & 255}`,
+        port: 80,
+        fwmark: 0,
+        scheduler: 'rr',
+        flags: 0,
+        timeout: 0,
+        netmask: 0xffffffff,
+        pe: '',
+      };
+      daemon.controller.run({ cmd: 'newService', service });
+      daemon.controller.run({
+        cmd: 'newDest',
+        service,
+        dest: {
+          addr: '192.0.2.1',
+          port: 80,
+          fwd: 0,
+          weight: 1,
+          uThreshold: 0,
+          lThreshold: 0,
+          tunType: 0,
+          tunPort: 0,
+          tunFlags: 0,
+        },
+      });
+    }
+    const s = connect(daemon.server.path);
+    await new Promise<void>((r) => s.once('connect', r));
+    s.pause(); // never read: each reply is ~0.5 MB
+    s.write('{"cmd":"getServices"}\n'.repeat(3000));
+    await new Promise((r) => setTimeout(r, 200));
+    const heap = process.memoryUsage().heapUsed;
+    // another client is answered at once, not after 3,000 replies were built and queued
+    const c = connect(daemon.server.path);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no reply within 5 s')), 5000);
+      c.once('data', (d: Buffer) => {
+        clearTimeout(t);
+        resolve(d.toString());
+      });
+      c.write('{"cmd":"getInfo","id":7}\n');
+    });
+    assert.match(reply, /^\{"id":7,"ok":true/);
+    const grown = process.memoryUsage().heapUsed - heap;
+    assert.ok(grown < 200 * 1024 * 1024, `heap grew by ${grown} bytes`);
+    c.destroy();
+    s.destroy();
+  });
+
   it('ipvs adm -Ln | head: no stack trace when the reader goes away', async () => {
     const daemon = await start(opts());
     for (let i = 0; i < 8000; i++) {
