@@ -217,7 +217,13 @@ export class Daemon {
       server = await ControlServer.listen(path, controller, { log });
       if (opts.stateFile) {
         const file = opts.stateFile;
-        writeStateFile(file, ipvs);
+        try {
+          writeStateFile(file, ipvs);
+        } catch (e) {
+          throw new StateFileError(
+            `cannot write the state file ${file}: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
         controller.setCommit(() => writeStateFile(file, ipvs));
       }
       await plane.start(ipvs);

@@ -72,24 +72,28 @@ export function snapshot(ipvs: Ipvs): Command[] {
         ...(s.ext && Object.keys(s.ext).length ? { ext: { ...s.ext } } : {}),
       },
     });
+    const core = ipvs.findService(key);
     for (let j = s.dests.length - 1; j >= 0; j--) {
       const d = s.dests[j]!;
-      cmds.push({
-        cmd: 'newDest',
-        service: key,
-        dest: {
-          af: d.af,
-          addr: d.addr,
-          port: d.port,
-          fwd: d.fwd,
-          weight: d.weight,
-          uThreshold: d.uThreshold,
-          lThreshold: d.lThreshold,
-          tunType: d.tunType,
-          tunPort: d.tunPort,
-          tunFlags: d.tunFlags,
-        },
-      });
+      const dest = {
+        af: d.af,
+        addr: d.addr,
+        port: d.port,
+        fwd: d.fwd,
+        weight: d.weight,
+        uThreshold: d.uThreshold,
+        lThreshold: d.lThreshold,
+        tunType: d.tunType,
+        tunPort: d.tunPort,
+        tunFlags: d.tunFlags,
+      };
+      // a server drained to weight 0 keeps its last weight (mh sizes its share of the table by
+      // it, as ip_vs_mh_permutate does): added with that weight, then set to 0
+      const last = core?.dests[j]?.lastWeight ?? 0;
+      if (d.weight === 0 && last !== 0) {
+        cmds.push({ cmd: 'newDest', service: key, dest: { ...dest, weight: last } });
+        cmds.push({ cmd: 'setDest', service: key, dest });
+      } else cmds.push({ cmd: 'newDest', service: key, dest });
     }
   }
   for (const d of ipvs.listDaemons()) cmds.push({ cmd: 'newDaemon', daemon: d });

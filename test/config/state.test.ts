@@ -18,6 +18,7 @@ import {
 import { Ipvs } from '../../src/core/ipvs.js';
 import { IpvsError } from '../../src/core/errors.js';
 import { Controller } from '../../src/ctl/controller.js';
+import { Flow } from '../../src/core/flow.js';
 import { Adm } from '../cli/helpers.js';
 
 describe('state file', () => {
@@ -53,6 +54,47 @@ describe('state file', () => {
     a.close();
     b.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a server drained to weight 0 keeps its last weight: mh schedules the same after a restart', async () => {
+    const a = new Adm();
+    for (const l of [
+      '-A -t 10.0.0.1:80 -s mh -b mh-port',
+      '-a -t 10.0.0.1:80 -r 192.168.1.1 -m -w 1',
+      '-a -t 10.0.0.1:80 -r 192.168.1.2 -m -w 3',
+      '-a -t 10.0.0.1:80 -r 192.168.1.3 -m -w 1',
+      '-e -t 10.0.0.1:80 -r 192.168.1.2 -m -w 0',
+      '-a -t 10.0.0.1:80 -r 192.168.1.4 -m -w 0',
+    ])
+      assert.equal((await a.run(l)).status, 0, l);
+    const b = new Ipvs({ log: () => {} });
+    applyState(
+      new Controller(b),
+      parseState(
+        JSON.stringify({ format: 'ipvs-ts-state', version: 1, commands: snapshot(a.ipvs) }),
+      ),
+    );
+    const key = { af: 2 as const, protocol: 6, addr: '10.0.0.1', port: 80, fwmark: 0 };
+    const weights = (x: Ipvs) =>
+      x.findService(key)!.dests.map((d) => `${d.weight}/${d.lastWeight}`);
+    assert.deepEqual(weights(b), weights(a.ipvs));
+    assert.deepEqual(weights(b), ['0/0', '1/1', '0/3', '1/1']);
+    // the drained server keeps its slots of the lookup table: the same clients find no server
+    const pick = (x: Ipvs) => {
+      const svc = x.findService(key)!;
+      const f = new Flow();
+      const out: string[] = [];
+      for (let i = 0; i < 400; i++) {
+        f.set(2, 6, new Uint32Array([0xc0000200 + (i & 255), 0, 0, 0]), 1000 + i, svc.addr, 80);
+        out.push(svc.sched!.schedule(svc, f)?.toString() ?? '-');
+      }
+      return out;
+    };
+    assert.deepEqual(pick(b), pick(a.ipvs));
+    assert.ok(pick(b).includes('-'), 'some clients hash to the drained server');
+    assert.deepEqual(snapshot(b), snapshot(a.ipvs));
+    a.close();
+    b.close();
   });
 
   it('returns null for a missing file and refuses a corrupt one', () => {

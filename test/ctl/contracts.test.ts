@@ -153,6 +153,16 @@ describe('ipvs daemon', () => {
     assert.equal(await bindable(port), true, 'the VIP listener of line 1 was closed');
   });
 
+  it('refuses a state file it cannot write with IPVS_ERR_STATE_FILE, leaving no socket', async () => {
+    const o = opts({ stateFile: join(dir, 'no-such-dir', 'state.json') });
+    await assert.rejects(
+      start(o),
+      (e: unknown) =>
+        codeOf(e) === 'IPVS_ERR_STATE_FILE' && /cannot write the state file/.test(String(e)),
+    );
+    assert.equal(existsSync(o.control!), false, 'the control socket was removed');
+  });
+
   it('refuses a second daemon on the same socket before applying its rules', async () => {
     const first = await start(opts());
     const port = await freePort();
