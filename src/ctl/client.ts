@@ -21,7 +21,8 @@ export class ControlClient implements CtlBackend {
 
   private constructor(sock: Socket) {
     this.#sock = sock;
-    const splitter = new LineSplitter(64 << 20);
+    // a reply is one line: up to the longest string V8 holds (-L of ~1.5 million real servers)
+    const splitter = new LineSplitter((1 << 29) - 64);
     sock.on('data', (chunk: Buffer) =>
       splitter.push(
         chunk,

@@ -13,6 +13,7 @@ import type { Controller } from './controller.js';
 import {
   BadRequestError,
   RequestTooLargeError,
+  InternalError,
   SocketDirError,
   SocketInUseError,
   toWireError,
@@ -177,7 +178,17 @@ export class ControlServer {
     };
     const write = (r: Reply) => {
       if (sock.destroyed) return;
-      if (!sock.write(`${JSON.stringify(r)}\n`)) {
+      let text: string;
+      try {
+        text = JSON.stringify(r);
+      } catch {
+        // past the longest string V8 holds (~512 MiB: some millions of real servers at once)
+        const error = toWireError(new InternalError('reply too large to send as one message'));
+        text = JSON.stringify(
+          r.id === undefined ? { ok: false, error } : { id: r.id, ok: false, error },
+        );
+      }
+      if (!sock.write(`${text}\n`)) {
         awaitDrain();
         flow();
       }

@@ -414,6 +414,49 @@ describe('control socket clients', () => {
     s.destroy();
   });
 
+  it('a listing above 64 MiB (220,000 real servers) reaches the client whole', async () => {
+    const daemon = await start(opts());
+    for (let i = 0; i < 200; i++) {
+      const service = {
+        af: 2 as const,
+        protocol: 6,
+        addr: `10.4.${i}.1`,
+        port: 80,
+        fwmark: 0,
+        scheduler: 'rr',
+        flags: 0,
+        timeout: 0,
+        netmask: 0xffffffff,
+        pe: '',
+      };
+      daemon.ipvs.addService(service);
+      for (let j = 0; j < 1100; j++)
+        daemon.ipvs.addDest(service, {
+          addr: `192.${j >> 8}.${j & 255}.${i}`,
+          port: 80,
+          fwd: 0,
+          weight: 1,
+          uThreshold: 0,
+          lThreshold: 0,
+          tunType: 0,
+          tunPort: 0,
+          tunFlags: 0,
+        });
+    }
+    const client = await ControlClient.connect(daemon.server.path);
+    try {
+      const services = await client.call({ cmd: 'getServices' });
+      assert.equal(services.length, 200);
+      assert.equal(
+        services.reduce((n, s) => n + s.dests.length, 0),
+        220_000,
+      );
+    } finally {
+      client.close();
+    }
+    daemon.ipvs.flush();
+  });
+
   it('ipvs adm -Ln | head: no stack trace when the reader goes away', async () => {
     const daemon = await start(opts());
     for (let i = 0; i < 8000; i++) {
