@@ -27,6 +27,7 @@ import { after, describe, it } from 'node:test';
 import { Daemon, type DaemonOptions } from '../../src/cli/daemon.js';
 import { runAdm } from '../../src/cli/adm/run.js';
 import { ControlClient } from '../../src/ctl/client.js';
+import { destSpec, svcSpec } from '../helpers/ipvs.js';
 import { readStateFile, writeStateFile } from '../../src/config/state.js';
 import { IpvsError } from '../../src/core/errors.js';
 
@@ -362,34 +363,9 @@ describe('control socket clients', () => {
   it('a client pipelining big reads it never reads back leaves the others their turn', async () => {
     const daemon = await start(opts());
     for (let i = 0; i < 1000; i++) {
-      const service = {
-        af: 2 as const,
-        protocol: 6,
-        addr: `10.3.${i >> 8}.${i & 255}`,
-        port: 80,
-        fwmark: 0,
-        scheduler: 'rr',
-        flags: 0,
-        timeout: 0,
-        netmask: 0xffffffff,
-        pe: '',
-      };
+      const service = svcSpec(`10.3.${i >> 8}.${i & 255}`, 80, { scheduler: 'rr' });
       daemon.controller.run({ cmd: 'newService', service });
-      daemon.controller.run({
-        cmd: 'newDest',
-        service,
-        dest: {
-          addr: '192.0.2.1',
-          port: 80,
-          fwd: 0,
-          weight: 1,
-          uThreshold: 0,
-          lThreshold: 0,
-          tunType: 0,
-          tunPort: 0,
-          tunFlags: 0,
-        },
-      });
+      daemon.controller.run({ cmd: 'newDest', service, dest: destSpec('192.0.2.1', 80) });
     }
     const s = connect(daemon.server.path);
     await new Promise<void>((r) => s.once('connect', r));
@@ -417,31 +393,10 @@ describe('control socket clients', () => {
   it('a listing above 64 MiB (220,000 real servers) reaches the client whole', async () => {
     const daemon = await start(opts());
     for (let i = 0; i < 200; i++) {
-      const service = {
-        af: 2 as const,
-        protocol: 6,
-        addr: `10.4.${i}.1`,
-        port: 80,
-        fwmark: 0,
-        scheduler: 'rr',
-        flags: 0,
-        timeout: 0,
-        netmask: 0xffffffff,
-        pe: '',
-      };
+      const service = svcSpec(`10.4.${i}.1`, 80, { scheduler: 'rr' });
       daemon.ipvs.addService(service);
       for (let j = 0; j < 1100; j++)
-        daemon.ipvs.addDest(service, {
-          addr: `192.${j >> 8}.${j & 255}.${i}`,
-          port: 80,
-          fwd: 0,
-          weight: 1,
-          uThreshold: 0,
-          lThreshold: 0,
-          tunType: 0,
-          tunPort: 0,
-          tunFlags: 0,
-        });
+        daemon.ipvs.addDest(service, destSpec(`192.${j >> 8}.${j & 255}.${i}`, 80));
     }
     const client = await ControlClient.connect(daemon.server.path);
     try {
