@@ -82,7 +82,10 @@ describe('ipvs mark', () => {
     ]) {
       const b = io(ipvs);
       assert.equal(await runMark(['add', bad], b.io), 1, bad);
-      assert.match(b.err(), /^ipvs mark: IPVS_ERR_PKT_RULE: fwmark rule: rule 2: (src|dst): bad prefix length/);
+      assert.match(
+        b.err(),
+        /^ipvs mark: IPVS_ERR_PKT_RULE: fwmark rule: rule 2: (src|dst): bad prefix length/,
+      );
     }
     const d = io(ipvs);
     assert.equal(await runMark(['del', '9'], d.io), 1);
