@@ -22,6 +22,11 @@ import { LineSplitter, MAX_REQUEST_BYTES, type Reply } from './protocol.js';
 
 /** Lines of one client read ahead of the request running before its socket is not read. */
 const MAX_QUEUED = 4096;
+/**
+ * Reply bytes waiting for a client to read them before its next request waits (one large reply
+ * may go past it; a restore's small replies stream without waiting for the client's reads).
+ */
+const MAX_UNREAD = 1 << 20;
 
 /** Options of the control server. */
 export interface ControlServerOptions {
@@ -159,9 +164,9 @@ export class ControlServer {
     sock.on('error', () => sock.destroy());
     const splitter = new LineSplitter(max);
     // A client's requests run one after another, the next once the previous has been applied and
-    // only while the client reads its replies (its socket needs no drain): a client that pipelines
-    // reads and never reads their replies costs one reply's memory, not thousands, and leaves the
-    // others their turn. Mutations still go one after another without waiting for the state
+    // only while the client reads its replies (at most MAX_UNREAD bytes of them wait): a client
+    // that pipelines reads and never reads their replies costs about one reply's memory, not
+    // thousands, and leaves the others their turn. Mutations still go one after another without waiting for the state
     // file, so their group commit stays one save for many. Lines read ahead wait here; past
     // MAX_QUEUED the socket is not read from until they have run.
     const queued: (string | null)[] = []; // null: a line that was too long
@@ -200,14 +205,14 @@ export class ControlServer {
     };
     const flow = (): void => {
       if (sock.destroyed) return;
-      const hold = queued.length - head > MAX_QUEUED || sock.writableNeedDrain;
+      const hold = queued.length - head > MAX_QUEUED || sock.writableLength > MAX_UNREAD;
       if (hold && !sock.isPaused()) sock.pause();
       else if (!hold && sock.isPaused()) sock.resume();
     };
     const pump = (): void => {
       while (!running && !sock.destroyed && head < queued.length) {
-        if (sock.writableNeedDrain) {
-          awaitDrain();
+        if (sock.writableLength > MAX_UNREAD) {
+          awaitDrain(); // the write that went past the high-water mark returned false
           break;
         }
         const line = queued[head++]!;
