@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { IpvsError, NoSysctlError, SysctlError } from '../core/errors.js';
-import { SYSCTL_NAMES, type SysctlValue, kernelInts, kernelULong } from '../core/sysctl.js';
+import { SYSCTL_NAMES, type SysctlValue, kernelValue } from '../core/sysctl.js';
 import type { CtlBackend } from '../ctl/backend.js';
 import { ControlClient } from '../ctl/client.js';
 import { controlPath } from '../ctl/paths.js';
@@ -53,12 +53,9 @@ async function parseValue(
   text: string,
   current: () => Promise<SysctlValue>,
 ): Promise<SysctlValue | null> {
-  if (name === 'est_cpulist') return text.trim();
-  if (name === 'sync_qlen_max') return kernelULong(text);
-  if (name !== 'sync_threshold') return kernelInts(text, 1)?.[0] ?? null;
-  const n = kernelInts(text, 2);
-  if (n === null) return null;
-  return [n[0]!, n[1] ?? ((await current()) as number[])[1]!];
+  const v = kernelValue(name, text);
+  if (!Array.isArray(v) || v.length === 2) return v as SysctlValue | null;
+  return [v[0]!, ((await current()) as number[])[1]!];
 }
 
 /** sysctl(8)'s message for a name with no file under /proc/sys. */

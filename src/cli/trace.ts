@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { AF_INET6, parseIp } from '../core/addr.js';
 import { IpvsError } from '../core/errors.js';
 import { Ipvs } from '../core/ipvs.js';
-import { type SysctlValue, kernelInts, kernelULong } from '../core/sysctl.js';
+import { type SysctlValue, kernelValue } from '../core/sysctl.js';
 import { applyRules, stripComments } from '../config/rules.js';
 import { localBackend } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
@@ -233,13 +233,15 @@ async function trace(o: Opts, io: TraceIo): Promise<number> {
     const n = s.slice(0, eq);
     const v = s.slice(eq + 1);
     // the integers as the kernel reads them; sync_threshold given one keeps its period
-    let value: SysctlValue = v;
-    if (n === 'sync_threshold') {
-      const ints = kernelInts(v, 2);
-      value = ints ? [ints[0]!, ints[1] ?? ipvs.sysctl.sync_threshold[1]] : [NaN, NaN];
-    } else if (n === 'sync_qlen_max') value = kernelULong(v) ?? NaN;
-    else if (n !== 'est_cpulist') value = kernelInts(v, 1)?.[0] ?? NaN;
-    ipvs.setSysctl(n, value);
+    const value = kernelValue(n, v);
+    ipvs.setSysctl(
+      n,
+      value === null
+        ? NaN
+        : Array.isArray(value) && value.length === 1
+          ? [value[0], ipvs.sysctl.sync_threshold[1]]
+          : (value as SysctlValue),
+    );
   }
   const engine = new PacketEngine(ipvs, { learnFromIp: true });
   if (o.marks)

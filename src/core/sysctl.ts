@@ -211,6 +211,20 @@ function kernelLong(tok: string): number | null {
 }
 
 /**
+ * The value a write of `text` to entry `name` gives, as the entry's kernel handler reads it:
+ * est_cpulist as text (parseCpuList checks it), sync_qlen_max an unsigned long, sync_threshold
+ * one or two ints (one: `[threshold]`, the caller keeps the current period), the rest one int.
+ * Null when the kernel would answer EINVAL.
+ */
+export function kernelValue(name: string, text: string): SysctlValue | [number] | null {
+  if (name === 'est_cpulist') return text.trim();
+  if (name === 'sync_qlen_max') return kernelULong(text);
+  if (name !== 'sync_threshold') return kernelInts(text, 1)?.[0] ?? null;
+  const n = kernelInts(text, 2);
+  return n === null ? null : n.length === 1 ? [n[0]!] : [n[0]!, n[1]!];
+}
+
+/**
  * The value of a write to an unsigned long entry (proc_doulongvec_minmax: sync_qlen_max): the
  * first token, not negative, up to ULONG_MAX. Values above 2^53 - 1 are kept as 2^53 - 1 (a queue
  * bound no queue reaches either way). Null when malformed.

@@ -330,7 +330,7 @@ export class WatchedIO implements FrameIO {
    * The watchdog's turn: returns 'down' or 'up' when the state changed (with the reason), null
    * otherwise.
    */
-  check(): { event: 'down' | 'up' | 'changed'; detail: string } | null {
+  check(): { event: 'down' | 'up' | 'changed'; detail: string; newMac?: boolean } | null {
     if (this.#closed) return null;
     let info: InterfaceInfo | null = null;
     try {
@@ -361,10 +361,11 @@ export class WatchedIO implements FrameIO {
       // the kernel's route MTU follows the device's at once (dst_mtu): so does what is sent
       const parts: string[] = [];
       if (info!.mtu !== this.info.mtu) parts.push(`MTU ${this.info.mtu} → ${info!.mtu}`);
-      if (info!.mac !== this.info.mac) parts.push(`MAC ${this.info.mac} → ${info!.mac}`);
+      const newMac = info!.mac !== this.info.mac;
+      if (newMac) parts.push(`MAC ${this.info.mac} → ${info!.mac}`);
       this.info = info!;
       this.#io.mtuChanged(info!.mtu);
-      return { event: 'changed', detail: parts.join(', ') };
+      return { event: 'changed', detail: parts.join(', '), newMac };
     }
     return null;
   }
@@ -569,7 +570,7 @@ export class HostPacketDataplane implements Dataplane {
         const capped =
           ifc.mtu < io.info.mtu ? ` (${ifc.mtu} used: the rings' slots are smaller)` : '';
         this.#log(`packet: interface ${io.name} changed: ${ev.detail}${capped}`);
-        if (!ev.detail.includes('MAC')) continue;
+        if (!ev.newMac) continue;
       } else {
         this.#log(`packet: interface ${io.name} is back (${ev.detail}); forwarding resumed`);
         // a device made anew has no ingress hook: its table is made again

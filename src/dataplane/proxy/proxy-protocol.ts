@@ -3,7 +3,7 @@
  * servers so they see the client's address: version 1 (text, TCP only) and version 2 (binary,
  * TCP and UDP). `decodeProxyHeader` parses either version; tests and the demo backends use it.
  */
-import { AF_INET6, formatIp, formatIpv6, parseIpv4, parseIpv6 } from '../../core/addr.js';
+import { AF_INET6, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../core/addr.js';
 
 /** The 12-byte version 2 signature. */
 export const PP2_SIGNATURE = Buffer.from([
@@ -110,7 +110,7 @@ function decodeV1(b: Buffer): DecodedProxyHeader | 'incomplete' | 'invalid' {
 function v1Address(af: number, text: string): string | null {
   if (af !== AF_INET6) {
     const v = parseIpv4(text); // four decimal numbers 0..255, no leading zeros
-    return v === null ? null : formatIp(2, [v]);
+    return v === null ? null : formatIpv4(v);
   }
   if (!text.includes(':')) return null;
   const w = parseIpv6(text);

@@ -20,7 +20,7 @@
  * addon moves the bytes and hands back per loop turn what was read (counted here as if relayed
  * here), and the connection at its first EOF or error, after which this file reads on as before.
  */
-import { AF_INET6, type Af, formatIp, parseIpv6 } from '../../core/addr.js';
+import { AF_INET6, type Af, formatIp, parseIp, parseIpv6 } from '../../core/addr.js';
 import { SCHED_DROP, SCHED_LEAVE } from '../../core/conn-ops.js';
 import { NO_CONN } from '../../core/conn.js';
 import { DEST_F_AVAILABLE, IPPROTO_TCP } from '../../core/constants.js';
@@ -846,14 +846,10 @@ function proxyHeader(
   let dw = vip.words;
   if (vip.addr === '0.0.0.0' || vip.addr === '::') {
     const own: { address?: string } = {};
-    const w = new Uint32Array(4);
-    if (ch.getsockname(own) === 0 && own.address !== undefined) {
-      const v4 = vip.af === AF_INET6 ? -1 : ipv4(own.address);
-      if (v4 >= 0 || (vip.af === AF_INET6 && parseIpv6(own.address, w))) {
-        if (v4 >= 0) w[0] = v4;
-        dstAddr = formatIp(vip.af, w);
-        dw = w;
-      }
+    const a = ch.getsockname(own) === 0 && own.address ? parseIp(own.address) : null;
+    if (a && a.af === vip.af) {
+      dstAddr = formatIp(a.af, a.words);
+      dw = a.words;
     }
   }
   const a = {
