@@ -180,13 +180,23 @@ function reply(
   res.end(head ? undefined : body);
 }
 
+/**
+ * The path of a request target: origin-form (`/metrics?x`) as clients send it, or absolute-form
+ * (`http://host:port/metrics`), which RFC 7230 §5.3.2 says a server must accept too.
+ */
+function requestPath(target: string): string {
+  const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  const rest = abs ? target.slice(abs[0].length) || '/' : target;
+  return rest.split(/[?#]/)[0]!;
+}
+
 async function serve(
   req: IncomingMessage,
   res: ServerResponse,
   source: ObservabilitySource,
   page: number,
 ): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0]!;
+  const path = requestPath(req.url ?? '/');
   const known = path === '/metrics' || PROC_PATHS.has(path);
   if (!known) {
     reply(

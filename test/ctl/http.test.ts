@@ -184,6 +184,9 @@ describe('ipvs daemon --http', () => {
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
     assert.equal((await get(port, '/proc/net/ip_vs?x=1')).body, proc.body);
+    // absolute-form request targets are served too (RFC 7230 §5.3.2)
+    assert.equal((await get(port, `http://127.0.0.1:${port}/proc/net/ip_vs`)).body, proc.body);
+    assert.equal((await get(port, `http://127.0.0.1:${port}/nope`)).status, 404);
 
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');

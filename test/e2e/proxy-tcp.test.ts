@@ -367,7 +367,7 @@ describe('proxy data plane (TCP)', () => {
           }
           // nothing is left open on the proxy: both sides of every connection were closed, and
           // each entry went CLOSE_WAIT → TIME_WAIT
-          await until(() => lb.plane.open.tcp === before, 2000, 'proxied connections to close');
+          await until(() => lb.plane.open.tcp === before, 5000, 'proxied connections to close');
           const states = lb.ipvs
             .listConns()
             .filter((c) => c.vport === port)
