@@ -406,6 +406,35 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
     assert.equal(tx.stats.txDropped, 1);
   });
 
+  it('jumbo frames: at MTU 9000 the TX slots hold a 9,018-byte frame, and it arrives whole', async () => {
+    const nsJ = lab.netns('j');
+    const nsK = lab.netns('k');
+    const vJ = lab.ifname('ioj');
+    const vK = lab.ifname('iok');
+    lab.veth(nsJ, vJ, nsK, vK);
+    for (const [ns, v] of [
+      [nsJ, vJ],
+      [nsK, vK],
+    ])
+      assert.equal(spawnSync('ip', ['-n', ns!, 'link', 'set', v!, 'mtu', '9000']).status, 0);
+    const tx = openAfPacket(vJ, { netns: nsJ });
+    const rx = openAfPacket(vK, { netns: nsK });
+    open.push(tx, rx);
+    assert.equal(tx.iface.mtu, 9000);
+    assert.equal(tx.maxFrame, 9018);
+    const got: number[] = [];
+    rx.onFrames((b: FrameBatch) => {
+      for (let i = 0; i < b.count; i++) {
+        const t = parseTestFrame(b.data, b.offset(i), b.length(i));
+        if (t) got.push(b.length(i));
+      }
+    });
+    assert.ok(tx.send(testFrame(9014, 1, 0x70000, tx.iface.macBytes)));
+    tx.txCommit();
+    assert.ok(await until(() => got.length === 1, 2000), `received ${JSON.stringify(got)}`);
+    assert.deepEqual(got, [9014]);
+  });
+
   it('TX slots: oversize frames are refused, a full ring says -1, txWait resolves when a slot frees', async () => {
     const tx = openAfPacket(vA, { netns: nsA, txFrameSize: 2048, txFrameCount: 16 });
     open.push(tx);

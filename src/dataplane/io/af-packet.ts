@@ -74,7 +74,7 @@ export function openAfPacket(iface: string, opts: AfPacketOptions = {}): AfPacke
   const info = interfaceInfo(iface, opts);
   let sock: NativePacketSocket;
   try {
-    sock = native.packetOpen(info.index, rxRingDefaults(opts, info.mtu), netnsPath(opts.netns));
+    sock = native.packetOpen(info.index, ringDefaults(opts, info.mtu), netnsPath(opts.netns));
   } catch (err) {
     throw fromNative(err, { iface, netns: opts.netns, capability: 'CAP_NET_RAW' });
   }
@@ -89,18 +89,23 @@ export function openAfPacket(iface: string, opts: AfPacketOptions = {}): AfPacke
  * to MTU 1,900; at most 64 KiB, larger frames arrive truncated), 8,192 of them but no more than
  * 32 MiB — 16 MiB at MTU 1,500, 14 ms of small frames at 600 k/s to ride out a pause of the event
  * loop (the V3 default's 4 MiB held about 32,000 small frames). A given block size smaller than a slot
- * is raised to one slot.
+ * is raised to one slot. TX slots likewise: 2 KiB up to MTU 1,900 (the slot header and a
+ * virtio_net_hdr take 58 bytes), the next power of two above for jumbo frames (16 KiB at MTU 9,000),
+ * so the largest frame the link takes fits a slot.
  */
-function rxRingDefaults(opts: AfPacketOptions, mtu: number): NativePacketOptions {
+function ringDefaults(opts: AfPacketOptions, mtu: number): NativePacketOptions {
+  let txFrame = 2048;
+  while (txFrame < mtu + 18 + 64 && txFrame < 65536) txFrame *= 2;
+  const txFrameSize = opts.txFrameSize ?? txFrame;
   const version = opts.rxVersion ?? 2;
-  if (version !== 2) return { ...opts, rxVersion: version };
+  if (version !== 2) return { ...opts, txFrameSize, rxVersion: version };
   let frame = 2048;
   while (frame < mtu + 18 + 66 && frame < 65536) frame *= 2;
   const rxFrameSize = opts.rxFrameSize ?? frame;
   const rxBlockSize = Math.max(opts.rxBlockSize ?? 1 << 18, rxFrameSize);
   const ring = Math.min(8192 * rxFrameSize, 32 << 20);
   const rxBlockCount = opts.rxBlockCount ?? Math.max(1, Math.floor(ring / rxBlockSize));
-  return { ...opts, rxVersion: 2, rxFrameSize, rxBlockSize, rxBlockCount };
+  return { ...opts, txFrameSize, rxVersion: 2, rxFrameSize, rxBlockSize, rxBlockCount };
 }
 
 export class AfPacketIO implements FrameIO {

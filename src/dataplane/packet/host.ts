@@ -505,8 +505,12 @@ export class HostPacketDataplane implements Dataplane {
     const e = this.plane.engine;
     for (const io of this.ios) {
       const ifc = e.net.iface(io.name);
+      // a frame is the MTU plus the Ethernet header and room for one VLAN tag (see af-packet.ts)
+      ifc.mtu = Math.min(io.info.mtu, io.maxFrame - 18);
+      const capped =
+        ifc.mtu < io.info.mtu ? ` (${ifc.mtu} used: the rings' slots are smaller)` : '';
       this.#log(
-        `packet: attached to ${io.name} (index ${io.info.index}, MAC ${io.info.mac}, MTU ${io.info.mtu}, ` +
+        `packet: attached to ${io.name} (index ${io.info.index}, MAC ${io.info.mac}, MTU ${io.info.mtu}${capped}, ` +
           `${ifc.addrs.length} address${ifc.addrs.length === 1 ? '' : 'es'})`,
       );
       const merged = coalescingOffloads(io.info);
