@@ -442,11 +442,13 @@ export class Ipvs implements SchedEnv {
     const { af } = this.#validateServiceKey(spec);
     const svc = this.#needService(spec);
     this.#validateServiceSettings(af, spec);
-    this.#applyServiceSettings(svc, spec);
     if (spec.scheduler !== svc.schedName) {
-      // the new scheduler's initService builds its state from the current destinations
+      // the new scheduler's initService builds its state from the current destinations; as in
+      // ip_vs_edit_service, a failed bind leaves no scheduler and the old flags, timeout, netmask
+      // and PE (they are set only after it)
       bindScheduler(svc, spec.scheduler === 'none' ? null : getScheduler(spec.scheduler)!);
     }
+    this.#applyServiceSettings(svc, spec);
     chConfig.publish({ op: 'editService', service: svc.toString() });
     return svc;
   }
@@ -478,6 +480,16 @@ export class Ipvs implements SchedEnv {
     const addr = this.#parseAddr(daf, d.addr, 'destination');
     validateInt(d.port, 'port', 0, 65535);
     validateInt(d.fwd, 'forwarding method', 0, 7);
+    // ip_vs_genl_set_cmd refuses a destination of another family (EINVAL) before ip_vs_add_dest /
+    // ip_vs_edit_dest check the weight and thresholds (ERANGE)
+    if (daf !== svc.af) {
+      if (this.daemons.master || this.daemons.backup) {
+        throw new InvalidError('mixed-family destinations cannot be used while a sync daemon runs');
+      }
+      if ((d.fwd & CONN_F_FWD_MASK) !== FWD_TUNNEL) {
+        throw new InvalidError('a destination of another address family needs tunnel forwarding');
+      }
+    }
     if (!Number.isInteger(d.weight)) throw new InvalidError('weight must be an integer');
     if (d.weight < 0) throw new RangeError_(`weight ${d.weight} is negative`);
     validateInt(d.weight, 'weight', 0, 0x7fffffff);
@@ -494,14 +506,6 @@ export class Ipvs implements SchedEnv {
     // ip_vs_add_dest / ip_vs_edit_dest test this whatever the forwarding method
     if (d.tunType === TUN_TYPE_GUE && d.tunPort === 0) {
       throw new InvalidError('GUE tunnels need a non-zero port');
-    }
-    if (daf !== svc.af) {
-      if ((d.fwd & CONN_F_FWD_MASK) !== FWD_TUNNEL) {
-        throw new InvalidError('a destination of another address family needs tunnel forwarding');
-      }
-      if (this.daemons.master || this.daemons.backup) {
-        throw new InvalidError('mixed-family destinations cannot be used while a sync daemon runs');
-      }
     }
     return { daf, addr };
   }

@@ -110,6 +110,21 @@ describe('Ipvs configuration', () => {
       assert.equal(s.dests.length, 1);
     });
 
+    it('a scheduler that fails to bind on edit leaves none, and the old flags and timeout', () => {
+      // ip_vs_edit_service binds the new scheduler before it sets flags, timeout, netmask and PE
+      const { ipvs } = makeIpvs();
+      const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+      ipvs.addService(k);
+      for (let i = 0; i < 4094; i++)
+        ipvs.addDest(k, destSpec(`10.${(i >> 8) & 255}.${i & 255}.1`, 80));
+      assert.throws(
+        () => ipvs.editService(svcSpec(VIP, 80, { scheduler: 'mh', flags: 1, timeout: 600 })),
+        { code: 'IPVS_ERR_INVALID' },
+      );
+      const s = ipvs.getService(k);
+      assert.deepEqual([s.scheduler, s.flags, s.timeout], ['none', 0, 0]);
+    });
+
     it('forces the protocol of fwmark services to TCP and keeps IPv4 and IPv6 fwmarks apart', () => {
       const { ipvs } = makeIpvs();
       ipvs.addService(fwmSpec(5, { protocol: 17 }));
@@ -273,6 +288,28 @@ describe('Ipvs configuration', () => {
       );
       ipvs.addDest(k, destSpec('2001:db8::10', 80, { af: 10, fwd: 2 }));
       assert.equal(ipvs.getService(k).dests[0]!.af, 10);
+      // the family is checked before the thresholds: EINVAL, not ERANGE (ip_vs_genl_set_cmd)
+      refuses(
+        ipvs,
+        () =>
+          ipvs.addDest(k, destSpec('2001:db8::11', 80, { af: 10, uThreshold: 1, lThreshold: 5 })),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
+      // with a sync daemon running, no destination of another family (the sync protocol has none)
+      const other = makeIpvs().ipvs;
+      other.addService(k);
+      other.startDaemon({ state: 1, mcastIfn: 'lo', syncId: 0 });
+      refuses(
+        other,
+        () =>
+          other.addDest(
+            k,
+            destSpec('2001:db8::12', 80, { af: 10, fwd: 2, uThreshold: 1, lThreshold: 5 }),
+          ),
+        'IPVS_ERR_INVALID',
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      );
     });
 
     it('lists destinations newest first', () => {
