@@ -328,7 +328,8 @@ function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
     ipEnd = end;
   }
   v.ipEnd = ipEnd;
-  // RFC 8200 §4: walk hop-by-hop (0), routing (43), fragment (44) and destination options (60).
+  // RFC 8200 §4: walk hop-by-hop (0), routing (43), fragment (44), authentication (51) and
+  // destination options (60), as ipv6_find_hdr does for IPVS (it steps over AH: ESP ends the walk).
   let q = p + 40;
   let n = 0;
   let nonFirst = false;
@@ -336,7 +337,8 @@ function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
     nh === IPPROTO.HOPOPTS ||
     nh === IPPROTO.ROUTING ||
     nh === IPPROTO.DSTOPTS ||
-    nh === IPPROTO.FRAGMENT
+    nh === IPPROTO.FRAGMENT ||
+    nh === IPPROTO.AH
   ) {
     if (++n > MAX_IPV6_EXT_HEADERS) return fail(v, MALFORMED.IPV6_EXT_TOO_MANY);
     if (nh === IPPROTO.FRAGMENT) {
@@ -358,7 +360,8 @@ function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
       continue;
     }
     if (q + 2 > ipEnd) return fail(v, MALFORMED.IPV6_EXT_TRUNCATED);
-    const l = (buf[q + 1]! + 1) << 3;
+    // AH counts its length in 4-byte words less two (RFC 4302), the others in 8-byte words less one
+    const l = nh === IPPROTO.AH ? (buf[q + 1]! + 2) << 2 : (buf[q + 1]! + 1) << 3;
     if (q + l > ipEnd) return fail(v, MALFORMED.IPV6_EXT_TRUNCATED);
     nh = buf[q]!;
     q += l;

@@ -1,16 +1,20 @@
 /**
  * IPv6 header codec (RFC 8200 §3) with the extension headers IPVS walks (§4): hop-by-hop options
- * (0), routing (43), fragment (44) and destination options (60). Options headers are padded with
- * Pad1/PadN (§4.2) to a multiple of 8 bytes; a routing header's data must already fit that rule.
+ * (0), routing (43), fragment (44), authentication (51, RFC 4302) and destination options (60).
+ * Options headers are padded with Pad1/PadN (§4.2) to a multiple of 8 bytes; a routing or
+ * authentication header's data must already fit that rule.
  */
 import { IPPROTO, MALFORMED } from './constants.js';
 import { checkInt, checkRoom, PacketEncodeError } from './errors.js';
 import { type Decoded, decoded, endOf, malformed, readIpv6, writeIpv6 } from './codec.js';
 import { MAX_IPV6_EXT_HEADERS } from './decode.js';
 
-/** A hop-by-hop, routing or destination-options header: its data after next-header and length. */
+/**
+ * A hop-by-hop, routing, authentication or destination-options header: its data after next-header
+ * and length (for AH: the reserved field, SPI, sequence number and ICV).
+ */
 export interface Ipv6OptionsExt {
-  type: 0 | 43 | 60;
+  type: 0 | 43 | 51 | 60;
   data?: Uint8Array;
 }
 
@@ -43,7 +47,7 @@ export interface Ipv6Header {
 function extLength(x: Ipv6Ext): number {
   if (x.type === 44) return 8;
   const dl = x.data?.length ?? 0;
-  return x.type === 43 ? 2 + dl : (2 + dl + 7) & ~7;
+  return x.type === 43 || x.type === 51 ? 2 + dl : (2 + dl + 7) & ~7;
 }
 
 /** Bytes `encode` writes for `h` (40 plus extension headers). */
@@ -92,13 +96,16 @@ export function encode(h: Ipv6Header, buf: Uint8Array, offset: number): number {
       buf[p + 5] = x.id >>> 16;
       buf[p + 6] = x.id >>> 8;
       buf[p + 7] = x.id;
-    } else if (x.type === 0 || x.type === 43 || x.type === 60) {
-      if (xl % 8 !== 0 || xl > 2048) {
+    } else if (x.type === 0 || x.type === 43 || x.type === 51 || x.type === 60) {
+      const ah = x.type === 51;
+      if (xl % 8 !== 0 || xl < (ah ? 16 : 8) || xl > (ah ? 1028 : 2048)) {
         throw new PacketEncodeError(
-          `IPv6 routing header data must make a multiple of 8 bytes up to 2048, got ${xl}`,
+          `IPv6 ${ah ? 'authentication' : 'routing'} header data must make a multiple of 8 bytes ` +
+            `from ${ah ? 16 : 8} to ${ah ? 1028 : 2048}, got ${xl}`,
         );
       }
-      buf[p + 1] = (xl >>> 3) - 1;
+      // AH counts 4-byte words less two (RFC 4302 §2.2), the others 8-byte words less one
+      buf[p + 1] = ah ? (xl >>> 2) - 2 : (xl >>> 3) - 1;
       const dl = x.data?.length ?? 0;
       if (x.data) buf.set(x.data, p + 2);
       const pad = xl - 2 - dl;
@@ -141,7 +148,8 @@ export function decode(buf: Uint8Array, offset: number, end?: number): Decoded<I
     nh === IPPROTO.HOPOPTS ||
     nh === IPPROTO.ROUTING ||
     nh === IPPROTO.DSTOPTS ||
-    nh === IPPROTO.FRAGMENT
+    nh === IPPROTO.FRAGMENT ||
+    nh === IPPROTO.AH
   ) {
     if (exts.length >= MAX_IPV6_EXT_HEADERS) return malformed(MALFORMED.IPV6_EXT_TOO_MANY);
     if (nh === IPPROTO.FRAGMENT) {
@@ -159,7 +167,7 @@ export function decode(buf: Uint8Array, offset: number, end?: number): Decoded<I
       continue;
     }
     if (q + 2 > ipEnd) return malformed(MALFORMED.IPV6_EXT_TRUNCATED);
-    const l = (buf[q + 1]! + 1) << 3;
+    const l = nh === IPPROTO.AH ? (buf[q + 1]! + 2) << 2 : (buf[q + 1]! + 1) << 3;
     if (q + l > ipEnd) return malformed(MALFORMED.IPV6_EXT_TRUNCATED);
     exts.push({ type: nh, data: new Uint8Array(buf.subarray(q + 2, q + l)) });
     nh = buf[q]!;

@@ -130,6 +130,25 @@ describe('decode', () => {
       assert.ok(l4ChecksumOk(v.af, v.src, v.dst, v.protocol, buf, v.l4Offset, v.l4Length));
     });
 
+    it('walks an IPv6 authentication header (length in 4-byte words) to TCP, as ipv6_find_hdr', () => {
+      const ah = new Uint8Array(22); // reserved, SPI, sequence, a 12-byte ICV: 24 bytes in all
+      ah[5] = 0x42;
+      const { buf, len } = frame(
+        PacketBuilder.eth()
+          .ipv6({
+            src: '2001:db8::1',
+            dst: '2001:db8::2',
+            extensions: [{ type: 0 }, { type: 51, data: ah }],
+          })
+          .tcp({ srcPort: 40000, dstPort: 80, flags: TCP_FLAG.SYN, seq: 1 }),
+      );
+      const v = new PacketView();
+      assert.equal(decodeEthernet(v, buf, OFF, len), 0);
+      assert.deepEqual([v.protocol, v.ipHeaderLength, v.dstPort], [6, 40 + 8 + 24, 80]);
+      // the length byte is (24 / 4) - 2 = 4
+      assert.equal(buf[OFF + 14 + 48 + 1], 4);
+    });
+
     it('reports IPv6 fragments: the first carries the transport header, later ones do not', () => {
       const v = new PacketView();
       const first = frame(

@@ -512,10 +512,12 @@ export class PacketEngine {
         c.trace.step('neigh', `neighbour ${v.icmpType === 135 ? 'solicitation' : 'advertisement'}`);
       return NF.STOLEN;
     }
-    if (v.isFragment) {
+    if (v.isFragment || v.fragHeaderOffset >= 0) {
       // IPv4: ip_local_deliver reassembles what is addressed to the host before LOCAL_IN; with a
       // classifier everything is, as conntrack's defragmentation does before iptables marks it.
-      // IPv6: the defragmentation an IPv6 service enables takes every fragment at PREROUTING.
+      // IPv6: the defragmentation an IPv6 service enables takes every fragment at PREROUTING,
+      // an atomic one (offset 0, no M flag: first and last at once) too, which leaves without
+      // its fragment header (nf_ct_frag6_queue / nf_ct_frag6_reasm; ipv6_frag_rcv likewise).
       const local = this.net.isLocal(af, v.dst, 0);
       const all =
         af === AF_INET6 ? this.ipvs.services.hasFamily(AF_INET6) : this.classifier.size > 0;

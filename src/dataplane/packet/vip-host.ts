@@ -47,6 +47,10 @@ export class VipHost {
   deliver(v: PacketView, ingress: Iface, host: boolean): string {
     if (v.isFragment || v.l4Offset < 0) return '';
     const v6 = v.af === AF_INET6;
+    // the offset of the last next-header field (IP6CB nhoff), or -1 behind an AH header, which
+    // the host's xfrm drops without a word: no security association is set up for a VIP
+    const nhAt = v6 ? lastNextHeader(v) : 0;
+    if (nhAt < 0) return '';
     if (!host && v.protocol !== (v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP)) return '';
     switch (v.protocol) {
       case IPPROTO.TCP:
@@ -61,10 +65,9 @@ export class VipHost {
         return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129) ? 'ICMPv6 echo reply' : '';
       default:
         if (v6) {
-          // parameter problem, unrecognised next header, pointing at the fixed header's field
-          // (only when no extension header came first: then the pointer would be elsewhere)
-          if (v.l4Offset !== v.l3Offset + 40) return '';
-          return this.#icmp.send(v, ingress, 4, 1, 6) ? 'ICMPv6 unrecognised next header' : '';
+          // parameter problem, unrecognised next header, pointing at the field that named it
+          // (ip6_input_finish: the fixed header's, or the last extension header's)
+          return this.#icmp.send(v, ingress, 4, 1, nhAt) ? 'ICMPv6 unrecognised next header' : '';
         }
         return this.#icmp.send(v, ingress, 3, 2, 0) ? 'ICMP protocol unreachable' : '';
     }
@@ -135,4 +138,25 @@ export class VipHost {
     path.done();
     return true;
   }
+}
+
+/**
+ * The offset from the IPv6 header of the next-header field that names `v`'s transport: 6 with no
+ * extension header, else the start of the last one (its first byte). -1 when an AH header is in
+ * the chain. The decoder has walked the chain (a reassembled packet has no fragment header).
+ */
+function lastNextHeader(v: PacketView): number {
+  const b = v.buf;
+  const ip = v.l3Offset;
+  let nh = b[ip + 6]!;
+  let at = 6;
+  let q = ip + 40;
+  while (q < v.l4Offset) {
+    if (nh === IPPROTO.AH) return -1;
+    const len = nh === IPPROTO.FRAGMENT ? 8 : (b[q + 1]! + 1) << 3;
+    at = q - ip;
+    nh = b[q]!;
+    q += len;
+  }
+  return at;
 }

@@ -214,11 +214,15 @@ export class Xmit {
       // without pmtu_disc) are fragmented, as ip_fragment does; a reassembled datagram always
       // is, at its largest fragment's size at most (frag_max_size: "don't send fragments
       // larger than what we received")
-      if (af !== AF_INET && !v6frag) {
+      // An IPv6 tunnel's outer packet is fragmented too: ip_vs_tunnel_xmit_v6 sets ignore_df, so
+      // what passed the MTU rules (IPv4 inside without DF, ICMP, a reassembled datagram whose
+      // fragments fit) leaves as IPv6 fragments of the route's MTU (ip6_fragment)
+      const v6tun = af === AF_INET6 && hdr;
+      if (af !== AF_INET && !v6frag && !v6tun) {
         pkt.reason = R.FRAG_FAIL;
         return NF.STOLEN;
       }
-      if (fm > 0 && fm < mtu) mtu = fm;
+      if (fm > 0 && fm < mtu && !v6tun) mtu = fm;
       // along its fragments' boundaries when they still fit (the frag_list path)
       const geo = fm > 0 && !hdr && !pkt.mangled ? this.#geometry(v, mtu) : null;
       let pending = false;
@@ -261,7 +265,9 @@ export class Xmit {
         else src.copyWithin(so, ipOff, ipOff + ipLen);
         so = encapsulate(c.encap, src, so, ipLen);
       }
-      const n = fragment4(src, so, total, mtu, 14, begin, () => tx.buf, geo);
+      const n = v6tun
+        ? fragment6(src, so, total, 40, mtu, c.ipId++ >>> 0, 14, begin, () => tx.buf, null)
+        : fragment4(src, so, total, mtu, 14, begin, () => tx.buf, geo);
       if (pending) tx.traced();
       if (n < 0) {
         pkt.reason = tx.reason || R.FRAG_FAIL;

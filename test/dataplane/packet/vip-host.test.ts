@@ -132,6 +132,43 @@ describe('VIP host: answers for the VIP what IPVS leaves to the local stack', ()
     const r6 = lab.send('eth0', raw6);
     const o6 = dec(verified(r6.eth0)[0]!);
     assert.deepEqual([o6.icmpType, o6.icmpCode, o6.icmpRest, src(o6)], [4, 1, 6, VIP6]);
+    // behind extension headers the pointer names the last one's next-header field
+    // (ip6_input_finish's nhoff): 40 after hop-by-hop, 48 after hop-by-hop + destination options
+    for (const [extensions, at] of [
+      [[{ type: 0 as const }], 40],
+      [[{ type: 0 as const }, { type: 60 as const }], 48],
+    ] as const) {
+      const f = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, nextHeader: 253, extensions: [...extensions] })
+        .payload('xxxxxxxx')
+        .build();
+      const o = dec(verified(lab.send('eth0', f).eth0)[0]!);
+      assert.deepEqual([o.icmpType, o.icmpCode, o.icmpRest], [4, 1, at]);
+    }
+  });
+
+  it('an IPv6 packet with an AH header gets no answer (no security association for the VIP)', () => {
+    const lab = lab6();
+    const ah = { type: 51 as const, data: new Uint8Array(22) };
+    for (const [proto, body] of [
+      [253, (b: PacketBuilder) => b.payload('xxxxxxxx')],
+      [
+        6,
+        (b: PacketBuilder) => b.tcp({ srcPort: 40000, dstPort: 443, flags: SYN, seq: 1, ack: 0 }),
+      ],
+      [58, (b: PacketBuilder) => b.icmpv6({ type: 128, code: 0, rest: 0x10001 }).payload('ping')],
+    ] as const) {
+      const f = body(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 }).ipv6({
+          src: CLIENT6,
+          dst: VIP6,
+          ...(proto === 253 ? { nextHeader: 253 } : {}),
+          extensions: [ah],
+        }),
+      ).build();
+      const r = lab.send('eth0', f);
+      assert.equal(r.eth0.length, 0, `protocol ${proto}: nothing sent`);
+    }
   });
 
   it('fragments, the interfaces’ own addresses and answerForVips: false get no answer', () => {
