@@ -45,7 +45,7 @@ import { R } from './counters.js';
 import type { Ctx, Pkt } from './ctx.js';
 import { APP } from './ftp.js';
 import { HOOK, NF } from './hooks.js';
-import { Xmit, fullChecksums } from './xmit.js';
+import { Xmit, checksumNote, fullChecksums } from './xmit.js';
 
 /** Returned by the ICMP handlers for ICMP that is not related to a connection. */
 export const UNRELATED = -2;
@@ -709,13 +709,14 @@ export class IpvsHandlers {
       const v = pkt.view;
       const o = t.vaddrOff(h);
       const port = frag ? -1 : t.vport(h);
+      const crc = v.protocol === IPPROTO_SCTP && port >= 0 && v.srcPort !== port;
       if (v.af === AF_INET) natRewrite4(v, 0, t.hot[o]!, port);
       else natRewrite6(v, 0, words4(t.hot, o, c.addr), port);
       if (pkt.mangled) fullChecksums(v);
       if (c.trace)
         c.trace.step(
           'rewrite',
-          `SNAT → ${formatIp(v.af, t.hot, o)}:${t.vport(h)}${pkt.mangled ? ' (checksums recomputed)' : ' (incremental checksums)'}`,
+          `SNAT → ${formatIp(v.af, t.hot, o)}:${t.vport(h)} (${checksumNote(v.protocol, pkt.mangled, crc)})`,
         );
     }
     const v = pkt.view;

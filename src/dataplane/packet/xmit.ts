@@ -371,13 +371,14 @@ export class Xmit {
         if (c.ftp.note) if (this.#c.trace) this.#note('rewrite', c.ftp.note);
       }
       const w = pkt.view;
+      const crc = w.protocol === IPPROTO.SCTP && w.dstPort !== dport;
       if (daf === AF_INET) natRewriteDst4(w, t.cold[d]!, dport);
       else natRewrite6(w, 1, words4(t.cold, d, c.addr), dport);
       if (pkt.mangled) fullChecksums(w);
       if (this.#c.trace)
         this.#note(
           'rewrite',
-          `DNAT → ${fmtAp(daf, t.cold, d, dport)}${pkt.mangled ? ' (checksums recomputed)' : ' (incremental checksums)'}`,
+          `DNAT → ${fmtAp(daf, t.cold, d, dport)} (${checksumNote(w.protocol, pkt.mangled, crc)})`,
         );
     }
     const ifc = c.net.ifaces[c.route.ifIndex]!;
@@ -638,4 +639,14 @@ export function gueSourcePort(v: PacketView): number {
 function fmtAp(af: number, w: ArrayLike<number>, o: number, port: number): string {
   const a = formatIp(af, w, o);
   return af === AF_INET6 ? `[${a}]:${port}` : `${a}:${port}`;
+}
+
+/**
+ * How a NAT rewrite left the checksums, for the trace: TCP / UDP incrementally (recomputed when a
+ * helper changed the payload); SCTP's CRC32c recomputed only when the port changed
+ * (sctp_dnat_handler / sctp_snat_handler), else left as it came.
+ */
+export function checksumNote(protocol: number, mangled: boolean, crc: boolean): string {
+  if (protocol === IPPROTO.SCTP) return crc ? 'CRC32c recomputed' : 'CRC32c unchanged';
+  return mangled ? 'checksums recomputed' : 'incremental checksums';
 }

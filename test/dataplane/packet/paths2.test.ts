@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { TraceRecorder } from '../../../src/dataplane/packet/trace.js';
 import {
   PacketBuilder,
   PacketView,
@@ -301,5 +302,47 @@ describe('PacketEngine paths (2)', () => {
     lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
     const o2 = lab.output('eth1', tcp4({ src: '192.168.1.1', dst: VIP, dport: 81 }).subarray(14));
     assert.deepEqual([o2.verdict, o2.eth0.length + o2.eth1.length], [NF.DROP, 0]);
+  });
+
+  it('the trace says when SCTP NAT recomputes the CRC32c: only when the port changes', () => {
+    const lab = makeLab();
+    const tr = new TraceRecorder();
+    lab.engine.trace = tr;
+    for (const [vport, rport] of [
+      [3868, 3869],
+      [2905, 2905],
+    ] as const) {
+      lab.ipvs.addService(svcSpec(VIP, vport, { protocol: 132, scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, vport, { protocol: 132 }), destSpec(RS1, rport));
+      tr.clear();
+      const init = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP })
+        .sctp({
+          srcPort: 5000,
+          dstPort: vport,
+          chunks: [{ type: 1, flags: 0, value: new Uint8Array(16) }],
+        })
+        .build();
+      assert.equal(lab.send('eth0', init).reason, 'forwarded');
+      const note = vport === rport ? 'CRC32c unchanged' : 'CRC32c recomputed';
+      assert.ok(
+        tr.steps.some((x) => x.kind === 'rewrite' && x.text === `DNAT → ${RS1}:${rport} (${note})`),
+        JSON.stringify(tr.steps),
+      );
+      tr.clear();
+      const ack = PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+        .ipv4({ src: RS1, dst: CLIENT })
+        .sctp({
+          srcPort: rport,
+          dstPort: 5000,
+          chunks: [{ type: 2, flags: 0, value: new Uint8Array(16) }],
+        })
+        .build();
+      assert.equal(lab.send('eth1', ack).reason, 'forwarded');
+      assert.ok(
+        tr.steps.some((x) => x.kind === 'rewrite' && x.text === `SNAT → ${VIP}:${vport} (${note})`),
+        JSON.stringify(tr.steps),
+      );
+    }
   });
 });
