@@ -9,10 +9,14 @@
  * What the kernel's receivers do and this does too: outer IPv4 header checksum, GRE checksum and
  * GUE UDP checksum verified (unless the frame is marked as not yet checksummed or already verified);
  * the inner IP version must match the outer protocol (4 → IPv4, 41 → IPv6; GRE 0x0800 / 0x86DD);
- * GUE remote checksum offload completes the inner checksum (`skb_remcsum_process`); ECN is
- * decapsulated as RFC 6040 / `INET_ECN_decapsulate` says (outer CE marks an ECN-capable inner
- * packet CE, and drops a not-ECT one). Outer fragments are not reassembled (counted, left alone).
- * The per-frame path allocates nothing.
+ * GUE flags other than the private-flags word, and private flags other than remote checksum
+ * offload, drop the packet (`validate_gue_flags`), as do IPv4 GRE headers of a version or reserved
+ * bits above 1 (`gre_rcv`); GUE remote checksum offload completes the inner checksum
+ * (`skb_remcsum_process`); ECN is decapsulated as RFC 6040 / `INET_ECN_decapsulate` says (outer CE
+ * marks an ECN-capable inner packet CE and drops a not-ECT one; outer ECT(1) turns an ECT(0) inner
+ * packet ECT(1)). Outer fragments of a tunnel type taken are reassembled first, as ip_local_deliver
+ * / ipv6_frag_rcv do before any tunnel receiver (../dataplane/packet/reasm.ts: the kernel's rules,
+ * 30 s, 4 MiB held at most). Apart from reassembly the per-frame path allocates nothing.
  */
 import {
   PKTTYPE,
@@ -37,6 +41,7 @@ import {
   l4ChecksumOk,
 } from '../packet/index.js';
 import { AF_INET, AF_INET6, type IpAddr } from '../core/addr.js';
+import { REASM_DONE, Reasm, USER_LOCAL } from '../dataplane/packet/reasm.js';
 
 /** Tunnel types the real server can take apart (the names of `ipvsadm --tun-type`). */
 export const DECAP_TYPES = ['ipip', 'gue', 'gre'] as const;
@@ -58,7 +63,7 @@ export const OUTCOME = {
   MALFORMED: 5,
   /** Outer IPv4 header, GRE or GUE UDP checksum wrong. */
   BAD_CHECKSUM: 6,
-  /** An outer fragment: tunnels are not reassembled here. */
+  /** An outer fragment taken by reassembly (held, or refused by its rules). */
   FRAGMENT: 7,
   /** A tunnel we know carrying something else (GRE Ethernet bridging, GUE control, GRE v1...). */
   UNSUPPORTED: 8,
@@ -103,6 +108,9 @@ const T_IPIP = 1;
 const T_GUE = 2;
 const T_GRE = 4;
 const CSUM_SKIP = TP_STATUS.CSUMNOTREADY | TP_STATUS.CSUM_VALID;
+/** GUE flags (include/net/gue.h): the private-flags word; in it, remote checksum offload. */
+const GUE_FLAG_PRIV = 0x0001;
+const GUE_PFLAG_REMCSUM = 0x80000000;
 
 /**
  * Throws a TypeError / RangeError when `o` names no tunnel type, an unknown one, or GUE without a
@@ -144,6 +152,8 @@ export class Decapsulator {
   #staged = 0;
   /** The last UDP port GUE-looking traffic arrived on outside `guePort` (for a log hint). */
   otherPortSeen = -1;
+  /** Outer fragments being reassembled. */
+  readonly reasm = new Reasm<null>();
 
   constructor(out: FrameIO, opts: DecapOptions) {
     this.#types = validateDecapOptions(opts);
@@ -176,6 +186,7 @@ export class Decapsulator {
   /** A receive handler that classifies every frame of a batch and commits once. */
   readonly handleBatch: FrameHandler = (b: FrameBatch): void => {
     const data = b.data;
+    if (this.reasm.size > 0) this.reasm.expire(performance.now(), () => {});
     for (let i = 0; i < b.count; i++) {
       const o = this.handleFrame(data, b.offset(i), b.length(i), b.status(i), b.pktType(i));
       this.count[o]!++;
@@ -220,11 +231,35 @@ export class Decapsulator {
       return rc !== 0 && (ipType || this.#ip) ? OUTCOME.MALFORMED : OUTCOME.NOT_FOR_US;
     }
     if (!this.#isLocal(v)) return OUTCOME.NOT_FOR_US;
+    if (v.isFragment || v.fragHeaderOffset >= 0) {
+      // the host reassembles what is addressed to it before any tunnel receiver sees it
+      const t = this.#typeOf(v.protocol);
+      if (t === 0) return OUTCOME.NOT_TUNNEL;
+      if ((this.#types & t) === 0) return OUTCOME.WRONG_TYPE;
+      if (this.reasm.add(v, USER_LOCAL, null, performance.now()) !== REASM_DONE)
+        return OUTCOME.FRAGMENT;
+      const f = this.reasm.frame;
+      const n = this.reasm.frameLen;
+      const rc2 = this.#ip ? decodeIp(v, f, 0, n) : decodeEthernet(v, f, 0, n);
+      if (v.l3Offset < 0) return OUTCOME.MALFORMED;
+      return this.#classify(v, f, rc2, 0);
+    }
+    return this.#classify(v, buf, rc, status);
+  }
+
+  /** The T_* bit of a tunnel's outer protocol, 0 when it is none. */
+  #typeOf(proto: number): number {
+    if (proto === IPPROTO.UDP) return T_GUE;
+    if (proto === IPPROTO.IPIP || proto === IPPROTO.IPV6) return T_IPIP;
+    return proto === IPPROTO.GRE ? T_GRE : 0;
+  }
+
+  /** Classifies the whole (not fragmented) IP packet decoded in `v` (decode result `rc`). */
+  #classify(v: PacketView, buf: Uint8Array, rc: number, status: number): number {
     const proto = v.protocol;
     const types = this.#types;
     if (proto === IPPROTO.UDP) {
       if ((types & T_GUE) === 0) return OUTCOME.NOT_TUNNEL;
-      if (v.isFragment) return OUTCOME.FRAGMENT;
       if (rc !== 0) {
         // A broken UDP header: malformed if it was meant for the GUE port, else not ours to judge.
         const u = v.l3Offset + v.ipHeaderLength;
@@ -240,17 +275,17 @@ export class Decapsulator {
       return this.#gue(v, buf, status);
     }
     if (proto === IPPROTO.IPIP || proto === IPPROTO.IPV6) {
-      if (v.isFragment) return OUTCOME.FRAGMENT;
       if (rc !== 0) return OUTCOME.MALFORMED;
       if ((types & T_IPIP) === 0) return OUTCOME.WRONG_TYPE;
       if (!this.#outerHeaderOk(v, buf)) return OUTCOME.BAD_CHECKSUM;
       return this.#inner(v, buf, v.l4Offset, v.ipEnd, proto === IPPROTO.IPIP ? 4 : 6, -1, -1);
     }
     if (proto === IPPROTO.GRE) {
-      if (v.isFragment) return OUTCOME.FRAGMENT;
       if (rc !== 0) return OUTCOME.MALFORMED;
       if ((types & T_GRE) === 0) return OUTCOME.WRONG_TYPE;
       if (!this.#outerHeaderOk(v, buf)) return OUTCOME.BAD_CHECKSUM;
+      // gre_rcv (IPv4 only): the version with the reserved bits above it must be 0 or 1 (PPTP)
+      if (v.ipVersion === 4 && (buf[v.l4Offset + 1]! & 0x7f) >= 2) return OUTCOME.UNSUPPORTED;
       if (v.tunnelType !== TUNNEL.GRE || v.innerOffset < 0) return OUTCOME.UNSUPPORTED;
       if (
         v.greChecksum >= 0 &&
@@ -279,6 +314,7 @@ export class Decapsulator {
     // GUE version 1 (draft-ietf-intarea-gue §5): the IP packet follows the UDP header directly.
     if (b0 >>> 6 === 1) return this.#inner(v, buf, p, end, b0 >>> 4, -1, -1);
     if (b0 >>> 6 !== 0) return OUTCOME.UNSUPPORTED;
+    if (!gueFlagsOk(buf, p, end)) return OUTCOME.UNSUPPORTED;
     if (decodeGue(v) !== 0) {
       // The control bit (a GUE control message) is not data for the stack.
       return p + 4 <= end && (b0 & 0x20) !== 0 ? OUTCOME.UNSUPPORTED : OUTCOME.MALFORMED;
@@ -327,20 +363,23 @@ export class Decapsulator {
       return OUTCOME.MALFORMED;
     const ce = (v.tos & 3) === 3;
     if (ce && innerEcn === 0) return OUTCOME.ECN_DROP;
+    // INET_ECN_decapsulate: outer CE marks an ECN-capable inner packet CE; outer ECT(1) turns an
+    // ECT(0) one ECT(1) (RFC 6040 §4.2)
+    const mark = ce && innerEcn !== 3 ? 3 : (v.tos & 3) === 1 && innerEcn === 2 ? 1 : -1;
     const out = this.#out;
     if (len > out.maxFrame) return OUTCOME.TX_DROPPED;
     const q = out.txAlloc(len);
     if (q < 0) return OUTCOME.TX_DROPPED;
     const tx = out.txData;
     tx.set(buf.subarray(p, p + len), q);
-    if (ce && innerEcn !== 3) {
+    if (mark >= 0) {
       if (ver === 4) {
         const old = (tx[q]! << 8) | tx[q + 1]!;
-        tx[q + 1] = tx[q + 1]! | 3;
-        const c = csumReplace16((tx[q + 10]! << 8) | tx[q + 11]!, old, old | 3);
+        tx[q + 1] = (tx[q + 1]! & ~3) | mark;
+        const c = csumReplace16((tx[q + 10]! << 8) | tx[q + 11]!, old, (old & ~3) | mark);
         tx[q + 10] = c >>> 8;
         tx[q + 11] = c;
-      } else tx[q + 1] = tx[q + 1]! | 0x30;
+      } else tx[q + 1] = (tx[q + 1]! & ~0x30) | (mark << 4);
     }
     if (rcStart >= 0) {
       // skb_remcsum_process: the field holds the pseudo-header sum; sum from start to the end.
@@ -367,6 +406,23 @@ export class Decapsulator {
     }
     return false;
   }
+}
+
+/**
+ * validate_gue_flags for the GUE v0 header at `buf[p, end)`: no flag but the private-flags word,
+ * in it no flag but remote checksum offload, and the options they announce within the header.
+ */
+function gueFlagsOk(buf: Uint8Array, p: number, end: number): boolean {
+  if (p + 4 > end) return true; // too short: decodeGue calls it malformed
+  const optlen = (buf[p]! & 31) << 2;
+  const flags = (buf[p + 2]! << 8) | buf[p + 3]!;
+  if ((flags & ~GUE_FLAG_PRIV) !== 0) return false;
+  if ((flags & GUE_FLAG_PRIV) === 0) return true;
+  if (optlen < 4 || p + 8 > end) return false;
+  const pflags =
+    ((buf[p + 4]! << 24) | (buf[p + 5]! << 16) | (buf[p + 6]! << 8) | buf[p + 7]!) >>> 0;
+  if ((pflags & ~GUE_PFLAG_REMCSUM) >>> 0 !== 0) return false;
+  return (pflags & GUE_PFLAG_REMCSUM) === 0 || optlen >= 8;
 }
 
 /**

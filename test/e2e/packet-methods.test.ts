@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { nativeAvailable } from '../../src/dataplane/io/index.js';
 import { spawnSync } from 'node:child_process';
-import { NET, Topology, netnsSkipReason } from '../helpers/netns.js';
+import { NET, type NsChild, Topology, netnsSkipReason } from '../helpers/netns.js';
 import { Director, runClient, tally } from './packet-tools.js';
 
 const skip =
@@ -77,6 +77,7 @@ for (const m of METHODS) {
   describe(`ipvs daemon --dataplane packet: ${m.name} end to end`, { skip }, () => {
     let t: Topology;
     let d: Director;
+    let realservers: NsChild[] = [];
     const svc = `${NET.vip}:${PORT}`;
 
     before(async () => {
@@ -84,9 +85,10 @@ for (const m of METHODS) {
       m.setup(t);
       t.sysctl(t.ns.director, 'net.ipv4.ip_forward', '0');
       t.noSenderGso();
-      await Promise.all([t.startEchoServer(0), t.startEchoServer(1)]);
+      await Promise.all([0, 1].map((i) => t.startEchoServer(i, { tcp: PORT, udp: PORT })));
       if (m.realserver) t.quietTunnelIcmp();
-      if (m.realserver) await Promise.all([0, 1].map((i) => t.startRealserver(i, m.realserver!)));
+      if (m.realserver)
+        realservers = await Promise.all([0, 1].map((i) => t.startRealserver(i, m.realserver!)));
       d = await new Director(t).start();
       d.adm('-A', '-t', svc, '-s', 'rr');
       for (const i of [0, 1]) {
@@ -155,5 +157,34 @@ for (const m of METHODS) {
       if (m.name === 'NAT') assert.ok((c.engine.outForwarded ?? 0) > 0);
       else assert.equal(c.engine.outForwarded ?? 0, 0);
     });
+    if (m.realserver)
+      it('a UDP datagram sent as fragments: the director reassembles it and fragments its tunnel packet, the real server reassembles that', async () => {
+        const usvc = `${NET.vip}:${PORT}`;
+        d.adm('-A', '-u', usvc, '-s', 'rr');
+        for (const i of [0, 1]) d.adm('-a', '-u', usvc, '-r', NET.serverBack(i), ...m.flags);
+        // without DF the client sends a datagram above its link's MTU as fragments
+        t.sysctl(t.ns.client, 'net.ipv4.ip_no_pmtu_disc', '1');
+        try {
+          const data = Buffer.alloc(2000, 0x5a);
+          for (let k = 0; k < 2; k++) {
+            const r = await t.echo(t.ns.client, NET.vip, PORT, data, {
+              udp: true,
+              timeoutMs: 5000,
+            });
+            assert.ok(r.echo.equals(data), 'echoed whole');
+          }
+          let fragments = 0;
+          for (const rs of realservers) {
+            const from = rs.stderr.length;
+            rs.proc.kill('SIGUSR2');
+            const got = await rs.waitFor(/counters (\{.*\})/, { stream: 'stderr', from });
+            fragments += (JSON.parse(got[1]!) as { fragment: number }).fragment;
+          }
+          assert.ok(fragments >= 2, `the real servers took ${fragments} outer fragments`);
+        } finally {
+          t.sysctl(t.ns.client, 'net.ipv4.ip_no_pmtu_disc', '0');
+          d.adm('-D', '-u', usvc);
+        }
+      });
   });
 }

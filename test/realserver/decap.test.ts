@@ -307,6 +307,33 @@ describe('Decapsulator', () => {
       assert.ok(ipv4HeaderChecksumOk(r.tun!, 0, 20));
     });
 
+    it('outer ECT(1) turns an ECT(0) inner packet ECT(1); CE and not-ECT inner packets stay', () => {
+      for (const [innerEcn, want] of [
+        [2, 1],
+        [3, 3],
+        [0, 0],
+        [1, 1],
+      ] as const) {
+        const frame = tunnelFrame(innerTcp({ tos: 0x20 | innerEcn }), { type: ENCAP.IPIP });
+        frame[14 + 1] = 0x01; // outer ECT(1)
+        frame.writeUInt16BE(0, 14 + 10);
+        frame.writeUInt16BE(~csumFold(csumPartial(frame, 14, 20)) & 0xffff, 14 + 10);
+        const [d, out] = decapsulator(['ipip']);
+        const r = run(d, out, frame);
+        assert.equal(r.outcome, 'decapsulated');
+        assert.equal(r.tun![1]!, 0x20 | want, `inner ECN ${innerEcn}`);
+        assert.ok(ipv4HeaderChecksumOk(r.tun!, 0, 20));
+      }
+      const frame6 = tunnelFrame(innerTcp6(), { type: ENCAP.IPIP, af: 10 });
+      frame6[14 + 1] = (frame6[14 + 1]! & 0xcf) | 0x10; // outer ECT(1)
+      const inner6 = frame6.subarray(14 + 40);
+      inner6[1] = (inner6[1]! & 0xcf) | 0x20; // inner ECT(0)
+      const [d6, out6] = decapsulator(['ipip']);
+      const r6 = run(d6, out6, frame6);
+      assert.equal(r6.outcome, 'decapsulated');
+      assert.equal((r6.tun![1]! >>> 4) & 3, 1);
+    });
+
     it('outer CE over a not-ECT inner packet is dropped', () => {
       const frame = tunnelFrame(innerTcp({ tos: 0 }), { type: ENCAP.GRE });
       frame[14 + 1] = 0x03;
@@ -508,6 +535,36 @@ describe('Decapsulator', () => {
         verdict: 'unsupported',
       },
       {
+        description: 'GRE over IPv4 with reserved bits above the version (gre_rcv: ver >= 2)',
+        types: ['gre'],
+        frame: () => {
+          const f = tunnelFrame(inner, { type: ENCAP.GRE });
+          f[14 + 20 + 1] = 0x08;
+          return f;
+        },
+        verdict: 'unsupported',
+      },
+      {
+        description: 'GUE with a flag other than the private-flags word',
+        types: ['gue'],
+        frame: () => plainUdp(GUE_PORT, Buffer.concat([Buffer.from([0, 4, 0x80, 0]), inner])),
+        verdict: 'unsupported',
+      },
+      {
+        description: 'GUE with a private flag other than remote checksum offload',
+        types: ['gue'],
+        frame: () =>
+          plainUdp(GUE_PORT, Buffer.concat([Buffer.from([1, 4, 0, 1, 0x40, 0, 0, 0]), inner])),
+        verdict: 'unsupported',
+      },
+      {
+        description: 'GUE announcing remote checksum offload without room for its option',
+        types: ['gue'],
+        frame: () =>
+          plainUdp(GUE_PORT, Buffer.concat([Buffer.from([1, 4, 0, 1, 0x80, 0, 0, 0]), inner])),
+        verdict: 'unsupported',
+      },
+      {
         description: 'a GUE control message',
         types: ['gue'],
         frame: () => plainUdp(GUE_PORT, Buffer.from([0x20, 0, 0, 0, 1, 2, 3, 4])),
@@ -535,6 +592,79 @@ describe('Decapsulator', () => {
       f[14 + 20 + 4]! ^= 0xff; // GRE checksum field
       const [d, out] = decapsulator(['gre']);
       assert.equal(run(d, out, f, TP_STATUS.CSUMNOTREADY).outcome, 'decapsulated');
+    });
+  });
+
+  describe('#handleFrame: outer fragments are reassembled first', () => {
+    /** The IPv4 frame `f` as two outer fragments split `at` bytes into its payload. */
+    function fragments4(f: Buffer, at: number): Buffer[] {
+      const ip = 14;
+      const payload = f.subarray(ip + 20);
+      const parts = [payload.subarray(0, at), payload.subarray(at)];
+      return parts.map((p, i) => {
+        const g = Buffer.concat([f.subarray(0, ip + 20), p]);
+        g.writeUInt16BE(20 + p.length, ip + 2);
+        g.writeUInt16BE((i === 0 ? 0x2000 : 0) | ((i === 0 ? 0 : at) >>> 3), ip + 6);
+        g.writeUInt16BE(0, ip + 10);
+        g.writeUInt16BE(~csumFold(csumPartial(g, ip, 20)) & 0xffff, ip + 10);
+        return g;
+      });
+    }
+    /** The IPv6 frame `f` (no extension header) as two fragments split `at` bytes in. */
+    function fragments6(f: Buffer, at: number): Buffer[] {
+      const ip = 14;
+      const nh = f[ip + 6]!;
+      const payload = f.subarray(ip + 40);
+      const parts = [payload.subarray(0, at), payload.subarray(at)];
+      return parts.map((p, i) => {
+        const fh = Buffer.alloc(8);
+        fh[0] = nh;
+        fh.writeUInt16BE((i === 0 ? 0 : at) | (i === 0 ? 1 : 0), 2);
+        fh.writeUInt32BE(0xfeed, 4);
+        const g = Buffer.concat([f.subarray(0, ip + 40), fh, p]);
+        g[ip + 6] = 44;
+        g.writeUInt16BE(8 + p.length, ip + 4);
+        return g;
+      });
+    }
+
+    const big = innerTcp({ payload: 'x'.repeat(1400) });
+    for (const [name, type, af, split] of [
+      ['IPIP', ENCAP.IPIP, 2, fragments4],
+      ['GUE', ENCAP.GUE, 2, fragments4],
+      ['GRE', ENCAP.GRE, 2, fragments4],
+      ['IPIP over IPv6', ENCAP.IPIP, 10, fragments6],
+      ['GUE over IPv6', ENCAP.GUE, 10, fragments6],
+    ] as const) {
+      it(`${name}: two outer fragments, in either order, give the inner packet whole`, () => {
+        const types: DecapType[] = [
+          type === ENCAP.GUE ? 'gue' : type === ENCAP.GRE ? 'gre' : 'ipip',
+        ];
+        for (const reverse of [false, true]) {
+          const [d, out] = decapsulator(types);
+          const frags = split(tunnelFrame(big, { type, af }), 1000);
+          if (reverse) frags.reverse();
+          const first = run(d, out, frags[0]!);
+          assert.deepEqual([first.outcome, first.tun], ['fragment', undefined]);
+          const second = run(d, out, frags[1]!);
+          assert.equal(second.outcome, 'decapsulated');
+          assert.deepEqual(second.tun, big);
+          assert.equal(d.reasm.size, 0, 'nothing left held');
+        }
+      });
+    }
+
+    it('a fragment of a tunnel type not taken, or of another protocol, is not held', () => {
+      const [d, out] = decapsulator(['gre']);
+      const [f] = fragments4(tunnelFrame(big, { type: ENCAP.IPIP }), 1000);
+      assert.equal(run(d, out, f!).outcome, 'wrongType');
+      const tcp = PacketBuilder.eth()
+        .ipv4({ src: DIRECTOR, dst: ME, mf: true })
+        .tcp({ srcPort: 1, dstPort: 2, flags: TCP_FLAG.SYN })
+        .payload('y'.repeat(64))
+        .build();
+      assert.equal(run(d, out, Buffer.from(tcp)).outcome, 'notTunnel');
+      assert.equal(d.reasm.size, 0);
     });
   });
 

@@ -57,7 +57,7 @@ export const REASM_HELD = -1;
 export const REASM_DONE = -2;
 
 /** One datagram being reassembled. */
-class Datagram {
+class Datagram<I> {
   readonly af: number;
   readonly src = new Uint32Array(4);
   readonly dst = new Uint32Array(4);
@@ -96,12 +96,12 @@ class Datagram {
   fragNh = 0;
   nhAt = 6;
   /** Interface the latest fragment came in on. */
-  ifc: Iface;
+  ifc: I;
   /** Index in the reassembler's list, and the key's hash. */
   at = -1;
   readonly hash: number;
 
-  constructor(v: PacketView, user: number, ifc: Iface, now: number) {
+  constructor(v: PacketView, user: number, ifc: I, now: number) {
     this.af = v.af;
     this.src.set(v.src);
     this.dst.set(v.dst);
@@ -209,10 +209,12 @@ export interface ReasmStats {
   timeouts: number;
 }
 
-/** Held fragments, by datagram. */
-export class Reasm {
-  readonly #held: Datagram[] = [];
-  readonly #byKey = new Map<number, Datagram[]>();
+/**
+ * Held fragments, by datagram. `I`: what a fragment arrived on (given back on a timeout).
+ */
+export class Reasm<I = Iface> {
+  readonly #held: Datagram<I>[] = [];
+  readonly #byKey = new Map<number, Datagram<I>[]>();
   #mem = 0;
   readonly #highThresh: number;
   readonly stats: ReasmStats = { reqds: 0, oks: 0, fails: 0, overlaps: 0, timeouts: 0 };
@@ -246,14 +248,14 @@ export class Reasm {
    * kept, REASM_DONE when it completed its datagram (now in `frame`), or the R.* reason it was
    * dropped for.
    */
-  add(v: PacketView, user: number, ifc: Iface, now: number): number {
+  add(v: PacketView, user: number, ifc: I, now: number): number {
     this.stats.reqds++;
     // inet_frag_find refuses while memory is above the threshold
     if (this.#mem > this.#highThresh) {
       this.stats.fails++;
       return R.FRAG_MEM;
     }
-    let q: Datagram | null = null;
+    let q: Datagram<I> | null = null;
     const chain = this.#byKey.get(keyHash(v, user));
     if (chain !== undefined)
       for (const d of chain)
@@ -379,7 +381,7 @@ export class Reasm {
    * Drops every datagram due at `now`. For each LOCAL_IN one whose first fragment was in,
    * `onTimeout` gets that fragment rebuilt in `frame` and the interface of the latest fragment.
    */
-  expire(now: number, onTimeout: (ifc: Iface) => void): void {
+  expire(now: number, onTimeout: (ifc: I) => void): void {
     const held = this.#held;
     for (let i = held.length - 1; i >= 0; i--) {
       const q = held[i]!;
