@@ -97,10 +97,17 @@ export class ConnOps {
 
   /** The memory-pressure defences (spec §3.5). */
   readonly defense: Defense;
+  /**
+   * `sync_endtime` by handle: set to the creation time (two low bits clear) for every connection,
+   * as ip_vs_conn_new does, whether or not a sync master runs, so a master started (or restarted)
+   * later judges `sync_refresh_period` from it; the master's sends move it on (sync_conn_needed).
+   */
+  readonly syncEndtime: Float64Array;
 
   constructor(ipvs: Ipvs) {
     this.#ipvs = ipvs;
     this.defense = new Defense(ipvs, this);
+    this.syncEndtime = new Float64Array(ipvs.conns.capacity);
   }
 
   /** The destination bound to `h`, or null. */
@@ -171,7 +178,7 @@ export class ConnOps {
       return NO_CONN;
     }
     if (dest) this.bind(h, dest);
-    if (this.#ipvs.syncMaster !== null) this.#ipvs.syncMaster.connNew(h);
+    this.syncEndtime[h] = Math.floor(this.#ipvs.now() / 4) * 4;
     if (!(t.flags(h) & CONN_F_ONE_PACKET)) {
       t.hash(h);
       this.#ipvs.wheel.arm(h, this.#ipvs.now() + INITIAL_TIMEOUT_MS);

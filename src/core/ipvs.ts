@@ -102,8 +102,6 @@ export interface IpvsOptions {
 export interface SyncHook {
   /** A packet of connection `h` was counted; `pkts` is its incremented `in_pkts`. */
   syncConn(h: number, pkts: number): void;
-  /** Connection `h` was just created (its `sync_endtime` starts at the creation time). */
-  connNew(h: number): void;
 }
 
 /** One direction's TCP sequence adjustment (ip_vs_seq: init_seq, delta, previous_delta). */

@@ -4,6 +4,7 @@
  */
 import { MAX_TIMEOUT_SEC } from './constants.js';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { NoSysctlError, RangeError_, SysctlError } from './errors.js';
 
 /** Every sysctl and its current value. */
@@ -51,6 +52,31 @@ export function hostCpus(): number {
   return Math.max(1, availableParallelism());
 }
 
+let freeBufferPagesCache = -1;
+
+/**
+ * nr_free_buffer_pages(): the pages of the zones up to Normal above their high watermark, from
+ * /proc/zoneinfo (read once); 2,097,152 (64 Ki × 32) where that is not readable.
+ */
+export function freeBufferPages(): number {
+  if (freeBufferPagesCache >= 0) return freeBufferPagesCache;
+  let sum = 0;
+  try {
+    const text = readFileSync('/proc/zoneinfo', 'utf8');
+    for (const zone of text.split(/^Node \d+, zone\s+/m).slice(1)) {
+      const name = /^(\S+)/.exec(zone)?.[1];
+      if (name !== 'DMA' && name !== 'DMA32' && name !== 'Normal') continue;
+      const managed = Number(/^\s+managed\s+(\d+)/m.exec(zone)?.[1] ?? 0);
+      const high = Number(/^\s+high\s+(\d+)/m.exec(zone)?.[1] ?? 0);
+      if (managed > high) sum += managed - high;
+    }
+  } catch {
+    sum = 0;
+  }
+  freeBufferPagesCache = sum > 0 ? sum : 32 << 16;
+  return freeBufferPagesCache;
+}
+
 /** Default values (spec §11); `est_cpulist` lists all `cpus` CPUs (the housekeeping set). */
 export function defaultSysctls(cpus = hostCpus()): Sysctls {
   return {
@@ -80,7 +106,8 @@ export function defaultSysctls(cpus = hostCpus()): Sysctls {
     snat_reroute: 1,
     sync_persist_mode: 0,
     sync_ports: 1,
-    sync_qlen_max: 1 << 16,
+    // ip_vs_control_net_init_sysctl: nr_free_buffer_pages() / 32
+    sync_qlen_max: Math.floor(freeBufferPages() / 32),
     sync_refresh_period: 0,
     sync_retries: 0,
     sync_sock_size: 0,

@@ -162,7 +162,7 @@ export class SyncMaster implements SyncHook {
   readonly ipvs: Ipvs;
   readonly config: SyncMasterConfig;
   readonly counters: SyncMasterCounters = { records: 0, sent: 0, queueFull: 0 };
-  /** `sync_endtime` of every connection handle. */
+  /** `sync_endtime` of every connection handle (kept by the core: ConnOps.syncEndtime). */
   readonly endtimes: Float64Array;
   readonly #send: (id: number, msg: Buffer) => void;
   readonly #timers: SyncTimers;
@@ -183,7 +183,7 @@ export class SyncMaster implements SyncHook {
     this.#send = send;
     this.#timers = timers;
     this.#mask = config.ports - 1;
-    this.endtimes = new Float64Array(ipvs.conns.capacity);
+    this.endtimes = ipvs.ops.syncEndtime;
     for (let i = 0; i < config.ports; i++) {
       const th: Thread = {
         buff: null,
@@ -229,14 +229,6 @@ export class SyncMaster implements SyncHook {
   /** Whether thread `id` has a partly filled current buffer. */
   hasCurrent(id: number): boolean {
     return this.#threads[id]!.buff !== null;
-  }
-
-  /**
-   * ip_vs_conn_new sets `sync_endtime` to the creation time (two low bits clear): a handle
-   * reused by a new connection must not inherit the previous connection's end time and retries.
-   */
-  connNew(h: number): void {
-    this.endtimes[h] = Math.floor(this.ipvs.now() / 4) * 4;
   }
 
   /** ip_vs_sync_conn: the incoming path counted a packet of `h`. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { defaultSysctls, validateSysctl } from '../../src/core/sysctl.js';
 import { destSpec, flow, makeIpvs, svcSpec } from '../helpers/ipvs.js';
@@ -8,6 +9,31 @@ const INT_MIN = -INT_MAX - 1;
 
 describe('sysctls', () => {
   describe('defaultSysctls', () => {
+    it('sync_qlen_max: nr_free_buffer_pages() / 32, the zones up to Normal above their high mark', () => {
+      // the kernel's sum, recomputed here line by line from /proc/zoneinfo
+      let zone = '';
+      let managed = 0;
+      let pages = 0;
+      const flush = () => {
+        if (/^(DMA|DMA32|Normal)$/.test(zone)) pages += Math.max(0, managed - high);
+      };
+      let high = 0;
+      for (const line of readFileSync('/proc/zoneinfo', 'utf8').split('\n')) {
+        const z = /^Node \d+, zone\s+(\S+)/.exec(line);
+        if (z) {
+          flush();
+          zone = z[1]!;
+          managed = high = 0;
+        }
+        const m = /^\s+(managed|high)\s+(\d+)$/.exec(line);
+        if (m && m[1] === 'managed') managed = Number(m[2]);
+        if (m && m[1] === 'high') high = Number(m[2]);
+      }
+      flush();
+      assert.ok(pages > 0);
+      assert.equal(defaultSysctls().sync_qlen_max, Math.floor(pages / 32));
+    });
+
     it('has the defaults of spec §11', () => {
       const d = defaultSysctls();
       assert.deepEqual(

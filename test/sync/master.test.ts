@@ -243,6 +243,36 @@ describe('SyncMaster', () => {
       );
     });
 
+    it('sync_refresh_period: a master started later judges from the creation time, as the kernel keeps sync_endtime in the connection', () => {
+      const env = makeIpvs();
+      const { ipvs, clock } = env;
+      ipvs.setSysctl('sync_threshold', [3, 0]);
+      ipvs.setSysctl('sync_refresh_period', 60);
+      // created while no master runs, 5 s to live: its end time is 6 s after the creation time
+      const h = conn(ipvs, { timeout: 5_000 });
+      clock.t += 1_000;
+      const sent: Buffer[] = [];
+      const timers = new FakeTimers(clock);
+      const m = new SyncMaster(
+        ipvs,
+        { syncId: 3, maxlen: 1472, ports: 1 },
+        (_id, msg) => sent.push(Buffer.from(msg)),
+        timers,
+      );
+      ipvs.syncMaster = m;
+      // 6 s is below min(60 s, max(2.5 s, 10 s)), and sync_retries 0: not sent
+      m.syncConn(h, 1);
+      assert.equal(m.counters.records, 0);
+      // a connection created after the start is judged the same way
+      const h2 = conn(ipvs, { timeout: 5_000 });
+      m.syncConn(h2, 1);
+      assert.equal(m.counters.records, 0);
+      // one whose end time is 15 s away is sent
+      const h3 = conn(ipvs, { timeout: 15_000 });
+      m.syncConn(h3, 1);
+      assert.equal(m.counters.records, 1);
+    });
+
     it('sync_persist_mode 1 skips connections under a template, not the template', () => {
       const { ipvs } = makeIpvs();
       ipvs.setSysctl('sync_persist_mode', 1);
