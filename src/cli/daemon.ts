@@ -207,7 +207,8 @@ export class Daemon {
         if (opts.rules) log(`state file present: --rules ${opts.rules} not applied`);
       } else if (opts.rules) {
         const r = await loadRulesFile(opts.rules, controller.backend());
-        if (r.output) log(r.output.trimEnd());
+        // each line of ipvsadm's output is a log line of its own (`FILE:LINE: message`)
+        if (r.output) for (const line of r.output.trimEnd().split('\n')) log(line);
         if (r.status !== 0)
           throw new StateFileError(
             `rules file ${opts.rules} failed (the lines are named above); not started`,

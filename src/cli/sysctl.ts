@@ -28,10 +28,12 @@ export interface SysctlIo {
 }
 
 const USAGE =
-  'Usage: ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p FILE...\n' +
+  'Usage: ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p [FILE...]\n' +
   '  NAME: net.ipv4.vs.NAME (or NAME); -n values only, -e ignore unknown names, -q quiet writes\n';
 
 const PREFIX = 'net.ipv4.vs.';
+/** What `-p` without a file reads, as sysctl(8). */
+const DEFAULT_CONF = '/etc/sysctl.conf';
 
 /** The bare sysctl name of `key` (`net.ipv4.vs.x`, `net/ipv4/vs/x` or `x`). */
 function bare(key: string): string {
@@ -73,6 +75,7 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
   let quiet = false;
   let all = false;
   let write = false;
+  let load = false;
   const files: string[] = [];
   const keys: string[] = [];
   // combined short flags, as sysctl(8) takes them: -nq, -qw, -qp FILE
@@ -90,19 +93,22 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     else if (a === '-q' || a === '--quiet') quiet = true;
     else if (a === '-a' || a === '-A' || a === '-X' || a === '--all') all = true;
     else if (a === '-w' || a === '--write') write = true;
-    else if (a === '-p' || a === '--load') {
-      const f = argv[i + 1];
-      if (f === undefined || f.startsWith('-')) {
-        err.write(USAGE);
-        return 2;
-      }
-      files.push(f);
-      i++;
-    } else if (a.startsWith('-p') && a.length > 2) files.push(a.slice(2));
-    else if (a.startsWith('-') && a.length > 1) {
+    else if (a === '-p' || a === '--load') load = true;
+    else if (a.startsWith('--load=')) {
+      load = true;
+      files.push(a.slice(7));
+    } else if (a.startsWith('-p') && a.length > 2) {
+      load = true;
+      files.push(a.slice(2));
+    } else if (a.startsWith('-') && a.length > 1) {
       err.write(`ipvs sysctl: unknown option '${a}'\n${USAGE}`);
       return 2;
     } else keys.push(a);
+  }
+  if (load) {
+    // as sysctl(8): with -p every other argument is a file, and none means /etc/sysctl.conf
+    files.push(...keys.splice(0));
+    if (files.length === 0) files.push(DEFAULT_CONF);
   }
   if (!all && files.length === 0 && keys.length === 0) {
     err.write(USAGE);

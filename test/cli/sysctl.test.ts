@@ -223,6 +223,16 @@ describe('ipvs sysctl', () => {
     const m = io(ipvs);
     assert.equal(await runSysctl(['-p', '/missing'], m.io), 1);
     assert.equal(m.err(), 'sysctl: cannot open "/missing": No such file or directory\n');
+    // as sysctl(8): -p alone reads /etc/sysctl.conf, and after -p every argument is a file
+    const e = io(ipvs, {
+      '/etc/sysctl.conf': 'net.ipv4.vs.expire_nodest_conn = 1\n',
+      '/b.conf': 'net.ipv4.vs.secure_tcp = 1\n',
+    });
+    assert.equal(await runSysctl(['-q', '-p'], e.io), 0, e.err());
+    assert.equal(ipvs.sysctl.expire_nodest_conn, 1);
+    assert.equal(await runSysctl(['-p', '/x.conf', '/b.conf'], e.io), 1);
+    assert.equal(ipvs.sysctl.secure_tcp, 1);
+    assert.equal(await runSysctl(['--load=/b.conf'], e.io), 0);
   });
 
   it('the real binary against a real daemon; no daemon is a coded error', async () => {
