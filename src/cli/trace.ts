@@ -12,9 +12,9 @@ import * as diagnostics from 'node:diagnostics_channel';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { AF_INET6, parseIp } from '../core/addr.js';
-import { IpvsError } from '../core/errors.js';
+import { IpvsError, SysctlError } from '../core/errors.js';
 import { Ipvs } from '../core/ipvs.js';
-import { type SysctlValue, kernelValue } from '../core/sysctl.js';
+import { SYSCTL_NAMES, type SysctlValue, kernelValue } from '../core/sysctl.js';
 import { applyRules, stripComments } from '../config/rules.js';
 import { localBackend } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
@@ -234,13 +234,19 @@ async function trace(o: Opts, io: TraceIo): Promise<number> {
     const v = s.slice(eq + 1);
     // the integers as the kernel reads them; sync_threshold given one keeps its period
     const value = kernelValue(n, v);
+    if (value === null) {
+      ipvs.close();
+      // an unknown name is IPVS_ERR_NO_SYSCTL before its value is looked at
+      if (!(SYSCTL_NAMES as string[]).includes(n)) ipvs.setSysctl(n, 0);
+      throw new SysctlError(
+        `--sysctl ${n}=${v}: not an integer as the kernel reads one (decimal, 0x hex, 0 octal)`,
+      );
+    }
     ipvs.setSysctl(
       n,
-      value === null
-        ? NaN
-        : Array.isArray(value) && value.length === 1
-          ? [value[0], ipvs.sysctl.sync_threshold[1]]
-          : (value as SysctlValue),
+      Array.isArray(value) && value.length === 1
+        ? [value[0], ipvs.sysctl.sync_threshold[1]]
+        : (value as SysctlValue),
     );
   }
   const engine = new PacketEngine(ipvs, { learnFromIp: true });

@@ -214,6 +214,11 @@ describe('ipvs trace', () => {
         err: /IPVS_ERR_NO_SYSCTL: no sysctl named nosuch/,
       },
       {
+        description: 'a sysctl value the kernel would not read as an integer',
+        args: ['--rules', rules, '--pcap', inPath, '--sysctl', 'conn_reuse_mode=1abc'],
+        err: /IPVS_ERR_SYSCTL: --sysctl conn_reuse_mode=1abc: not an integer as the kernel reads one/,
+      },
+      {
         description: 'an output file that cannot be written (refused before the replay)',
         args: ['--rules', rules, '--pcap', inPath, '--write', join(tmp, 'no', 'dir', 'out.pcap')],
         err: /IPVS_ERR_IO_PCAP: .*out\.pcap: cannot write: ENOENT/,
