@@ -9,20 +9,10 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { seededU32 } from '../test/helpers/fake-env.js';
 import { machineLine } from './harness.js';
 
 type Mod = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** splitmix-style generator, as sched.bench.ts seeds its flows and weights. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
 
 async function setup(root: string, sched: string, n: number) {
   const load = (p: string): Promise<Mod> =>
@@ -35,7 +25,7 @@ async function setup(root: string, sched: string, n: number) {
       load('src/sched/index.js'),
       load('test/helpers/fake-env.js'),
     ]);
-  const r = rng(7);
+  const r = seededU32(7);
   const flows: Mod[] = [];
   for (let i = 0; i < 4096; i++) {
     const f = new Flow();
@@ -43,7 +33,7 @@ async function setup(root: string, sched: string, n: number) {
     flows.push(f);
   }
   const svc = new Service(new FakeEnv(1), 2, 6, [0x0a000001], 80, 0);
-  const rw = rng(n);
+  const rw = seededU32(n);
   for (let i = 0; i < n; i++) {
     const d = new Dest(2, [0x0a010000 + i], 8080);
     d.weight = d.lastWeight = 1 + (rw() % 10);

@@ -11,25 +11,14 @@ import { bindScheduler, linkDest } from '../src/core/dests.js';
 import { Flow } from '../src/core/flow.js';
 import { Dest, Service } from '../src/core/service.js';
 import { SCHEDULERS } from '../src/sched/index.js';
-import { FakeEnv } from '../test/helpers/fake-env.js';
+import { FakeEnv, seededU32 } from '../test/helpers/fake-env.js';
 import { type BenchResult, bench, machineLine, printTable } from './harness.js';
 
 const FLOWS = 4096;
 const OPS = 200_000;
 
-/** splitmix-style generator so the flows are the same on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
 function makeFlows(): Flow[] {
-  const r = rng(7);
+  const r = seededU32(7);
   const out: Flow[] = [];
   for (let i = 0; i < FLOWS; i++) {
     const f = new Flow();
@@ -43,7 +32,7 @@ function makeFlows(): Flow[] {
 function makeService(n: number): Service {
   const env = new FakeEnv(1);
   const svc = new Service(env, AF_INET, IPPROTO_TCP, [0x0a000001], 80, 0);
-  const r = rng(n);
+  const r = seededU32(n);
   for (let i = 0; i < n; i++) {
     const d = new Dest(AF_INET, [0x0a010000 + i], 8080);
     d.weight = d.lastWeight = 1 + (r() % 10);

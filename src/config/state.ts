@@ -23,7 +23,7 @@ import { defaultSysctls, type SysctlValue } from '../core/sysctl.js';
 import { SVC_F_HASHED } from '../core/constants.js';
 import type { Controller } from '../ctl/controller.js';
 import { StateFileError } from '../ctl/errors.js';
-import type { Command, ServiceKey } from '../ctl/types.js';
+import { type Command, type ServiceKey, destSpecOf } from '../ctl/types.js';
 import { validateCommand } from '../ctl/validate.js';
 import { listAll, NO_NAMES } from '../cli/adm/format.js';
 import { FMT_NUMERIC, FMT_RULE } from '../cli/adm/options.js';
@@ -75,18 +75,7 @@ export function snapshot(ipvs: Ipvs): Command[] {
     const core = ipvs.findService(key);
     for (let j = s.dests.length - 1; j >= 0; j--) {
       const d = s.dests[j]!;
-      const dest = {
-        af: d.af,
-        addr: d.addr,
-        port: d.port,
-        fwd: d.fwd,
-        weight: d.weight,
-        uThreshold: d.uThreshold,
-        lThreshold: d.lThreshold,
-        tunType: d.tunType,
-        tunPort: d.tunPort,
-        tunFlags: d.tunFlags,
-      };
+      const dest = destSpecOf(d);
       // a server drained to weight 0 keeps its last weight (mh sizes its share of the table by
       // it, as ip_vs_mh_permutate does): added with that weight, then set to 0
       const last = core?.dests[j]?.lastWeight ?? 0;

@@ -60,6 +60,25 @@ export interface DestSpec extends DestKey {
   tunFlags: number;
 }
 
+/**
+ * The DestSpec of a destination as listed (DestInfo) or as ipvsadm fills one in: its ten fields,
+ * nothing else.
+ */
+export function destSpecOf(d: Omit<DestSpec, 'af'> & { af?: number }): DestSpec {
+  return {
+    af: d.af === 10 ? 10 : 2,
+    addr: d.addr,
+    port: d.port,
+    fwd: d.fwd,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunFlags: d.tunFlags,
+  };
+}
+
 /** A destination as listed, with its counters. */
 export interface DestInfo extends Required<DestSpec> {
   activeConns: number;

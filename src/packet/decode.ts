@@ -15,6 +15,15 @@ import { PacketView, TUNNEL, U32 } from './view.js';
 
 /** How many IPv6 extension headers the walk follows before giving up. */
 export const MAX_IPV6_EXT_HEADERS = 8;
+
+/**
+ * The length of the IPv6 extension header of type `nh` at `buf[q]`: a fragment header is 8 bytes,
+ * AH counts 4-byte words less two (RFC 4302 §2.2), the others 8-byte words less one (RFC 8200 §4).
+ */
+export function ipv6ExtLength(buf: Uint8Array, q: number, nh: number): number {
+  if (nh === IPPROTO.FRAGMENT) return 8;
+  return nh === IPPROTO.AH ? (buf[q + 1]! + 2) << 2 : (buf[q + 1]! + 1) << 3;
+}
 /** How many SCTP chunks the walk validates. */
 export const MAX_SCTP_CHUNKS = 64;
 
@@ -360,8 +369,7 @@ function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
       continue;
     }
     if (q + 2 > ipEnd) return fail(v, MALFORMED.IPV6_EXT_TRUNCATED);
-    // AH counts its length in 4-byte words less two (RFC 4302), the others in 8-byte words less one
-    const l = nh === IPPROTO.AH ? (buf[q + 1]! + 2) << 2 : (buf[q + 1]! + 1) << 3;
+    const l = ipv6ExtLength(buf, q, nh);
     if (q + l > ipEnd) return fail(v, MALFORMED.IPV6_EXT_TRUNCATED);
     nh = buf[q]!;
     q += l;

@@ -7,7 +7,7 @@
 import { IPPROTO, MALFORMED } from './constants.js';
 import { checkInt, checkRoom, PacketEncodeError } from './errors.js';
 import { type Decoded, decoded, endOf, malformed, readIpv6, writeIpv6 } from './codec.js';
-import { MAX_IPV6_EXT_HEADERS } from './decode.js';
+import { MAX_IPV6_EXT_HEADERS, ipv6ExtLength } from './decode.js';
 
 /**
  * A hop-by-hop, routing, authentication or destination-options header: its data after next-header
@@ -167,7 +167,7 @@ export function decode(buf: Uint8Array, offset: number, end?: number): Decoded<I
       continue;
     }
     if (q + 2 > ipEnd) return malformed(MALFORMED.IPV6_EXT_TRUNCATED);
-    const l = nh === IPPROTO.AH ? (buf[q + 1]! + 2) << 2 : (buf[q + 1]! + 1) << 3;
+    const l = ipv6ExtLength(buf, q, nh);
     if (q + l > ipEnd) return malformed(MALFORMED.IPV6_EXT_TRUNCATED);
     exts.push({ type: nh, data: new Uint8Array(buf.subarray(q + 2, q + l)) });
     nh = buf[q]!;

@@ -6,15 +6,16 @@
  */
 import { ALL_ERRORS, IpvsError } from '../../core/errors.js';
 import type { CtlBackend } from '../../ctl/backend.js';
-import type {
-  Command,
-  ConnInfo,
-  DaemonSpec,
-  DestKey,
-  DestSpec,
-  ServiceInfo,
-  ServiceKey,
-  ServiceSpec,
+import {
+  type Command,
+  type ConnInfo,
+  type DaemonSpec,
+  type DestKey,
+  type DestSpec,
+  type ServiceInfo,
+  type ServiceKey,
+  type ServiceSpec,
+  destSpecOf,
 } from '../../ctl/types.js';
 import { AdmExit } from '../errors.js';
 import * as F from './format.js';
@@ -136,17 +137,7 @@ function destKey(ce: AdmEntry): DestKey {
 }
 
 function destSpec(ce: AdmEntry): DestSpec {
-  const d = ce.dest;
-  return {
-    ...destKey(ce),
-    fwd: d.fwd,
-    weight: d.weight,
-    uThreshold: d.uThreshold,
-    lThreshold: d.lThreshold,
-    tunType: d.tunType,
-    tunPort: d.tunPort,
-    tunFlags: d.tunFlags,
-  };
+  return destSpecOf(ce.dest);
 }
 
 function daemonSpec(ce: AdmEntry): DaemonSpec {

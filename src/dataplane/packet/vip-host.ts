@@ -13,6 +13,7 @@
  */
 import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';
+import { ipv6ExtLength } from '../../packet/decode.js';
 import type { PacketView } from '../../packet/view.js';
 import { copyBytes, put32 } from './bytes.js';
 import type { Counters } from './counters.js';
@@ -153,8 +154,8 @@ function lastNextHeader(v: PacketView): number {
   let q = ip + 40;
   while (q < v.l4Offset) {
     if (nh === IPPROTO.AH) return -1;
-    const len = nh === IPPROTO.FRAGMENT ? 8 : (b[q + 1]! + 1) << 3;
     at = q - ip;
+    const len = ipv6ExtLength(b, q, nh);
     nh = b[q]!;
     q += len;
   }
