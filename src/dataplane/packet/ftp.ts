@@ -26,6 +26,8 @@ import type { Ipvs, SeqAdjust } from '../../core/ipvs.js';
 import { TCP_S_ESTABLISHED, TCP_S_LISTEN } from '../../proto/index.js';
 import type { PacketView } from '../../packet/view.js';
 import { put32 } from './bytes.js';
+import { read32 } from '../../packet/checksum.js';
+import { TCP_OPT } from '../../packet/tcp.js';
 import type { AppInfo } from '../../metrics/proc.js';
 
 /** Default FTP control ports (module parameter `ports`). */
@@ -168,6 +170,36 @@ export class FtpHelper {
     const n = after(ack, s[base]! + delta) ? ack - delta : ack - prev;
     put32(v.buf, v.l4Offset + 8, n);
     v.u32[1] = n;
+    this.#fixSack(s[base]!, delta, prev, v);
+  }
+
+  /**
+   * The SACK blocks of the segment acknowledge the resized stream too: each edge moves back by
+   * the same rule as the acknowledgement number (nf_ct_sack_adjust does this for NAT helpers).
+   * Options that run past the header, or a SACK option whose length is not 2 + 8n, are left.
+   */
+  #fixSack(init: number, delta: number, prev: number, v: PacketView): void {
+    const b = v.buf;
+    const end = v.l4Offset + v.tcpHeaderLength;
+    let q = v.l4Offset + 20;
+    while (q < end) {
+      const kind = b[q]!;
+      if (kind === TCP_OPT.EOL) return;
+      if (kind === TCP_OPT.NOP) {
+        q++;
+        continue;
+      }
+      if (q + 1 === end) return;
+      const len = b[q + 1]!;
+      if (len < 2 || q + len > end) return;
+      if (kind === TCP_OPT.SACK && len >= 10 && (len - 2) % 8 === 0) {
+        for (let e = q + 2; e < q + len; e += 4) {
+          const edge = read32(b, e);
+          put32(b, e, after(edge, init + delta) ? edge - delta : edge - prev);
+        }
+      }
+      q += len;
+    }
   }
 
   #seqUpdate(

@@ -29,6 +29,7 @@ export interface TcpFrame {
   id?: number;
   mf?: boolean;
   fragOffset?: number;
+  tcpOptions?: { kind: number; data?: Uint8Array }[];
 }
 
 /** A TCP/IPv4 frame, by default client:40000 → VIP:80 SYN, from the client's MAC to eth0. */
@@ -47,6 +48,7 @@ export function tcp4(o: TcpFrame = {}): Buffer {
       flags: o.flags ?? SYN,
       seq: o.seq ?? 1000,
       ack: o.ack ?? 0,
+      options: o.tcpOptions,
     });
   if (o.payload !== undefined) b.payload(o.payload);
   return Buffer.from(b.build());

@@ -86,6 +86,56 @@ describe('FTP helper', () => {
     );
   });
 
+  it('after a resize, the client’s SACK blocks move back with its ACK (nf_ct_sack_adjust)', () => {
+    const { lab, client, server, seqs } = ftpLab();
+    client(PSH | ACK, 'PASV\r\n');
+    const { sseq: s0 } = seqs();
+    const reply = '227 Entering Passive Mode (192,168,1,11,195,80).\r\n';
+    server(PSH | ACK, reply);
+    const diff = -2; // 192,168,1,11 → 10,0,0,100
+    const seen = (s0 + reply.length + diff) >>> 0; // the client's view of the stream's end
+    const block = (a: number, b: number): Uint8Array => {
+      const d = new Uint8Array(8);
+      new DataView(d.buffer).setUint32(0, a >>> 0);
+      new DataView(d.buffer).setUint32(4, b >>> 0);
+      return d;
+    };
+    // two blocks after the rewritten segment, and one before it (unchanged: previous delta 0)
+    const two = new Uint8Array([
+      ...block(seen + 100, seen + 200),
+      ...block(seen + 300, seen + 400),
+    ]);
+    const frame = tcp4({
+      dport: 21,
+      flags: ACK,
+      seq: seqs().cseq,
+      ack: seen,
+      tcpOptions: [{ kind: 1 }, { kind: 1 }, { kind: 5, data: two }, { kind: 1 }, { kind: 1 }],
+    });
+    const out = lab.send('eth0', frame).eth1[0]!;
+    const v = dec(out);
+    const opt = v.l4Offset + 20 + 2;
+    assert.deepEqual([out[opt], out[opt + 1]], [5, 18]);
+    const edges = [0, 1, 2, 3].map((i) => out.readUInt32BE(opt + 2 + 4 * i));
+    assert.equal(v.tcpAck, (seen - diff) >>> 0);
+    assert.deepEqual(
+      edges,
+      [seen + 100, seen + 200, seen + 300, seen + 400].map((e) => (e - diff) >>> 0),
+    );
+    assert.deepEqual(checksumErrors(out), []);
+    const before = tcp4({
+      dport: 21,
+      flags: ACK,
+      seq: seqs().cseq,
+      ack: seen,
+      tcpOptions: [{ kind: 1 }, { kind: 1 }, { kind: 5, data: block(s0 - 50, s0 - 10) }],
+    });
+    const o2 = lab.send('eth0', before).eth1[0]!;
+    const q = dec(o2).l4Offset + 24;
+    assert.deepEqual([o2.readUInt32BE(q), o2.readUInt32BE(q + 4)], [s0 - 50, s0 - 10]);
+    assert.deepEqual(checksumErrors(o2), []);
+  });
+
   it('EPSV: the 229 reply keeps |||port| and the data connection is prepared', () => {
     const { lab, client, server } = ftpLab();
     client(PSH | ACK, 'EPSV\r\n');
