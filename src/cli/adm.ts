@@ -38,8 +38,32 @@ export function admWithCommand(command: string, args: readonly string[]): string
   return control === undefined ? [command, ...rest] : [`--control=${control}`, command, ...rest];
 }
 
+/**
+ * `ipvsadm-restore`, as the wrapper ipvsadm installs (spec §10.7): stdin without the lines that
+ * start with `#`, the table flushed with `-C`, then `-R` with what is left. Like the wrapper, it
+ * takes no arguments but `--control PATH`; its status is `-R`'s.
+ */
+export async function runRestoreCli(args: readonly string[]): Promise<number> {
+  const { control, rest } = splitControl(args);
+  if (control === '' || (control === undefined && rest[0] === '--control'))
+    return runAdmCli(['--control']); // its message for a --control without a PATH
+  const head = control === undefined ? [] : ['--control', control];
+  const text = await readAllStdin();
+  // the shell's "$(grep -v '^#')" drops trailing newlines and `echo` adds one back
+  const kept = text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n')
+    .replace(/\n+$/, '');
+  await runAdmCli([...head, '-C']);
+  return runAdmCli([...head, '-R'], async () => `${kept}\n`);
+}
+
 /** Runs `ipvs adm` in this process; resolves with the exit status. */
-export async function runAdmCli(args: readonly string[]): Promise<number> {
+export async function runAdmCli(
+  args: readonly string[],
+  readStdin: () => Promise<string> = readAllStdin,
+): Promise<number> {
   const { control, rest } = splitControl(args);
   if (control === '' || (control === undefined && rest[0] === '--control')) {
     process.stderr.write(
@@ -53,7 +77,7 @@ export async function runAdmCli(args: readonly string[]): Promise<number> {
   const status = await runAdm(rest, {
     stdout: { write: (s: string) => (out += s) },
     stderr: { write: (s: string) => (err += s) },
-    readStdin: readAllStdin,
+    readStdin,
     backend: () => ControlClient.connect(path),
   });
   // a reader that went away (`ipvs adm -Ln | head`): ipvsadm would die of SIGPIPE, quietly

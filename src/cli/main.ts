@@ -100,14 +100,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   return sub.run(rest);
 }
 
-/**
- * The body of each executable in `bin/`: runs `main(argv)` and sets the exit status; an uncaught
- * error is printed under the executable's `name` with status 1.
- */
 /** The status a shell reports for a process killed by SIGPIPE (128 + 13). */
 const SIGPIPE_STATUS = 141;
 
-export function runBin(name: string, argv: readonly string[]): void {
+/**
+ * The body of each executable in `bin/`: runs `run(argv)` (`main` unless the executable is a
+ * wrapper of its own) and sets the exit status; an uncaught error is printed under the
+ * executable's `name` with status 1.
+ */
+export function runBin(
+  name: string,
+  argv: readonly string[],
+  run: (argv: readonly string[]) => Promise<number> = main,
+): void {
   // a reader that went away (`ipvs sysctl -a | head`): the output stops quietly, the work goes on
   // (a pcap being written is finished) and the status is the shell's for SIGPIPE, as a C tool
   // that dies of it shows; a daemon whose log pipe closed goes on serving
@@ -116,7 +121,7 @@ export function runBin(name: string, argv: readonly string[]): void {
     if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
     brokenPipe = true;
   });
-  main(argv).then(
+  run(argv).then(
     (code) => {
       process.exitCode = brokenPipe ? SIGPIPE_STATUS : code;
     },

@@ -93,16 +93,24 @@ describe('ipvs daemon + ipvsadm (spawned)', () => {
       assert.equal(r.status, 0, r.stderr);
       const env = { ...process.env, IPVS_CONTROL: sock };
       assert.equal(adm(IPVSADM, ['-S', '-n'], '', env).stdout.split('\n').length, 6);
-      // ipvsadm-save / ipvsadm-restore, as ipvsadm ships them: -S / -R with the arguments given
+      // ipvsadm-save, as ipvsadm ships it: -S with the arguments given
       const saved = adm(IPVS, [...c, '-S', '-n']).stdout;
       assert.equal(adm(SAVE, ['-n'], '', env).stdout, saved);
       assert.equal(adm(SAVE, [...c, '-n']).stdout, saved);
       assert.match(adm(SAVE, [...c]).stdout, /^-A -u 10\.0\.0\.2:domain -s wlc$/m);
-      const restored = adm(RESTORE, [...c], '-A -t 10.0.0.3:443 -s sh\n');
+      // ipvsadm-restore as the wrapper ipvsadm installs: `#` lines dropped, the table flushed
+      // first (-C), the rest to -R; a `#` line given to -R itself is a usage error
+      const restored = adm(RESTORE, [...c], '# saved\n-A -t 10.0.0.3:443 -s sh\n');
       assert.deepEqual([restored.status, restored.stderr], [0, '']);
-      assert.match(adm(SAVE, ['-n'], '', env).stdout, /^-A -t 10\.0\.0\.3:443 -s sh$/m);
-      const bad = adm(RESTORE, [], '-A -t 10.0.0.3:443 -s sh\n', env);
+      assert.equal(adm(SAVE, ['-n'], '', env).stdout, '-A -t 10.0.0.3:443 -s sh\n');
+      const again = adm(RESTORE, [], '-A -t 10.0.0.4:80 -s rr\n#-A -t 10.0.0.5:80', env);
+      assert.deepEqual([again.status, again.stderr], [0, '']);
+      assert.equal(adm(SAVE, ['-n'], '', env).stdout, '-A -t 10.0.0.4:80 -s rr\n');
+      const bad = adm(RESTORE, [], '-A -t 10.0.0.6:80\n-A -t 10.0.0.6:80\n', env);
       assert.deepEqual([bad.status, bad.stderr], [255, 'Service already exists\n']);
+      const raw = adm(IPVSADM, [...c, '-R'], '# saved\n-A -t 10.0.0.7:80\n');
+      assert.equal(raw.status, 255);
+      assert.match(raw.stderr, /^Try `ipvsadm -h' or 'ipvsadm --help' for more information\.$/m);
       child.kill('SIGTERM');
       const code = await new Promise((res) => child.once('exit', (c) => res(c)));
       assert.equal(code, 0);
