@@ -412,7 +412,10 @@ export class Ipvs implements SchedEnv {
     svc.timeout = spec.timeout;
     svc.netmask = spec.netmask >>> 0;
     svc.peName = spec.pe ?? '';
-    svc.ext = { ...(spec.ext ?? {}) };
+    // an option set to '' or 'none' is not kept: listings and -S show only the ones in force
+    svc.ext = {};
+    for (const [k, v] of Object.entries(spec.ext ?? {}))
+      if (v !== '' && v !== 'none') svc.ext[k] = v;
   }
 
   // ---- services ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import type { Dataplane } from './dataplane.js';
 import { InternalError, StateFileError, toWireError } from './errors.js';
 import type { Reply } from './protocol.js';
 import type { Command, DaemonSpec } from './types.js';
-import { validateCommand } from './validate.js';
+import { validateCommand, validateId } from './validate.js';
 
 /** Options of a controller. */
 export interface ControllerOptions {
@@ -175,8 +175,9 @@ export class Controller {
   }
 
   async #handleAsync(request: unknown): Promise<{ reply: Reply; unsaved: boolean }> {
-    const { id, cmd } = splitRequest(request);
+    const { id, cmd, bad } = splitRequest(request);
     try {
+      if (bad) throw bad;
       validateCommand(cmd);
       const result = await this.runAsync(cmd, false);
       const reply: Reply = id === undefined ? { ok: true, result } : { id, ok: true, result };
@@ -192,8 +193,9 @@ export class Controller {
 
   /** Executes an untrusted request and builds its reply; never throws. */
   handle(request: unknown): Reply {
-    const { id, cmd } = splitRequest(request);
+    const { id, cmd, bad } = splitRequest(request);
     try {
+      if (bad) throw bad;
       validateCommand(cmd);
       const result = this.run(cmd);
       return id === undefined ? { ok: true, result } : { id, ok: true, result };
@@ -218,9 +220,18 @@ export function localBackend(ipvs: Ipvs, plane?: Dataplane): CtlBackend {
 }
 
 /** A request's id (undefined when it has none) and the command without it. */
-function splitRequest(request: unknown): { id: unknown; cmd: unknown } {
+/**
+ * The request's `id` and command. An id the reply cannot echo refuses the request before it runs
+ * (`bad`), answered without an id.
+ */
+function splitRequest(request: unknown): { id: unknown; cmd: unknown; bad?: unknown } {
   if (typeof request !== 'object' || request === null || !('id' in request))
     return { id: undefined, cmd: request };
   const { id, ...cmd } = request as Record<string, unknown>;
+  try {
+    validateId(id);
+  } catch (e) {
+    return { id: undefined, cmd, bad: e };
+  }
   return { id, cmd };
 }

@@ -189,9 +189,13 @@ export class ControlServer {
       } catch {
         // past the longest string V8 holds (~512 MiB: some millions of real servers at once)
         const error = toWireError(new InternalError('reply too large to send as one message'));
-        text = JSON.stringify(
-          r.id === undefined ? { ok: false, error } : { id: r.id, ok: false, error },
-        );
+        try {
+          text = JSON.stringify(
+            r.id === undefined ? { ok: false, error } : { id: r.id, ok: false, error },
+          );
+        } catch {
+          text = JSON.stringify({ ok: false, error }); // the id itself cannot be written
+        }
       }
       if (!sock.write(`${text}\n`)) {
         awaitDrain();

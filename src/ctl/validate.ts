@@ -5,9 +5,13 @@
  */
 import { COMMAND_NAMES } from './backend.js';
 import { BadRequestError } from './errors.js';
+import { ProxyOptionError } from '../dataplane/proxy/errors.js';
 import type { Command } from './types.js';
 
 type Obj = Record<string, unknown>;
+
+/** The values of `ext['proxy-protocol']` ('' and 'none': no header). */
+const PROXY_PROTOCOL = new Set(['v1', 'v2', 'none', '']);
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -37,6 +41,14 @@ function serviceSpec(v: unknown, where: string): void {
   if (o.ext !== undefined) {
     if (!isObj(o.ext) || Object.values(o.ext).some((x) => typeof x !== 'string'))
       throw new BadRequestError(`${where}.ext must map names to strings`);
+    // every data plane keeps and saves the options (`-S` writes them), so each is checked here
+    for (const [k, v] of Object.entries(o.ext)) {
+      if (k !== 'proxy-protocol') throw new BadRequestError(`${where}.ext: unknown option '${k}'`);
+      if (!PROXY_PROTOCOL.has(v as string))
+        throw new ProxyOptionError(
+          `--proxy-protocol '${String(v).slice(0, 64)}': expected v1 or v2`,
+        );
+    }
   }
 }
 
@@ -53,12 +65,33 @@ function destSpec(v: unknown, where: string): void {
     need(v as Obj, k, 'number', where);
 }
 
+/**
+ * Throws BadRequestError unless the request's `id` can be echoed in its reply: any JSON value
+ * whose text the reply can hold (an array nested thousands deep parses but cannot be written).
+ */
+export function validateId(id: unknown): void {
+  if (id === undefined || typeof id !== 'object' || id === null) return;
+  try {
+    JSON.stringify(id);
+  } catch {
+    throw new BadRequestError('id cannot be echoed in a reply (nested too deep)');
+  }
+}
+
 /** Throws BadRequestError unless `c` has the shape of a Command. */
 export function validateCommand(c: unknown): asserts c is Command {
   if (!isObj(c)) throw new BadRequestError('a command must be a JSON object');
   const name = c.cmd;
-  if (typeof name !== 'string' || !COMMAND_NAMES.has(name))
-    throw new BadRequestError(`unknown command '${String(name)}'`);
+  if (typeof name !== 'string' || !COMMAND_NAMES.has(name)) {
+    // an object's text can be as deep as the request (String of a nested array overflows)
+    const what =
+      typeof name === 'string'
+        ? `'${name.length > 64 ? `${name.slice(0, 64)}…` : name}'`
+        : typeof name === 'object' && name !== null
+          ? `(cmd is ${Array.isArray(name) ? 'an array' : 'an object'})`
+          : `'${String(name)}'`;
+    throw new BadRequestError(`unknown command ${what}`);
+  }
   switch (name) {
     case 'newService':
     case 'setService':

@@ -118,6 +118,48 @@ describe('control socket', () => {
     assert.equal(JSON.stringify(daemon.ipvs.listServices()), before);
   });
 
+  it('refuses nesting it cannot echo or name, and options no data plane knows, without crashing', async () => {
+    const before = JSON.stringify(daemon.ipvs.listServices());
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const spec = (ext: string) =>
+      `{"cmd":"newService","service":{"af":2,"protocol":6,"addr":"10.0.0.9","port":80,"fwmark":0,"scheduler":"rr","flags":0,"timeout":0,"netmask":4294967295,"pe":"","ext":${ext}}}`;
+    const replies = (await raw(
+      sock,
+      // an id JSON.parse accepts but JSON.stringify cannot write back (the reply once killed the
+      // daemon), then a command that is such an array, then ext values -S would write as lines
+      `{"cmd":"newService","id":${deep(8000)},"service":${JSON.stringify({ ...SVC, addr: '10.0.0.8', scheduler: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' })}}\n` +
+        `{"cmd":${deep(20000)}}\n` +
+        `${spec('{"proxy-protocol":"v1\\n-A -t 192.0.2.66:1"}')}\n` +
+        `${spec('{"bogus":"y"}')}\n` +
+        '{"cmd":"getInfo","id":8}\n',
+      5,
+    )) as { id?: unknown; ok: boolean; error?: { code: string; message: string } }[];
+    assert.deepEqual(
+      replies.map((r) => [r.id, r.error?.code ?? 'ok']),
+      [
+        [undefined, 'IPVS_ERR_BAD_REQUEST'],
+        [undefined, 'IPVS_ERR_BAD_REQUEST'],
+        [undefined, 'IPVS_ERR_PROXY_OPTION'],
+        [undefined, 'IPVS_ERR_BAD_REQUEST'],
+        [8, 'ok'],
+      ],
+    );
+    assert.match(replies[0]!.error!.message, /id cannot be echoed/);
+    assert.match(replies[1]!.error!.message, /unknown command \(cmd is an array\)/);
+    assert.match(replies[3]!.error!.message, /unknown option 'bogus'/);
+    assert.equal(JSON.stringify(daemon.ipvs.listServices()), before);
+    // 'none' is accepted and not kept: the service lists as one without the option
+    const ok = (await raw(sock, `${spec('{"proxy-protocol":"none"}')}\n`, 1)) as { ok: boolean }[];
+    assert.equal(ok[0]!.ok, true);
+    const svc = daemon.ipvs.listServices().find((x) => x.addr === '10.0.0.9')!;
+    assert.deepEqual(svc.ext, {});
+    await raw(
+      sock,
+      `{"cmd":"delService","service":${JSON.stringify({ ...SVC, addr: '10.0.0.9' })}}\n`,
+      1,
+    );
+  });
+
   it('rejects an oversized request and keeps the connection usable', async () => {
     const big = Buffer.alloc(MAX_REQUEST_BYTES + 10, 0x61);
     const replies = await raw(
