@@ -373,18 +373,20 @@ export class IpvsHandlers {
     const v = pkt.view;
     // the quoted packet of an ICMP error is a reply: its source port is the service's side
     const dport = icmp ? pkt.inner.srcPort : v.fragOffset ? 0 : v.dstPort;
+    // ip_vs_addr_is_unicast: IPv4 asks the routing tables (RTN_UNICAST: not local, multicast,
+    // broadcast or 0/8); IPv6 only looks at the address (ipv6_addr_type & IPV6_ADDR_UNICAST: not
+    // multicast, ::, or ::ffff:0:0/96), so a local IPv6 address gets an entry whose transmit then
+    // finds no non-local route and drops the packet silently
+    const d = v.dst;
     const unicast =
       v.af === AF_INET
-        ? v.dst[0]! >>> 28 !== 0xe && v.dst[0] !== 0xffffffff
-        : v.dst[0]! >>> 24 !== 0xff;
-    if (
-      ipvs.sysctl.cache_bypass &&
-      svc.fwmark &&
-      !icmp &&
-      !v.isFragment &&
-      unicast &&
-      !this.net.isLocal(v.af, v.dst, 0)
-    ) {
+        ? d[0]! >>> 28 !== 0xe &&
+          d[0] !== 0xffffffff &&
+          d[0]! >>> 24 !== 0 &&
+          !this.net.isLocal(AF_INET, d, 0)
+        : d[0]! >>> 24 !== 0xff &&
+          !(d[0] === 0 && d[1] === 0 && (d[2] === 0xffff || (d[2] === 0 && d[3] === 0)));
+    if (ipvs.sysctl.cache_bypass && svc.fwmark && !icmp && !v.isFragment && unicast) {
       const h = ipvs.ops.newConn(
         v.af,
         v.protocol,

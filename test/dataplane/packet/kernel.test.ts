@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SVC_F_ONEPACKET } from '../../../src/core/constants.js';
+import { CONN_F_FWD_MASK, FWD_BYPASS, SVC_F_ONEPACKET } from '../../../src/core/constants.js';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
 import { IPPROTO, PacketBuilder, sctpChecksumOk } from '../../../src/packet/index.js';
 import { destSpec, fwmSpec, svcSpec } from '../../helpers/ipvs.js';
@@ -204,6 +204,37 @@ describe('packet path against mainline IPVS', () => {
         .build();
       const r = lab.send('eth0', err);
       assert.deepEqual([r.verdict, r.eth0.length, r.eth1.length], [NF.DROP, 0, 0]);
+    });
+
+    it('cache_bypass to a local IPv6 address: an entry, no port unreachable, the packet dropped', () => {
+      // ip_vs_addr_is_unicast looks only at an IPv6 address's type, so the director's own address
+      // qualifies; ip_vs_bypass_xmit_v6 then finds no non-local route and drops it silently
+      for (const [to, local] of [
+        ['2001:db8::1', true],
+        ['::ffff:10.0.0.1', false],
+      ] as const) {
+        const lab = makeLab();
+        lab.ipvs.sysctl.cache_bypass = 1;
+        lab.engine.classifier.set([{ dst: `${to}/128`, mark: 9 }]);
+        lab.ipvs.addService(fwmSpec(9, { af: 10, scheduler: 'rr', netmask: 128 }));
+        const syn = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv6({ src: CLIENT6, dst: to, hopLimit: 64 })
+          .tcp({ srcPort: 40000, dstPort: 80, flags: SYN, seq: 1 })
+          .build();
+        const r = lab.send('eth0', Buffer.from(syn));
+        const conns = lab.ipvs.listConns();
+        if (local) {
+          assert.deepEqual([r.eth0.length, r.eth1.length], [0, 0], 'nothing sent');
+          assert.deepEqual(
+            conns.map((c) => [c.flags & CONN_F_FWD_MASK, c.stateName]),
+            [[FWD_BYPASS, 'SYN_RECV']],
+          );
+        } else {
+          // a v4-mapped address is not unicast to IPv6: the port unreachable of no destination
+          assert.equal(conns.length, 0);
+          assert.equal(dec(r.eth0[0]!).icmpType, 1);
+        }
+      }
     });
 
     it('cache_bypass on a one-packet fwmark service keeps no UDP connection', () => {
