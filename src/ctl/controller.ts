@@ -219,10 +219,9 @@ export function localBackend(ipvs: Ipvs, plane?: Dataplane): CtlBackend {
   return new Controller(ipvs, plane ? { plane } : {}).backend();
 }
 
-/** A request's id (undefined when it has none) and the command without it. */
 /**
- * The request's `id` and command. An id the reply cannot echo refuses the request before it runs
- * (`bad`), answered without an id.
+ * A request's id (undefined when it has none) and the command without it. An id the reply cannot
+ * echo refuses the request before it runs (`bad`), answered without an id.
  */
 function splitRequest(request: unknown): { id: unknown; cmd: unknown; bad?: unknown } {
   if (typeof request !== 'object' || request === null || !('id' in request))
