@@ -278,7 +278,9 @@ export class IpvsHandlers {
       const flow = c.flow;
       flow.set(af as Af, proto, v.src, v.srcPort, v.dst, v.dstPort, pkt.mark);
       flow.length = v.ipTotalLength;
-      if (proto === IPPROTO_UDP) flow.withPayload(v.buf, v.payloadOffset, v.payloadLength);
+      // the SIP engine reads to the datagram's end (skb->len), not to the UDP length
+      if (proto === IPPROTO_UDP)
+        flow.withPayload(v.buf, v.payloadOffset, v.ipEnd - v.payloadOffset);
       h = ops.connSchedule(svc, flow);
       if (h < 0) return this.#schedFail(pkt, svc, h, false);
       this.ftp.bindIfFtp(h, (t.flags(h) & CONN_F_FWD_MASK) === FWD_MASQ);
@@ -638,7 +640,7 @@ export class IpvsHandlers {
       const flow = c.flow;
       flow
         .set(v.af as Af, proto, v.src, v.srcPort, v.dst, v.dstPort, pkt.mark)
-        .withPayload(v.buf, v.payloadOffset, v.payloadLength);
+        .withPayload(v.buf, v.payloadOffset, v.ipEnd - v.payloadOffset);
       h = ipvs.ops.peConnOut(flow);
       if (c.trace && h !== NO_CONN)
         c.trace.step('schedule', `SIP server-initiated flow: ${this.#connText(h)}`);

@@ -206,6 +206,37 @@ describe('packet path against mainline IPVS', () => {
       assert.deepEqual([r.verdict, r.eth0.length, r.eth1.length], [NF.DROP, 0, 0]);
     });
 
+    it('the SIP engine looks for the Call-ID up to the datagram’s end, past a short UDP length', () => {
+      // ip_vs_sip_fill_param reads skb->len after the UDP header; it never reads the UDP length
+      const lab = makeLab();
+      const k = svcSpec(VIP, 5060, {
+        protocol: 17,
+        scheduler: 'rr',
+        flags: 1,
+        timeout: 60,
+        pe: 'sip',
+      });
+      lab.ipvs.addService(k);
+      lab.ipvs.addDest(k, destSpec(RS1, 5060));
+      const f = udp4({
+        sport: 5060,
+        dport: 5060,
+        checksum: 0,
+        payload: 'INVITE sip:b@x SIP/2.0\r\nCall-ID: abc\r\n',
+      });
+      const ulen = 14 + 20 + 4;
+      f.writeUInt16BE(f.readUInt16BE(ulen) - 14, ulen); // the Call-ID line lies past the UDP length
+      const r = lab.send('eth0', f);
+      assert.equal(r.eth1.length, 1, 'scheduled and forwarded');
+      assert.deepEqual(
+        lab.ipvs
+          .listConns()
+          .filter((c) => c.peData)
+          .map((c) => [c.peName, c.peData]),
+        [['sip', 'abc']],
+      );
+    });
+
     it('cache_bypass to a local IPv6 address: an entry, no port unreachable, the packet dropped', () => {
       // ip_vs_addr_is_unicast looks only at an IPv6 address's type, so the director's own address
       // qualifies; ip_vs_bypass_xmit_v6 then finds no non-local route and drops it silently
