@@ -795,6 +795,8 @@ function isUnicast(af: number, w: ArrayLike<number>): boolean {
   const w0 = w[0]! >>> 0;
   // :: is not unicast; ::1 is (ipv6_addr_type: LOOPBACK | UNICAST), so a [::1] real server is valid
   if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3]! >>> 0 === 0) return false;
+  // ::ffff:a.b.c.d is IPV6_ADDR_MAPPED without UNICAST (::a.b.c.d, COMPATv4, is unicast)
+  if (w0 === 0 && w[1] === 0 && w[2]! >>> 0 === 0xffff) return false;
   if (w0 >>> 24 === 0xff) return false;
   if (w0 >>> 22 === 0x3fa) return false; // fe80::/10
   return true;

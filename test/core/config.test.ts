@@ -221,6 +221,20 @@ describe('Ipvs configuration', () => {
           'Invalid operation.  Possibly wrong module version, address not unicast, ...',
         );
       }
+      // IPv6: ipv6_addr_type gives no UNICAST to ::, multicast or v4-mapped, and link-local is
+      // refused too; ::1 and v4-compatible ::a.b.c.d are unicast
+      const k6 = svcSpec('2001:db8::100', 80, { af: 10, netmask: 128 });
+      ipvs.addService(k6);
+      for (const a of ['::', 'ff02::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:198.51.100.1']) {
+        refuses(
+          ipvs,
+          () => ipvs.addDest(k6, destSpec(a, 80, { af: 10 })),
+          'IPVS_ERR_INVALID',
+          'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+        );
+      }
+      for (const a of ['::1', '::198.51.100.1']) ipvs.addDest(k6, destSpec(a, 80, { af: 10 }));
+      ipvs.delService(k6);
       refuses(
         ipvs,
         () => ipvs.addDest(k, destSpec('198.51.100.12', 80, { fwd: 2, tunType: 1, tunPort: 0 })),

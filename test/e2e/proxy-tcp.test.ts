@@ -710,6 +710,19 @@ describe('proxy data plane configuration errors', () => {
     }
     assert.equal(lb.ipvs.getService(svc).dests.length, 0);
     lb.ctl.run({ cmd: 'delService', service: svc });
+    // an IPv6 destination is named in brackets
+    const svc6 = tcpService(port, 'rr', { af: 10, addr: '::1', netmask: 128 });
+    lb.ctl.run({ cmd: 'newService', service: svc6 });
+    assert.throws(
+      () =>
+        lb.ctl.run({
+          cmd: 'newDest',
+          service: svc6,
+          dest: { ...masq(8080, 1, { fwd: 3 }), addr: '::1' },
+        }),
+      (e: Error) => e.message.startsWith('destination [::1]:8080: direct routing'),
+    );
+    lb.ctl.run({ cmd: 'delService', service: svc6 });
   });
 
   it('refuses fwmark services, naming the packet data plane', () => {

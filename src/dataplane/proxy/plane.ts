@@ -42,7 +42,7 @@ import {
   type TcpHandle,
 } from './sockets.js';
 import { acceptTcp, flushNativeCounts, type VipAddress } from './tcp.js';
-import { UdpService } from './udp.js';
+import { UdpService, isAny } from './udp.js';
 
 /** Options of a proxy data plane. */
 export interface ProxyDataplaneOptions extends Partial<ProxyLimits> {
@@ -201,7 +201,7 @@ export class ProxyDataplane implements Dataplane {
                   ? 'direct routing'
                   : `method ${fwd}`;
           throw new ProxyForwardingError(
-            `destination ${cmd.dest.addr}:${cmd.dest.port}: ${name} forwarding needs the packet data plane ` +
+            `destination ${cmd.dest.addr.includes(':') ? `[${cmd.dest.addr}]` : cmd.dest.addr}:${cmd.dest.port}: ${name} forwarding needs the packet data plane ` +
               '(ipvs daemon --dataplane packet); the proxy data plane forwards only with masquerading (-m)',
           );
         }
@@ -467,6 +467,19 @@ export class ProxyDataplane implements Dataplane {
     const a = parseIp(addr)!;
     const vip: VipAddress = { af, addr, words: Uint32Array.from(a.words), port };
     const key = keyOf(proto, af, addr, port);
+    // a wildcard VIP and an address of its family on one port cannot both be served; the host
+    // lets a bound but parked (not listening) TCP socket share the port, so it is checked here
+    // and refused whichever came first
+    for (const other of [...this.#listeners.values(), ...this.#pending.values()]) {
+      const o = other.vip;
+      if (other.protocol !== proto || o.af !== af || o.port !== port || o.addr === addr) continue;
+      if (!isAny(addr) && !isAny(o.addr)) continue;
+      const at = (x: string) => (af === AF_INET6 ? `[${x}]:${port}` : `${x}:${port}`);
+      return new ProxyBindError(
+        `cannot listen on ${at(addr)}: address already in use by the service on ${at(o.addr)} (EADDRINUSE)`,
+        'EADDRINUSE',
+      );
+    }
     if (proto === IPPROTO_TCP) {
       const h = listenTcp(af, addr, port, this.#limits.backlog);
       if (isFailure(h)) return new ProxyBindError(h.message, h.errno);

@@ -155,7 +155,9 @@ interface OpsClient {
 export class UdpService {
   readonly ctx: ProxyContext;
   readonly vip: VipAddress;
-  readonly sock: dgram.Socket;
+  /** The VIP socket (replaced when it reopens after a park, see `settle`). */
+  sock: dgram.Socket;
+  readonly #onError: (e: Error) => void;
   readonly flows = new Map<string, UdpFlow>();
   readonly #ops = new Map<string, OpsClient>();
   #closed = false;
@@ -172,14 +174,21 @@ export class UdpService {
   constructor(ctx: ProxyContext, vip: VipAddress, onError: (e: Error) => void) {
     this.ctx = ctx;
     this.vip = vip;
-    this.sock = dgram.createSocket(
+    this.#onError = onError;
+    this.sock = this.#open();
+  }
+
+  #open(): dgram.Socket {
+    const vip = this.vip;
+    const sock = dgram.createSocket(
       vip.af === AF_INET6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' },
     );
-    this.sock.on('message', (msg, rinfo) => this.#incoming(msg, rinfo.address, rinfo.port));
-    this.sock.on('error', (e) => {
-      if (!this.#closed) onError(e);
+    sock.on('message', (msg, rinfo) => this.#incoming(msg, rinfo.address, rinfo.port));
+    sock.on('error', (e) => {
+      if (!this.#closed && sock === this.sock) this.#onError(e);
     });
-    this.sock.bind({ address: vip.addr, port: vip.port, exclusive: true });
+    sock.bind({ address: vip.addr, port: vip.port, exclusive: true });
+    return sock;
   }
 
   sendToClient(msg: Buffer, port: number, addr: string): void {
@@ -219,7 +228,11 @@ export class UdpService {
         else this.settle();
       });
     } else if (!want && this.#park === 'parked') {
-      this.sock.disconnect();
+      // a new socket, not disconnect(): an IPv6 UDP socket connected to itself keeps matching
+      // only that peer after the disconnect on Linux, so outside clients would stay refused.
+      // The old one closes first (UDP frees its port at once) and the new one binds right after
+      this.sock.close();
+      this.sock = this.#open();
       this.#park = 'open';
     }
   }
@@ -375,6 +388,6 @@ export class UdpService {
 }
 
 /** The wildcard address of either family. */
-function isAny(addr: string): boolean {
+export function isAny(addr: string): boolean {
   return addr === '0.0.0.0' || addr === '::';
 }
