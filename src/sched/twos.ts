@@ -15,11 +15,13 @@ import { connOverhead, isOverloaded, lastMulLo, mulHi, schedErr } from './common
 const TWO_32 = 4294967296;
 
 /**
- * A uniformly distributed integer in [0, ceil), 1 ≤ ceil < 2^32, computed like the kernel's
+ * A uniformly distributed integer in [0, ceil), 0 ≤ ceil < 2^32, computed like the kernel's
  * `__get_random_u32_below` (drivers/char/random.c): `m = ceil × u` as a 64-bit product, the result
  * is its high half `⌊m / 2^32⌋`, and a draw whose low half is below `2^32 mod ceil` is redrawn.
+ * `ceil` 0 gives the raw u32, as the kernel's does.
  */
 export function randomBelow(env: SchedEnv, ceil: number): number {
+  if (ceil === 0) return env.randomU32() >>> 0;
   const thresh = TWO_32 % ceil;
   for (;;) {
     const hi = mulHi(ceil, env.randomU32());
@@ -35,32 +37,48 @@ export const twos: SchedulerOps = {
   schedule(svc: Service): Dest | null {
     const dests = svc.dests;
     const n = dests.length;
+    // ip_vs_twos_schedule's sums and draws are ints: weights near 2^31 wrap them, and the kernel
+    // goes on with the wrapped values (its first choice defaults to the last eligible server)
     let total = 0;
+    let last: Dest | null = null;
     for (let i = 0; i < n; i++) {
       const d = dests[i]!;
-      if (d.weight > 0 && !isOverloaded(d)) total += d.weight;
+      if (d.weight > 0 && !isOverloaded(d)) {
+        total = (total + d.weight) | 0;
+        last = d;
+      }
     }
-    if (total === 0) return schedErr(svc);
-    total += 1;
+    if (last === null) return schedErr(svc);
+    total = (total + 1) | 0;
     const env = svc.env;
-    let r1 = randomBelow(env, total);
-    let r2 = randomBelow(env, total);
-    let c1: Dest | null = null;
+    let r1 = randomBelow(env, total >>> 0) | 0;
+    let r2 = randomBelow(env, total >>> 0) | 0;
+    let c1: Dest = last;
     let c2: Dest | null = null;
-    for (let i = 0; i < n && (c1 === null || c2 === null); i++) {
+    let w1 = -1;
+    let w2 = -1;
+    let o1 = 0;
+    let o2 = 0;
+    for (let i = 0; i < n; i++) {
       const d = dests[i]!;
-      if (d.weight <= 0 || isOverloaded(d)) continue;
-      r1 -= d.weight;
-      r2 -= d.weight;
-      if (c1 === null && r1 <= 0) c1 = d;
-      if (c2 === null && r2 <= 0) c2 = d;
+      const w = d.weight;
+      if (w <= 0 || isOverloaded(d)) continue;
+      r1 = (r1 - w) | 0;
+      r2 = (r2 - w) | 0;
+      if (r1 <= 0 && w1 === -1) {
+        c1 = d;
+        w1 = w;
+        o1 = connOverhead(d);
+      }
+      if (r2 <= 0 && w2 === -1) {
+        c2 = d;
+        w2 = w;
+        o2 = connOverhead(d);
+      }
+      if (w1 !== -1 && w2 !== -1) break;
     }
-    // Both draws are at most Σweight, so the walk always ends with both chosen.
-    if (c1 === null || c2 === null) return c1 ?? c2;
-    // ip_vs_twos_schedule multiplies in int: unlike the least-connection family's 64-bit
-    // products, these wrap past 2^31 (weight 65535 × 128 active connections)
-    return Math.imul(c2.weight, connOverhead(c1)) > Math.imul(c1.weight, connOverhead(c2))
-      ? c2
-      : c1;
+    // the products are ints too: unlike the least-connection family's 64-bit products, these
+    // wrap past 2^31 (weight 65535 × 128 active connections)
+    return c2 !== null && Math.imul(w2, o1) > Math.imul(w1, o2) ? c2 : c1;
   },
 };

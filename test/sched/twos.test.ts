@@ -116,6 +116,32 @@ describe('twos', () => {
       assert.equal(label(twos.schedule(svc, null as never)), 'A');
     });
 
+    it('sums and draws in int as the kernel does: weights near 2^31 wrap, and it still picks', () => {
+      const env = new ScriptedEnv();
+      const svc = makeService(twos, { env });
+      // list A(1), B(2^31−1), C(2^31−1): total 1 + 2(2^31−1) + 1 wraps to 0, so
+      // get_random_u32_below(0) gives the raw u32; 3e9 as an int is negative, ≤ 0 at the first
+      const { label } = named(svc, [
+        ['C', 0x7fffffff],
+        ['B', 0x7fffffff],
+        ['A', 1],
+      ]);
+      env.script = [3_000_000_000, 3_000_000_000];
+      assert.equal(label(twos.schedule(svc, null as never)), 'A');
+      assert.equal(env.script.length, 0);
+      // three of 2^31−1: total wraps to 2^31−2 (it used to reach 2^32 and redraw forever)
+      const env3 = new ScriptedEnv();
+      const svc3 = makeService(twos, { env: env3 });
+      const three = named(svc3, [
+        ['X', 0x7fffffff],
+        ['Y', 0x7fffffff],
+        ['Z', 0x7fffffff],
+      ]);
+      env3.script = [1, 1];
+      assert.equal(three.label(twos.schedule(svc3, null as never)), 'Z');
+      assert.equal(env3.script.length, 0);
+    });
+
     it('with a seeded env and no load, shares follow weight (+1 share for the first)', () => {
       const env = new FakeEnv(42);
       const svc = makeService(twos, { env });
