@@ -164,7 +164,7 @@ export class UdpService {
   /** No destination could take a new client (the plane says so, see `refuse`). */
   #refusing = false;
   /** The VIP socket's connection to itself: none, under way, or made (clients refused). */
-  #park: 'open' | 'connecting' | 'parked' = 'open';
+  #park: 'open' | 'connecting' | 'parked' | 'reopening' = 'open';
   /**
    * Connecting to itself failed (a non-local VIP without a route): not retried until
    * `refuse` changes.
@@ -178,16 +178,27 @@ export class UdpService {
     this.sock = this.#open();
   }
 
-  #open(): dgram.Socket {
+  /**
+   * A socket bound to the VIP. IPv6 ones share the address (SO_REUSEADDR) so that a parked one
+   * can be replaced without a moment in which the port is free (see `settle`).
+   */
+  #open(onBound?: () => void): dgram.Socket {
     const vip = this.vip;
     const sock = dgram.createSocket(
-      vip.af === AF_INET6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' },
+      vip.af === AF_INET6 ? { type: 'udp6', ipv6Only: true, reuseAddr: true } : { type: 'udp4' },
     );
     sock.on('message', (msg, rinfo) => this.#incoming(msg, rinfo.address, rinfo.port));
     sock.on('error', (e) => {
-      if (!this.#closed && sock === this.sock) this.#onError(e);
+      if (this.#closed) return;
+      if (sock === this.sock) this.#onError(e);
+      else if (this.#park === 'reopening') {
+        // the replacement could not bind: the parked socket stays
+        this.#park = 'parked';
+        sock.close();
+        this.#onError(e);
+      }
     });
-    sock.bind({ address: vip.addr, port: vip.port, exclusive: true });
+    sock.bind({ address: vip.addr, port: vip.port, exclusive: true }, onBound);
     return sock;
   }
 
@@ -228,12 +239,26 @@ export class UdpService {
         else this.settle();
       });
     } else if (!want && this.#park === 'parked') {
-      // a new socket, not disconnect(): an IPv6 UDP socket connected to itself keeps matching
-      // only that peer after the disconnect on Linux, so outside clients would stay refused.
-      // The old one closes first (UDP frees its port at once) and the new one binds right after
-      this.sock.close();
-      this.sock = this.#open();
-      this.#park = 'open';
+      if (this.vip.af !== AF_INET6) {
+        this.sock.disconnect();
+        this.#park = 'open';
+        return;
+      }
+      // IPv6: a new socket, bound beside the parked one before that closes. After disconnect()
+      // Linux keeps an IPv6 UDP socket's peer address (__udp_disconnect clears only IPv4's), so
+      // the socket would go on taking datagrams from itself only
+      this.#park = 'reopening';
+      const next = this.#open(() => {
+        if (this.#closed || this.#park !== 'reopening') {
+          next.close();
+          return;
+        }
+        const old = this.sock;
+        this.sock = next;
+        this.#park = 'open';
+        old.close();
+        this.settle();
+      });
     }
   }
 
