@@ -1,7 +1,7 @@
 /**
  * The state file (`ipvs daemon --state-file FILE`): the full configuration, rewritten after every
  * acknowledged change and restored at start. Format: JSON
- * `{"format":"ipvs-ts-state","version":1,"commands":[…],"save":"…"}` where `commands` is the list
+ * `{"format":"ipvs-ts-state","version":1,"commands":[…],"salt":N,"save":"…"}` where `commands` is the list
  * of control commands that rebuilds the configuration on an empty instance (timeouts, changed
  * sysctls, services and their destinations oldest first so list order and scheduling are the same,
  * sync daemons) — including what `ipvsadm -S` cannot express (thresholds, sysctls, daemons,
@@ -39,6 +39,11 @@ export interface StateDoc {
   version: number;
   commands: Command[];
   save?: string;
+  /**
+   * The service tables' hash salt: services are hashed into the same buckets after a restart, so
+   * unsorted listings (`-L --nosort`, /proc/net/ip_vs) keep their order. Optional.
+   */
+  salt?: number;
 }
 
 /** The commands that rebuild `ipvs`'s configuration on an empty instance. */
@@ -96,6 +101,7 @@ export function stateText(ipvs: Ipvs): string {
     format: STATE_FORMAT,
     version: STATE_VERSION,
     commands: snapshot(ipvs),
+    salt: ipvs.services.salt,
     save: listAll(ipvs.info(), ipvs.listServices(), FMT_RULE | FMT_NUMERIC, NO_NAMES),
   };
   return `${JSON.stringify(doc, null, 1)}\n`;
@@ -149,6 +155,11 @@ export function parseState(text: string, where = 'state file'): StateDoc {
   if (d.version !== STATE_VERSION)
     throw new StateFileError(`${where}: unsupported version ${String(d.version)}`);
   if (!Array.isArray(d.commands)) throw new StateFileError(`${where}: no command list`);
+  if (
+    d.salt !== undefined &&
+    (typeof d.salt !== 'number' || !Number.isInteger(d.salt) || d.salt < 0 || d.salt > 0xffffffff)
+  )
+    throw new StateFileError(`${where}: salt must be an unsigned 32-bit integer`);
   d.commands.forEach((c, i) => {
     try {
       validateCommand(c);
@@ -173,6 +184,7 @@ export function readStateFile(path: string): StateDoc | null {
 
 /** Applies a state document through a controller; throws StateFileError on the first failure. */
 export function applyState(controller: Controller, doc: StateDoc, where = 'state file'): void {
+  if (doc.salt !== undefined) controller.ipvs.services.reseed(doc.salt);
   doc.commands.forEach((c, i) => {
     try {
       controller.run(c);

@@ -13,7 +13,7 @@ const BUCKETS = 256;
 export class ServiceTable {
   readonly #tab: Service[][] = Array.from({ length: BUCKETS }, () => []);
   readonly #fwm: Service[][] = Array.from({ length: BUCKETS }, () => []);
-  readonly #salt: number;
+  #salt: number;
   #ftpSvcs = 0;
   #nullportSvcs = 0;
   #count = 0;
@@ -22,6 +22,16 @@ export class ServiceTable {
 
   constructor(salt: number) {
     this.#salt = salt >>> 0;
+  }
+
+  /** The salt of the bucket hashes (the state file keeps it, so a restart lists in the same order). */
+  get salt(): number {
+    return this.#salt;
+  }
+
+  /** Takes another salt; only while the table is empty (no service would be found again). */
+  reseed(salt: number): void {
+    if (this.#count === 0) this.#salt = salt >>> 0;
   }
 
   /** Number of services. */

@@ -56,6 +56,60 @@ describe('state file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('keeps the unsorted service order: the hash salt is restored with the services', () => {
+    let x = 1;
+    const a = new Ipvs({ log: () => {}, randomU32: () => (x = Math.imul(x, 48271) >>> 0) });
+    const ctl = new Controller(a);
+    for (let i = 1; i <= 12; i++) {
+      const addr = `10.0.0.${i}`;
+      ctl.run({
+        cmd: 'newService',
+        service: {
+          af: 2,
+          protocol: 6,
+          addr,
+          port: 80,
+          fwmark: 0,
+          scheduler: 'rr',
+          flags: 0,
+          timeout: 0,
+          netmask: 0xffffffff,
+          pe: '',
+        },
+      });
+      ctl.run({
+        cmd: 'newService',
+        service: {
+          af: 2,
+          protocol: 0,
+          addr: '',
+          port: 0,
+          fwmark: i,
+          scheduler: 'rr',
+          flags: 0,
+          timeout: 0,
+          netmask: 0xffffffff,
+          pe: '',
+        },
+      });
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-state-'));
+    const file = join(dir, 'state.json');
+    writeStateFile(file, a);
+    const listed = (v: Ipvs) => v.listServices().map((s) => s.fwmark || s.addr);
+    // another instance draws another salt: without the saved one its buckets, and so its
+    // unsorted order, would differ
+    let y = 7;
+    const b = new Ipvs({ log: () => {}, randomU32: () => (y = Math.imul(y, 69621) >>> 0) });
+    assert.notEqual(b.services.salt, a.services.salt);
+    applyState(new Controller(b), readStateFile(file)!);
+    assert.equal(b.services.salt, a.services.salt);
+    assert.deepEqual(listed(b), listed(a));
+    a.close();
+    b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a server drained to weight 0 keeps its last weight: mh schedules the same after a restart', async () => {
     const a = new Adm();
     for (const l of [
