@@ -8,7 +8,7 @@
  */
 import { AF_INET, AF_INET6 } from '../../core/addr.js';
 import { ETH_P, IPPROTO } from '../../packet/constants.js';
-import { l4Checksum } from '../../packet/checksum.js';
+import { l4Checksum, l4ChecksumOk } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import { PktConfigError } from './errors.js';
@@ -23,6 +23,10 @@ export const NUD = {
   STALE: 3,
   FAILED: 4,
   PERMANENT: 5,
+  /** STALE and used: confirmation awaited for `delayMs`, then PROBE. */
+  DELAY: 6,
+  /** Unicast solicitations to the cached address; FAILED after `probes` unanswered. */
+  PROBE: 7,
 } as const;
 export const NUD_NAMES: readonly string[] = [
   'NONE',
@@ -31,17 +35,19 @@ export const NUD_NAMES: readonly string[] = [
   'STALE',
   'FAILED',
   'PERMANENT',
+  'DELAY',
+  'PROBE',
 ];
 
 /** Neighbour subsystem sizes and timers. */
 export interface NeighOptions {
   /** Cache slots (power of two; the cache refuses new entries past 3/4). Default 4096. */
   capacity?: number;
-  /** Frames waiting for resolution, all neighbours together. Default 64. */
+  /** Frames waiting for resolution, all neighbours together. Default 256. */
   queueSlots?: number;
   /** Largest frame a queue slot holds. Default 9216 + 64. */
   queueFrameMax?: number;
-  /** Frames queued per neighbour (the oldest is dropped beyond). Default 3. */
+  /** Frames queued per neighbour (the oldest is dropped beyond). Default 101 (unres_qlen). */
   unresQlen?: number;
   /** Time between solicitations, ms. Default 1000. */
   retransMs?: number;
@@ -51,6 +57,8 @@ export interface NeighOptions {
   reachableMs?: number;
   /** A FAILED entry is forgotten after this, ms. Default 3000. */
   failedMs?: number;
+  /** A used STALE entry waits this long in DELAY before unicast probes, ms. Default 5000. */
+  delayMs?: number;
 }
 
 /** Where the neighbour subsystem sends frames it builds (ARP, NDP, released queue frames). */
@@ -102,6 +110,7 @@ export class Neigh {
   readonly #maxProbes: number;
   readonly #reachable: number;
   readonly #failed: number;
+  readonly #delay: number;
   readonly #net: NetModel;
   readonly #counters: Counters;
   readonly #now: () => number;
@@ -126,17 +135,18 @@ export class Neigh {
     this.#qlen = new Uint8Array(cap);
     this.#confirmed = new Float64Array(cap);
     this.#nextProbe = new Float64Array(cap);
-    const qs = o.queueSlots ?? 64;
+    const qs = o.queueSlots ?? 256;
     this.queueFrameMax = o.queueFrameMax ?? 9216 + 64;
     this.queueBuf = new Uint8Array(qs * this.queueFrameMax);
     this.#qSlot = new Int32Array(qs).fill(-1);
     this.#qLen = new Int32Array(qs);
     this.#qSeq = new Float64Array(qs);
-    this.#unresQlen = o.unresQlen ?? 3;
+    this.#unresQlen = o.unresQlen ?? 101;
     this.#retrans = o.retransMs ?? 1000;
     this.#maxProbes = o.probes ?? 3;
     this.#reachable = o.reachableMs ?? 30000;
     this.#failed = o.failedMs ?? 3000;
+    this.#delay = o.delayMs ?? 5000;
     this.#net = net;
     this.#counters = counters;
     this.#now = now;
@@ -251,18 +261,16 @@ export class Neigh {
     const now = this.#now();
     const st = this.#state[s]!;
     if (st === NUD.REACHABLE) {
-      if (now - this.#confirmed[s]! > this.#reachable) this.#state[s] = NUD.STALE;
+      // past reachable_time a used entry is confirmed again: DELAY, then unicast probes
+      if (now - this.#confirmed[s]! > this.#reachable) this.#delayed(s, now);
       return s;
     }
-    if (st === NUD.PERMANENT) return s;
+    if (st === NUD.PERMANENT || st === NUD.DELAY || st === NUD.PROBE) return s;
     if (st === NUD.STALE) {
-      if (now >= this.#nextProbe[s]!) {
-        this.#nextProbe[s] = now + this.#retrans;
-        this.#solicit(ifc, s);
-      }
+      this.#delayed(s, now);
       return s;
     }
-    if (st === NUD.FAILED && now - this.#nextProbe[s]! < this.#failed) return s;
+    // NONE or FAILED: resolution starts again at once (__neigh_event_send)
     if (st !== NUD.INCOMPLETE) {
       this.#state[s] = NUD.INCOMPLETE;
       this.#probes[s] = 0;
@@ -272,10 +280,15 @@ export class Neigh {
     return s;
   }
 
+  #delayed(s: number, now: number): void {
+    this.#state[s] = NUD.DELAY;
+    this.#nextProbe[s] = now + this.#delay;
+  }
+
   /** True when slot `s` has a MAC to send to. */
   usable(s: number): boolean {
     const st = this.#state[s]!;
-    return st === NUD.REACHABLE || st === NUD.STALE || st === NUD.PERMANENT;
+    return st >= NUD.REACHABLE && st !== NUD.FAILED;
   }
 
   #probe(ifc: Iface, s: number, now: number): void {
@@ -287,7 +300,7 @@ export class Neigh {
     }
     this.#probes[s]!++;
     this.#nextProbe[s] = now + this.#retrans;
-    this.#solicit(ifc, s);
+    this.#solicit(ifc, s, this.#state[s] === NUD.PROBE);
   }
 
   /** Runs due solicitations and timeouts (call from the engine's tick). */
@@ -297,6 +310,17 @@ export class Neigh {
       if (this.#af[s] === 0) continue;
       const st = this.#state[s]!;
       if (st === NUD.INCOMPLETE && now >= this.#nextProbe[s]!) {
+        this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
+      } else if (st === NUD.DELAY && now >= this.#nextProbe[s]!) {
+        // confirmed while it waited (an answer came): REACHABLE; otherwise probe the cached MAC
+        if (this.#confirmed[s]! >= this.#nextProbe[s]! - this.#delay)
+          this.#state[s] = NUD.REACHABLE;
+        else {
+          this.#state[s] = NUD.PROBE;
+          this.#probes[s] = 0;
+          this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
+        }
+      } else if (st === NUD.PROBE && now >= this.#nextProbe[s]!) {
         this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
       } else if (st === NUD.FAILED && now - this.#nextProbe[s]! >= this.#failed) {
         this.#remove(s);
@@ -376,7 +400,13 @@ export class Neigh {
     this.#qlen[s] = 0;
   }
 
-  /** Learns or refreshes (ifIndex, af, w) → mac; `create` adds a missing entry. */
+  /**
+   * Learns or refreshes (ifIndex, af, w) → mac as neigh_update does: `create` adds a missing
+   * entry; `state` is REACHABLE (a confirmation) or STALE (an address heard, not confirmed). On an
+   * entry that has an address, a different one is taken only with `override`; with `weak`
+   * instead, a REACHABLE entry keeps its address and turns STALE. The same address heard as
+   * STALE leaves the state as it was.
+   */
   learn(
     ifc: Iface,
     af: number,
@@ -385,6 +415,9 @@ export class Neigh {
     buf: Uint8Array,
     macOff: number,
     create: boolean,
+    state: number = NUD.REACHABLE,
+    override = true,
+    weak = false,
   ): void {
     let s = this.lookup(ifc.index, af, w, o);
     if (s < 0) {
@@ -392,11 +425,23 @@ export class Neigh {
       s = this.#insert(ifc.index, af, w, o);
       if (s < 0) return;
     }
-    if (this.#state[s] === NUD.PERMANENT) return;
-    for (let i = 0; i < 6; i++) this.mac[s * 6 + i] = buf[macOff + i]!;
-    this.#state[s] = NUD.REACHABLE;
-    this.#confirmed[s] = this.#now();
-    this.#probes[s] = 0;
+    const old = this.#state[s]!;
+    if (old === NUD.PERMANENT) return;
+    let next = state;
+    let take = true;
+    if (this.usable(s)) {
+      let same = true;
+      for (let i = 0; i < 6; i++) if (this.mac[s * 6 + i] !== buf[macOff + i]) same = false;
+      if (!same && !override) {
+        if (!weak || old !== NUD.REACHABLE) return;
+        take = false;
+        next = NUD.STALE;
+      } else if (same && next === NUD.STALE) next = old;
+    }
+    if (take) for (let i = 0; i < 6; i++) this.mac[s * 6 + i] = buf[macOff + i]!;
+    this.#state[s] = next;
+    if (next === NUD.REACHABLE) this.#confirmed[s] = this.#now();
+    if (next !== old) this.#probes[s] = 0;
     this.#flush(s);
   }
 
@@ -414,7 +459,25 @@ export class Neigh {
     const tpa = this.#tmp2;
     tpa[0] = v.arpTpa;
     const forUs = this.#net.answersFor(AF_INET, tpa, 0, ifc.index);
-    if (spa[0] !== 0) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, forUs);
+    if (v.arpOp === 1 && forUs) {
+      // a request for us: its sender is heard, not confirmed (neigh_event_ns: STALE)
+      if (spa[0] !== 0) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, true, NUD.STALE);
+    } else if (spa[0] !== 0) {
+      // anything else refreshes an entry that exists (arp_accept 0: a reply creates none); only
+      // a reply sent to this host confirms it
+      let toUs = v.arpOp === 2 && v.l2Offset >= 0;
+      for (let i = 0; toUs && i < 6; i++) if (buf[v.l2Offset + i] !== ifc.mac[i]) toUs = false;
+      this.learn(
+        ifc,
+        AF_INET,
+        spa,
+        0,
+        buf,
+        v.arpShaOffset,
+        false,
+        toUs ? NUD.REACHABLE : NUD.STALE,
+      );
+    }
     if (v.arpOp !== 1 || !forUs || !this.sink) return;
     const off = this.sink.raw(ifc, 42);
     if (off < 0) return;
@@ -448,7 +511,8 @@ export class Neigh {
     this.#sendNdp(ifc, 136, w, all, [0x33, 0x33, 0, 0, 0, 1], w, 0x20000000, 2);
   }
 
-  #solicit(ifc: Iface, s: number): void {
+  /** An ARP request / NS for slot `s`: broadcast (multicast), or to its cached MAC (`unicast`). */
+  #solicit(ifc: Iface, s: number, unicast: boolean): void {
     if (!this.sink) return;
     const af = this.#af[s]!;
     const k = this.#key;
@@ -456,7 +520,8 @@ export class Neigh {
       const off = this.sink.raw(ifc, 42);
       if (off < 0) return;
       const o = this.sink.txBuf(ifc);
-      o.set(BCAST, off);
+      if (unicast) copyBytes(o, off, this.mac, s * 6, 6);
+      else o.set(BCAST, off);
       o.set(ifc.mac, off + 6);
       const src = ifc.addrOf(AF_INET);
       const zero = new Uint8Array(6);
@@ -471,18 +536,24 @@ export class Neigh {
     t[2] = k[s * 4 + 2]!;
     t[3] = k[s * 4 + 3]!;
     const d = this.#tmp2;
-    d[0] = 0xff020000;
-    d[1] = 0;
-    d[2] = 1;
-    d[3] = (0xff000000 | (t[3]! & 0xffffff)) >>> 0;
     const src = ifc.addrOf(AF_INET6);
     if (!src) return;
-    const mac = [0x33, 0x33, 0xff, (t[3]! >>> 16) & 255, (t[3]! >>> 8) & 255, t[3]! & 255];
+    let mac: ArrayLike<number>;
+    if (unicast) {
+      d.set(t); // a probe goes to the neighbour itself, at its cached MAC
+      mac = this.mac.subarray(s * 6, s * 6 + 6);
+    } else {
+      d[0] = 0xff020000;
+      d[1] = 0;
+      d[2] = 1;
+      d[3] = (0xff000000 | (t[3]! & 0xffffff)) >>> 0;
+      mac = [0x33, 0x33, 0xff, (t[3]! >>> 16) & 255, (t[3]! >>> 8) & 255, t[3]! & 255];
+    }
     this.#sendNdp(ifc, 135, src, d, mac, t, 0, 1);
     this.#counters.ndpSolicits++;
   }
 
-  /** Builds and sends an NS (135) or NA (136) with one link-layer address option. */
+  /** Builds and sends an NS (135) or NA (136) with one link-layer address option (none: 0). */
   #sendNdp(
     ifc: Iface,
     type: number,
@@ -493,7 +564,8 @@ export class Neigh {
     flags: number,
     optType: number,
   ): void {
-    const len = 14 + 40 + 32;
+    const body = optType ? 32 : 24;
+    const len = 14 + 40 + body;
     const off = this.sink!.raw(ifc, len);
     if (off < 0) return;
     const o = this.sink!.txBuf(ifc);
@@ -507,7 +579,7 @@ export class Neigh {
     o[ip + 2] = 0;
     o[ip + 3] = 0;
     o[ip + 4] = 0;
-    o[ip + 5] = 32;
+    o[ip + 5] = body;
     o[ip + 6] = IPPROTO.ICMPV6;
     o[ip + 7] = 255;
     put128(o, ip + 8, src);
@@ -519,10 +591,12 @@ export class Neigh {
     o[l4 + 3] = 0;
     put32(o, l4 + 4, flags);
     put128(o, l4 + 8, target);
-    o[l4 + 24] = optType;
-    o[l4 + 25] = 1;
-    o.set(ifc.mac, l4 + 26);
-    const c = l4Checksum(AF_INET6, src, dst, IPPROTO.ICMPV6, o, l4, 32);
+    if (optType) {
+      o[l4 + 24] = optType;
+      o[l4 + 25] = 1;
+      o.set(ifc.mac, l4 + 26);
+    }
+    const c = l4Checksum(AF_INET6, src, dst, IPPROTO.ICMPV6, o, l4, body);
     o[l4 + 2] = c >>> 8;
     o[l4 + 3] = c;
   }
@@ -536,35 +610,85 @@ export class Neigh {
     if (t !== 135 && t !== 136) return false;
     const buf = v.buf;
     const l4 = v.l4Offset;
-    if (v.l4Length < 24 || v.ttl !== 255) return true;
+    // RFC 4861 §7.1: hop limit 255, code 0, a valid ICMPv6 checksum (icmpv6_rcv, ndisc_rcv)
+    if (v.l4Length < 24 || v.ttl !== 255 || buf[l4 + 1] !== 0) return true;
+    if (!l4ChecksumOk(AF_INET6, v.src, v.dst, IPPROTO.ICMPV6, buf, l4, v.ipEnd - l4)) return true;
     const target = this.#tmp;
     for (let i = 0; i < 4; i++) target[i] = get32(buf, l4 + 8 + 4 * i);
-    // link-layer address option (type 1 in NS, 2 in NA)
+    if (target[0]! >>> 24 === 0xff) return true; // a multicast target
+    // link-layer address option (type 1 in NS, 2 in NA); a zero-length option voids the message
     let llOff = -1;
-    for (let p = l4 + 24; p + 8 <= v.ipEnd;) {
+    for (let p = l4 + 24; p + 2 <= v.ipEnd;) {
       const ol = buf[p + 1]! * 8;
-      if (ol === 0 || p + ol > v.ipEnd) break;
+      if (ol === 0 || p + ol > v.ipEnd) return true;
       if ((buf[p] === 1 && t === 135) || (buf[p] === 2 && t === 136)) llOff = p + 2;
       p += ol;
     }
+    const toGroup = v.dst[0]! >>> 24 === 0xff;
     if (t === 136) {
-      if (llOff >= 0) this.learn(ifc, AF_INET6, target, 0, buf, llOff, false);
+      // ndisc_recv_na: a solicited answer sent to a group is bogus; a FAILED entry ignores it
+      const solicited = (buf[l4 + 4]! & 0x40) !== 0;
+      const override = (buf[l4 + 4]! & 0x20) !== 0;
+      if (solicited && toGroup) return true;
+      const s = this.lookup(ifc.index, AF_INET6, target);
+      if (s < 0 || this.#state[s] === NUD.FAILED) return true;
+      // no target address option: the entry's own address, when it has one
+      if (llOff < 0 && !this.usable(s)) return true;
+      this.learn(
+        ifc,
+        AF_INET6,
+        target,
+        0,
+        llOff >= 0 ? buf : this.mac,
+        llOff >= 0 ? llOff : s * 6,
+        false,
+        solicited ? NUD.REACHABLE : NUD.STALE,
+        override,
+        true,
+      );
       return true;
     }
+    const dad = v.src[0] === 0 && v.src[1] === 0 && v.src[2] === 0 && v.src[3] === 0;
+    if (dad) {
+      // duplicate address detection: to the target's solicited-node group, without an option
+      const d = v.dst;
+      const solicitedNode =
+        d[0] === 0xff020000 &&
+        d[1] === 0 &&
+        d[2] === 1 &&
+        d[3]! >>> 24 === 0xff &&
+        (d[3]! & 0xffffff) === (target[3]! & 0xffffff);
+      if (!solicitedNode || llOff >= 0) return true;
+    }
     if (!this.#net.answersFor(AF_INET6, target, 0, ifc.index)) return true;
-    const unspecified = v.src[0] === 0 && v.src[1] === 0 && v.src[2] === 0 && v.src[3] === 0;
-    if (!unspecified && llOff >= 0) this.learn(ifc, AF_INET6, v.src, 0, buf, llOff, true);
-    const dmac = [0, 0, 0, 0, 0, 0];
-    for (let i = 0; i < 6; i++) dmac[i] = buf[(llOff >= 0 ? llOff : v.l2Offset + 6) + i]!;
     const dst = this.#tmp2;
-    if (unspecified) {
+    if (dad) {
+      // the defence: to all nodes, override, with our address (ndisc_send_na to ff02::1)
       dst[0] = 0xff020000;
       dst[1] = 0;
       dst[2] = 0;
       dst[3] = 1;
-    } else dst.set(v.src);
-    // solicited (unless DAD) + override
-    this.#sendNdp(ifc, 136, target, dst, dmac, target, unspecified ? 0x20000000 : 0x60000000, 2);
+      this.#sendNdp(ifc, 136, target, dst, [0x33, 0x33, 0, 0, 0, 1], target, 0x20000000, 2);
+      this.#counters.ndpAdverts++;
+      return true;
+    }
+    if (llOff >= 0) this.learn(ifc, AF_INET6, v.src, 0, buf, llOff, true, NUD.STALE, true, true);
+    else if (toGroup && this.lookup(ifc.index, AF_INET6, v.src) < 0) return true; // nowhere to answer
+    const dmac = [0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < 6; i++) dmac[i] = buf[(llOff >= 0 ? llOff : v.l2Offset + 6) + i]!;
+    dst.set(v.src);
+    // solicited; override and our address only in answer to a group solicitation (ndisc_recv_ns:
+    // ndisc_send_na(…, solicited, override = inc, inc_opt = inc))
+    this.#sendNdp(
+      ifc,
+      136,
+      target,
+      dst,
+      dmac,
+      target,
+      toGroup ? 0x60000000 : 0x40000000,
+      toGroup ? 2 : 0,
+    );
     this.#counters.ndpAdverts++;
     return true;
   }

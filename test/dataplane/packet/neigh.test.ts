@@ -60,6 +60,63 @@ describe('neighbours', () => {
     assert.ok(lab.engine.neigh.describe().some((l) => l.includes('FAILED')));
   });
 
+  it('holds a burst for a new neighbour (unres_qlen 101) and asks again at once after FAILED', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    for (let i = 0; i < 10; i++) lab.send('eth0', tcp4({ flags: SYN, seq: i, sport: 40000 + i }));
+    const r = lab.send('eth1', arpReply(RS9, MAC9));
+    assert.equal(r.eth1.length, 10, 'every SYN of the burst goes out');
+    assert.equal(lab.engine.neigh.dropped, 0);
+    // another neighbour that never answers: FAILED after the probes, then a new frame asks again
+    const lab2 = makeLab();
+    lab2.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab2.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    lab2.send('eth0', tcp4({ flags: SYN }));
+    for (let i = 0; i < 3; i++) {
+      lab2.clock.t += 1000;
+      lab2.engine.tick();
+    }
+    assert.ok(lab2.engine.neigh.describe().some((l) => l.includes('FAILED')));
+    const again = lab2.send('eth0', tcp4({ flags: SYN, sport: 40001 }));
+    assert.equal(again.eth1.length, 1, 'a broadcast ARP request at once (__neigh_event_send)');
+    assert.equal(dmac(again.eth1[0]!), 'ff:ff:ff:ff:ff:ff');
+  });
+
+  it('a sender heard in a request is STALE; used, it is probed by unicast after DELAY, then FAILED', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    const req = PacketBuilder.eth({ src: MAC9, dst: 'ff:ff:ff:ff:ff:ff' })
+      .arp({ op: 1, sha: MAC9, spa: RS9, tha: '00:00:00:00:00:00', tpa: '192.168.1.1' })
+      .build();
+    assert.equal(lab.send('eth1', req).eth1.length, 1, 'answered');
+    assert.ok(
+      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('STALE')),
+    );
+    // an unsolicited reply from a stranger creates nothing (arp_accept 0)
+    lab.send('eth1', arpReply('192.168.1.98', '02:00:00:00:01:98'));
+    assert.ok(!lab.engine.neigh.describe().some((l) => l.startsWith('192.168.1.98 ')));
+    // used: sent to the cached MAC at once, no ARP; DELAY for 5 s
+    const r = lab.send('eth0', tcp4({ flags: SYN }));
+    assert.deepEqual(r.eth1.map(dmac), [MAC9]);
+    assert.ok(
+      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('DELAY')),
+    );
+    lab.clock.t += 5000;
+    lab.engine.tick();
+    const probe = lab.io1.sent.at(-1)!;
+    const pv = dec(Buffer.from(probe.data));
+    assert.deepEqual([dmac(Buffer.from(probe.data)), pv.arpOp], [MAC9, 1], 'a unicast probe');
+    for (let i = 0; i < 3; i++) {
+      lab.clock.t += 1000;
+      lab.engine.tick();
+    }
+    assert.ok(
+      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('FAILED')),
+    );
+  });
+
   it('announces a VIP with gratuitous ARP', () => {
     const lab = makeLab();
     lab.engine.announce(parseIp(VIP)!.words, 2, 'eth0');
@@ -89,5 +146,56 @@ describe('neighbours', () => {
     const na = dec(r.eth0[0]!);
     assert.deepEqual([na.icmpType, dmac(r.eth0[0]!)], [136, MAC.client]);
     assert.deepEqual(checksumErrors(r.eth0[0]!), []);
+  });
+
+  it('answers NS as ndisc_recv_ns: flags by destination, DAD to all nodes, nothing for bad ones', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.engine.refresh();
+    const tw = parseIp(VIP6)!.words;
+    const target = Buffer.alloc(16);
+    for (let i = 0; i < 4; i++) target.writeUInt32BE(tw[i]!, 4 * i);
+    const sllao = Buffer.from([1, 1, 2, 0, 0, 0, 0, 0xc1]);
+    const ns = (o: {
+      src: string;
+      dst: string;
+      dmac: string;
+      opt?: boolean;
+      code?: number;
+      bad?: boolean;
+    }) => {
+      const f = Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: o.dmac })
+          .ipv6({ src: o.src, dst: o.dst, hopLimit: 255 })
+          .icmpv6({ type: 135, code: o.code ?? 0 })
+          .payload(Buffer.concat([target, o.opt === false ? Buffer.alloc(0) : sllao]))
+          .build(),
+      );
+      if (o.bad) f[f.length - 1]! ^= 0xff;
+      return lab.send('eth0', f).eth0;
+    };
+    // unicast NS: solicited only, no target address option (24 bytes)
+    const uni = ns({ src: CLIENT6, dst: VIP6, dmac: MAC.eth0 });
+    assert.equal(uni.length, 1);
+    const u = dec(uni[0]!);
+    assert.deepEqual([u.l4Length, uni[0]![u.l4Offset + 4]], [24, 0x40]);
+    // DAD: to ff02::1 at its multicast MAC, override set
+    const dad = ns({ src: '::', dst: 'ff02::1:ff00:100', dmac: '33:33:ff:00:01:00', opt: false });
+    assert.equal(dad.length, 1);
+    const d = dec(dad[0]!);
+    assert.deepEqual(
+      [dmac(dad[0]!), d.dst[0], d.dst[3], dad[0]![d.l4Offset + 4]],
+      ['33:33:00:00:00:01', 0xff020000, 1, 0x20],
+    );
+    assert.deepEqual(checksumErrors(dad[0]!), []);
+    // refused: DAD with an address option, DAD not to the solicited-node group, a bad checksum,
+    // a nonzero code
+    assert.equal(ns({ src: '::', dst: 'ff02::1:ff00:100', dmac: '33:33:ff:00:01:00' }).length, 0);
+    assert.equal(
+      ns({ src: '::', dst: 'ff02::1', dmac: '33:33:00:00:00:01', opt: false }).length,
+      0,
+    );
+    assert.equal(ns({ src: CLIENT6, dst: VIP6, dmac: MAC.eth0, bad: true }).length, 0);
+    assert.equal(ns({ src: CLIENT6, dst: VIP6, dmac: MAC.eth0, code: 1 }).length, 0);
   });
 });
