@@ -20,6 +20,7 @@ import { IpvsError } from '../../src/core/errors.js';
 import { Controller } from '../../src/ctl/controller.js';
 import { Flow } from '../../src/core/flow.js';
 import { Adm } from '../cli/helpers.js';
+import { fwmSpec, svcSpec } from '../helpers/ipvs.js';
 
 describe('state file', () => {
   it('restores services, destination order, thresholds, timeouts, sysctls and daemons', async () => {
@@ -61,37 +62,8 @@ describe('state file', () => {
     const a = new Ipvs({ log: () => {}, randomU32: () => (x = Math.imul(x, 48271) >>> 0) });
     const ctl = new Controller(a);
     for (let i = 1; i <= 12; i++) {
-      const addr = `10.0.0.${i}`;
-      ctl.run({
-        cmd: 'newService',
-        service: {
-          af: 2,
-          protocol: 6,
-          addr,
-          port: 80,
-          fwmark: 0,
-          scheduler: 'rr',
-          flags: 0,
-          timeout: 0,
-          netmask: 0xffffffff,
-          pe: '',
-        },
-      });
-      ctl.run({
-        cmd: 'newService',
-        service: {
-          af: 2,
-          protocol: 0,
-          addr: '',
-          port: 0,
-          fwmark: i,
-          scheduler: 'rr',
-          flags: 0,
-          timeout: 0,
-          netmask: 0xffffffff,
-          pe: '',
-        },
-      });
+      ctl.run({ cmd: 'newService', service: svcSpec(`10.0.0.${i}`, 80, { scheduler: 'rr' }) });
+      ctl.run({ cmd: 'newService', service: fwmSpec(i, { scheduler: 'rr' }) });
     }
     const dir = mkdtempSync(join(tmpdir(), 'ipvs-state-'));
     const file = join(dir, 'state.json');
