@@ -312,14 +312,11 @@ export class Neigh {
       if (st === NUD.INCOMPLETE && now >= this.#nextProbe[s]!) {
         this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
       } else if (st === NUD.DELAY && now >= this.#nextProbe[s]!) {
-        // confirmed while it waited (an answer came): REACHABLE; otherwise probe the cached MAC
-        if (this.#confirmed[s]! >= this.#nextProbe[s]! - this.#delay)
-          this.#state[s] = NUD.REACHABLE;
-        else {
-          this.#state[s] = NUD.PROBE;
-          this.#probes[s] = 0;
-          this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
-        }
+        // not confirmed while it waited (an answer would have made it REACHABLE): probe the
+        // cached MAC
+        this.#state[s] = NUD.PROBE;
+        this.#probes[s] = 0;
+        this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
       } else if (st === NUD.PROBE && now >= this.#nextProbe[s]!) {
         this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
       } else if (st === NUD.FAILED && now - this.#nextProbe[s]! >= this.#failed) {

@@ -567,12 +567,7 @@ function checkService(spec: ServiceSpec): void {
       'port 0 (all ports) services need the packet data plane (ipvs daemon --dataplane packet)',
     );
   }
-  const pp = spec.ext?.['proxy-protocol'];
-  if (pp !== undefined && pp !== '' && pp !== 'none') {
-    if (pp !== 'v1' && pp !== 'v2')
-      throw new ProxyOptionError(`--proxy-protocol '${pp}': expected v1 or v2`);
-    if (pp === 'v1' && spec.protocol === IPPROTO_UDP) {
-      throw new ProxyOptionError('--proxy-protocol v1 carries only TCP; use v2 for UDP services');
-    }
-  }
+  // the value itself (v1 / v2 / none) is checked for every data plane by ctl/validate.ts
+  if (spec.ext?.['proxy-protocol'] === 'v1' && spec.protocol === IPPROTO_UDP)
+    throw new ProxyOptionError('--proxy-protocol v1 carries only TCP; use v2 for UDP services');
 }
