@@ -157,6 +157,27 @@ for (const m of METHODS) {
       if (m.name === 'NAT') assert.ok((c.engine.outForwarded ?? 0) > 0);
       else assert.equal(c.engine.outForwarded ?? 0, 0);
     });
+    if (m.name === 'NAT' || m.name === 'DR')
+      it('a real server that never answers ARP: the client is told host unreachable (EHOSTUNREACH)', async () => {
+        // the kernel reports each frame queued for a neighbour it could not resolve with ICMP
+        // host unreachable (arp_error_report); for NAT, IPVS's out path sends it from the VIP
+        const dsvc = `${NET.vip}:${PORT + 1}`;
+        const gone = NET.serverBack(5);
+        d.adm('-A', '-t', dsvc, '-s', 'rr');
+        d.adm('-a', '-t', dsvc, '-r', m.rport ? `${gone}:${PORT}` : gone, ...m.flags);
+        try {
+          const t0 = Date.now();
+          await assert.rejects(
+            t.echo(t.ns.client, NET.vip, PORT + 1, Buffer.from('hello'), { timeoutMs: 20_000 }),
+            /EHOSTUNREACH/,
+          );
+          // three ARP probes a second apart, then the error (the SYN's own retry comes at 1 s)
+          const took = Date.now() - t0;
+          assert.ok(took < 15_000, `took ${took} ms`);
+        } finally {
+          d.adm('-D', '-t', dsvc);
+        }
+      });
     if (m.realserver)
       it('a UDP datagram sent as fragments: the director reassembles it and fragments its tunnel packet, the real server reassembles that', async () => {
         const usvc = `${NET.vip}:${PORT}`;

@@ -34,6 +34,7 @@ import { Neigh, type NeighOptions } from './neigh.js';
 import { NetModel, type Iface } from './net.js';
 import { REASM_DONE, REASM_HELD, USER_FWD, USER_LOCAL } from './reasm.js';
 import { ReplyPath } from './reply-path.js';
+import { describeFrame } from './trace.js';
 import { Tx } from './tx.js';
 import { VipHost } from './vip-host.js';
 import { Xmit } from './xmit.js';
@@ -87,6 +88,9 @@ export class PacketEngine {
   /** IPVS's hook handlers. */
   readonly handlers: IpvsHandlers;
   readonly #pkt = new Pkt();
+  /** The frame whose next hop failed (`#linkFailure`) and the ICMP error built about it. */
+  readonly #failed = forwardingView();
+  readonly #failedIcmp = new Uint8Array(1280);
   /** The first fragment of a datagram that timed out, for the ICMP error about it. */
   readonly #expired = forwardingView();
   readonly #tuples: Tuple[] = [];
@@ -136,6 +140,7 @@ export class PacketEngine {
       synced: (h, seq) => this.ftp.synced(h, seq),
     };
     ipvs.syncData = this.#syncData;
+    this.neigh.onFailed = (ifc, buf, off, len) => this.#linkFailure(ifc, buf, off, len);
     if (opts.ftpPorts) this.ftp.ports = [...opts.ftpPorts];
     this.ctx = new Ctx(
       ipvs,
@@ -408,9 +413,14 @@ export class PacketEngine {
    * verdict; ACCEPT means the host stack sends it itself.
    */
   output(ifc: Iface, buf: Uint8Array, off: number, len: number): number {
+    this.counters.rxFrames++;
+    return this.#output(ifc, buf, off, len, true);
+  }
+
+  /** `output`; `count`: count the packet's end (a packet of the engine's own is not counted). */
+  #output(ifc: Iface, buf: Uint8Array, off: number, len: number, count: boolean): number {
     if (this.#dirty) this.refresh();
     const pkt = this.#pkt;
-    this.counters.rxFrames++;
     pkt.ifc = ifc;
     pkt.mark = 0;
     pkt.property = false;
@@ -444,10 +454,36 @@ export class PacketEngine {
         verdict = NF.DROP;
       } else if (verdict === NF.ACCEPT && pkt.reroute) verdict = this.xmit.forward(pkt);
     }
+    if (!count) return verdict;
     if (pkt.reason >= 0) this.counters.count(pkt.reason);
     else if (pkt.forwarded === 1) this.counters.outForwarded++;
     else this.counters.inForwarded++;
     return verdict;
+  }
+
+  /**
+   * A frame that waited for a next hop whose resolution failed (`Neigh.onFailed`): like
+   * arp_error_report / ndisc_error_report (dst_link_failure), the host tells its sender with ICMP
+   * host unreachable / ICMPv6 address unreachable. The error is the host's own packet: it passes
+   * LOCAL_OUT, where IPVS's out handler turns one about a NAT connection's packet (client → real
+   * server) into one from the VIP about client → VIP; the host routes any other.
+   */
+  #linkFailure(ifc: Iface, buf: Uint8Array, off: number, len: number): void {
+    const v = this.#failed;
+    if (decodeEthernet(v, buf, off, len) !== 0 || v.ipVersion === 0) return;
+    const v6 = v.af === AF_INET6;
+    const type = v6 ? ICMPV6.DEST_UNREACH : ICMP.DEST_UNREACH;
+    const code = v6 ? ICMPV6.ADDR_UNREACH : ICMP.HOST_UNREACH;
+    const n = this.icmp.build(v, ifc, type, code, 0, this.#failedIcmp);
+    if (n < 0) return;
+    const t = this.ctx.trace;
+    if (t)
+      t.step(
+        'neigh',
+        `next hop never answered: ICMP ${v6 ? 'address' : 'host'} unreachable to ${formatIp(v.af, v.src)} about ${describeFrame(buf, off, len)}`,
+      );
+    const verdict = this.#output(ifc, this.#failedIcmp, 0, n, false);
+    if (verdict === NF.ACCEPT && !this.#pkt.reroute) this.xmit.forward(this.#pkt);
   }
 
   #frame(pkt: Pkt, ifc: Iface, buf: Uint8Array, off: number, len: number, pktType: number): number {

@@ -15,7 +15,7 @@ import type { Counters } from './counters.js';
 import type { Iface, NetModel } from './net.js';
 import type { IcmpLimit } from './icmp-limit.js';
 import { RouteResult } from './net.js';
-import { ReplyPath } from './reply-path.js';
+import { ReplyPath, hostIpHeader } from './reply-path.js';
 import type { Tx } from './tx.js';
 import { copyBytes } from './bytes.js';
 
@@ -31,6 +31,8 @@ export class IcmpSender {
   readonly #counters: Counters;
   readonly #limit: IcmpLimit | null;
   readonly #res = new RouteResult();
+  readonly #src = new Uint32Array(4);
+  #ipId = 1;
   /** Called after an error was sent (the tracer). */
   onSend: ((type: number, code: number, info: number) => void) | null = null;
 
@@ -57,30 +59,91 @@ export class IcmpSender {
     quoteOff = v.l3Offset,
     quoteEnd = v.ipEnd,
   ): boolean {
+    const quote = this.#quote(v, type, code, quoteOff, quoteEnd);
+    if (quote < 0) return false;
+    const v6 = v.af === AF_INET6;
+    const ipHdr = v6 ? 40 : 20;
+    const path = this.#path;
+    const ip = path.open(v, ingress, ipHdr + 8 + quote);
+    if (ip < 0) return false;
+    path.header(ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, 8 + quote, errorTos(v), false);
+    this.#body(path.buf, ip + ipHdr, v, type, code, info, quoteOff, quote, path.src);
+    path.done();
+    this.#sent(type, code, info);
+    return true;
+  }
+
+  /**
+   * Builds ICMP `type`/`code` about the packet in `v` (on its way out of `egress`) as an IP
+   * datagram of the host's own at `out[0, …)`, for the caller to send through LOCAL_OUT;
+   * returns its length, or -1 when icmp_send would send nothing. The source is the route's
+   * toward the sender; an IPv6 error about a packet to one of the director's addresses comes
+   * from that address (icmp6_send), an IPv4 one never does here (__icmp_send takes the
+   * destination only when the packet's route was local, and this packet was being sent on).
+   */
+  build(
+    v: PacketView,
+    egress: Iface,
+    type: number,
+    code: number,
+    info: number,
+    out: Uint8Array,
+  ): number {
+    const quote = this.#quote(v, type, code, v.l3Offset, v.ipEnd);
+    if (quote < 0) return -1;
     const af = v.af;
-    if (!this.#allowed(v)) return false;
+    const v6 = af === AF_INET6;
+    const src = this.#src;
+    if (this.#net.route(af, v.src, 0, this.#res)) src.set(this.#res.src);
+    else {
+      const a = egress.addrOf(af);
+      if (a) src.set(a);
+      else src.fill(0);
+    }
+    if (v6 && this.#net.isLocal(af, v.dst, 0)) src.set(v.dst);
+    const ipHdr = v6 ? 40 : 20;
+    const id = v6 ? 0 : this.#ipId++ & 0xffff;
+    const proto = v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP;
+    hostIpHeader(out, 0, af, src, v.src, proto, 8 + quote, errorTos(v), id, false);
+    this.#body(out, ipHdr, v, type, code, info, v.l3Offset, quote, src);
+    this.#sent(type, code, info);
+    return ipHdr + 8 + quote;
+  }
+
+  /**
+   * How many bytes of `v[quoteOff, quoteEnd)` an error about it quotes, or -1 when none may be
+   * sent (icmp_send's refusals, a packet of the director's own, the rate limit).
+   */
+  #quote(v: PacketView, type: number, code: number, quoteOff: number, quoteEnd: number): number {
+    const af = v.af;
+    if (!this.#allowed(v)) return -1;
     // about a packet the director sent itself: the local stack would get the error, not the wire
-    if (this.#net.isLocal(af, v.src, 0)) return false;
+    if (this.#net.isLocal(af, v.src, 0)) return -1;
     if (this.#limit) {
       // the route's prefix only matters for IPv6 (icmpv6_xrlim_allow); open() routes again
       const res = this.#res;
       const prefix = af === AF_INET6 && this.#net.route(af, v.src, 0, res) ? res.prefix : 0;
       if (!this.#limit.allow(af, type, code, v.src, prefix)) {
         this.#counters.icmpLimited++;
-        return false;
+        return -1;
       }
     }
-    const v6 = af === AF_INET6;
-    const ipHdr = v6 ? 40 : 20;
-    const max = (v6 ? ICMP6_MAX : ICMP_MAX) - ipHdr - 8;
-    const quote = Math.min(quoteEnd - quoteOff, max);
-    const ipLen = ipHdr + 8 + quote;
-    const path = this.#path;
-    const ip = path.open(v, ingress, ipLen);
-    if (ip < 0) return false;
-    const b = path.buf;
-    const src = path.src;
-    const l4 = ip + ipHdr;
+    const max = (af === AF_INET6 ? ICMP6_MAX - 40 : ICMP_MAX - 20) - 8;
+    return Math.min(quoteEnd - quoteOff, max);
+  }
+
+  /** Writes the ICMP header, the quote and the checksum at `b[l4, …)`. */
+  #body(
+    b: Uint8Array,
+    l4: number,
+    v: PacketView,
+    type: number,
+    code: number,
+    info: number,
+    quoteOff: number,
+    quote: number,
+    src: Uint32Array,
+  ): void {
     copyBytes(b, l4 + 8, v.buf, quoteOff, quote);
     b[l4] = type;
     b[l4 + 1] = code;
@@ -90,23 +153,17 @@ export class IcmpSender {
     b[l4 + 5] = info >>> 16;
     b[l4 + 6] = info >>> 8;
     b[l4 + 7] = info;
-    path.header(
-      ip,
-      v,
-      v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP,
-      8 + quote,
-      v6 ? 0 : (v.tos & 0x1e) | 0xc0,
-      false,
-    );
-    const c = v6
-      ? l4Checksum(AF_INET6, src, v.src, IPPROTO.ICMPV6, b, l4, 8 + quote)
-      : csumFinish(csumPartial(b, l4, 8 + quote));
+    const c =
+      v.af === AF_INET6
+        ? l4Checksum(AF_INET6, src, v.src, IPPROTO.ICMPV6, b, l4, 8 + quote)
+        : csumFinish(csumPartial(b, l4, 8 + quote));
     b[l4 + 2] = c >>> 8;
     b[l4 + 3] = c;
-    path.done();
+  }
+
+  #sent(type: number, code: number, info: number): void {
     this.#counters.icmpSent++;
     if (this.onSend) this.onSend(type, code, info);
-    return true;
   }
 
   /** icmp_send's refusals: errors about errors, later fragments, broadcast and multicast. */
@@ -137,4 +194,9 @@ export class IcmpSender {
  */
 export function isIcmpError(t: number): boolean {
   return t === 3 || t === 4 || t === 5 || t === 11 || t === 12 || t > 18;
+}
+
+/** An ICMP error's TOS: the offending packet's, with precedence "internetwork control" (IPv4). */
+function errorTos(v: PacketView): number {
+  return v.af === AF_INET6 ? 0 : (v.tos & 0x1e) | 0xc0;
 }

@@ -104,6 +104,8 @@ export class Neigh {
   readonly #qSlot: Int32Array; // neighbour slot, -1 free
   readonly #qLen: Int32Array;
   readonly #qSeq: Float64Array;
+  /** The queue slots of a failed neighbour, oldest first (`#reportQueue`). */
+  readonly #failing: Int32Array;
   #seq = 0;
   readonly #unresQlen: number;
   readonly #retrans: number;
@@ -115,6 +117,12 @@ export class Neigh {
   readonly #counters: Counters;
   readonly #now: () => number;
   sink: FrameSink | null = null;
+  /**
+   * Told about each frame queued for a neighbour whose resolution failed, oldest first, before
+   * it is dropped (neigh_invalidate → arp_error_report / ndisc_error_report: the host answers
+   * its sender with an ICMP unreachable). The frame is at `buf[off, off+len)`.
+   */
+  onFailed: ((ifc: Iface, buf: Uint8Array, off: number, len: number) => void) | null = null;
   /** Frames dropped because resolution failed or the queue overflowed. */
   dropped = 0;
   readonly #tmp = new Uint32Array(4);
@@ -141,6 +149,7 @@ export class Neigh {
     this.#qSlot = new Int32Array(qs).fill(-1);
     this.#qLen = new Int32Array(qs);
     this.#qSeq = new Float64Array(qs);
+    this.#failing = new Int32Array(qs);
     this.#unresQlen = o.unresQlen ?? 101;
     this.#retrans = o.retransMs ?? 1000;
     this.#maxProbes = o.probes ?? 3;
@@ -276,7 +285,9 @@ export class Neigh {
       this.#probes[s] = 0;
       this.#nextProbe[s] = 0;
     }
-    if (now >= this.#nextProbe[s]!) this.#probe(ifc, s, now);
+    // the last probe's answer time running out is the tick's to judge: a failure reports the
+    // queued frames (onFailed), which must not happen in the middle of another frame's sending
+    if (now >= this.#nextProbe[s]! && this.#probes[s]! < this.#maxProbes) this.#probe(ifc, s, now);
     return s;
   }
 
@@ -295,7 +306,7 @@ export class Neigh {
     if (this.#probes[s]! >= this.#maxProbes) {
       this.#state[s] = NUD.FAILED;
       this.#nextProbe[s] = now;
-      this.#dropQueue(s);
+      this.#reportQueue(ifc, s);
       return;
     }
     this.#probes[s]!++;
@@ -369,6 +380,35 @@ export class Neigh {
       this.#counters.count(10);
     }
     this.#qlen[s] = 0;
+  }
+
+  /**
+   * Drops the frames queued on slot `s`, whose resolution failed, telling `onFailed` about each,
+   * oldest first. What the report sends may queue on `s` again (resolution restarts); those
+   * frames stay.
+   */
+  #reportQueue(ifc: Iface, s: number): void {
+    const n = this.#qlen[s]!;
+    if (n === 0) return;
+    const qs = this.#qSlot;
+    const f = this.#failing;
+    let k = 0;
+    for (let q = 0; q < qs.length; q++) if (qs[q] === s) f[k++] = q;
+    // oldest first: an insertion sort of at most unres_qlen slots, on a rare path
+    for (let i = 1; i < k; i++) {
+      const q = f[i]!;
+      let j = i - 1;
+      for (; j >= 0 && this.#qSeq[f[j]!]! > this.#qSeq[q]!; j--) f[j + 1] = f[j]!;
+      f[j + 1] = q;
+    }
+    this.#qlen[s] = 0;
+    for (let i = 0; i < k; i++) {
+      const q = f[i]!;
+      this.dropped++;
+      this.#counters.count(10);
+      if (this.onFailed) this.onFailed(ifc, this.queueBuf, q * this.queueFrameMax, this.#qLen[q]!);
+      qs[q] = -1;
+    }
   }
 
   /** Sends the frames queued on slot `s` (its MAC became known), oldest first. */

@@ -117,42 +117,8 @@ export class ReplyPath {
     tos: number,
     df: boolean,
   ): void {
-    const b = this.buf;
-    const src = this.src;
-    if (v.af === AF_INET6) {
-      b[ip] = 0x60 | (tos >>> 4);
-      b[ip + 1] = (tos & 0x0f) << 4;
-      b[ip + 2] = 0;
-      b[ip + 3] = 0;
-      b[ip + 4] = payload >>> 8;
-      b[ip + 5] = payload;
-      b[ip + 6] = proto;
-      b[ip + 7] = HOST_TTL;
-      for (let i = 0; i < 4; i++) {
-        put32(b, ip + 8 + 4 * i, src[i]!);
-        put32(b, ip + 24 + 4 * i, v.src[i]!);
-      }
-      return;
-    }
-    const len = 20 + payload;
-    b[ip] = 0x45;
-    b[ip + 1] = tos;
-    b[ip + 2] = len >>> 8;
-    b[ip + 3] = len;
-    const id = df ? 0 : this.#ipId++ & 0xffff;
-    b[ip + 4] = id >>> 8;
-    b[ip + 5] = id;
-    b[ip + 6] = df ? 0x40 : 0;
-    b[ip + 7] = 0;
-    b[ip + 8] = HOST_TTL;
-    b[ip + 9] = proto;
-    b[ip + 10] = 0;
-    b[ip + 11] = 0;
-    put32(b, ip + 12, src[0]!);
-    put32(b, ip + 16, v.src[0]!);
-    const hc = ipv4HeaderChecksum(b, ip, 20);
-    b[ip + 10] = hc >>> 8;
-    b[ip + 11] = hc;
+    const id = v.af === AF_INET6 || df ? 0 : this.#ipId++ & 0xffff;
+    hostIpHeader(this.buf, ip, v.af, this.src, v.src, proto, payload, tos, id, df);
   }
 
   /**
@@ -195,4 +161,56 @@ export class ReplyPath {
     this.#bigLen = 0;
     return n > 0;
   }
+}
+
+/**
+ * Writes the IP header of a packet the host sends itself at `b[ip, …)`: `src` → `dst` (family
+ * `af`, address words), TTL / hop limit 64, `payload` bytes of `proto` after it, IPv4
+ * identification `id` and DF when `df`; the IPv6 traffic class is `tos`.
+ */
+export function hostIpHeader(
+  b: Uint8Array,
+  ip: number,
+  af: number,
+  src: ArrayLike<number>,
+  dst: ArrayLike<number>,
+  proto: number,
+  payload: number,
+  tos: number,
+  id: number,
+  df: boolean,
+): void {
+  if (af === AF_INET6) {
+    b[ip] = 0x60 | (tos >>> 4);
+    b[ip + 1] = (tos & 0x0f) << 4;
+    b[ip + 2] = 0;
+    b[ip + 3] = 0;
+    b[ip + 4] = payload >>> 8;
+    b[ip + 5] = payload;
+    b[ip + 6] = proto;
+    b[ip + 7] = HOST_TTL;
+    for (let i = 0; i < 4; i++) {
+      put32(b, ip + 8 + 4 * i, src[i]!);
+      put32(b, ip + 24 + 4 * i, dst[i]!);
+    }
+    return;
+  }
+  const len = 20 + payload;
+  b[ip] = 0x45;
+  b[ip + 1] = tos;
+  b[ip + 2] = len >>> 8;
+  b[ip + 3] = len;
+  b[ip + 4] = id >>> 8;
+  b[ip + 5] = id;
+  b[ip + 6] = df ? 0x40 : 0;
+  b[ip + 7] = 0;
+  b[ip + 8] = HOST_TTL;
+  b[ip + 9] = proto;
+  b[ip + 10] = 0;
+  b[ip + 11] = 0;
+  put32(b, ip + 12, src[0]!);
+  put32(b, ip + 16, dst[0]!);
+  const hc = ipv4HeaderChecksum(b, ip, 20);
+  b[ip + 10] = hc >>> 8;
+  b[ip + 11] = hc;
 }

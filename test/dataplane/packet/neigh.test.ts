@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import { parseIp } from '../../../src/core/addr.js';
 import { PacketBuilder } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT6, MAC, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
-import { ACK, SYN, dec, dmac, tcp4 } from './frames.js';
+import { CLIENT, CLIENT6, MAC, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
+import { ACK, SYN, dec, dmac, dst, quoted, src, tcp4 } from './frames.js';
 
 const RS9 = '192.168.1.99';
 const MAC9 = '02:00:00:00:01:99';
@@ -81,6 +81,63 @@ describe('neighbours', () => {
     const again = lab2.send('eth0', tcp4({ flags: SYN, sport: 40001 }));
     assert.equal(again.eth1.length, 1, 'a broadcast ARP request at once (__neigh_event_send)');
     assert.equal(dmac(again.eth1[0]!), 'ff:ff:ff:ff:ff:ff');
+  });
+
+  it('tells the sender of each frame whose next hop never answered: host / address unreachable', () => {
+    // arp_error_report / ndisc_error_report: one ICMP per queued frame, oldest first; for a NAT
+    // connection IPVS's out handler turns it into one from the VIP about client -> VIP
+    const run = (fwd: number, v6: boolean): { frames: Buffer[]; dropped: number } => {
+      const lab = makeLab();
+      const vip = v6 ? VIP6 : VIP;
+      const rs = v6 ? '2001:db8:1::99' : RS9;
+      lab.ipvs.addService(svcSpec(vip, 80, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(vip, 80), destSpec(rs, fwd === 0 ? 8080 : 80, { fwd }));
+      for (let i = 0; i < 2; i++) {
+        const f = v6
+          ? PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+              .ipv6({ src: CLIENT6, dst: VIP6 })
+              .tcp({ srcPort: 40000 + i, dstPort: 80, flags: SYN, seq: i })
+              .build()
+          : tcp4({ flags: SYN, sport: 40000 + i, seq: i });
+        assert.equal(lab.send('eth0', f).eth0.length, 0, 'waiting, nothing back yet');
+      }
+      lab.io0.sent.length = 0;
+      for (let i = 0; i < 4; i++) {
+        lab.clock.t += 1000;
+        lab.engine.tick();
+      }
+      return {
+        frames: lab.io0.sent.map((f) => Buffer.from(f.data)),
+        dropped: lab.engine.neigh.dropped,
+      };
+    };
+    const nat = run(0, false);
+    assert.equal(nat.dropped, 2);
+    assert.equal(nat.frames.length, 2, 'one error per queued frame');
+    nat.frames.forEach((f, i) => {
+      const v = dec(f);
+      const q = quoted(f);
+      assert.deepEqual(
+        [dmac(f), v.icmpType, v.icmpCode, src(v), dst(v), src(q), dst(q), q.srcPort, q.dstPort],
+        [MAC.client, 3, 1, VIP, CLIENT, CLIENT, VIP, 40000 + i, 80],
+      );
+      assert.deepEqual(checksumErrors(f), []);
+    });
+    const dr = run(3, false);
+    const d = dec(dr.frames[0]!);
+    assert.deepEqual(
+      [dr.frames.length, d.icmpType, d.icmpCode, src(d), dst(quoted(dr.frames[0]!))],
+      [2, 3, 1, '10.0.0.1', VIP],
+      'DR: from the address toward the client, quoting the packet as it was',
+    );
+    const nat6 = run(0, true);
+    const n6 = dec(nat6.frames[0]!);
+    const q6 = quoted(nat6.frames[0]!);
+    assert.deepEqual(
+      [nat6.frames.length, n6.icmpType, n6.icmpCode, src(n6), dst(n6), dst(q6), q6.dstPort],
+      [2, 1, 3, VIP6, CLIENT6, VIP6, 80],
+    );
+    for (const f of nat6.frames) assert.deepEqual(checksumErrors(f), []);
   });
 
   it('a sender heard in a request is STALE; used, it is probed by unicast after DELAY, then FAILED', () => {
