@@ -12,6 +12,7 @@ import type { Counters } from './counters.js';
 import type { FragTable } from './frag.js';
 import type { FtpHelper } from './ftp.js';
 import { Reasm } from './reasm.js';
+import { PathMtu } from './pmtu.js';
 import type { IcmpSender } from './icmp-send.js';
 import type { Neigh } from './neigh.js';
 import { RouteResult, type Iface, type NetModel } from './net.js';
@@ -99,8 +100,8 @@ export class Ctx {
   readonly reasm = new Reasm();
   /** Writable room for packets an application helper resizes. */
   readonly scratch = new Uint8Array(65536 + 256);
-  /** Path MTUs learned from tunnel errors, by destination id: [mtu, expiry ms]. */
-  readonly pmtu = new Map<number, [number, number]>();
+  /** Path MTUs learned from errors about the director's tunnel packets, by address. */
+  readonly pmtu: PathMtu;
   /** Outer IPv4 identification counter for tunnels. */
   ipId = 1;
 
@@ -118,6 +119,7 @@ export class Ctx {
   ) {
     this.ipvs = ipvs;
     this.net = net;
+    this.pmtu = new PathMtu(net);
     this.neigh = neigh;
     this.tx = tx;
     this.icmp = icmp;

@@ -179,7 +179,13 @@ export class FastPath {
       // a loopback real server: the transmitters' local-route rules (never cached)
       if (isLoopback(daf, cold, dOff)) return false;
       if (!c.net.route(daf, cold, dOff, res) || res.local) return false;
-      if (ipLen > res.mtu) return false;
+      // a learned path MTU comes first, as in the transmitters (./pmtu.ts bumps net.gen)
+      let mtu = res.mtu;
+      if (c.pmtu.size > 0) {
+        const pm = c.pmtu.get(daf, cold, dOff, c.ipvs.now());
+        if (pm > 0) mtu = pm;
+      }
+      if (ipLen > mtu) return false;
       ifo = c.net.ifaces[res.ifIndex]!;
       s =
         nat && res.hasGw
@@ -190,7 +196,7 @@ export class FastPath {
         hop[hb + HOP_NET_GEN] = c.net.gen;
         hop[hb + HOP_NEIGH_GEN] = c.neigh.gen;
         hop[hb + HOP_IF] = res.ifIndex;
-        hop[hb + HOP_MTU] = res.mtu;
+        hop[hb + HOP_MTU] = mtu;
         hop[hb + HOP_SLOT] = s;
         hop[hb + HOP_AF] = daf;
         hop[hb + HOP_NAT] = nat ? 1 : 0;

@@ -447,20 +447,22 @@ export class IpvsHandlers {
   }
 
   #findTunnel(af: number, addr: Uint32Array, type: number, port: number): Dest | null {
+    // ip_vs_find_tunnel: the first tunnel destination of (af, addr, tun_port) in the real-server
+    // table (the one hashed most recently), whatever its tunnel type; the caller's type must be
+    // that one's
     const ds = this.tunDests;
+    let best: Dest | null = null;
     for (let i = 0; i < ds.length; i++) {
       const d = ds[i]!;
-      if (d.af !== af || d.tunType !== type || (type === TUN_TYPE_GUE && d.tunPort !== port))
-        continue;
-      if (d.addr[0] !== addr[0]) continue;
+      if (d.af !== af || d.tunPort !== port || d.addr[0] !== addr[0]) continue;
       if (
         af === AF_INET6 &&
         (d.addr[1] !== addr[1] || d.addr[2] !== addr[2] || d.addr[3] !== addr[3])
       )
         continue;
-      return d;
+      if (best === null || d.rsOrder > best.rsOrder) best = d;
     }
-    return null;
+    return best !== null && best.tunType === type ? best : null;
   }
 
   /** Decodes the IP packet at `buf[off, end)` quoted inside a quoted tunnel packet into `inner2`. */
@@ -566,12 +568,13 @@ export class IpvsHandlers {
       let relay = true;
       if (type === ICMP.DEST_UNREACH && code === ICMP.FRAG_NEEDED) {
         let mtu = info & 0xffff;
-        if (tdest) c.pmtu.set(tdest.id, [mtu, ipvs.now() + 600_000]);
+        // ipv4_update_pmtu for the tunnel packet's destination (./pmtu.ts), then the path's
+        // MTU as it now is, when there is a route
+        const now = ipvs.now();
+        const routed = this.net.route(AF_INET, ci.dst, 0, c.route) && !c.route.local;
+        if (routed) mtu = c.pmtu.update(AF_INET, ci.dst, 0, mtu, c.route.mtu, now);
         if (!orig.df) relay = false;
         else {
-          if (tdest && this.net.route(tdest.af, tdest.addr, 0, c.route) && !c.route.local) {
-            mtu = Math.min(c.route.mtu, mtu);
-          }
           if (mtu > 68 + 20) mtu -= 20;
           info = mtu & 0xffff;
         }

@@ -98,7 +98,6 @@ export class Xmit {
     toff: number,
     mode: number,
     hdr: number,
-    destId: number,
     icmp: boolean,
     hook: number,
   ): number {
@@ -148,10 +147,13 @@ export class Xmit {
       return -1;
     }
     setTtl(v, v.ttl - 1);
+    // a path MTU learned for the address comes first (ipv4_mtu: rt_pmtu before the route's)
     let mtu = res.mtu;
+    if (c.pmtu.size > 0) {
+      const pm = c.pmtu.get(daf, target, toff, c.ipvs.now());
+      if (pm > 0) mtu = pm;
+    }
     if (mode & RT_TUNNEL) {
-      const pm = c.pmtu.get(destId);
-      if (pm && pm[1] > c.ipvs.now() && pm[0] < mtu) mtu = pm[0];
       mtu -= hdr;
       // the minimum is the outer family's: __ip_vs_get_out_rt 68, __ip_vs_get_out_rt_v6 1280
       const min = daf === AF_INET6 ? 1280 : 68;
@@ -339,7 +341,7 @@ export class Xmit {
     const d = t.daddrOff(h);
     const daf = t.daf(h);
     const mode = icmp && hook === HOOK.FORWARD ? RT_NON_LOCAL : RT_LOCAL | RT_NON_LOCAL | RT_RDR;
-    const r = this.#outRoute(pkt, daf, t.cold, d, mode, 0, -1, icmp, hook);
+    const r = this.#outRoute(pkt, daf, t.cold, d, mode, 0, icmp, hook);
     if (r < 0) return NF.STOLEN;
     if (r === 1) {
       // "from world but DNAT to loopback address?": only the host's own packets (LOCAL_OUT, no
@@ -497,7 +499,7 @@ export class Xmit {
     const t = c.ipvs.conns;
     const d = t.daddrOff(h);
     const daf = t.daf(h);
-    const r = this.#outRoute(pkt, daf, t.cold, d, RT_LOCAL | RT_NON_LOCAL, 0, -1, icmp, hook);
+    const r = this.#outRoute(pkt, daf, t.cold, d, RT_LOCAL | RT_NON_LOCAL, 0, icmp, hook);
     if (r < 0) return NF.STOLEN;
     if (r === 1) {
       pkt.reason = R.LOCAL;
@@ -531,7 +533,6 @@ export class Xmit {
       d,
       RT_LOCAL | RT_NON_LOCAL | RT_TUNNEL,
       hdr,
-      dest ? dest.id : -1,
       icmp,
       hook,
     );
@@ -563,7 +564,7 @@ export class Xmit {
   #bypass(pkt: Pkt, hook: number): number {
     const c = this.#c;
     const v = pkt.view;
-    const r = this.#outRoute(pkt, v.af, v.dst, 0, RT_NON_LOCAL, 0, -1, false, hook);
+    const r = this.#outRoute(pkt, v.af, v.dst, 0, RT_NON_LOCAL, 0, false, hook);
     if (r < 0) return NF.STOLEN;
     if (this.#c.trace)
       this.#note('xmit', `BYPASS: forwarded unchanged to ${formatIp(v.af, v.dst)}`);

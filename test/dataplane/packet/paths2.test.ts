@@ -37,6 +37,25 @@ function tunnelError(kind: 'gue' | 'gre'): Buffer {
   );
 }
 
+/** ICMP fragmentation needed (MTU `mtu`) from a router toward RS2 about our IPIP packet for client:40000 → VIP:`dport`. */
+function ipipError(mtu: number, dport = 80): Buffer {
+  const clientPkt = PacketBuilder.ipv4({ src: CLIENT, dst: VIP, df: true, ttl: 63 })
+    .tcp({ srcPort: 40000, dstPort: dport, flags: ACK })
+    .build();
+  const outer = PacketBuilder.ipv4({ src: '192.168.1.1', dst: RS2, df: true, ttl: 63 })
+    .payload(clientPkt)
+    .build();
+  outer[9] = 4; // IPIP
+  ipv4Sum(Buffer.from(outer.buffer, outer.byteOffset, outer.length));
+  return Buffer.from(
+    PacketBuilder.eth({ src: MAC.rs2, dst: MAC.eth1 })
+      .ipv4({ src: '192.168.1.254', dst: '192.168.1.1' })
+      .icmp({ type: 3, code: 4, rest: mtu })
+      .payload(outer.subarray(0, 68))
+      .build(),
+  );
+}
+
 /** The client's SYN from port 1234 to VIP6:80. */
 const syn6 = (): Buffer =>
   Buffer.from(
@@ -344,5 +363,74 @@ describe('PacketEngine paths (2)', () => {
         JSON.stringify(tr.steps),
       );
     }
+  });
+  describe('path MTU learned from errors about our tunnels (__ip_rt_update_pmtu)', () => {
+    const tunLab = (...ports: [number, number][]) => {
+      const lab = makeLab();
+      for (const [port, fwd] of ports) {
+        lab.ipvs.addService(svcSpec(VIP, port, { scheduler: 'rr' }));
+        lab.ipvs.addDest(svcSpec(VIP, port), destSpec(RS2, port, { fwd }));
+        lab.send('eth0', tcp4({ df: true, dport: port }));
+      }
+      return lab;
+    };
+    /** The MTU the client was told, or 'sent' when the frame went to the real server. */
+    const told = (lab: ReturnType<typeof makeLab>, bytes: number, dport = 80): number | string => {
+      const r = lab.send('eth0', tcp4({ df: true, flags: ACK, dport, payload: bytes - 40 }));
+      if (r.reason === 'forwarded') return 'sent';
+      assert.equal(r.reason, 'frag-needed');
+      return dec(r.eth0[0]!).icmpRest & 0xffff;
+    };
+    const relayed = (lab: ReturnType<typeof makeLab>, mtu: number): number => {
+      const r = lab.send('eth1', ipipError(mtu));
+      assert.deepEqual([r.reason, r.eth0.length], ['consumed', 1]);
+      return dec(r.eth0[0]!).icmpRest & 0xffff;
+    };
+
+    it('never below 552: a tiny or zero MTU is taken as 552 and locked', () => {
+      for (const m of [0, 80, 500]) {
+        const lab = tunLab([80, 2]);
+        assert.equal(relayed(lab, m), 532, `reported ${m}`);
+        assert.equal(told(lab, 100), 'sent', 'small packets still go through the tunnel');
+        assert.equal(told(lab, 600), 532);
+        assert.equal(relayed(lab, 300), 532, 'locked: a later report changes nothing');
+      }
+    });
+
+    it('only ever goes down', () => {
+      const lab = tunLab([80, 2]);
+      assert.equal(relayed(lab, 1300), 1280);
+      assert.equal(relayed(lab, 1400), 1280, 'a larger report is ignored');
+      assert.equal(told(lab, 1340), 1280);
+      assert.equal(relayed(lab, 1200), 1180);
+      assert.equal(told(lab, 1200), 1180);
+    });
+
+    it('is kept for the address: every service and method toward that real server obeys it', () => {
+      const lab = tunLab([80, 2], [443, 2], [8000, 3]);
+      assert.equal(relayed(lab, 1300), 1280);
+      assert.equal(told(lab, 1400, 80), 1280);
+      assert.equal(told(lab, 1400, 443), 1280);
+      assert.equal(told(lab, 1400, 8000), 1300, 'DR: the path MTU itself');
+      assert.equal(told(lab, 1300, 8000), 'sent');
+      // ten minutes later it has expired (ip_rt_mtu_expires)
+      lab.clock.t += 600_000;
+      assert.equal(told(lab, 1400, 80), 'sent');
+      assert.equal(told(lab, 1500, 8000), 'sent');
+    });
+
+    it('an error is ours only when the newest tunnel destination for the address has its type', () => {
+      // ip_vs_find_tunnel takes the first (af, addr, tun_port) match of any tunnel type
+      const lab = makeLab();
+      lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS2, 80, { fwd: 2 }));
+      lab.send('eth0', tcp4({ df: true }));
+      lab.ipvs.addService(svcSpec(VIP, 443, { scheduler: 'rr' }));
+      lab.ipvs.addDest(svcSpec(VIP, 443), destSpec(RS2, 443, { fwd: 2, tunType: 2 }));
+      const r = lab.send('eth1', ipipError(1300));
+      assert.notEqual(r.reason, 'consumed');
+      assert.equal(r.eth0.length, 0, 'not relayed: the GRE destination was found first');
+      assert.equal(told(lab, 1400), 'sent', 'nothing recorded');
+    });
   });
 });
