@@ -74,6 +74,9 @@ import { ConnOps } from './conn-ops.js';
 import { connInfos, serviceInfo } from './snapshot.js';
 
 /** Options for a new `Ipvs`. */
+
+/** A periodic job this many periods late runs once instead of catching up (`tick`). */
+const LATE_PERIODS = 8;
 export interface IpvsOptions {
   /** Monotonic clock in milliseconds (default: performance.now based). */
   now?: () => number;
@@ -289,6 +292,14 @@ export class Ipvs implements SchedEnv {
     for (let i = 0; i < this.#jobs.length; i++) {
       const j = this.#jobs[i]!;
       while (j.live && j.next <= now) {
+        // far behind (a stalled process, a capture's jump in time): the missed runs are
+        // dropped and the job runs once, as the estimator kthread resets a timer more than 8
+        // ticks late and the defence work re-arms from now
+        if (now - j.next >= LATE_PERIODS * j.ms) {
+          j.next = now + j.ms;
+          j.fn();
+          break;
+        }
         j.next += j.ms;
         j.fn();
       }

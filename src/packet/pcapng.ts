@@ -123,6 +123,8 @@ export function readPcapng(buf: Uint8Array, linkTypes: readonly number[]): PcapR
       if (epb) {
         const ts = (BigInt(dv.getUint32(body + 4, le)) << 32n) | BigInt(dv.getUint32(body + 8, le));
         us = Number((ts * 1_000_000n) / ifc.unitsPerSec + ifc.offsetSec * 1_000_000n);
+        if (!Number.isSafeInteger(us))
+          return { ok: false, reason: `pcapng packet block at byte ${p}: timestamp out of range` };
         cap = dv.getUint32(body + 12, le);
         orig = dv.getUint32(body + 16, le);
         data = body + 20;

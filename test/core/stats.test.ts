@@ -142,5 +142,21 @@ describe('Stats', () => {
       advance(500);
       assert.equal(d.stats.avgCps, 9600);
     });
+    it('after a stall of the clock the estimator samples once, not once per missed period', () => {
+      // the estimator kthread resets its timer when more than 8 ticks late and goes on one row
+      // per tick from there
+      const { ipvs, clock, advance } = makeIpvs();
+      const k = svcSpec(VIP, 80, { scheduler: 'rr' });
+      const svc = ipvs.addService(k);
+      ipvs.addDest(k, destSpec('198.51.100.1', 80));
+      advance(2000);
+      for (let i = 0; i < 100; i++)
+        ipvs.ops.schedule(svc, flow(6, '203.0.113.9', 2000 + i, VIP, 80));
+      clock.t += 3_600_000;
+      ipvs.tick();
+      advance(2000);
+      // one sample of the 100 new connections, not 1800 samples decaying them to nothing
+      assert.equal(svc.stats.avgCps, 12800);
+    });
   });
 });

@@ -240,6 +240,11 @@ describe('pcap', () => {
         expected: 'pcapng packet block at byte 48 names interface 3, not described',
       },
       {
+        description: 'a pcapng timestamp beyond what a number holds exactly (if_tsresol 10^0)',
+        input: pcapng([{ linkType: 1, tsresol: 0 }], [{ iface: 0, data: f1, ts: 1n << 63n }]),
+        expected: 'pcapng packet block at byte 60: timestamp out of range',
+      },
+      {
         description: 'an unsupported link type',
         input: bigEndianNano(105, []),
         expected: 'unsupported link type 105',

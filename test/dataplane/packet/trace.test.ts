@@ -250,6 +250,25 @@ describe('ipvs trace', () => {
       assert.match(r.out, want);
   });
 
+  it('a capture that jumps decades ahead is traced at once (missed timer periods are not replayed)', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'ipvs-trace-'));
+    const cap = join(tmp, 'jump.pcap');
+    const c = (o: Parameters<typeof tcp4>[0]) => tcp4({ dmac: DIR, ...o });
+    writeFileSync(
+      cap,
+      writePcap([
+        { data: c({ flags: SYN, seq: 100 }), timestampUs: 0 },
+        // the largest time a classic pcap holds: 2^32 - 1 s, 136 years later
+        { data: c({ sport: 40001, flags: SYN, seq: 7 }), timestampUs: 0xffffffff * 1e6 },
+      ]),
+    );
+    const t0 = Date.now();
+    const r = await run(['--rules', join(FIX, 'nat.rules'), '--pcap', cap, '--quiet']);
+    assert.equal(r.status, 0, r.err);
+    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
+    assert.match(r.out, /2 frames in, .*; 1 connections expired/);
+  });
+
   it('the capture drives the clock: a connection idle past its timeout expires between frames', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'ipvs-trace-'));
     const cap = join(tmp, 'gap.pcap');
