@@ -27,7 +27,7 @@ export const R = {
   ICMP_BAD_CSUM: 8,
   /** No route toward the target. */
   NO_ROUTE: 9,
-  /** Next hop unresolved and its queue full (or resolution failed). */
+  /** Next hop unresolvable now: the neighbour cache or every queue slot full. */
   NEIGH_DROP: 10,
   /** Transmit slots exhausted. */
   TX_FULL: 11,
@@ -131,6 +131,12 @@ export class Counters {
   ndpAdverts = 0;
   ndpSolicits = 0;
   neighQueued = 0;
+  /**
+   * Frames that waited for a next hop and were dropped after all (pushed out past unres_qlen,
+   * resolution failed, no transmit room when released): the frame's own count is what it was
+   * when queued (forwarded, an ICMP error sent, ...), so these are not reasons.
+   */
+  neighDropped = 0;
   /** Per-reason counts (index: R.*). */
   readonly reason = new Float64Array(REASON_NAMES.length);
   /** Per-decoder-reason counts (index: MALFORMED code). */
@@ -156,6 +162,7 @@ export class Counters {
       ndpAdverts: this.ndpAdverts,
       ndpSolicits: this.ndpSolicits,
       neighQueued: this.neighQueued,
+      neighDropped: this.neighDropped,
     };
     this.reason.forEach((n, i) => {
       if (n) o[REASON_NAMES[i]!] = n;

@@ -123,8 +123,6 @@ export class Neigh {
    * its sender with an ICMP unreachable). The frame is at `buf[off, off+len)`.
    */
   onFailed: ((ifc: Iface, buf: Uint8Array, off: number, len: number) => void) | null = null;
-  /** Frames dropped because resolution failed or the queue overflowed. */
-  dropped = 0;
   readonly #tmp = new Uint32Array(4);
   readonly #tmp2 = new Uint32Array(4);
 
@@ -353,8 +351,7 @@ export class Neigh {
       if (oldest >= 0) {
         qs[oldest] = -1;
         this.#qlen[s]!--;
-        this.dropped++;
-        this.#counters.count(10);
+        this.#counters.neighDropped++;
       }
     }
     for (let q = 0; q < qs.length; q++) {
@@ -376,8 +373,7 @@ export class Neigh {
     for (let q = 0; q < qs.length; q++) {
       if (qs[q] !== s) continue;
       qs[q] = -1;
-      this.dropped++;
-      this.#counters.count(10);
+      this.#counters.neighDropped++;
     }
     this.#qlen[s] = 0;
   }
@@ -404,8 +400,7 @@ export class Neigh {
     this.#qlen[s] = 0;
     for (let i = 0; i < k; i++) {
       const q = f[i]!;
-      this.dropped++;
-      this.#counters.count(10);
+      this.#counters.neighDropped++;
       if (this.onFailed) this.onFailed(ifc, this.queueBuf, q * this.queueFrameMax, this.#qLen[q]!);
       qs[q] = -1;
     }
@@ -428,8 +423,7 @@ export class Neigh {
       copyBytes(this.queueBuf, src, this.mac, s * 6, 6);
       const off = this.sink.raw(ifc, len);
       if (off < 0) {
-        this.dropped++;
-        this.#counters.count(11);
+        this.#counters.neighDropped++;
         continue;
       }
       copyBytes(this.sink.txBuf(ifc), off, this.queueBuf, src, len);

@@ -50,12 +50,17 @@ describe('neighbours', () => {
     lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
     for (let i = 0; i < 4; i++) lab.send('eth0', tcp4({ flags: SYN, seq: i, sport: 40000 + i }));
-    assert.equal(lab.engine.neigh.dropped, 2);
+    assert.equal(lab.engine.counters.neighDropped, 2);
     for (let i = 0; i < 4; i++) {
       lab.clock.t += 1000;
       lab.engine.tick();
     }
-    assert.equal(lab.engine.neigh.dropped, 4, 'queue dropped when resolution failed');
+    assert.equal(lab.engine.counters.neighDropped, 4, 'queue dropped when resolution failed');
+    // each frame is counted once, as it was when queued (forwarded): the later drops are not
+    // reasons of their own
+    const c = lab.engine.counters;
+    const reasons = c.reason.reduce((a, b) => a + b, 0);
+    assert.deepEqual([c.rxFrames, c.inForwarded, reasons], [4, 4, 0]);
     assert.ok(lab.engine.counters.arpRequests >= 3);
     assert.ok(lab.engine.neigh.describe().some((l) => l.includes('FAILED')));
   });
@@ -67,7 +72,7 @@ describe('neighbours', () => {
     for (let i = 0; i < 10; i++) lab.send('eth0', tcp4({ flags: SYN, seq: i, sport: 40000 + i }));
     const r = lab.send('eth1', arpReply(RS9, MAC9));
     assert.equal(r.eth1.length, 10, 'every SYN of the burst goes out');
-    assert.equal(lab.engine.neigh.dropped, 0);
+    assert.equal(lab.engine.counters.neighDropped, 0);
     // another neighbour that never answers: FAILED after the probes, then a new frame asks again
     const lab2 = makeLab();
     lab2.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
@@ -108,7 +113,7 @@ describe('neighbours', () => {
       }
       return {
         frames: lab.io0.sent.map((f) => Buffer.from(f.data)),
-        dropped: lab.engine.neigh.dropped,
+        dropped: lab.engine.counters.neighDropped,
       };
     };
     const nat = run(0, false);
