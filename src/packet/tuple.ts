@@ -1,9 +1,9 @@
 /**
  * The fast path of decoding: from an Ethernet frame (optionally 802.1Q tagged) straight to the
- * 5-tuple the connection table is keyed by, for the common case — IPv4 without options or with
- * options, or IPv6 without extension headers, carrying TCP or UDP, not a non-first fragment.
- * Everything else (ARP, ICMP, SCTP with its chunk walk, IPv6 extension headers, fragments,
- * tunnels) answers TUPLE_SLOW, and
+ * 5-tuple the connection table is keyed by, for the common case — IPv4 without options, or IPv6
+ * without extension headers, carrying TCP or UDP (a data offset / UDP length the packet holds),
+ * not a non-first fragment. Everything else (ARP, ICMP, SCTP with its chunk walk, IPv4 options,
+ * IPv6 extension headers, fragments, tunnels) answers TUPLE_SLOW, and
  * the caller runs the full `decodeEthernet` into a `PacketView`. Every read is bounds-checked;
  * nothing is allocated.
  */
@@ -74,6 +74,8 @@ export function decodeTuple(t: Tuple, buf: Uint8Array, off: number, len: number)
     if (vihl >>> 4 !== 4 || ihl < 20) return TUPLE_MALFORMED;
     const total = (buf[p + 2]! << 8) | buf[p + 3]!;
     if (total < ihl || p + total > end) return TUPLE_MALFORMED;
+    // options are for the full decoder to judge (as the host's ip_options_compile would)
+    if (ihl !== 20) return TUPLE_SLOW;
     // a fragment other than the first carries no ports
     if (((buf[p + 6]! & 0x1f) | buf[p + 7]!) !== 0) return TUPLE_SLOW;
     const proto = buf[p + 9]!;
@@ -113,10 +115,16 @@ export function decodeTuple(t: Tuple, buf: Uint8Array, off: number, len: number)
   } else return TUPLE_SLOW;
   t.l4Offset = l4;
   if (t.protocol === 6) {
-    if (l4 + 20 > l4end || buf[l4 + 12]! >>> 4 < 5) return TUPLE_MALFORMED;
+    const doff = buf[l4 + 12]! >>> 4;
+    if (l4 + 20 > l4end || doff < 5) return TUPLE_MALFORMED;
+    // a data offset beyond the segment: the full decoder's verdict
+    if (l4 + (doff << 2) > l4end) return TUPLE_SLOW;
     t.tcpFlags = buf[l4 + 13]!;
   } else {
     if (l4 + 8 > l4end) return TUPLE_MALFORMED;
+    const ulen = (buf[l4 + 4]! << 8) | buf[l4 + 5]!;
+    // a UDP length the datagram does not hold: the full decoder's verdict
+    if (ulen < 8 || l4 + ulen > l4end) return TUPLE_SLOW;
     t.tcpFlags = 0;
   }
   t.sport = (buf[l4]! << 8) | buf[l4 + 1]!;

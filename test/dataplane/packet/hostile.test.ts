@@ -406,4 +406,53 @@ describe('hostile input', () => {
     }
     assertAccounted(lab);
   });
+  it('a malformed frame of an established connection gets the same verdict on the fast path', () => {
+    const established = () => {
+      const lab = hostileLab();
+      lab.send('eth0', tcp4({ flags: SYN, seq: 1 }));
+      lab.send('eth0', tcp4({ flags: ACK, seq: 2 }));
+      lab.send('eth0', udp4({ dport: 53, payload: 'q' }));
+      return lab;
+    };
+    const withOption = (): Buffer => {
+      // an IPv4 option whose length byte is 1
+      const p = tcp4({ flags: ACK, seq: 2, payload: 'data' });
+      const f = Buffer.concat([p.subarray(0, 34), Buffer.from([30, 1, 0, 0]), p.subarray(34)]);
+      f[14] = 0x46;
+      f.writeUInt16BE(f.length - 14, 16);
+      ipv4Sum(f);
+      return f;
+    };
+    const cases: [string, () => Buffer][] = [
+      ['IPv4 option of length 1', withOption],
+      [
+        'TCP data offset beyond the segment',
+        () => {
+          const f = tcp4({ flags: ACK, seq: 2, payload: 'data' });
+          f[14 + 20 + 12] = 0xf0;
+          return f;
+        },
+      ],
+      [
+        'UDP length beyond the datagram',
+        () => {
+          const f = udp4({ dport: 53, payload: 'q' });
+          f.writeUInt16BE(200, 14 + 20 + 4);
+          return f;
+        },
+      ],
+    ];
+    for (const [what, make] of cases) {
+      const slow = established().send('eth0', make());
+      const lab = established();
+      const fast0 = lab.engine.counters.fastPath;
+      const fast = lab.receive('eth0', make());
+      assert.deepEqual([slow.reason, slow.eth1.length], ['malformed', 0], what);
+      assert.deepEqual(
+        [fast.eth1.length, lab.engine.counters.fastPath - fast0, lab.engine.counters.reason[0]],
+        [0, 0, 1],
+        what,
+      );
+    }
+  });
 });
