@@ -142,12 +142,22 @@ export class HttpServer {
       hs.#sockets.add(s);
       s.on('close', () => hs.#sockets.delete(s));
     });
+    // Pipelined requests on one connection are answered one after another: each reply is built
+    // only once the one before it has been written out, and none once the client is gone, so a
+    // client that pipelines many large requests holds one reply's memory, not one per request.
+    const turns = new WeakMap<Socket, Promise<void>>();
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      serve(req, res, source, page).catch((e: unknown) => {
-        opts.log?.(`http: ${req.url ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
-        if (!res.headersSent) reply(res, 500, 'Internal error\n', req.method === 'HEAD');
-        else res.destroy();
+      const s = req.socket;
+      const turn = (turns.get(s) ?? Promise.resolve()).then(async () => {
+        if (res.destroyed || s.destroyed) return;
+        await serve(req, res, source, page).catch((e: unknown) => {
+          opts.log?.(`http: ${req.url ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
+          if (!res.headersSent) reply(res, 500, 'Internal error\n', req.method === 'HEAD');
+          else res.destroy();
+        });
+        await sent(res);
       });
+      turns.set(s, turn);
     });
     server.on('error', (e) => opts.log?.(`http listener error: ${e.message}`));
     return hs;
@@ -252,6 +262,15 @@ async function serve(
       await streamConns(res, source, page, head, PROC_CONN_SYNC_HEADER, procConnSyncRow);
       return;
   }
+}
+
+/** Resolves when `res` has been written out (finish) or is gone (close). */
+function sent(res: ServerResponse): Promise<void> {
+  if (res.writableFinished || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
 }
 
 /** Resolves when `res` can take more (drain) or is gone (close). */

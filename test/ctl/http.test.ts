@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Daemon, type DaemonOptions } from '../../src/cli/daemon.js';
 import { IpvsError } from '../../src/core/errors.js';
-import { parseHttpAddress } from '../../src/ctl/http.js';
+import { HttpServer, parseHttpAddress, type ObservabilitySource } from '../../src/ctl/http.js';
 import { fillConns } from '../helpers/ipvs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -293,5 +293,65 @@ describe('ipvs daemon --http', () => {
     assert.match(pc[3]!, /^ {2}~ {5}61A8 /);
     await d.stop(0);
     assert.equal(await accepting(port), false);
+  });
+  it('answers pipelined requests in order, building each reply only when the last was sent', async () => {
+    // a source that counts how often a services list was built
+    let built = 0;
+    const source: ObservabilitySource = {
+      info: () => Promise.resolve({ version: '1.2.1', size: 4096, services: 0 } as never),
+      services: () => {
+        built++;
+        return Promise.resolve([]);
+      },
+      connsPage: () => Promise.resolve({ conns: [], next: -1 }),
+      totals: () =>
+        ({
+          stats: {
+            conns: 0,
+            inpkts: 0,
+            outpkts: 0,
+            inbytes: 0,
+            outbytes: 0,
+            cps: 0,
+            inpps: 0,
+            outpps: 0,
+            inbps: 0,
+            outbps: 0,
+          },
+          raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
+          conns: 0,
+        }) as never,
+      apps: () => [],
+    };
+    const hs = await HttpServer.listen({ host: '127.0.0.1', port: 0 }, source);
+    try {
+      const port = hs.address.port;
+      const pipeline = (reqs: string[], readAll: boolean): Promise<string> =>
+        new Promise((resolve) => {
+          const s = connect(port, '127.0.0.1');
+          let got = '';
+          s.on('data', (d) => (got += d.toString('latin1')));
+          s.on('error', () => resolve(got));
+          s.on('close', () => resolve(got));
+          s.on('connect', () => {
+            s.write(reqs.map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+            if (!readAll) s.destroy();
+            else setTimeout(() => s.end(), 300);
+          });
+        });
+      const got = await pipeline(['/proc/net/ip_vs_stats', '/nope', '/metrics'], true);
+      assert.deepEqual(
+        [...got.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]),
+        ['200', '404', '200'],
+      );
+      assert.equal(built, 1);
+      // 200 pipelined /metrics from a client that goes at once: not 200 replies built
+      built = 0;
+      await pipeline(Array<string>(200).fill('/metrics'), false);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(built <= 2, `${built} replies built for a client that had gone`);
+    } finally {
+      await hs.close();
+    }
   });
 });
