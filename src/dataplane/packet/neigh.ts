@@ -5,6 +5,11 @@
  * `unresQlen` per neighbour, like the kernel's arp_queue), answers to ARP requests and neighbour
  * solicitations for the addresses the director owns, and gratuitous ARP / unsolicited NA to
  * announce a VIP. The cache is open addressing over typed arrays: lookups allocate nothing.
+ * Garbage collection as neigh_periodic_work / neigh_forced_gc: every 15 s, past 128 entries, an
+ * entry without a timer running (not PERMANENT, INCOMPLETE, DELAY or PROBE; REACHABLE only past
+ * its reachable time, when Linux would have made it STALE) that has not been used or confirmed
+ * for 60 s is removed; and when the cache is full, such entries not updated in the last 5 s make
+ * room down to half of it.
  */
 import { AF_INET, AF_INET6 } from '../../core/addr.js';
 import { ETH_P, IPPROTO } from '../../packet/constants.js';
@@ -59,7 +64,15 @@ export interface NeighOptions {
   failedMs?: number;
   /** A used STALE entry waits this long in DELAY before unicast probes, ms. Default 5000. */
   delayMs?: number;
+  /** An idle collectable entry is removed after this (gc_staletime), ms. Default 60000. */
+  gcStaleMs?: number;
 }
+
+/** The periodic collection's interval (base_reachable_time / 2), ms, and its floor (gc_thresh1). */
+const GC_INTERVAL_MS = 15_000;
+const GC_THRESH1 = 128;
+/** neigh_forced_gc spares entries updated this recently, ms. */
+const GC_FORCED_SPARE_MS = 5000;
 
 /** Where the neighbour subsystem sends frames it builds (ARP, NDP, released queue frames). */
 export interface FrameSink {
@@ -95,6 +108,11 @@ export class Neigh {
   readonly #probes: Uint8Array;
   readonly #qlen: Uint8Array;
   readonly #confirmed: Float64Array;
+  /** Last send toward the entry (n->used) and last change of its state or address (n->updated). */
+  readonly #used: Float64Array;
+  readonly #updated: Float64Array;
+  readonly #gcStale: number;
+  #nextGc = 0;
   readonly #nextProbe: Float64Array;
   #count = 0;
   // resolution queue
@@ -140,6 +158,8 @@ export class Neigh {
     this.#probes = new Uint8Array(cap);
     this.#qlen = new Uint8Array(cap);
     this.#confirmed = new Float64Array(cap);
+    this.#used = new Float64Array(cap);
+    this.#updated = new Float64Array(cap);
     this.#nextProbe = new Float64Array(cap);
     const qs = o.queueSlots ?? 256;
     this.queueFrameMax = o.queueFrameMax ?? 9216 + 64;
@@ -154,6 +174,7 @@ export class Neigh {
     this.#reachable = o.reachableMs ?? 30000;
     this.#failed = o.failedMs ?? 3000;
     this.#delay = o.delayMs ?? 5000;
+    this.#gcStale = o.gcStaleMs ?? 60_000;
     this.#net = net;
     this.#counters = counters;
     this.#now = now;
@@ -190,7 +211,11 @@ export class Neigh {
   }
 
   #insert(ifIndex: number, af: number, w: ArrayLike<number>, o: number): number {
-    if (this.#count >= (this.capacity * 3) >>> 2) return -1;
+    const now = this.#now();
+    if (this.#count >= (this.capacity * 3) >>> 2) {
+      this.#forcedGc(now);
+      if (this.#count >= (this.capacity * 3) >>> 2) return -1;
+    }
     const m = this.#mask;
     let i = hashKey(af, w, o, ifIndex) & m;
     while (this.#af[i] !== 0) i = (i + 1) & m;
@@ -204,8 +229,44 @@ export class Neigh {
     this.#state[i] = NUD.NONE;
     this.#probes[i] = 0;
     this.#qlen[i] = 0;
+    this.#used[i] = now;
+    this.#updated[i] = now;
     this.#count++;
     return i;
+  }
+
+  /** True when the collector may take slot `s`: no timer of its own running, not PERMANENT. */
+  #collectable(s: number, now: number): boolean {
+    const st = this.#state[s]!;
+    return (
+      st === NUD.STALE ||
+      st === NUD.NONE ||
+      st === NUD.FAILED ||
+      (st === NUD.REACHABLE && now - this.#confirmed[s]! > this.#reachable)
+    );
+  }
+
+  /** neigh_forced_gc: the cache is full; entries not updated lately make room, down to half. */
+  #forcedGc(now: number): void {
+    const half = this.capacity >>> 1;
+    for (let s = 0; s < this.capacity && this.#count > half; s++) {
+      if (this.#af[s] === 0 || !this.#collectable(s, now)) continue;
+      if (now - this.#updated[s]! < GC_FORCED_SPARE_MS) continue;
+      this.#remove(s);
+      s--; // the slot may hold a shifted entry now
+    }
+  }
+
+  /** neigh_periodic_work: past gc_thresh1 entries, the idle collectable ones go. */
+  #periodicGc(now: number): void {
+    if (this.#count <= GC_THRESH1) return;
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.#af[s] === 0 || !this.#collectable(s, now)) continue;
+      const last = Math.max(this.#used[s]!, this.#confirmed[s]!);
+      if (now - last < this.#gcStale) continue;
+      this.#remove(s);
+      s--;
+    }
   }
 
   /** Removes slot `s` (backward-shift deletion keeps probe chains intact). */
@@ -229,6 +290,8 @@ export class Neigh {
       this.#probes[hole] = this.#probes[i]!;
       this.#qlen[hole] = this.#qlen[i]!;
       this.#confirmed[hole] = this.#confirmed[i]!;
+      this.#used[hole] = this.#used[i]!;
+      this.#updated[hole] = this.#updated[i]!;
       this.#nextProbe[hole] = this.#nextProbe[i]!;
       for (let q = 0; q < this.#qSlot.length; q++) if (this.#qSlot[q] === i) this.#qSlot[q] = hole;
       this.#af[i] = 0;
@@ -266,6 +329,7 @@ export class Neigh {
    */
   use(ifc: Iface, s: number): number {
     const now = this.#now();
+    this.#used[s] = now;
     const st = this.#state[s]!;
     if (st === NUD.REACHABLE) {
       // past reachable_time a used entry is confirmed again: DELAY, then unicast probes
@@ -304,6 +368,7 @@ export class Neigh {
     if (this.#probes[s]! >= this.#maxProbes) {
       this.#state[s] = NUD.FAILED;
       this.#nextProbe[s] = now;
+      this.#updated[s] = now;
       this.#reportQueue(ifc, s);
       return;
     }
@@ -332,6 +397,10 @@ export class Neigh {
         this.#remove(s);
         s--; // the slot may hold a shifted entry now
       }
+    }
+    if (now >= this.#nextGc) {
+      this.#nextGc = now + GC_INTERVAL_MS;
+      this.#periodicGc(now);
     }
   }
 
@@ -469,9 +538,17 @@ export class Neigh {
         next = NUD.STALE;
       } else if (same && next === NUD.STALE) next = old;
     }
-    if (take) for (let i = 0; i < 6; i++) this.mac[s * 6 + i] = buf[macOff + i]!;
+    let changed = next !== old;
+    if (take) {
+      for (let i = 0; i < 6; i++) {
+        if (this.mac[s * 6 + i] !== buf[macOff + i]) changed = true;
+        this.mac[s * 6 + i] = buf[macOff + i]!;
+      }
+    }
     this.#state[s] = next;
-    if (next === NUD.REACHABLE) this.#confirmed[s] = this.#now();
+    const now = this.#now();
+    if (changed) this.#updated[s] = now;
+    if (next === NUD.REACHABLE) this.#confirmed[s] = now;
     if (next !== old) this.#probes[s] = 0;
     this.#flush(s);
   }

@@ -179,6 +179,44 @@ describe('neighbours', () => {
     );
   });
 
+  it('collects idle entries: every 15 s past 128 entries, and at once when the cache is full', () => {
+    const arpFrom = (i: number): Buffer =>
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC9, dst: 'ff:ff:ff:ff:ff:ff' })
+          .arp({
+            op: 1,
+            sha: MAC9,
+            spa: `192.168.1.${100 + i}`,
+            tha: '00:00:00:00:00:00',
+            tpa: '192.168.1.1',
+          })
+          .build(),
+      );
+    // neigh_periodic_work: 140 senders heard (STALE), idle for 60 s, are gone; static ones stay
+    const lab = makeLab();
+    const statics = lab.engine.neigh.count;
+    for (let i = 0; i < 140; i++) lab.send('eth1', arpFrom(i % 150));
+    assert.equal(lab.engine.neigh.count, statics + 140);
+    for (let t = 0; t < 80; t++) {
+      lab.clock.t += 1000;
+      lab.engine.tick();
+    }
+    assert.equal(lab.engine.neigh.count, statics);
+    // neigh_forced_gc: a full cache (12 of 16 slots) makes room from entries not updated for 5 s
+    const small = makeLab({ neigh: { capacity: 16 } });
+    small.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    small.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    for (let i = small.engine.neigh.count; i < 12; i++) small.send('eth1', arpFrom(i));
+    assert.equal(small.engine.neigh.count, 12);
+    const now = small.send('eth0', tcp4({ flags: SYN }));
+    assert.deepEqual([now.reason, now.eth1.length], ['neigh-drop', 0], 'all updated just now');
+    small.clock.t += 6000;
+    const later = small.send('eth0', tcp4({ flags: SYN, sport: 40001 }));
+    assert.equal(later.eth1.length, 1, 'room made: the ARP request for the real server goes out');
+    assert.equal(dec(later.eth1[0]!).arpTpa >>> 0, parseIp(RS9)!.words[0]);
+    assert.ok(small.engine.neigh.count <= 8 + 1);
+  });
+
   it('announces a VIP with gratuitous ARP', () => {
     const lab = makeLab();
     lab.engine.announce(parseIp(VIP)!.words, 2, 'eth0');
