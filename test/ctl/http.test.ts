@@ -18,6 +18,7 @@ import { Daemon, type DaemonOptions } from '../../src/cli/daemon.js';
 import { IpvsError } from '../../src/core/errors.js';
 import { HttpServer, parseHttpAddress, type ObservabilitySource } from '../../src/ctl/http.js';
 import { fillConns } from '../helpers/ipvs.js';
+import { stats } from '../cli/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const IPVS = join(ROOT, 'bin', 'ipvs');
@@ -304,23 +305,11 @@ describe('ipvs daemon --http', () => {
         return Promise.resolve([]);
       },
       connsPage: () => Promise.resolve({ conns: [], next: -1 }),
-      totals: () =>
-        ({
-          stats: {
-            conns: 0,
-            inpkts: 0,
-            outpkts: 0,
-            inbytes: 0,
-            outbytes: 0,
-            cps: 0,
-            inpps: 0,
-            outpps: 0,
-            inbps: 0,
-            outbps: 0,
-          },
-          raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
-          conns: 0,
-        }) as never,
+      totals: () => ({
+        stats: stats(),
+        raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
+        conns: 0,
+      }),
       apps: () => [],
     };
     const hs = await HttpServer.listen({ host: '127.0.0.1', port: 0 }, source);
