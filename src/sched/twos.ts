@@ -13,6 +13,7 @@ import type { Dest, SchedEnv, SchedulerOps, Service } from '../core/service.js';
 import { connOverhead, isOverloaded, lastMulLo, mulHi, schedErr } from './common.js';
 
 const TWO_32 = 4294967296;
+const INT_MAX = 0x7fffffff;
 
 /**
  * A uniformly distributed integer in [0, ceil), 0 ≤ ceil < 2^32, computed like the kernel's
@@ -38,21 +39,28 @@ export const twos: SchedulerOps = {
     const dests = svc.dests;
     const n = dests.length;
     // ip_vs_twos_schedule's sums and draws are ints: weights near 2^31 wrap them, and the kernel
-    // goes on with the wrapped values (its first choice defaults to the last eligible server)
-    let total = 0;
+    // goes on with the wrapped values (its first choice defaults to the last eligible server).
+    // Below 2^31 nothing can wrap (every r stays above -total), so plain arithmetic gives the
+    // same values without the int conversions, which cost a third of the call.
+    let sum = 0;
     let last: Dest | null = null;
     for (let i = 0; i < n; i++) {
       const d = dests[i]!;
       if (d.weight > 0 && !isOverloaded(d)) {
-        total = (total + d.weight) | 0;
+        sum += d.weight;
         last = d;
       }
     }
     if (last === null) return schedErr(svc);
-    total = (total + 1) | 0;
+    const wrap = sum + 1 > INT_MAX;
+    const total = wrap ? ((sum + 1) | 0) >>> 0 : sum + 1;
     const env = svc.env;
-    let r1 = randomBelow(env, total >>> 0) | 0;
-    let r2 = randomBelow(env, total >>> 0) | 0;
+    let r1 = randomBelow(env, total);
+    let r2 = randomBelow(env, total);
+    if (wrap) {
+      r1 |= 0;
+      r2 |= 0;
+    }
     let c1: Dest = last;
     let c2: Dest | null = null;
     let w1 = -1;
@@ -63,8 +71,8 @@ export const twos: SchedulerOps = {
       const d = dests[i]!;
       const w = d.weight;
       if (w <= 0 || isOverloaded(d)) continue;
-      r1 = (r1 - w) | 0;
-      r2 = (r2 - w) | 0;
+      r1 = wrap ? (r1 - w) | 0 : r1 - w;
+      r2 = wrap ? (r2 - w) | 0 : r2 - w;
       if (r1 <= 0 && w1 === -1) {
         c1 = d;
         w1 = w;
