@@ -173,7 +173,7 @@ export class FastPath {
     ) {
       if (ipLen > hop[hb + HOP_MTU]!) return false;
       ifo = c.net.ifaces[hop[hb + HOP_IF]!]!;
-      s = c.neigh.use(ifo, hop[hb + HOP_SLOT]!);
+      s = c.neigh.use(hop[hb + HOP_SLOT]!);
     } else {
       const res = c.route;
       // a loopback real server: the transmitters' local-route rules (never cached)
@@ -258,7 +258,7 @@ export class FastPath {
       // not a local address)
       if (ipLen > oh[ob + OH_MTU]!) return false;
       ifo = net.ifaces[oh[ob + OH_IF]!]!;
-      s = c.neigh.use(ifo, oh[ob + OH_SLOT]!);
+      s = c.neigh.use(oh[ob + OH_SLOT]!);
     } else {
       const res = c.route;
       if (!net.route(af, t.daddr, 0, res) || res.local) return false;

@@ -114,6 +114,9 @@ export class Neigh {
   readonly #gcStale: number;
   #nextGc = 0;
   readonly #nextProbe: Float64Array;
+  /** Slots whose first solicitation waits for the frame its sender is queueing (`sendPending`). */
+  readonly #pending: Uint8Array;
+  #pendingCount = 0;
   #count = 0;
   // resolution queue
   readonly queueFrameMax: number;
@@ -143,6 +146,7 @@ export class Neigh {
   onFailed: ((ifc: Iface, buf: Uint8Array, off: number, len: number) => void) | null = null;
   readonly #tmp = new Uint32Array(4);
   readonly #tmp2 = new Uint32Array(4);
+  readonly #src = new Uint32Array(4);
 
   constructor(net: NetModel, counters: Counters, now: () => number, o: NeighOptions = {}) {
     const cap = o.capacity ?? 4096;
@@ -161,6 +165,7 @@ export class Neigh {
     this.#used = new Float64Array(cap);
     this.#updated = new Float64Array(cap);
     this.#nextProbe = new Float64Array(cap);
+    this.#pending = new Uint8Array(cap);
     const qs = o.queueSlots ?? 256;
     this.queueFrameMax = o.queueFrameMax ?? 9216 + 64;
     this.queueBuf = new Uint8Array(qs * this.queueFrameMax);
@@ -272,6 +277,10 @@ export class Neigh {
   /** Removes slot `s` (backward-shift deletion keeps probe chains intact). */
   #remove(s: number): void {
     this.#dropQueue(s);
+    if (this.#pending[s] === 1) {
+      this.#pending[s] = 0;
+      this.#pendingCount--;
+    }
     this.gen++; // entries may move to other slots
     const m = this.#mask;
     let hole = s;
@@ -293,6 +302,8 @@ export class Neigh {
       this.#used[hole] = this.#used[i]!;
       this.#updated[hole] = this.#updated[i]!;
       this.#nextProbe[hole] = this.#nextProbe[i]!;
+      this.#pending[hole] = this.#pending[i]!;
+      this.#pending[i] = 0;
       for (let q = 0; q < this.#qSlot.length; q++) if (this.#qSlot[q] === i) this.#qSlot[q] = hole;
       this.#af[i] = 0;
       hole = i;
@@ -320,14 +331,14 @@ export class Neigh {
       s = this.#insert(ifc.index, af, w, o);
       if (s < 0) return -1;
     }
-    return this.use(ifc, s);
+    return this.use(s);
   }
 
   /**
    * `resolve` for a caller that already knows the slot (and has checked `gen` since it learned
    * it): ages the entry and starts the probes a send toward it calls for; returns `s`.
    */
-  use(ifc: Iface, s: number): number {
+  use(s: number): number {
     const now = this.#now();
     this.#used[s] = now;
     const st = this.#state[s]!;
@@ -348,8 +359,17 @@ export class Neigh {
       this.#nextProbe[s] = 0;
     }
     // the last probe's answer time running out is the tick's to judge: a failure reports the
-    // queued frames (onFailed), which must not happen in the middle of another frame's sending
-    if (now >= this.#nextProbe[s]! && this.#probes[s]! < this.#maxProbes) this.#probe(ifc, s, now);
+    // queued frames (onFailed), which must not happen in the middle of another frame's sending.
+    // The solicitation itself waits for the frame the caller queues next: its source may be
+    // the one the request names (`sendPending`)
+    if (now >= this.#nextProbe[s]! && this.#probes[s]! < this.#maxProbes) {
+      this.#probes[s]!++;
+      this.#nextProbe[s] = now + this.#retrans;
+      if (this.#pending[s] === 0) {
+        this.#pending[s] = 1;
+        this.#pendingCount++;
+      }
+    }
     return s;
   }
 
@@ -375,6 +395,21 @@ export class Neigh {
     this.#probes[s]!++;
     this.#nextProbe[s] = now + this.#retrans;
     this.#solicit(ifc, s, this.#state[s] === NUD.PROBE);
+  }
+
+  /**
+   * Sends the solicitations `use` held back until the frame that started the resolution was
+   * queued and written (`Tx.commit` calls this first), as __neigh_event_send queues the packet
+   * before neigh_probe asks with the newest queued one.
+   */
+  sendPending(): void {
+    for (let s = 0; s < this.capacity && this.#pendingCount > 0; s++) {
+      if (this.#pending[s] === 0) continue;
+      this.#pending[s] = 0;
+      this.#pendingCount--;
+      if (this.#state[s] === NUD.INCOMPLETE)
+        this.#solicit(this.#net.ifaces[this.#if[s]!]!, s, false);
+    }
   }
 
   /** Runs due solicitations and timeouts (call from the engine's tick). */
@@ -619,6 +654,46 @@ export class Neigh {
     this.#sendNdp(ifc, 136, w, all, [0x33, 0x33, 0, 0, 0, 1], w, 0x20000000, 2);
   }
 
+  /**
+   * The sender address of a solicitation for slot `s`. The newest frame queued for it names its
+   * own source when that is the director's (arp_solicit with arp_announce 0: any local address,
+   * a VIP for a NAT reply; ndisc_solicit: an address of `ifc`); otherwise the interface's
+   * address in the target's subnet, else its first (inet_select_addr). Null: none of `af`.
+   */
+  #source(ifc: Iface, s: number, af: number): Uint32Array | null {
+    const out = this.#src;
+    if (this.#qlen[s]! > 0) {
+      let q = -1;
+      const qs = this.#qSlot;
+      for (let i = 0; i < qs.length; i++) {
+        if (qs[i] === s && (q < 0 || this.#qSeq[i]! > this.#qSeq[q]!)) q = i;
+      }
+      const b = this.queueBuf;
+      const f = q * this.queueFrameMax;
+      const v6 = af === AF_INET6;
+      if (q >= 0 && this.#qLen[q]! >= (v6 ? 54 : 34) && b[f + 12] === (v6 ? 0x86 : 0x08)) {
+        const n = v6 ? 4 : 1;
+        for (let j = 0, p = f + (v6 ? 22 : 26); j < n; j++, p += 4)
+          out[j] = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+        const own = v6
+          ? this.#net.answersFor(AF_INET6, out, 0, ifc.index)
+          : this.#net.isLocal(AF_INET, out, 0);
+        if (own) return out;
+      }
+    }
+    let first: Uint32Array | null = null;
+    const k = this.#key;
+    for (const a of ifc.addrs) {
+      if (a.af !== af) continue;
+      if (first === null) first = a.words;
+      if (af === AF_INET && a.prefix > 0) {
+        const m = a.prefix >= 32 ? 0xffffffff : ~(0xffffffff >>> a.prefix);
+        if (((a.words[0]! ^ k[s * 4]!) & m) === 0) return a.words;
+      }
+    }
+    return first;
+  }
+
   /** An ARP request / NS for slot `s`: broadcast (multicast), or to its cached MAC (`unicast`). */
   #solicit(ifc: Iface, s: number, unicast: boolean): void {
     if (!this.sink) return;
@@ -631,7 +706,7 @@ export class Neigh {
       if (unicast) copyBytes(o, off, this.mac, s * 6, 6);
       else o.set(BCAST, off);
       o.set(ifc.mac, off + 6);
-      const src = ifc.addrOf(AF_INET);
+      const src = this.#source(ifc, s, AF_INET);
       const zero = new Uint8Array(6);
       writeArp(o, off + 14, 1, ifc.mac, src ? src[0]! : 0, zero, 0, k[s * 4]!);
       this.#counters.arpRequests++;
@@ -644,7 +719,7 @@ export class Neigh {
     t[2] = k[s * 4 + 2]!;
     t[3] = k[s * 4 + 3]!;
     const d = this.#tmp2;
-    const src = ifc.addrOf(AF_INET6);
+    const src = this.#source(ifc, s, AF_INET6);
     if (!src) return;
     let mac: ArrayLike<number>;
     if (unicast) {

@@ -120,6 +120,7 @@ export class Tx implements FrameSink {
 
   /** Hands every interface's pending transmit slots over. */
   commit(): void {
+    this.#neigh.sendPending();
     if (this.#iosGen !== this.#net.gen) {
       this.#ios = [];
       for (const i of this.#net.ifaces) if (i.io && !this.#ios.includes(i.io)) this.#ios.push(i.io);

@@ -7,8 +7,21 @@ import { describe, it } from 'node:test';
 import { parseIp } from '../../../src/core/addr.js';
 import { PacketBuilder } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, CLIENT6, MAC, VIP, VIP6, checksumErrors, makeLab } from './lab.js';
-import { ACK, SYN, dec, dmac, dst, quoted, src, tcp4 } from './frames.js';
+import { PcapIO } from '../../../src/dataplane/io/pcap.js';
+import {
+  CLIENT,
+  CLIENT6,
+  MAC,
+  RS1,
+  RS6,
+  VIP,
+  VIP6,
+  checksumErrors,
+  makeLab,
+  natLab,
+  v4,
+} from './lab.js';
+import { ACK, SYN, dec, dmac, dst, quoted, rsTcp4, src, tcp4 } from './frames.js';
 
 const RS9 = '192.168.1.99';
 const MAC9 = '02:00:00:00:01:99';
@@ -143,6 +156,107 @@ describe('neighbours', () => {
       [2, 1, 3, VIP6, CLIENT6, VIP6, 80],
     );
     for (const f of nat6.frames) assert.deepEqual(checksumErrors(f), []);
+  });
+
+  it('asks as the waiting frame’s source when that is the director’s (arp_announce 0): a NAT reply’s VIP', () => {
+    const lab = natLab();
+    const C = '10.0.0.6'; // on eth0's link, not yet resolved
+    lab.send('eth0', tcp4({ src: C, flags: SYN }));
+    const r = lab.send('eth1', rsTcp4({ dst: C, flags: SYN | ACK, seq: 5000, ack: 1001 }));
+    assert.equal(r.eth0.length, 1, 'an ARP request for the client; the SYN-ACK waits');
+    const a = dec(r.eth0[0]!);
+    assert.deepEqual([a.arpOp, a.arpSpa >>> 0, a.arpTpa >>> 0], [1, v4(VIP), v4(C)]);
+    // the retransmission asks with the newest waiting frame too
+    lab.clock.t += 1000;
+    lab.io0.sent.length = 0;
+    lab.engine.tick();
+    const again = lab.io0.sent.map((f) => dec(Buffer.from(f.data)));
+    assert.deepEqual(
+      again.map((v) => [v.arpOp, v.arpSpa >>> 0]),
+      [[1, v4(VIP)]],
+    );
+    // a frame from a client (not the director's address) is asked for with the interface's
+    const r2 = lab.send('eth0', tcp4({ src: C, sport: 40001, flags: SYN }));
+    assert.equal(r2.eth1.length, 1);
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 8080));
+    lab.ipvs.delDest(svcSpec(VIP, 80), destSpec(RS1, 8080));
+    const r3 = lab.send('eth0', tcp4({ src: C, sport: 40002, flags: SYN }));
+    const q = dec(r3.eth1[0]!);
+    assert.deepEqual([q.arpOp, q.arpSpa >>> 0, q.arpTpa >>> 0], [1, v4('192.168.1.1'), v4(RS9)]);
+    // the answer releases the SYN-ACK from the VIP
+    const done = lab.send(
+      'eth0',
+      Buffer.from(
+        PacketBuilder.eth({ src: '02:00:00:00:00:06', dst: MAC.eth0 })
+          .arp({ op: 2, sha: '02:00:00:00:00:06', spa: C, tha: MAC.eth0, tpa: VIP })
+          .build(),
+      ),
+    );
+    assert.deepEqual(
+      done.eth0.map((f) => [dmac(f), src(dec(f)), dec(f).tcpFlags]),
+      [['02:00:00:00:00:06', VIP, SYN | ACK]],
+    );
+  });
+
+  it('asks from the interface address in the target’s subnet, else its first (inet_select_addr)', () => {
+    const lab = makeLab();
+    const io2 = new PcapIO(undefined, 'eth2', {});
+    lab.engine.net.addIface({
+      name: 'eth2',
+      mac: '02:00:00:00:00:a2',
+      addrs: ['172.16.0.1/24', '198.51.100.1/24'],
+      io: io2,
+    });
+    lab.engine.net.addRoute({ dst: '203.0.113.0/24', via: '172.16.0.254', dev: 'eth2' });
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.50', 80, { fwd: 3 }));
+    lab.send('eth0', tcp4({ flags: SYN }));
+    lab.ipvs.addService(svcSpec(VIP, 81, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 81), destSpec('203.0.113.50', 80, { fwd: 3 }));
+    lab.send('eth0', tcp4({ dport: 81, flags: SYN }));
+    assert.deepEqual(
+      io2.sent.map((f) => {
+        const v = dec(Buffer.from(f.data));
+        return [v.arpOp, v.arpSpa >>> 0, v.arpTpa >>> 0];
+      }),
+      [
+        [1, v4('198.51.100.1'), v4('198.51.100.50')],
+        // DR asks for the real server itself, past the route's gateway (IP_VS_RT_MODE_KNOWN_NH),
+        // from the first address: neither subnet holds it
+        [1, v4('172.16.0.1'), v4('203.0.113.50')],
+      ],
+    );
+  });
+
+  it('solicits as the waiting frame’s IPv6 source when it is an address of the link (ndisc_solicit)', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec(RS6, 8080));
+    const C6 = '2001:db8::6';
+    const syn = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: C6, dst: VIP6 })
+      .tcp({ srcPort: 40000, dstPort: 80, flags: SYN, seq: 1000 })
+      .build();
+    assert.equal(lab.send('eth0', syn).eth1.length, 1);
+    const reply = PacketBuilder.eth({ src: MAC.rs1, dst: MAC.eth1 })
+      .ipv6({ src: RS6, dst: C6 })
+      .tcp({ srcPort: 8080, dstPort: 40000, flags: SYN | ACK, seq: 5000, ack: 1001 })
+      .build();
+    const r = lab.send('eth1', reply);
+    assert.equal(r.eth0.length, 1);
+    const ns = dec(r.eth0[0]!);
+    assert.deepEqual([ns.icmpType, src(ns), dst(ns)], [135, VIP6, 'ff02::1:ff00:6']);
+    assert.deepEqual(checksumErrors(r.eth0[0]!), []);
+    // a client's frame toward a new real server: the interface's own address
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('2001:db8:1::99', 8080));
+    lab.ipvs.delDest(svcSpec(VIP6, 80), destSpec(RS6, 8080));
+    const syn2 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: C6, dst: VIP6 })
+      .tcp({ srcPort: 40001, dstPort: 80, flags: SYN, seq: 1000 })
+      .build();
+    const r2 = lab.send('eth0', syn2);
+    const ns2 = dec(r2.eth1[0]!);
+    assert.deepEqual([ns2.icmpType, src(ns2)], [135, '2001:db8:1::1']);
   });
 
   it('a sender heard in a request is STALE; used, it is probed by unicast after DELAY, then FAILED', () => {
