@@ -298,7 +298,10 @@ function decodeIpv4(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
   v.dst[0] = (buf[p + 16]! << 24) | (buf[p + 17]! << 16) | (buf[p + 18]! << 8) | buf[p + 19]!;
   if (fragOff + total - ihl > 65535) return fail(v, MALFORMED.IPV4_BAD_FRAGMENT);
   const hdrEnd = p + ihl;
-  if (ihl > 20 && !tcpOptionsValid(buf, p + 20, hdrEnd)) return fail(v, MALFORMED.IPV4_BAD_OPTIONS);
+  // a lenient view (the packet engine's) leaves IPv4 options to ip_options_compile
+  // (dataplane/packet/ipopt.ts), which answers a bad one with a parameter problem
+  if (ihl > 20 && !v.lenient && !tcpOptionsValid(buf, p + 20, hdrEnd))
+    return fail(v, MALFORMED.IPV4_BAD_OPTIONS);
   return decodeL4(v, buf, hdrEnd, ipEnd, proto, fragOff !== 0, emb);
 }
 

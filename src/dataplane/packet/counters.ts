@@ -73,6 +73,10 @@ export const R = {
   FRAG_BAD: 31,
   /** IPv4 fragment dropped while held fragments are above the memory threshold. */
   FRAG_MEM: 32,
+  /** IPv4 options refused by ip_options_compile: ICMP parameter problem sent (InHdrErrors). */
+  IP_BAD_OPTIONS: 33,
+  /** IPv4 source route (LSRR / SSRR): dropped, as ip_rcv_options with accept_source_route 0. */
+  SOURCE_ROUTE: 34,
 } as const;
 
 /** Names of the reasons, by code. */
@@ -110,6 +114,8 @@ export const REASON_NAMES: readonly string[] = [
   'frag-overlap',
   'frag-bad',
   'frag-mem',
+  'ip-bad-options',
+  'source-route',
 ];
 
 /** Engine counters: totals, reasons, malformed codes, and the neighbour subsystem. */

@@ -11,6 +11,7 @@ import type { Classifier } from './classifier.js';
 import type { Counters } from './counters.js';
 import type { FragTable } from './frag.js';
 import type { FtpHelper } from './ftp.js';
+import { Ipv4Options } from './ipopt.js';
 import { Reasm } from './reasm.js';
 import { PathMtu } from './pmtu.js';
 import type { IcmpSender } from './icmp-send.js';
@@ -66,6 +67,9 @@ export class Pkt {
    * fragmented at again on output (the boundaries are `Ctx.reasm.geometry`); else 0.
    */
   fragMax = 0;
+  /** The IPv4 header has options (`opts` says what `compileIpv4Options` found in them). */
+  hasOpts = false;
+  readonly opts = new Ipv4Options();
 }
 
 /** Engine options that the handlers read. */

@@ -15,8 +15,9 @@ import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
 import type { Ipvs, SyncConnData } from '../../core/ipvs.js';
 import type { Service } from '../../core/service.js';
 import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
-import { ipv4HeaderChecksumOk } from '../../packet/checksum.js';
+import { ipv4HeaderChecksum, ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import { decodeEthernet, decodeIp } from '../../packet/decode.js';
+import type { PacketView } from '../../packet/view.js';
 import { setTtl } from '../../packet/nat.js';
 import { TUPLE_OK, Tuple, decodeTuple } from '../../packet/tuple.js';
 import { PKTTYPE, type FrameBatch } from '../io/types.js';
@@ -30,8 +31,9 @@ import { HOOK, HookChain, NF, PRI } from './hooks.js';
 import { IcmpLimit, type IcmpLimitOptions } from './icmp-limit.js';
 import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
+import { compileIpv4Options, forwardIpv4Options, unicastTest } from './ipopt.js';
 import { Neigh, type NeighOptions } from './neigh.js';
-import { NetModel, type Iface } from './net.js';
+import { NetModel, RouteResult, type Iface } from './net.js';
 import { REASM_DONE, REASM_HELD, USER_FWD, USER_LOCAL } from './reasm.js';
 import { ReplyPath } from './reply-path.js';
 import { describeFrame } from './trace.js';
@@ -128,11 +130,14 @@ export class PacketEngine {
             () => ipvs.randomU32(),
             opts.icmpLimit,
           ),
+      () => ipvs.now(),
     );
+    this.icmp.options = (v) => (v === this.#pkt.view && this.#pkt.hasOpts ? this.#pkt.opts : null);
+    this.#unicast = unicastTest(this.net);
     this.#vipHost =
       opts.answerForVips === false
         ? null
-        : new VipHost(new ReplyPath(this.net, this.tx), this.icmp, this.counters);
+        : new VipHost(new ReplyPath(this.net, this.tx, () => ipvs.now()), this.icmp, this.counters);
     this.ftp = new FtpHelper(ipvs);
     // sync carries the FTP helper's sequence adjustments, and a backup binds it (spec §8.3)
     this.#syncData = {
@@ -366,6 +371,7 @@ export class PacketEngine {
     pkt.forwarded = -1;
     pkt.mangled = false;
     pkt.fragMax = 0;
+    pkt.hasOpts = false;
     let verdict = this.#frame(pkt, ifc, buf, off, len, pktType);
     if (
       verdict === NF.ACCEPT &&
@@ -378,7 +384,7 @@ export class PacketEngine {
     ) {
       // IPVS left it to the local stack (the verdict stays ACCEPT), which for a VIP is the
       // engine: the host's answer
-      const what = this.#vipHost.deliver(pkt.view, ifc, pkt.host);
+      const what = this.#vipHost.deliver(pkt.view, ifc, pkt.host, pkt.hasOpts ? pkt.opts : null);
       if (what !== '') {
         pkt.reason = R.VIP_HOST;
         if (trace) trace.step('local', `for the VIP: ${what}`);
@@ -388,6 +394,7 @@ export class PacketEngine {
       pkt.reason = R.HOOK_LOOP;
       verdict = NF.DROP;
     } else if (verdict === NF.ACCEPT && pkt.reroute) {
+      if (pkt.hasOpts && !pkt.local) this.#forwardOptions(pkt);
       verdict = this.xmit.forward(pkt);
     } else if (verdict === NF.QUEUE) {
       if (this.#opts.queue) this.#opts.queue(pkt);
@@ -431,6 +438,7 @@ export class PacketEngine {
     pkt.forwarded = -1;
     pkt.mangled = false;
     pkt.fragMax = 0;
+    pkt.hasOpts = false;
     const v = pkt.view;
     const r = decodeIp(v, buf, off, len);
     let verdict: number;
@@ -534,6 +542,10 @@ export class PacketEngine {
       if (c.trace) c.trace.step('decode', 'IPv4 header checksum wrong: dropped');
       return NF.DROP;
     }
+    if (v.ipVersion === 4 && v.ipHeaderLength > 20) {
+      const r = this.#ipOptions(pkt, ifc);
+      if (r >= 0) return r;
+    }
     const af = v.af;
     if (c.opts.learnFromIp && v.l2Offset >= 0 && v.src[0] !== 0)
       this.neigh.learn(ifc, af, v.src, 0, buf, v.l2Offset + 6, true);
@@ -560,6 +572,8 @@ export class PacketEngine {
       if (local || all) {
         const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
         if (r >= 0) return r;
+        // the datagram has its first fragment's header, whose receive is not this one's
+        pkt.hasOpts = false;
       }
     }
     if (this.classifier.size > 0) {
@@ -625,8 +639,69 @@ export class PacketEngine {
       // IPVS's out and ICMP handlers gather the fragments they see first (ip_vs_gather_frags)
       const r = this.#defrag(pkt, ifc, USER_FWD);
       if (r >= 0) return r;
+      pkt.hasOpts = false;
     }
     return this.hooks.run(HOOK.FORWARD, pkt);
+  }
+
+  readonly #optRoute = new RouteResult();
+  readonly #unicast: (a: number) => boolean;
+
+  /**
+   * ip_rcv_options, for an IPv4 header with options, before reassembly and any hook:
+   * ip_options_compile checks them and fills record-route / timestamp slots (the address is
+   * fib_compute_spec_dst's: the destination of a packet for the host, else the host's source
+   * toward the sender); a bad option is answered with a parameter problem pointing at it, and a
+   * source-routed packet is dropped (accept_source_route 0). Returns the verdict, or -1 to go on.
+   */
+  #ipOptions(pkt: Pkt, ifc: Iface): number {
+    const v = pkt.view;
+    const ip = v.l3Offset;
+    const res = this.#optRoute;
+    let spec: number;
+    if (this.net.isLocal(AF_INET, v.dst, 0)) spec = v.dst[0]!;
+    else if (v.src[0] !== 0 && this.net.route(AF_INET, v.src, 0, res)) spec = res.src[0]!;
+    else spec = ifc.addrOf(AF_INET)?.[0] ?? 0;
+    const o = pkt.opts;
+    const ms = Math.floor(this.ipvs.now()) % 86_400_000;
+    const ptr = compileIpv4Options(v.buf, ip, v.ipHeaderLength, spec, ms, this.#unicast, o);
+    // what was found so far is echoed by the parameter problem (icmp_send → __ip_options_echo)
+    pkt.hasOpts = true;
+    if (ptr >= 0) {
+      this.icmp.send(v, ifc, ICMP.PARAMETER_PROBLEM, 0, (ptr << 24) >>> 0);
+      pkt.reason = R.IP_BAD_OPTIONS;
+      if (this.ctx.trace)
+        this.ctx.trace.step('decode', `IPv4 option at byte ${ptr} refused: parameter problem`);
+      return NF.DROP;
+    }
+    if (o.changed) this.#headerChecksum(v);
+    if (o.srr !== 0) {
+      pkt.reason = R.SOURCE_ROUTE;
+      if (this.ctx.trace) this.ctx.trace.step('decode', 'source-routed (accept_source_route 0)');
+      return NF.DROP;
+    }
+    return -1;
+  }
+
+  /** ip_forward_options: a forwarded packet's record-route / address timestamp slot gets the
+   * address it leaves from (the source of the route toward its destination). */
+  #forwardOptions(pkt: Pkt): void {
+    const v = pkt.view;
+    if (v.af !== AF_INET || v.ipHeaderLength <= 20) return;
+    const res = this.#optRoute;
+    if (!this.net.route(AF_INET, v.dst, 0, res)) return;
+    if (forwardIpv4Options(v.buf, v.l3Offset, pkt.opts, res.src[0]!)) this.#headerChecksum(v);
+  }
+
+  #headerChecksum(v: PacketView): void {
+    const b = v.buf;
+    const ip = v.l3Offset;
+    b[ip + 10] = 0;
+    b[ip + 11] = 0;
+    const c = ipv4HeaderChecksum(b, ip, v.ipHeaderLength);
+    b[ip + 10] = c >>> 8;
+    b[ip + 11] = c;
+    v.ipChecksum = c;
   }
 
   /**

@@ -14,6 +14,7 @@ import { AF_INET6 } from '../../core/addr.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
 import { copyBytes, put32 } from './bytes.js';
+import { blankUncopiedOptions } from './ipopt.js';
 
 /** Lifetime of a fragment-table entry (ipfrag_time, 30 s). */
 export const FRAG_TTL_MS = 30_000;
@@ -115,6 +116,8 @@ export function fragment4(
     const q = o + l2;
     copyBytes(b, q, src, off, ihl);
     copyBytes(b, q + ihl, src, off + p, data);
+    // ip_options_fragment: after the first, options without the copied bit are no-operations
+    if (n > 0 && ihl > 20) blankUncopiedOptions(b, q + 20, q + ihl);
     const more = p + data < len || lastMf;
     const foff = (baseOff + p - ihl) >>> 3;
     b[q + 2] = fl >>> 8;

@@ -14,6 +14,7 @@ import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import type { Iface, NetModel } from './net.js';
 import type { IcmpLimit } from './icmp-limit.js';
+import type { Ipv4Options } from './ipopt.js';
 import { RouteResult } from './net.js';
 import { ReplyPath, hostIpHeader } from './reply-path.js';
 import type { Tx } from './tx.js';
@@ -35,11 +36,25 @@ export class IcmpSender {
   #ipId = 1;
   /** Called after an error was sent (the tracer). */
   onSend: ((type: number, code: number, info: number) => void) | null = null;
+  /**
+   * The IPv4 options found when `v` was received, which an error about it echoes (__icmp_send);
+   * null: none.
+   */
+  options: ((v: PacketView) => Ipv4Options | null) | null = null;
 
-  /** `limit`: the host's ICMP rate limits (./icmp-limit.ts), null for none. */
-  constructor(net: NetModel, tx: Tx, counters: Counters, limit: IcmpLimit | null = null) {
+  /**
+   * `limit`: the host's ICMP rate limits (./icmp-limit.ts), null for none; `now`: the clock
+   * (ms) echoed timestamps take the time of day from.
+   */
+  constructor(
+    net: NetModel,
+    tx: Tx,
+    counters: Counters,
+    limit: IcmpLimit | null = null,
+    now: () => number = Date.now,
+  ) {
     this.#net = net;
-    this.#path = new ReplyPath(net, tx);
+    this.#path = new ReplyPath(net, tx, now);
     this.#counters = counters;
     this.#limit = limit;
   }
@@ -47,7 +62,8 @@ export class IcmpSender {
   /**
    * Sends ICMP `type`/`code` with `info` (the 32-bit rest-of-header word: the MTU for
    * fragmentation needed / packet too big) about the packet in `v`, received on `ingress`.
-   * `quoteOff` / `quoteEnd` delimit the IP packet to quote (default: the view's). Returns true
+   * `quoteOff` / `quoteEnd` delimit the IP packet to quote (default: the view's). An IPv4 error
+   * echoes the packet's options (`options`), which leave less room for the quote. Returns true
    * when an error went out (or was queued for resolution).
    */
   send(
@@ -59,11 +75,16 @@ export class IcmpSender {
     quoteOff = v.l3Offset,
     quoteEnd = v.ipEnd,
   ): boolean {
-    const quote = this.#quote(v, type, code, quoteOff, quoteEnd);
-    if (quote < 0) return false;
-    const v6 = v.af === AF_INET6;
-    const ipHdr = v6 ? 40 : 20;
     const path = this.#path;
+    const ol = path.echoOptions(v, this.options === null ? null : this.options(v));
+    if (ol < 0) return false;
+    const quote = this.#quote(v, type, code, quoteOff, quoteEnd, ol);
+    if (quote < 0) {
+      path.echoOptions(v, null);
+      return false;
+    }
+    const v6 = v.af === AF_INET6;
+    const ipHdr = v6 ? 40 : 20 + ol;
     const ip = path.open(v, ingress, ipHdr + 8 + quote);
     if (ip < 0) return false;
     path.header(ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, 8 + quote, errorTos(v), false);
@@ -89,7 +110,7 @@ export class IcmpSender {
     info: number,
     out: Uint8Array,
   ): number {
-    const quote = this.#quote(v, type, code, v.l3Offset, v.ipEnd);
+    const quote = this.#quote(v, type, code, v.l3Offset, v.ipEnd, 0);
     if (quote < 0) return -1;
     const af = v.af;
     const v6 = af === AF_INET6;
@@ -112,9 +133,17 @@ export class IcmpSender {
 
   /**
    * How many bytes of `v[quoteOff, quoteEnd)` an error about it quotes, or -1 when none may be
-   * sent (icmp_send's refusals, a packet of the director's own, the rate limit).
+   * sent (icmp_send's refusals, a packet of the director's own, the rate limit). `optLen`: the
+   * length of the options the error's header carries.
    */
-  #quote(v: PacketView, type: number, code: number, quoteOff: number, quoteEnd: number): number {
+  #quote(
+    v: PacketView,
+    type: number,
+    code: number,
+    quoteOff: number,
+    quoteEnd: number,
+    optLen: number,
+  ): number {
     const af = v.af;
     if (!this.#allowed(v)) return -1;
     // about a packet the director sent itself: the local stack would get the error, not the wire
@@ -128,7 +157,7 @@ export class IcmpSender {
         return -1;
       }
     }
-    const max = (af === AF_INET6 ? ICMP6_MAX - 40 : ICMP_MAX - 20) - 8;
+    const max = (af === AF_INET6 ? ICMP6_MAX - 40 : ICMP_MAX - 20 - optLen) - 8;
     return Math.min(quoteEnd - quoteOff, max);
   }
 

@@ -10,6 +10,7 @@ import type { PacketView } from '../../packet/view.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import { copyBytes, put32 } from './bytes.js';
 import { fragment4, fragment6 } from './frag.js';
+import { Ipv4Options, buildIpv4Options, echoIpv4Options, unicastTest } from './ipopt.js';
 import type { Iface, NetModel } from './net.js';
 import { RouteResult } from './net.js';
 import type { Tx } from './tx.js';
@@ -39,10 +40,33 @@ export class ReplyPath {
   #ifc: Iface | null = null;
   #ingress: Iface | null = null;
   readonly #peerMac = new Uint8Array(6);
+  readonly #now: () => number;
+  /** IPv4 options echoed by the next reply (`echoOptions`), and what `header` fills in them. */
+  readonly #opt = new Uint8Array(40);
+  readonly #dopt = new Ipv4Options();
+  #optLen = 0;
+  #optOpen = 0;
+  readonly #unicast: (a: number) => boolean;
 
-  constructor(net: NetModel, tx: Tx) {
+  /** `now`: the clock (ms) timestamps echoed in IPv4 options take the time of day from. */
+  constructor(net: NetModel, tx: Tx, now: () => number = Date.now) {
     this.#net = net;
     this.#tx = tx;
+    this.#now = now;
+    this.#unicast = unicastTest(net);
+  }
+
+  /**
+   * The IPv4 options the next reply to `v` carries (__ip_options_echo), `o` being what their
+   * receive found; returns their length (0: none), or -1 when the host would not answer. Call
+   * before `open`, whose `ipLen` includes them.
+   */
+  echoOptions(v: PacketView, o: Ipv4Options | null): number {
+    this.#optLen = 0;
+    if (o === null || v.af === AF_INET6) return 0;
+    const n = echoIpv4Options(v.buf, v.l3Offset, o, this.#unicast, this.#opt, this.#dopt);
+    if (n > 0) this.#optLen = n;
+    return n;
   }
 
   /**
@@ -51,6 +75,8 @@ export class ReplyPath {
    * there, or -1 when nothing can be sent. Finish the frame, then call `done()`.
    */
   open(v: PacketView, ingress: Iface, ipLen: number): number {
+    this.#optOpen = this.#optLen;
+    this.#optLen = 0;
     const af = v.af;
     const net = this.#net;
     const res = this.#res;
@@ -108,6 +134,7 @@ export class ReplyPath {
    * Writes the reply's IP header at `ip` in `this.buf`: from `this.src` to the sender of `v`,
    * TTL / hop limit 64 (the host's default), `payload` bytes of `proto` after it. IPv4 with `df`
    * gets identification 0 (ip_select_ident without a socket), otherwise the next of this path's.
+   * The options `echoOptions` prepared follow an IPv4 header (the payload starts after them).
    */
   header(
     ip: number,
@@ -118,7 +145,19 @@ export class ReplyPath {
     df: boolean,
   ): void {
     const id = v.af === AF_INET6 || df ? 0 : this.#ipId++ & 0xffff;
-    hostIpHeader(this.buf, ip, v.af, this.src, v.src, proto, payload, tos, id, df);
+    const ol = this.#optOpen;
+    this.#optOpen = 0;
+    const b = this.buf;
+    hostIpHeader(b, ip, v.af, this.src, v.src, proto, payload + ol, tos, id, df);
+    if (ol === 0 || v.af === AF_INET6) return;
+    b[ip] = 0x40 | ((20 + ol) >>> 2);
+    copyBytes(b, ip + 20, this.#opt, 0, ol);
+    buildIpv4Options(b, ip, this.#dopt, this.src[0]!, Math.floor(this.#now()) % 86_400_000);
+    b[ip + 10] = 0;
+    b[ip + 11] = 0;
+    const hc = ipv4HeaderChecksum(b, ip, 20 + ol);
+    b[ip + 10] = hc >>> 8;
+    b[ip + 11] = hc;
   }
 
   /**

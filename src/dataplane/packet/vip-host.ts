@@ -18,6 +18,7 @@ import type { PacketView } from '../../packet/view.js';
 import { copyBytes, put32 } from './bytes.js';
 import type { Counters } from './counters.js';
 import type { IcmpSender } from './icmp-send.js';
+import type { Ipv4Options } from './ipopt.js';
 import type { Iface } from './net.js';
 import type { ReplyPath } from './reply-path.js';
 
@@ -43,9 +44,10 @@ export class VipHost {
    * Answers the packet in `v` (addressed to a VIP, received on `ingress`, left by IPVS to the
    * local stack) as the host would; returns what was done, for the trace ('' when nothing: the
    * packet is dropped, as the host drops what no socket takes). `host`: the frame was sent to
-   * this interface's own MAC address.
+   * this interface's own MAC address. `opts`: what the receive found in its IPv4 options, which
+   * an echo reply or a reset carries back (__ip_options_echo).
    */
-  deliver(v: PacketView, ingress: Iface, host: boolean): string {
+  deliver(v: PacketView, ingress: Iface, host: boolean, opts: Ipv4Options | null = null): string {
     if (v.isFragment || v.l4Offset < 0) return '';
     const v6 = v.af === AF_INET6;
     // the offset of the last next-header field (IP6CB nhoff), or -1 behind an AH header, which
@@ -55,15 +57,17 @@ export class VipHost {
     if (!host && v.protocol !== (v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP)) return '';
     switch (v.protocol) {
       case IPPROTO.TCP:
-        return this.#reset(v, ingress) ? 'TCP reset (no socket on the VIP)' : '';
+        return this.#reset(v, ingress, opts) ? 'TCP reset (no socket on the VIP)' : '';
       case IPPROTO.UDP:
         return this.#icmp.send(v, ingress, v6 ? 1 : 3, v6 ? 4 : 3, 0)
           ? 'ICMP port unreachable (no socket on the VIP)'
           : '';
       case IPPROTO.ICMP:
-        return !v6 && v.icmpType === 8 && this.#echo(v, ingress, 0) ? 'ICMP echo reply' : '';
+        return !v6 && v.icmpType === 8 && this.#echo(v, ingress, 0, opts) ? 'ICMP echo reply' : '';
       case IPPROTO.ICMPV6:
-        return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129) ? 'ICMPv6 echo reply' : '';
+        return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129, null)
+          ? 'ICMPv6 echo reply'
+          : '';
       default:
         if (v6) {
           // parameter problem, unrecognised next header, pointing at the field that named it
@@ -75,12 +79,14 @@ export class VipHost {
   }
 
   /** An echo reply carrying the request's identifier, sequence and data. */
-  #echo(v: PacketView, ingress: Iface, type: number): boolean {
+  #echo(v: PacketView, ingress: Iface, type: number, opts: Ipv4Options | null): boolean {
     const v6 = v.af === AF_INET6;
-    const ipHdr = v6 ? 40 : 20;
     const len = v.ipEnd - v.l4Offset;
     if (len < 8) return false;
     const path = this.#path;
+    const ol = path.echoOptions(v, opts);
+    if (ol < 0) return false;
+    const ipHdr = v6 ? 40 : 20 + ol;
     const ip = path.open(v, ingress, ipHdr + len);
     if (ip < 0) return false;
     const b = path.buf;
@@ -104,12 +110,14 @@ export class VipHost {
    * ACK set, RST with the acknowledged number as its sequence; otherwise RST+ACK acknowledging
    * everything the segment occupied (its data, SYN and FIN).
    */
-  #reset(v: PacketView, ingress: Iface): boolean {
+  #reset(v: PacketView, ingress: Iface, opts: Ipv4Options | null): boolean {
     const f = v.tcpFlags;
     if (f & TCP_RST) return false;
     const v6 = v.af === AF_INET6;
-    const ipHdr = v6 ? 40 : 20;
     const path = this.#path;
+    const ol = path.echoOptions(v, opts);
+    if (ol < 0) return false;
+    const ipHdr = v6 ? 40 : 20 + ol;
     const ip = path.open(v, ingress, ipHdr + 20);
     if (ip < 0) return false;
     const b = path.buf;
