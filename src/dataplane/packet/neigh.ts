@@ -17,6 +17,7 @@ import { l4Checksum, l4ChecksumOk } from '../../packet/checksum.js';
 import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import { PktConfigError } from './errors.js';
+import { unicastTest } from './ipopt.js';
 import type { Iface, NetModel } from './net.js';
 import { copyBytes, put32 } from './bytes.js';
 
@@ -66,12 +67,17 @@ export interface NeighOptions {
   delayMs?: number;
   /** An idle collectable entry is removed after this (gc_staletime), ms. Default 60000. */
   gcStaleMs?: number;
+  /**
+   * An ARP reply with another address changes an entry only this long after its last change
+   * (locktime: the first of several back-to-back answers wins), ms. Default 1000.
+   */
+  lockMs?: number;
 }
 
 /** The periodic collection's interval (base_reachable_time / 2), ms, and its floor (gc_thresh1). */
 const GC_INTERVAL_MS = 15_000;
 const GC_THRESH1 = 128;
-/** neigh_forced_gc spares entries updated this recently, ms. */
+/** neigh_forced_gc spares entries updated this recently (FAILED ones never), ms. */
 const GC_FORCED_SPARE_MS = 5000;
 
 /** Where the neighbour subsystem sends frames it builds (ARP, NDP, released queue frames). */
@@ -106,12 +112,14 @@ export class Neigh {
   readonly mac: Uint8Array;
   readonly #state: Uint8Array;
   readonly #probes: Uint8Array;
-  readonly #qlen: Uint8Array;
+  readonly #qlen: Int32Array;
   readonly #confirmed: Float64Array;
   /** Last send toward the entry (n->used) and last change of its state or address (n->updated). */
   readonly #used: Float64Array;
   readonly #updated: Float64Array;
   readonly #gcStale: number;
+  readonly #lock: number;
+  readonly #unicast: (a: number) => boolean;
   #nextGc = 0;
   readonly #nextProbe: Float64Array;
   /** Slots whose first solicitation waits for the frame its sender is queueing (`sendPending`). */
@@ -160,7 +168,7 @@ export class Neigh {
     this.mac = new Uint8Array(cap * 6);
     this.#state = new Uint8Array(cap);
     this.#probes = new Uint8Array(cap);
-    this.#qlen = new Uint8Array(cap);
+    this.#qlen = new Int32Array(cap);
     this.#confirmed = new Float64Array(cap);
     this.#used = new Float64Array(cap);
     this.#updated = new Float64Array(cap);
@@ -180,6 +188,8 @@ export class Neigh {
     this.#failed = o.failedMs ?? 3000;
     this.#delay = o.delayMs ?? 5000;
     this.#gcStale = o.gcStaleMs ?? 60_000;
+    this.#lock = o.lockMs ?? 1000;
+    this.#unicast = unicastTest(net);
     this.#net = net;
     this.#counters = counters;
     this.#now = now;
@@ -256,7 +266,7 @@ export class Neigh {
     const half = this.capacity >>> 1;
     for (let s = 0; s < this.capacity && this.#count > half; s++) {
       if (this.#af[s] === 0 || !this.#collectable(s, now)) continue;
-      if (now - this.#updated[s]! < GC_FORCED_SPARE_MS) continue;
+      if (this.#state[s] !== NUD.FAILED && now - this.#updated[s]! < GC_FORCED_SPARE_MS) continue;
       this.#remove(s);
       s--; // the slot may hold a shifted entry now
     }
@@ -264,7 +274,7 @@ export class Neigh {
 
   /** neigh_periodic_work: past gc_thresh1 entries, the idle collectable ones go. */
   #periodicGc(now: number): void {
-    if (this.#count <= GC_THRESH1) return;
+    if (this.#count < GC_THRESH1) return;
     for (let s = 0; s < this.capacity; s++) {
       if (this.#af[s] === 0 || !this.#collectable(s, now)) continue;
       const last = Math.max(this.#used[s]!, this.#confirmed[s]!);
@@ -357,6 +367,7 @@ export class Neigh {
       this.#state[s] = NUD.INCOMPLETE;
       this.#probes[s] = 0;
       this.#nextProbe[s] = 0;
+      this.#updated[s] = now;
     }
     // the last probe's answer time running out is the tick's to judge: a failure reports the
     // queued frames (onFailed), which must not happen in the middle of another frame's sending.
@@ -607,9 +618,12 @@ export class Neigh {
       if (spa[0] !== 0) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, true, NUD.STALE);
     } else if (spa[0] !== 0) {
       // anything else refreshes an entry that exists (arp_accept 0: a reply creates none); only
-      // a reply sent to this host confirms it
+      // a reply sent to this host confirms it. Another address is taken past the locktime
+      // after the entry's last change, or from a gratuitous ARP (arp_process)
       let toUs = v.arpOp === 2 && v.l2Offset >= 0;
       for (let i = 0; toUs && i < 6; i++) if (buf[v.l2Offset + i] !== ifc.mac[i]) toUs = false;
+      const s = this.lookup(ifc.index, AF_INET, spa, 0);
+      const override = s >= 0 && (this.#now() - this.#updated[s]! > this.#lock || this.#garp(v));
       this.learn(
         ifc,
         AF_INET,
@@ -619,6 +633,7 @@ export class Neigh {
         v.arpShaOffset,
         false,
         toUs ? NUD.REACHABLE : NUD.STALE,
+        override,
       );
     }
     if (v.arpOp !== 1 || !forUs || !this.sink) return;
@@ -629,6 +644,20 @@ export class Neigh {
     o.set(ifc.mac, off + 6);
     writeArp(o, off + 14, 2, ifc.mac, v.arpTpa, buf, v.arpShaOffset, v.arpSpa);
     this.#counters.arpReplies++;
+  }
+
+  /**
+   * arp_is_garp: sender and target address the same, a unicast one of another host, and for a
+   * reply the target hardware address the sender's.
+   */
+  #garp(v: PacketView): boolean {
+    if (v.arpSpa !== v.arpTpa) return false;
+    const b = v.buf;
+    if (v.arpOp === 2) {
+      const tha = v.arpShaOffset + 10;
+      for (let i = 0; i < 6; i++) if (b[tha + i] !== b[v.arpShaOffset + i]) return false;
+    }
+    return this.#unicast(v.arpSpa >>> 0);
   }
 
   /** Sends a gratuitous ARP request announcing `addr` (IPv4) or an unsolicited NA (IPv6) on `ifc`. */

@@ -306,16 +306,23 @@ describe('neighbours', () => {
           })
           .build(),
       );
-    // neigh_periodic_work: 140 senders heard (STALE), idle for 60 s, are gone; static ones stay
-    const lab = makeLab();
-    const statics = lab.engine.neigh.count;
-    for (let i = 0; i < 140; i++) lab.send('eth1', arpFrom(i % 150));
-    assert.equal(lab.engine.neigh.count, statics + 140);
-    for (let t = 0; t < 80; t++) {
-      lab.clock.t += 1000;
-      lab.engine.tick();
+    // neigh_periodic_work: senders heard (STALE), idle for 60 s, are gone once the cache holds
+    // gc_thresh1 (128) entries or more; static ones stay
+    for (const [n, left] of [
+      [140, 0],
+      [128, 0],
+      [127, 127],
+    ]) {
+      const lab = makeLab();
+      const statics = lab.engine.neigh.count;
+      for (let i = 0; i < n! - statics; i++) lab.send('eth1', arpFrom(i));
+      assert.equal(lab.engine.neigh.count, n);
+      for (let t = 0; t < 80; t++) {
+        lab.clock.t += 1000;
+        lab.engine.tick();
+      }
+      assert.equal(lab.engine.neigh.count, left === 0 ? statics : left, `${n} entries`);
     }
-    assert.equal(lab.engine.neigh.count, statics);
     // neigh_forced_gc: a full cache (12 of 16 slots) makes room from entries not updated for 5 s
     const small = makeLab({ neigh: { capacity: 16 } });
     small.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
@@ -329,6 +336,59 @@ describe('neighbours', () => {
     assert.equal(later.eth1.length, 1, 'room made: the ARP request for the real server goes out');
     assert.equal(dec(later.eth1[0]!).arpTpa >>> 0, parseIp(RS9)!.words[0]);
     assert.ok(small.engine.neigh.count <= 8 + 1);
+    // FAILED entries go at once, however recently they failed
+    const failing = makeLab({ neigh: { capacity: 16 } });
+    failing.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    const base = failing.engine.neigh.count;
+    for (let i = 0; i < 12 - base; i++) {
+      const rs = `192.168.1.${150 + i}`;
+      failing.ipvs.addDest(svcSpec(VIP, 80), destSpec(rs, 80, { fwd: 3 }));
+    }
+    for (let i = 0; i < 12 - base; i++)
+      failing.send('eth0', tcp4({ flags: SYN, sport: 41000 + i }));
+    for (let t = 0; t < 3; t++) {
+      failing.clock.t += 1000;
+      failing.engine.tick();
+    }
+    assert.equal(failing.engine.neigh.count, 12);
+    assert.ok(failing.engine.neigh.describe().some((l) => l.endsWith('FAILED')));
+    failing.clock.t += 500;
+    failing.send('eth1', arpFrom(90));
+    assert.ok(
+      failing.engine.neigh.describe().some((l) => l.startsWith('192.168.1.190 ')),
+      'the new sender is learned',
+    );
+  });
+
+  it('takes the first of several quick ARP replies (locktime), and a gratuitous one at once', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    const A = '02:00:00:00:0a:0a';
+    const B = '02:00:00:00:0b:0b';
+    const macOf = (): string | undefined =>
+      lab.engine.neigh
+        .describe()
+        .find((l) => l.startsWith(`${RS9} `))
+        ?.split(' ')[4];
+    lab.send('eth0', tcp4({ flags: SYN }));
+    assert.deepEqual(lab.send('eth1', arpReply(RS9, A)).eth1.map(dmac), [A]);
+    lab.clock.t += 10;
+    lab.send('eth1', arpReply(RS9, B));
+    assert.equal(macOf(), A, 'the second answer within a second is ignored');
+    assert.deepEqual(lab.send('eth0', tcp4({ flags: ACK, seq: 1001 })).eth1.map(dmac), [A]);
+    lab.clock.t += 1000;
+    lab.send('eth1', arpReply(RS9, B));
+    assert.equal(macOf(), B, 'past the locktime it replaces the address');
+    // a gratuitous ARP (sender and target address the same) is taken at once
+    const garp = Buffer.from(
+      PacketBuilder.eth({ src: A, dst: 'ff:ff:ff:ff:ff:ff' })
+        .arp({ op: 1, sha: A, spa: RS9, tha: '00:00:00:00:00:00', tpa: RS9 })
+        .build(),
+    );
+    lab.clock.t += 10;
+    lab.send('eth1', garp);
+    assert.equal(macOf(), A);
   });
 
   it('announces a VIP with gratuitous ARP', () => {
