@@ -224,9 +224,10 @@ describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
       await until(() => got.length === 1);
       assert.equal(got[0], 're:hello');
       const statsBefore = lb.ipvs.getService(svc).stats;
-      // a short UDP timeout, so the test sees whether the reply re-arms the entry
-      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 2 } });
-      client.send('again', port, '127.0.0.1'); // re-arms with the 2 s timeout
+      // a short UDP timeout, so the test sees whether the reply re-arms the entry (long enough
+      // that a stall of the machine of a second or so changes nothing)
+      lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 0, tcpfin: 0, udp: 4 } });
+      client.send('again', port, '127.0.0.1'); // re-arms with the 4 s timeout
       await until(() => got.length === 2);
       lb.ctl.run({ cmd: 'delDest', service: svc, dest: masq(rs.address().port) });
       // IPVS drops the client's datagrams (expire_nodest_conn = 0) …
@@ -235,12 +236,12 @@ describe('proxy data plane: what ipvsadm shows, as IPVS shows it', () => {
       assert.deepEqual(got, ['re:hello', 're:again']);
       // … but NATs the real server's packets back to the client (handle_response), re-arming
       // the entry, and counts them only while the destination is available
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 2300));
       rs.send('push', peer!.port, peer!.address);
       await until(() => got.length === 3, 1000, 'the pushed reply');
       assert.equal(got[2], 'push');
-      await new Promise((r) => setTimeout(r, 1200));
-      // 2.4 s after the last client datagram: alive only because the reply re-armed it
+      await new Promise((r) => setTimeout(r, 2300));
+      // 4.7 s after the last client datagram: alive only because the reply re-armed it
       const e = lb.ipvs.listConns().find((c) => c.vport === port && c.protocol === 17);
       assert.ok(e, 'the reply re-armed the entry');
       assert.equal(lb.ipvs.getService(svc).stats.outpkts, statsBefore.outpkts + 1);

@@ -186,7 +186,7 @@ describe('proxy data plane under load', () => {
     await closed(lingering.sock);
     await stopped;
     const took = Date.now() - t0;
-    assert.ok(took >= 500 && took < 3000, `stop took ${took} ms`);
+    assert.ok(took >= 500 && took < 5000, `stop took ${took} ms`);
     assert.equal(st.plane.open.tcp, 0);
     st.ipvs.close();
   });

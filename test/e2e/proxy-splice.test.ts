@@ -317,7 +317,8 @@ describe('proxy data plane: the native relay for keep-alive connections', needsR
     await lb2.plane.stop(300);
     await reset;
     const took = Date.now() - t0;
-    assert.ok(took >= 250 && took < 900, `open connections were given the deadline: ${took} ms`);
+    // the upper bound only has to tell the deadline from waiting for the idle client forever
+    assert.ok(took >= 250 && took < 3000, `open connections were given the deadline: ${took} ms`);
     lb2.ipvs.close();
   });
 });

@@ -415,7 +415,8 @@ describe('proxy data plane (TCP)', () => {
 
   it('closes the client promptly when the real server refuses, and counts the failure', async () => {
     const port = await freePort();
-    const dead = await freePort();
+    let dead = await freePort();
+    while (dead === port) dead = await freePort();
     const svc = tcpService(port, 'rr');
     lb.ctl.run({ cmd: 'newService', service: svc });
     lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(dead) });
@@ -598,7 +599,7 @@ describe('proxy data plane (TCP)', () => {
       const t0 = Date.now();
       await closed(sock);
       const waited = Date.now() - t0;
-      assert.ok(waited >= 700 && waited < 2500, `closed after ${waited} ms`);
+      assert.ok(waited >= 700 && waited < 4000, `closed after ${waited} ms`);
     } finally {
       lb.ctl.run({ cmd: 'setConfig', timeouts: { tcp: 900, tcpfin: 0, udp: 0 } });
       lb.ctl.run({ cmd: 'delService', service: svc });

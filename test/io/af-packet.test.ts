@@ -159,8 +159,12 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
     };
     const v2 = await latency(2);
     const v3 = await latency(3);
-    assert.ok(v2 < 4, `V2: median ${v2.toFixed(2)} ms from send to handler`);
-    assert.ok(v3 > 4, `V3 waits for its 20 ms block timer: median ${v3.toFixed(2)} ms`);
+    // medians over 40 frames; bounds loose enough for a busy machine's stalls
+    assert.ok(v2 < 8, `V2: median ${v2.toFixed(2)} ms from send to handler`);
+    assert.ok(
+      v3 > v2 + 3,
+      `V3 waits for its 20 ms block timer: median ${v3.toFixed(2)} ms (V2 ${v2.toFixed(2)} ms)`,
+    );
   });
 
   it('a flooded receiver with a small budget yields: timers and a second interface are served on time', async (t) => {
@@ -257,9 +261,13 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
     assert.ok(rx.stats.rxYields > 10, `the loop yielded ${rx.stats.rxYields} times`);
     assert.ok(rx.stats.rxMaxBatch > 1);
     assert.ok(ticks > 30, `the 10 ms timer ran ${ticks} times during the flood`);
-    assert.ok(maxLag < 250, `timer lag stayed bounded (max ${maxLag} ms)`);
+    // a receiver that never yielded would hold the loop for the whole 1.5 s flood; one stall of
+    // the machine (a GC, the scheduler) may cost a tick a few hundred ms, so the bounds are half
+    // the flood for the worst and 50 ms for the median
+    assert.ok(maxLag < 750, `timer lag stayed bounded (max ${maxLag} ms)`);
     assert.equal(latencies.length, ticks, 'the quiet interface received every frame');
-    assert.ok(worst < 250, `the quiet interface was served on time (max ${worst.toFixed(1)} ms)`);
+    assert.ok(p50 < 50, `the quiet interface was served on time (p50 ${p50.toFixed(1)} ms)`);
+    assert.ok(worst < 750, `the quiet interface was never held long (max ${worst.toFixed(1)} ms)`);
   });
 
   it('joins a fanout group and reports kernel statistics', async () => {
