@@ -137,7 +137,12 @@ export class PacketEngine {
     this.#vipHost =
       opts.answerForVips === false
         ? null
-        : new VipHost(new ReplyPath(this.net, this.tx, () => ipvs.now()), this.icmp, this.counters);
+        : new VipHost(
+            new ReplyPath(this.net, this.tx, () => ipvs.now()),
+            this.icmp,
+            this.counters,
+            () => ipvs.now(),
+          );
     this.ftp = new FtpHelper(ipvs);
     // sync carries the FTP helper's sequence adjustments, and a backup binds it (spec §8.3)
     this.#syncData = {

@@ -2,13 +2,14 @@
  * What the host stack would answer for a VIP. With kernel IPVS the VIP is one of the director's
  * own addresses, so whatever IPVS leaves to the local stack (NF_ACCEPT at LOCAL_IN: a port with
  * no virtual service, a TCP segment that opens nothing, an echo request) gets the host's answer:
- * an echo reply (icmp_echo / icmpv6_echo_reply), a reset from a closed port (tcp_v4_send_reset /
- * tcp_v6_send_reset), ICMP port unreachable for UDP (__udp4_lib_rcv) and protocol unreachable
+ * an echo reply (icmp_echo / icmpv6_echo_reply) or timestamp reply (icmp_timestamp), a reset
+ * from a closed port (tcp_v4_send_reset / tcp_v6_send_reset), ICMP port unreachable for UDP
+ * (__udp4_lib_rcv) and protocol unreachable
  * for a protocol no handler takes (ip_local_deliver_finish; ICMPv6 parameter problem,
  * unrecognised next header, for IPv6). Here no host stack owns the VIP, so the engine answers
  * the same way. Fragments reach this reassembled (./reasm.ts), and an echo reply above the MTU
  * leaves as fragments, as the host's does. A packet that came in a broadcast or multicast frame
- * (pkt_type not PACKET_HOST) gets only the echo reply: tcp_v4_rcv / tcp_v6_rcv discard such a
+ * (pkt_type not PACKET_HOST) gets only the echo / timestamp reply: tcp_v4_rcv / tcp_v6_rcv discard such a
  * segment without a reset, and __icmp_send / icmp6_send send no error about it.
  */
 import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
@@ -33,11 +34,14 @@ export class VipHost {
   readonly #path: ReplyPath;
   readonly #icmp: IcmpSender;
   readonly #counters: Counters;
+  readonly #now: () => number;
 
-  constructor(path: ReplyPath, icmp: IcmpSender, counters: Counters) {
+  /** `now`: the clock (ms) a timestamp reply takes the time of day from. */
+  constructor(path: ReplyPath, icmp: IcmpSender, counters: Counters, now: () => number = Date.now) {
     this.#path = path;
     this.#icmp = icmp;
     this.#counters = counters;
+    this.#now = now;
   }
 
   /**
@@ -63,7 +67,11 @@ export class VipHost {
           ? 'ICMP port unreachable (no socket on the VIP)'
           : '';
       case IPPROTO.ICMP:
-        return !v6 && v.icmpType === 8 && this.#echo(v, ingress, 0, opts) ? 'ICMP echo reply' : '';
+        if (v6) return '';
+        if (v.icmpType === 8) return this.#echo(v, ingress, 0, opts) ? 'ICMP echo reply' : '';
+        if (v.icmpType === 13)
+          return this.#timestamp(v, ingress, opts) ? 'ICMP timestamp reply' : '';
+        return '';
       case IPPROTO.ICMPV6:
         return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129, null)
           ? 'ICMPv6 echo reply'
@@ -98,6 +106,38 @@ export class VipHost {
     const c = v6
       ? l4Checksum(v.af, path.src, v.src, IPPROTO.ICMPV6, b, l4, len)
       : csumFinish(csumPartial(b, l4, len) - ((b[l4 + 2]! << 8) | b[l4 + 3]!));
+    b[l4 + 2] = c >>> 8;
+    b[l4 + 3] = c;
+    if (!path.done()) return false;
+    this.#counters.icmpSent++;
+    return true;
+  }
+
+  /**
+   * icmp_timestamp: a timestamp reply carrying the request's identifier, sequence and originate
+   * timestamp, with the time of day (ms since midnight UTC) as receive and transmit timestamps;
+   * the request's data past its originate timestamp is not returned. None for a request without
+   * one.
+   */
+  #timestamp(v: PacketView, ingress: Iface, opts: Ipv4Options | null): boolean {
+    if (v.ipEnd - v.l4Offset < 12) return false;
+    const path = this.#path;
+    const ol = path.echoOptions(v, opts);
+    if (ol < 0) return false;
+    const ip = path.open(v, ingress, 20 + ol + 20);
+    if (ip < 0) return false;
+    const b = path.buf;
+    const l4 = ip + 20 + ol;
+    copyBytes(b, l4, v.buf, v.l4Offset, 12);
+    b[l4] = 14;
+    b[l4 + 1] = 0;
+    b[l4 + 2] = 0;
+    b[l4 + 3] = 0;
+    const now = Math.floor(this.#now()) % 86_400_000;
+    put32(b, l4 + 12, now);
+    put32(b, l4 + 16, now);
+    path.header(ip, v, IPPROTO.ICMP, 20, v.tos, false);
+    const c = csumFinish(csumPartial(b, l4, 20));
     b[l4 + 2] = c >>> 8;
     b[l4 + 3] = c;
     if (!path.done()) return false;

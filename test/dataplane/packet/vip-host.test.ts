@@ -1,8 +1,8 @@
 /**
  * What the engine answers for a VIP when IPVS leaves a packet to the local stack (the VIP is no
- * host stack's address, so the engine answers as the host would): echo replies, TCP resets from
- * a port no service covers, port unreachable for UDP, protocol unreachable; nothing for resets,
- * fragments, the interfaces' own addresses, or with `answerForVips: false`.
+ * host stack's address, so the engine answers as the host would): echo and timestamp replies,
+ * TCP resets from a port no service covers, port unreachable for UDP, protocol unreachable;
+ * nothing for resets, fragments, the interfaces' own addresses, or with `answerForVips: false`.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -46,6 +46,32 @@ describe('VIP host: answers for the VIP what IPVS leaves to the local stack', ()
       'abcdefghijklmnopqrstuvwxyz0123456789',
     );
     assert.equal(lab.engine.counters.icmpSent, 1);
+  });
+
+  it('ICMP timestamp request → timestamp reply with the time of day (icmp_timestamp)', () => {
+    const lab = natLab();
+    lab.clock.t = 86_400_000 * 2 + 3_723_004; // 01:02:03.004 UTC
+    const req = (data: string) =>
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP, tos: 0x08 })
+        .icmp({ type: 13, code: 0, rest: 0x4321_0002 })
+        .payload(Buffer.from(data, 'hex'))
+        .build();
+    // originate, receive and transmit timestamps, then data the reply does not carry
+    const r = lab.send('eth0', req('00bc614e' + '00000000' + '00000000' + 'aabbccdd'));
+    assert.equal(r.reason, 'vip-host');
+    const [f] = verified(r.eth0);
+    const o = dec(f!);
+    assert.deepEqual(
+      [o.icmpType, o.icmpCode, o.icmpRest, src(o), dst(o), o.tos, o.ipEnd - o.l4Offset],
+      [14, 0, 0x4321_0002, VIP, CLIENT, 0x08, 20],
+    );
+    assert.equal(
+      Buffer.from(f!.subarray(o.l4Offset + 8, o.ipEnd)).toString('hex'),
+      '00bc614e' + '0038cefc' + '0038cefc',
+    );
+    // a request without its originate timestamp gets nothing
+    assert.deepEqual(lab.send('eth0', req('0102')).eth0, []);
   });
 
   it('ICMPv6 echo request → echo reply (type 129, pseudo-header checksum)', () => {
