@@ -88,29 +88,8 @@ export class VipHost {
 
   /** An echo reply carrying the request's identifier, sequence and data. */
   #echo(v: PacketView, ingress: Iface, type: number, opts: Ipv4Options | null): boolean {
-    const v6 = v.af === AF_INET6;
     const len = v.ipEnd - v.l4Offset;
-    if (len < 8) return false;
-    const path = this.#path;
-    const ol = path.echoOptions(v, opts);
-    if (ol < 0) return false;
-    const ipHdr = v6 ? 40 : 20 + ol;
-    const ip = path.open(v, ingress, ipHdr + len);
-    if (ip < 0) return false;
-    const b = path.buf;
-    const l4 = ip + ipHdr;
-    copyBytes(b, l4, v.buf, v.l4Offset, len);
-    b[l4] = type;
-    b[l4 + 1] = 0;
-    path.header(ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, len, v.tos, false);
-    const c = v6
-      ? l4Checksum(v.af, path.src, v.src, IPPROTO.ICMPV6, b, l4, len)
-      : csumFinish(csumPartial(b, l4, len) - ((b[l4 + 2]! << 8) | b[l4 + 3]!));
-    b[l4 + 2] = c >>> 8;
-    b[l4 + 3] = c;
-    if (!path.done()) return false;
-    this.#counters.icmpSent++;
-    return true;
+    return len >= 8 && this.#reply(v, ingress, opts, type, len, len, false);
   }
 
   /**
@@ -120,24 +99,46 @@ export class VipHost {
    * one.
    */
   #timestamp(v: PacketView, ingress: Iface, opts: Ipv4Options | null): boolean {
-    if (v.ipEnd - v.l4Offset < 12) return false;
+    return v.ipEnd - v.l4Offset >= 12 && this.#reply(v, ingress, opts, 14, 20, 12, true);
+  }
+
+  /**
+   * An ICMP / ICMPv6 reply of type `type` and `len` bytes to the request in `v`: its first
+   * `copied` bytes (identifier, sequence, data), then with `stamp` the time of day twice, as
+   * the request's IPv4 options are echoed (`opts`).
+   */
+  #reply(
+    v: PacketView,
+    ingress: Iface,
+    opts: Ipv4Options | null,
+    type: number,
+    len: number,
+    copied: number,
+    stamp: boolean,
+  ): boolean {
+    const v6 = v.af === AF_INET6;
     const path = this.#path;
     const ol = path.echoOptions(v, opts);
     if (ol < 0) return false;
-    const ip = path.open(v, ingress, 20 + ol + 20);
+    const ipHdr = v6 ? 40 : 20 + ol;
+    const ip = path.open(v, ingress, ipHdr + len);
     if (ip < 0) return false;
     const b = path.buf;
-    const l4 = ip + 20 + ol;
-    copyBytes(b, l4, v.buf, v.l4Offset, 12);
-    b[l4] = 14;
+    const l4 = ip + ipHdr;
+    copyBytes(b, l4, v.buf, v.l4Offset, copied);
+    b[l4] = type;
     b[l4 + 1] = 0;
     b[l4 + 2] = 0;
     b[l4 + 3] = 0;
-    const now = Math.floor(this.#now()) % 86_400_000;
-    put32(b, l4 + 12, now);
-    put32(b, l4 + 16, now);
-    path.header(ip, v, IPPROTO.ICMP, 20, v.tos, false);
-    const c = csumFinish(csumPartial(b, l4, 20));
+    if (stamp) {
+      const now = Math.floor(this.#now()) % 86_400_000;
+      put32(b, l4 + copied, now);
+      put32(b, l4 + copied + 4, now);
+    }
+    path.header(ip, v, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, len, v.tos, false);
+    const c = v6
+      ? l4Checksum(v.af, path.src, v.src, IPPROTO.ICMPV6, b, l4, len)
+      : csumFinish(csumPartial(b, l4, len));
     b[l4 + 2] = c >>> 8;
     b[l4 + 3] = c;
     if (!path.done()) return false;
