@@ -44,6 +44,7 @@ export class Ipv4Options {
   rr = 0;
   ts = 0;
   srr = 0;
+  cipso = 0;
   /** A record-route slot was filled: forwarding writes the outgoing address there instead. */
   rrNeedAddr = false;
   /** An address timestamp was filled: likewise. */
@@ -57,6 +58,7 @@ export class Ipv4Options {
     this.rr = 0;
     this.ts = 0;
     this.srr = 0;
+    this.cipso = 0;
     this.rrNeedAddr = false;
     this.tsNeedAddr = false;
     this.tsNeedTime = false;
@@ -85,7 +87,6 @@ export function compileIpv4Options(
   o.reset();
   let p = ip + 20;
   let l = ihl - 20;
-  let cipso = false;
   while (l > 0) {
     const type = buf[p]!;
     if (type === IPOPT.END) {
@@ -181,8 +182,9 @@ export function compileIpv4Options(
       case IPOPT.CIPSO:
         // no CIPSO DOI is configured (netlabel), so cipso_v4_validate refuses every one: by its
         // length, else by the unknown DOI
-        if (cipso) return p - ip;
-        cipso = true;
+        if (o.cipso !== 0) return p - ip;
+        // recorded before it is refused: the parameter problem echoes it
+        o.cipso = p - ip;
         return optlen < 8 ? p + 1 - ip : p + 2 - ip;
       default:
         // IPOPT_SEC, IPOPT_SID and unknown options are accepted as they are on receive
@@ -222,8 +224,9 @@ export function forwardIpv4Options(
 /**
  * `__ip_options_echo`: the options a reply to the packet at `buf[ip…)` carries, `o` being what
  * its receive found: its record route and timestamp, each with room for one more entry when the
- * receive recorded one (source routes and CIPSO are never accepted here, other options are not
- * echoed), padded with end-of-list to a multiple of 4. Written to `out[0…)`, `d` telling
+ * receive recorded one, and a CIPSO option (only a parameter problem about it has one: no DOI
+ * is configured), padded with end-of-list to a multiple of 4; source routes never get this
+ * far, other options are not echoed. Written to `out[0…)`, `d` telling
  * `buildIpv4Options` what to fill; returns their length, or -1 when no reply may be sent (an
  * entry to add without the room for it).
  */
@@ -279,6 +282,12 @@ export function echoIpv4Options(
       }
       out[n + 2] = soff;
     }
+    n += optlen;
+  }
+  if (o.cipso !== 0) {
+    const s = ip + o.cipso;
+    const optlen = buf[s + 1]!;
+    copyBytes(out, n, buf, s, optlen);
     n += optlen;
   }
   while (n & 3) out[n++] = IPOPT.END;

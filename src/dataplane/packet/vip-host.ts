@@ -12,7 +12,14 @@
  * (pkt_type not PACKET_HOST) gets only the echo / timestamp reply: tcp_v4_rcv / tcp_v6_rcv discard such a
  * segment without a reset, and __icmp_send / icmp6_send send no error about it.
  */
-import { csumFinish, csumPartial, l4Checksum } from '../../packet/checksum.js';
+import {
+  csumFinish,
+  csumFold,
+  csumPartial,
+  l4Checksum,
+  l4ChecksumOk,
+  pseudoHeaderSum,
+} from '../../packet/checksum.js';
 import { IPPROTO } from '../../packet/constants.js';
 import { ipv6ExtLength } from '../../packet/decode.js';
 import type { PacketView } from '../../packet/view.js';
@@ -24,6 +31,10 @@ import type { Iface } from './net.js';
 import type { ReplyPath } from './reply-path.js';
 
 const AF_INET6 = 10;
+const IPPROTO_IGMP = 2;
+const IPPROTO_UDPLITE = 136;
+/** `chain()` result: an AH header on the way (the host's xfrm drops it without a word). */
+const CHAIN_AH = -1;
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
@@ -54,18 +65,51 @@ export class VipHost {
   deliver(v: PacketView, ingress: Iface, host: boolean, opts: Ipv4Options | null = null): string {
     if (v.isFragment || v.l4Offset < 0) return '';
     const v6 = v.af === AF_INET6;
-    // the offset of the last next-header field (IP6CB nhoff), or -1 behind an AH header, which
-    // the host's xfrm drops without a word: no security association is set up for a VIP
-    const nhAt = v6 ? lastNextHeader(v) : 0;
-    if (nhAt < 0) return '';
+    // the offset of the last next-header field (IP6CB nhoff); no answer behind an AH header (no
+    // security association is set up for a VIP)
+    const nhAt = v6 ? chain(v) : 0;
+    if (nhAt === CHAIN_AH) return '';
+    if (nhAt < 0) {
+      // a hop-by-hop header after the first: ip6_input_finish has no handler for it and points
+      // a parameter problem (unrecognised next header) at the field that named it
+      return this.#icmp.send(v, ingress, 4, 1, -2 - nhAt)
+        ? 'ICMPv6 unrecognised next header (hop-by-hop not first)'
+        : '';
+    }
     if (!host && v.protocol !== (v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP)) return '';
-    switch (v.protocol) {
+    // the transport checks its checksum before anything answers (tcp_checksum_complete,
+    // udp_lib_checksum_complete, icmp_rcv / icmpv6_rcv): a bad one gets no word
+    const proto = v.protocol;
+    if (
+      (proto === IPPROTO.TCP ||
+        proto === IPPROTO.UDP ||
+        proto === IPPROTO.ICMP ||
+        proto === IPPROTO.ICMPV6) &&
+      !l4ChecksumOk(v.af, v.src, v.dst, proto, v.buf, v.l4Offset, v.ipEnd - v.l4Offset)
+    )
+      return '';
+    switch (proto) {
       case IPPROTO.TCP:
         return this.#reset(v, ingress, opts) ? 'TCP reset (no socket on the VIP)' : '';
       case IPPROTO.UDP:
         return this.#icmp.send(v, ingress, v6 ? 1 : 3, v6 ? 4 : 3, 0)
           ? 'ICMP port unreachable (no socket on the VIP)'
           : '';
+      case IPPROTO_UDPLITE:
+        // UDP-Lite has the host's UDP handling (udplite_rcv / udplitev6_rcv): its checksum and
+        // coverage checked, then port unreachable
+        if (!udpLiteOk(v)) return '';
+        return this.#icmp.send(v, ingress, v6 ? 1 : 3, v6 ? 4 : 3, 0)
+          ? 'ICMP port unreachable (no UDP-Lite socket on the VIP)'
+          : '';
+      case IPPROTO_IGMP:
+        // igmp_rcv takes it (the director joined no group on the VIP): nothing to answer
+        if (!v6) return '';
+        break;
+      case IPPROTO.NONE:
+        // no next header (nodata_protocol): discarded without a word
+        if (v6) return '';
+        break;
       case IPPROTO.ICMP:
         if (v6) return '';
         if (v.icmpType === 8) return this.#echo(v, ingress, 0, opts) ? 'ICMP echo reply' : '';
@@ -76,14 +120,13 @@ export class VipHost {
         return v6 && v.icmpType === 128 && this.#echo(v, ingress, 129, null)
           ? 'ICMPv6 echo reply'
           : '';
-      default:
-        if (v6) {
-          // parameter problem, unrecognised next header, pointing at the field that named it
-          // (ip6_input_finish: the fixed header's, or the last extension header's)
-          return this.#icmp.send(v, ingress, 4, 1, nhAt) ? 'ICMPv6 unrecognised next header' : '';
-        }
-        return this.#icmp.send(v, ingress, 3, 2, 0) ? 'ICMP protocol unreachable' : '';
     }
+    if (v6) {
+      // parameter problem, unrecognised next header, pointing at the field that named it
+      // (ip6_input_finish: the fixed header's, or the last extension header's)
+      return this.#icmp.send(v, ingress, 4, 1, nhAt) ? 'ICMPv6 unrecognised next header' : '';
+    }
+    return this.#icmp.send(v, ingress, 3, 2, 0) ? 'ICMP protocol unreachable' : '';
   }
 
   /** An echo reply carrying the request's identifier, sequence and data. */
@@ -104,8 +147,9 @@ export class VipHost {
 
   /**
    * An ICMP / ICMPv6 reply of type `type` and `len` bytes to the request in `v`: its first
-   * `copied` bytes (identifier, sequence, data), then with `stamp` the time of day twice, as
-   * the request's IPv4 options are echoed (`opts`).
+   * `copied` bytes (code, identifier, sequence, data: icmp_echo keeps the request's code), or
+   * with `stamp` code 0 and the time of day twice after them (icmp_timestamp), as the
+   * request's IPv4 options are echoed (`opts`).
    */
   #reply(
     v: PacketView,
@@ -127,10 +171,10 @@ export class VipHost {
     const l4 = ip + ipHdr;
     copyBytes(b, l4, v.buf, v.l4Offset, copied);
     b[l4] = type;
-    b[l4 + 1] = 0;
     b[l4 + 2] = 0;
     b[l4 + 3] = 0;
     if (stamp) {
+      b[l4 + 1] = 0;
       const now = Math.floor(this.#now()) % 86_400_000;
       put32(b, l4 + copied, now);
       put32(b, l4 + copied + 4, now);
@@ -181,7 +225,8 @@ export class VipHost {
     b[t + 12] = 5 << 4;
     b[t + 13] = flags;
     b.fill(0, t + 14, t + 20);
-    path.header(ip, v, IPPROTO.TCP, 20, 0, true);
+    // the segment's DSCP, its ECN bits cleared (ip_send_unicast_reply, tcp_v6_send_response)
+    path.header(ip, v, IPPROTO.TCP, 20, v.tos & ~3, true);
     const c = l4Checksum(v.af, path.src, v.src, IPPROTO.TCP, b, t, 20);
     b[t + 16] = c >>> 8;
     b[t + 17] = c;
@@ -192,21 +237,40 @@ export class VipHost {
 
 /**
  * The offset from the IPv6 header of the next-header field that names `v`'s transport: 6 with no
- * extension header, else the start of the last one (its first byte). -1 when an AH header is in
- * the chain. The decoder has walked the chain (a reassembled packet has no fragment header).
+ * extension header, else the start of the last one (its first byte). `CHAIN_AH` when an AH
+ * header comes first in the chain; `-2 - at` when a hop-by-hop header does, after the first
+ * position (`at`: the field that named it). The decoder has walked the chain (a reassembled
+ * packet has no fragment header).
  */
-function lastNextHeader(v: PacketView): number {
+function chain(v: PacketView): number {
   const b = v.buf;
   const ip = v.l3Offset;
   let nh = b[ip + 6]!;
   let at = 6;
   let q = ip + 40;
   while (q < v.l4Offset) {
-    if (nh === IPPROTO.AH) return -1;
+    if (nh === IPPROTO.AH) return CHAIN_AH;
+    if (nh === IPPROTO.HOPOPTS && at !== 6) return -2 - at;
     at = q - ip;
     const len = ipv6ExtLength(b, q, nh);
     nh = b[q]!;
     q += len;
   }
   return at;
+}
+
+/**
+ * udplite_checksum_init and the checksum over its coverage: a zero checksum, or a coverage
+ * below 8 or beyond the datagram, is refused (0: the whole datagram).
+ */
+function udpLiteOk(v: PacketView): boolean {
+  const b = v.buf;
+  const o = v.l4Offset;
+  const len = v.ipEnd - o;
+  if (len < 8 || (b[o + 6] === 0 && b[o + 7] === 0)) return false;
+  let cov = (b[o + 4]! << 8) | b[o + 5]!;
+  if (cov === 0) cov = len;
+  else if (cov < 8 || cov > len) return false;
+  const s = csumPartial(b, o, cov) + pseudoHeaderSum(v.af, v.src, v.dst, IPPROTO_UDPLITE, len);
+  return csumFold(s) === 0xffff;
 }

@@ -120,6 +120,10 @@ describe('IPv4 options', () => {
       assert.deepEqual([src(v), quotedSrc(f)], [VIP, CLIENT], what);
       assert.equal(l.ipvs.conns.count, 0, what);
     }
+    // a CIPSO option is recorded before it is refused, so the error carries it back
+    const cipso = [134, 10, 0, 0, 0, 1, 1, 4, 0, 0, 0, 0];
+    const c = lab(0).send('eth0', withOpts(tcp4(), cipso)).eth0[0]!;
+    assert.deepEqual(opts(c), cipso);
     // the options found before the bad one are echoed: the first record route, with the VIP
     // added for the error
     const l = lab(0);

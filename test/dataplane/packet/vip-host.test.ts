@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NF } from '../../../src/dataplane/packet/hooks.js';
+import { parseIp } from '../../../src/core/addr.js';
+import { csumFinish, csumPartial, pseudoHeaderSum } from '../../../src/packet/checksum.js';
 import { IPPROTO, PacketBuilder } from '../../../src/packet/index.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
 import { ACK, FIN, RST, SYN, dec, dmac, dst, quoted, src, tcp4, udp4 } from './frames.js';
@@ -167,6 +169,153 @@ describe('VIP host: answers for the VIP what IPVS leaves to the local stack', ()
       const f = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
         .ipv6({ src: CLIENT6, dst: VIP6, nextHeader: 253, extensions: [...extensions] })
         .payload('xxxxxxxx')
+        .build();
+      const o = dec(verified(lab.send('eth0', f).eth0)[0]!);
+      assert.deepEqual([o.icmpType, o.icmpCode, o.icmpRest], [4, 1, at]);
+    }
+  });
+
+  it('what the host would not answer: bad checksums, IGMP, no next header', () => {
+    const lab = lab6();
+    const bad = (f: Uint8Array, at: number): Buffer => {
+      const b = Buffer.from(f);
+      b[at]! ^= 0x5a;
+      return b;
+    };
+    // where the transport starts (no options, no extension headers)
+    const L4 = 14 + 20;
+    const L6 = 14 + 40;
+    const ping4 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP })
+      .icmp({ type: 8, code: 0, rest: 0x10001 })
+      .payload('ping')
+      .build();
+    const ping6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .icmpv6({ type: 128, code: 0, rest: 0x10001 })
+      .payload('ping')
+      .build();
+    const tcp6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .tcp({ srcPort: 40000, dstPort: 443, flags: SYN, seq: 1, ack: 0 })
+      .build();
+    const udp6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .udp({ srcPort: 40000, dstPort: 5353 })
+      .payload('q')
+      .build();
+    // each answered when whole, and not once its checksum is wrong (the transport's checksum
+    // field or its data changed)
+    for (const [what, f, at] of [
+      ['echo', ping4, L4 + 9],
+      ['ICMPv6 echo', ping6, L6 + 9],
+      ['TCP SYN', tcp4({ dport: 443 }), L4 + 16],
+      ['IPv6 TCP SYN', tcp6, L6 + 16],
+      ['UDP', udp4({ dport: 5353, payload: 'q' }), L4 + 8],
+      ['IPv6 UDP', udp6, L6 + 8],
+    ] as const) {
+      assert.equal(verified(lab.send('eth0', f).eth0).length, 1, `${what} answered`);
+      assert.deepEqual(lab.send('eth0', bad(f, at)).eth0, [], `${what} with a bad checksum`);
+    }
+    // an IPv6 UDP datagram without a checksum is refused too (IPv4 ones have none to check)
+    const zero = Buffer.from(udp6);
+    zero[L6 + 6] = 0;
+    zero[L6 + 7] = 0;
+    assert.deepEqual(lab.send('eth0', zero).eth0, []);
+    const igmp = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP, protocol: 2 })
+      .payload(Buffer.from('1600fa0be0000001', 'hex'))
+      .build();
+    assert.deepEqual(lab.send('eth0', igmp).eth0, [], 'igmp_rcv takes IGMP');
+    const none = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6, nextHeader: 59 })
+      .payload('xxxxxxxx')
+      .build();
+    assert.deepEqual(lab.send('eth0', none).eth0, [], 'no next header: discarded');
+  });
+
+  it('echo replies keep the request’s code; resets take its DSCP without ECN', () => {
+    const lab = lab6();
+    const ping4 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP })
+      .icmp({ type: 8, code: 5, rest: 0x10001 })
+      .payload('ping')
+      .build();
+    const ping6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6 })
+      .icmpv6({ type: 128, code: 5, rest: 0x10001 })
+      .payload('ping')
+      .build();
+    const e4 = dec(verified(lab.send('eth0', ping4).eth0)[0]!);
+    const e6 = dec(verified(lab.send('eth0', ping6).eth0)[0]!);
+    assert.deepEqual([e4.icmpType, e4.icmpCode, e6.icmpType, e6.icmpCode], [0, 5, 129, 5]);
+    const syn4 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv4({ src: CLIENT, dst: VIP, tos: 0xbb })
+      .tcp({ srcPort: 40000, dstPort: 443, flags: SYN, seq: 1, ack: 0 })
+      .build();
+    const syn6 = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: CLIENT6, dst: VIP6, trafficClass: 0xbb })
+      .tcp({ srcPort: 40000, dstPort: 443, flags: SYN, seq: 1, ack: 0 })
+      .build();
+    const r4 = dec(verified(lab.send('eth0', syn4).eth0)[0]!);
+    const r6 = dec(verified(lab.send('eth0', syn6).eth0)[0]!);
+    assert.deepEqual(
+      [r4.tcpFlags & RST, r4.tos, r6.tcpFlags & RST, r6.tos],
+      [RST, 0xb8, RST, 0xb8],
+    );
+  });
+
+  it('UDP-Lite to a closed port: port unreachable once its checksum over the coverage holds', () => {
+    const lab = lab6();
+    const lite = (v6: boolean, cov: number, corrupt: boolean): Buffer => {
+      const b = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 });
+      const ip = v6
+        ? b.ipv6({ src: CLIENT6, dst: VIP6, nextHeader: 136 })
+        : b.ipv4({ src: CLIENT, dst: VIP, protocol: 136 });
+      const f = Buffer.from(ip.payload(Buffer.alloc(16)).build());
+      const l4 = v6 ? 54 : 34;
+      f.writeUInt16BE(40000, l4);
+      f.writeUInt16BE(5353, l4 + 2);
+      f.writeUInt16BE(cov, l4 + 4);
+      f.write('payload!', l4 + 8);
+      const len = 16;
+      const covered = cov === 0 ? len : cov;
+      const words = (s: string) => parseIp(s)!.words;
+      let sum = csumPartial(f, l4, covered);
+      sum += pseudoHeaderSum(
+        v6 ? 10 : 2,
+        words(v6 ? CLIENT6 : CLIENT),
+        words(v6 ? VIP6 : VIP),
+        136,
+        len,
+      );
+      const c = csumFinish(sum);
+      f.writeUInt16BE(c === 0 ? 0xffff : c, l4 + 6);
+      if (corrupt) f[l4 + 8]! ^= 1;
+      return f;
+    };
+    for (const v6 of [false, true]) {
+      for (const cov of [0, 8, 12]) {
+        const o = dec(verified(lab.send('eth0', lite(v6, cov, false)).eth0)[0]!);
+        assert.deepEqual([o.icmpType, o.icmpCode], v6 ? [1, 4] : [3, 3], `coverage ${cov}`);
+      }
+      // data outside the coverage may change; inside it may not; coverage below 8 is refused
+      assert.equal(lab.send('eth0', lite(v6, 8, true)).eth0.length, 1);
+      assert.deepEqual(lab.send('eth0', lite(v6, 12, true)).eth0, []);
+      assert.deepEqual(lab.send('eth0', lite(v6, 4, false)).eth0, []);
+    }
+  });
+
+  it('an IPv6 hop-by-hop header after the first gets a parameter problem at the field naming it', () => {
+    const lab = lab6();
+    for (const [extensions, at] of [
+      [[{ type: 0 as const }, { type: 0 as const }], 40],
+      [[{ type: 60 as const }, { type: 0 as const }], 40],
+    ] as const) {
+      const f = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, extensions: [...extensions] })
+        .udp({ srcPort: 40000, dstPort: 5353 })
+        .payload('q')
         .build();
       const o = dec(verified(lab.send('eth0', f).eth0)[0]!);
       assert.deepEqual([o.icmpType, o.icmpCode, o.icmpRest], [4, 1, at]);
