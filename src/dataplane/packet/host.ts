@@ -117,17 +117,24 @@ function ipJson<T>(args: string[]): T[] {
   return Array.isArray(v) ? v : [];
 }
 
-/** Addresses of `dev` with prefix length, as `ip -j addr show dev IF` lists them (IPv6 link-local left out). */
-export function learnAddresses(dev: string): string[] {
-  const out: string[] = [];
+/**
+ * Addresses of `dev` with prefix length, as `ip -j addr show dev IF` lists them, and apart its
+ * first IPv6 link-local address (the source of its neighbour solicitations).
+ */
+export function learnAddresses(dev: string): { addrs: string[]; linkLocal?: string } {
+  const addrs: string[] = [];
+  let linkLocal: string | undefined;
   for (const l of ipJson<IpAddrJson>(['addr', 'show', 'dev', dev]))
     for (const a of l.addr_info ?? []) {
       if (!a.local || a.prefixlen === undefined) continue;
-      if (a.family === 'inet6' && a.scope === 'link') continue;
+      if (a.family === 'inet6' && a.scope === 'link') {
+        linkLocal ??= a.local;
+        continue;
+      }
       if (a.family !== 'inet' && a.family !== 'inet6') continue;
-      out.push(`${a.local}/${a.prefixlen}`);
+      addrs.push(`${a.local}/${a.prefixlen}`);
     }
-  return out;
+  return linkLocal === undefined ? { addrs } : { addrs, linkLocal };
 }
 
 /** Every address of the host (all interfaces) with its device. */
@@ -462,12 +469,13 @@ export class HostPacketDataplane implements Dataplane {
         throw new PktConfigError(
           `interface ${name} is down: bring it up (\`ip link set ${name} up\`)`,
         );
-      const addrs = learnAddresses(name);
+      const { addrs, linkLocal } = learnAddresses(name);
       ifaces.push({
         name,
         mac: info.mac,
         mtu: info.mtu,
         addrs,
+        ...(linkLocal === undefined ? {} : { linkLocal }),
         open: async () => {
           const io = new WatchedIO(name, info, () =>
             openAfPacket(name, { batchSize: 64, budget: 256 }),

@@ -61,8 +61,6 @@ export interface NeighOptions {
   probes?: number;
   /** A confirmed entry becomes STALE (re-probed on use) after this, ms. Default 30000. */
   reachableMs?: number;
-  /** A FAILED entry is forgotten after this, ms. Default 3000. */
-  failedMs?: number;
   /** A used STALE entry waits this long in DELAY before unicast probes, ms. Default 5000. */
   delayMs?: number;
   /** An idle collectable entry is removed after this (gc_staletime), ms. Default 60000. */
@@ -140,7 +138,6 @@ export class Neigh {
   readonly #retrans: number;
   readonly #maxProbes: number;
   readonly #reachable: number;
-  readonly #failed: number;
   readonly #delay: number;
   readonly #net: NetModel;
   readonly #counters: Counters;
@@ -185,7 +182,6 @@ export class Neigh {
     this.#retrans = o.retransMs ?? 1000;
     this.#maxProbes = o.probes ?? 3;
     this.#reachable = o.reachableMs ?? 30000;
-    this.#failed = o.failedMs ?? 3000;
     this.#delay = o.delayMs ?? 5000;
     this.#gcStale = o.gcStaleMs ?? 60_000;
     this.#lock = o.lockMs ?? 1000;
@@ -385,8 +381,22 @@ export class Neigh {
   }
 
   #delayed(s: number, now: number): void {
+    // the REACHABLE → STALE move the kernel's timer would have made on the way counts as a
+    // change (`#changed`); this one too (__neigh_event_send sets n->updated)
     this.#state[s] = NUD.DELAY;
     this.#nextProbe[s] = now + this.#delay;
+    this.#updated[s] = now;
+  }
+
+  /**
+   * n->updated: the last change of slot `s`'s state or address. A REACHABLE entry past its
+   * reachable time is STALE to the kernel, whose timer set `updated` when it moved it.
+   */
+  #changed(s: number, now: number): number {
+    const u = this.#updated[s]!;
+    if (this.#state[s] !== NUD.REACHABLE) return u;
+    const stale = this.#confirmed[s]! + this.#reachable;
+    return now > stale && stale > u ? stale : u;
   }
 
   /** True when slot `s` has a MAC to send to. */
@@ -436,13 +446,13 @@ export class Neigh {
         // cached MAC
         this.#state[s] = NUD.PROBE;
         this.#probes[s] = 0;
+        this.#updated[s] = now;
         this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
       } else if (st === NUD.PROBE && now >= this.#nextProbe[s]!) {
         this.#probe(this.#net.ifaces[this.#if[s]!]!, s, now);
-      } else if (st === NUD.FAILED && now - this.#nextProbe[s]! >= this.#failed) {
-        this.#remove(s);
-        s--; // the slot may hold a shifted entry now
       }
+      // a FAILED entry stays until garbage collection takes it: a late answer still revives
+      // it (arp_process finds it), a use asks again
     }
     if (now >= this.#nextGc) {
       this.#nextGc = now + GC_INTERVAL_MS;
@@ -612,18 +622,28 @@ export class Neigh {
     spa[0] = v.arpSpa;
     const tpa = this.#tmp2;
     tpa[0] = v.arpTpa;
+    const a = v.arpSpa >>> 0;
+    // a martian sender (ip_route_input_slow: multicast, limited broadcast, 0/8, loopback, or one
+    // of our own addresses) fails arp_process's route check: no answer, nothing learned; the
+    // DAD probe's sender 0.0.0.0 is answered but not learned
+    if (a !== 0 && (a >>> 28 === 14 || a === 0xffffffff || a >>> 24 === 0 || a >>> 24 === 127))
+      return;
+    if (a !== 0 && this.#net.isLocal(AF_INET, spa, 0)) return;
     const forUs = this.#net.answersFor(AF_INET, tpa, 0, ifc.index);
+    // a subnet's broadcast address is answered, its entry NOARP (arp_constructor): not learned
+    const heard = a !== 0 && !subnetBroadcast(ifc, a);
     if (v.arpOp === 1 && forUs) {
       // a request for us: its sender is heard, not confirmed (neigh_event_ns: STALE)
-      if (spa[0] !== 0) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, true, NUD.STALE);
-    } else if (spa[0] !== 0) {
+      if (heard) this.learn(ifc, AF_INET, spa, 0, buf, v.arpShaOffset, true, NUD.STALE);
+    } else if (heard) {
       // anything else refreshes an entry that exists (arp_accept 0: a reply creates none); only
       // a reply sent to this host confirms it. Another address is taken past the locktime
       // after the entry's last change, or from a gratuitous ARP (arp_process)
       let toUs = v.arpOp === 2 && v.l2Offset >= 0;
       for (let i = 0; toUs && i < 6; i++) if (buf[v.l2Offset + i] !== ifc.mac[i]) toUs = false;
       const s = this.lookup(ifc.index, AF_INET, spa, 0);
-      const override = s >= 0 && (this.#now() - this.#updated[s]! > this.#lock || this.#garp(v));
+      const override =
+        s >= 0 && (this.#now() - this.#changed(s, this.#now()) > this.#lock || this.#garp(v));
       this.learn(
         ifc,
         AF_INET,
@@ -686,8 +706,9 @@ export class Neigh {
   /**
    * The sender address of a solicitation for slot `s`. The newest frame queued for it names its
    * own source when that is the director's (arp_solicit with arp_announce 0: any local address,
-   * a VIP for a NAT reply; ndisc_solicit: an address of `ifc`); otherwise the interface's
-   * address in the target's subnet, else its first (inet_select_addr). Null: none of `af`.
+   * a VIP for a NAT reply; ndisc_solicit: an address of `ifc`'s link); otherwise for IPv4 the
+   * interface's address in the target's subnet, else its first (inet_select_addr), for IPv6 its
+   * link-local address when known, else its first. Null: none of `af`.
    */
   #source(ifc: Iface, s: number, af: number): Uint32Array | null {
     const out = this.#src;
@@ -702,14 +723,16 @@ export class Neigh {
       const v6 = af === AF_INET6;
       if (q >= 0 && this.#qLen[q]! >= (v6 ? 54 : 34) && b[f + 12] === (v6 ? 0x86 : 0x08)) {
         const n = v6 ? 4 : 1;
-        for (let j = 0, p = f + (v6 ? 22 : 26); j < n; j++, p += 4)
-          out[j] = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+        for (let j = 0, p = f + (v6 ? 22 : 26); j < n; j++, p += 4) out[j] = get32(b, p);
         const own = v6
           ? this.#net.answersFor(AF_INET6, out, 0, ifc.index)
           : this.#net.isLocal(AF_INET, out, 0);
         if (own) return out;
       }
     }
+    // ndisc_send_ns without a source: the link-local address (ipv6_get_lladdr); without one
+    // known here, the interface's first address
+    if (af === AF_INET6 && ifc.linkLocal !== null) return ifc.linkLocal;
     let first: Uint32Array | null = null;
     const k = this.#key;
     for (const a of ifc.addrs) {
@@ -872,7 +895,14 @@ export class Neigh {
         (d[3]! & 0xffffff) === (target[3]! & 0xffffff);
       if (!solicitedNode || llOff >= 0) return true;
     }
-    if (!this.#net.answersFor(AF_INET6, target, 0, ifc.index)) return true;
+    const ll = ifc.linkLocal;
+    const own =
+      ll !== null &&
+      ll[0] === target[0] &&
+      ll[1] === target[1] &&
+      ll[2] === target[2] &&
+      ll[3] === target[3];
+    if (!own && !this.#net.answersFor(AF_INET6, target, 0, ifc.index)) return true;
     const dst = this.#tmp2;
     if (dad) {
       // the defence: to all nodes, override, with our address (ndisc_send_na to ff02::1)
@@ -926,6 +956,16 @@ export class Neigh {
 
 function get32(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+/** True when `a` is the broadcast address of one of `ifc`'s IPv4 subnets (prefix below 31). */
+function subnetBroadcast(ifc: Iface, a: number): boolean {
+  for (const x of ifc.addrs) {
+    if (x.af !== AF_INET || x.prefix >= 31) continue;
+    const host = 0xffffffff >>> x.prefix;
+    if ((a & host) >>> 0 === host && ((a ^ x.words[0]!) & ~host) === 0) return true;
+  }
+  return false;
 }
 
 function put128(o: Uint8Array, p: number, w: ArrayLike<number>): void {

@@ -21,6 +21,12 @@ export interface IfaceSpec {
   mtu?: number;
   /** Where frames leaving through this interface go (several interfaces may share one). */
   io?: FrameIO | null;
+  /**
+   * The interface's IPv6 link-local address ("fe80::…"): the source of its neighbour
+   * solicitations (ndisc_send_ns), answered for on this link only; not a local address
+   * otherwise (no route, no VIP host).
+   */
+  linkLocal?: string;
 }
 
 /** A route: destination prefix ("10.1.0.0/16", "default", "::/0"), optional gateway, device. */
@@ -52,6 +58,8 @@ export class Iface {
   io: FrameIO | null;
   /** Addresses: family, words, prefix length. */
   readonly addrs: { af: Af; words: Uint32Array; prefix: number }[] = [];
+  /** The IPv6 link-local address, or null. */
+  linkLocal: Uint32Array | null = null;
 
   constructor(index: number, name: string, mac: Uint8Array, mtu: number, io: FrameIO | null) {
     this.index = index;
@@ -162,11 +170,21 @@ export class NetModel {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
       throw new PktConfigError(`interface '${spec.name}': MTU ${mtu} outside 68..65535`);
     const ifc = new Iface(this.ifaces.length, spec.name, parseMac(spec.mac), mtu, spec.io ?? null);
+    if (spec.linkLocal !== undefined) {
+      const ll = parseIp(spec.linkLocal);
+      if (!ll || ll.af !== AF_INET6 || ll.words[0]! >>> 22 !== 0x3fa)
+        throw new PktConfigError(
+          `interface '${spec.name}': '${spec.linkLocal}' is not an IPv6 link-local address`,
+        );
+      ifc.linkLocal = ll.words;
+    }
     this.ifaces.push(ifc);
     for (const a of spec.addrs ?? []) {
       const c = parseCidr(a);
       ifc.addrs.push(c);
-      this.#addLocal(c.af, c.words, -1, true, false);
+      // IPv4: answered on every interface (arp_ignore 0); IPv6: on its own link only
+      // (ndisc_recv_ns looks the target up on the receiving device)
+      this.#addLocal(c.af, c.words, c.af === AF_INET6 ? ifc.index : -1, true, false);
       const net = new Uint32Array(4);
       for (let i = 0; i < 4; i++) net[i] = (c.words[i]! & maskWord(c.prefix, i)) >>> 0;
       this.#addRoute(c.af, net, c.prefix, null, ifc.index, 0, c.words);

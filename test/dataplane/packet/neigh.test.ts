@@ -402,6 +402,127 @@ describe('neighbours', () => {
     );
   });
 
+  it('locktime counts from the last change, a timer’s too; a late answer revives a FAILED entry', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    const macOf = (): string | undefined =>
+      lab.engine.neigh
+        .describe()
+        .find((l) => l.startsWith(`${RS9} `))
+        ?.split(' ')[4];
+    lab.send('eth0', tcp4({ flags: SYN }));
+    lab.send('eth1', arpReply(RS9, '02:00:00:00:0a:0a'));
+    // past its reachable time the entry is STALE to the kernel as of then: an answer with
+    // another address 0.5 s later is ignored, one 1.5 s later taken
+    lab.clock.t += 30_000 + 500;
+    lab.send('eth1', arpReply(RS9, '02:00:00:00:0b:0b'));
+    assert.equal(macOf(), '02:00:00:00:0a:0a');
+    lab.clock.t += 1000;
+    lab.send('eth1', arpReply(RS9, '02:00:00:00:0b:0b'));
+    assert.equal(macOf(), '02:00:00:00:0b:0b');
+    // a send moves a STALE entry to DELAY, a change too
+    lab.clock.t += 60_000;
+    lab.send('eth0', tcp4({ flags: ACK, seq: 1001 }));
+    lab.clock.t += 200;
+    lab.send('eth1', arpReply(RS9, '02:00:00:00:0c:0c'));
+    assert.equal(macOf(), '02:00:00:00:0b:0b');
+    // nobody answers the probes: FAILED, and kept (the collector takes it later), so an answer
+    // seconds after still revives it
+    for (let t = 0; t < 10; t++) {
+      lab.clock.t += 1000;
+      lab.engine.tick();
+    }
+    assert.ok(
+      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('FAILED')),
+    );
+    lab.clock.t += 5000;
+    lab.engine.tick();
+    lab.send('eth1', arpReply(RS9, '02:00:00:00:0d:0d'));
+    assert.ok(
+      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('REACHABLE')),
+    );
+  });
+
+  it('ignores ARP from martian senders; answers a subnet broadcast sender without learning it', () => {
+    const lab = makeLab();
+    const req = (spa: string): Buffer =>
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC9, dst: 'ff:ff:ff:ff:ff:ff' })
+          .arp({ op: 1, sha: MAC9, spa, tha: '00:00:00:00:00:00', tpa: '192.168.1.1' })
+          .build(),
+      );
+    const before = lab.engine.neigh.count;
+    for (const spa of ['127.0.0.2', '224.0.0.5', '255.255.255.255', '0.1.2.3', '10.0.0.1']) {
+      assert.deepEqual(lab.send('eth1', req(spa)).eth1, [], spa);
+    }
+    const bc = lab.send('eth1', req('192.168.1.255'));
+    assert.equal(dec(bc.eth1[0]!).arpOp, 2);
+    assert.equal(lab.engine.neigh.count, before, 'none learned');
+  });
+
+  it('IPv6: solicits from the link-local address; answers NS for the link’s own addresses only', () => {
+    const lab = makeLab();
+    const io2 = new PcapIO(undefined, 'eth2', {});
+    lab.engine.net.addIface({
+      name: 'eth2',
+      mac: '02:00:00:00:00:a2',
+      addrs: ['2001:db8:2::1/64'],
+      linkLocal: 'fe80::a2',
+      io: io2,
+    });
+    assert.throws(
+      () =>
+        lab.engine.net.addIface({
+          name: 'eth3',
+          mac: '02:00:00:00:00:a3',
+          linkLocal: '2001:db8::9',
+        }),
+      /not an IPv6 link-local address/,
+    );
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('2001:db8:2::99', 80, { fwd: 3 }));
+    lab.send(
+      'eth0',
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .tcp({ srcPort: 40000, dstPort: 80, flags: SYN, seq: 1 })
+        .build(),
+    );
+    const ns = io2.sent.map((f) => dec(Buffer.from(f.data)));
+    assert.deepEqual(
+      ns.map((v) => [v.icmpType, src(v)]),
+      [[135, 'fe80::a2']],
+    );
+    const solicit = (target: string, dstIp: string, dstMac: string): Buffer => {
+      const t = Buffer.alloc(16);
+      parseIp(target)!.words.forEach((w, i) => t.writeUInt32BE(w, 4 * i));
+      return Buffer.from(
+        PacketBuilder.eth({ src: '02:00:00:00:02:02', dst: dstMac })
+          .ipv6({ src: '2001:db8:2::2', dst: dstIp, hopLimit: 255 })
+          .icmpv6({ type: 135, code: 0 })
+          .payload(Buffer.concat([t, Buffer.from([1, 1, 2, 0, 0, 0, 2, 2])]))
+          .build(),
+      );
+    };
+    const run = (target: string, group: string, gmac: string): string[] => {
+      io2.sent.length = 0;
+      const f = solicit(target, group, gmac);
+      lab.engine.input(lab.engine.net.iface('eth2'), f, 0, f.length);
+      lab.engine.tx.commit();
+      return io2.sent.map((x) => {
+        const v = dec(Buffer.from(x.data));
+        return `${v.icmpType} ${src(v)}`;
+      });
+    };
+    assert.deepEqual(run('fe80::a2', 'ff02::1:ff00:a2', '33:33:ff:00:00:a2'), ['136 fe80::a2']);
+    assert.deepEqual(run('2001:db8:2::1', 'ff02::1:ff00:1', '33:33:ff:00:00:01'), [
+      '136 2001:db8:2::1',
+    ]);
+    // eth0's address is not on this link (ndisc_recv_ns looks it up on the receiving device)
+    assert.deepEqual(run('2001:db8::1', 'ff02::1:ff00:1', '33:33:ff:00:00:01'), []);
+  });
+
   it('answers IPv6 neighbour solicitations for a VIP', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
