@@ -296,13 +296,16 @@ function decodeIpv4(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
   v.ipChecksum = (buf[p + 10]! << 8) | buf[p + 11]!;
   v.src[0] = (buf[p + 12]! << 24) | (buf[p + 13]! << 16) | (buf[p + 14]! << 8) | buf[p + 15]!;
   v.dst[0] = (buf[p + 16]! << 24) | (buf[p + 17]! << 16) | (buf[p + 18]! << 8) | buf[p + 19]!;
-  if (fragOff + total - ihl > 65535) return fail(v, MALFORMED.IPV4_BAD_FRAGMENT);
+  // a lenient view leaves a fragment reaching past 65535 bytes to reassembly, which drops its
+  // datagram (ip_frag_reasm); in transit it is forwarded as it is
+  if (fragOff + total - ihl > 65535 && !v.lenient) return fail(v, MALFORMED.IPV4_BAD_FRAGMENT);
   const hdrEnd = p + ihl;
   // a lenient view (the packet engine's) leaves IPv4 options to ip_options_compile
   // (dataplane/packet/ipopt.ts), which answers a bad one with a parameter problem
   if (ihl > 20 && !v.lenient && !tcpOptionsValid(buf, p + 20, hdrEnd))
     return fail(v, MALFORMED.IPV4_BAD_OPTIONS);
-  return decodeL4(v, buf, hdrEnd, ipEnd, proto, fragOff !== 0, emb);
+  const partial = v.mf && fragOff === 0 && v.lenient && !emb;
+  return decodeL4(v, buf, hdrEnd, ipEnd, proto, fragOff !== 0, emb, partial);
 }
 
 function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb: boolean): number {
@@ -379,7 +382,8 @@ function decodeIpv6(v: PacketView, buf: Uint8Array, p: number, end: number, emb:
   }
   v.protocol = nh;
   v.ipHeaderLength = q - p;
-  return decodeL4(v, buf, q, ipEnd, nh, nonFirst, emb);
+  const partial = v.mf && !nonFirst && v.lenient && !emb;
+  return decodeL4(v, buf, q, ipEnd, nh, nonFirst, emb, partial);
 }
 
 function decodeL4(
@@ -390,6 +394,7 @@ function decodeL4(
   proto: number,
   nonFirst: boolean,
   emb: boolean,
+  partial = false,
 ): number {
   // Fields of the protocol the previous frame filled are cleared only when the protocol changes.
   const key = nonFirst ? 0 : emb ? proto + 1000 : proto + 1;
@@ -404,17 +409,27 @@ function decodeL4(
   v.payloadLength = avail;
   if (nonFirst) return 0;
   // Small per-protocol functions keep this dispatcher inlinable into the IP decoders.
+  let r: number;
   if (proto === IPPROTO.TCP) {
-    return emb
+    r = emb
       ? embeddedPorts(v, buf, p, avail, MALFORMED.TCP_TRUNCATED)
       : decodeTcp(v, buf, p, avail);
-  }
-  if (proto === IPPROTO.UDP) {
-    return emb
+  } else if (proto === IPPROTO.UDP) {
+    r = emb
       ? embeddedPorts(v, buf, p, avail, MALFORMED.UDP_TRUNCATED)
       : decodeUdp(v, buf, p, avail);
-  }
-  return decodeOtherL4(v, buf, p, avail, proto, emb);
+  } else r = decodeOtherL4(v, buf, p, avail, proto, emb);
+  if (r === 0 || !partial) return r;
+  // a first fragment (lenient view) whose transport header is cut or odd: reassembly judges the
+  // datagram (ip_defrag takes any first fragment), the layer stays unparsed meanwhile
+  v.malformed = 0;
+  v.reason = OK_REASON;
+  v.l4State = 0;
+  v.l4Offset = p;
+  v.l4Length = avail;
+  v.payloadOffset = p;
+  v.payloadLength = avail;
+  return 0;
 }
 
 function decodeTcp(v: PacketView, buf: Uint8Array, p: number, avail: number): number {

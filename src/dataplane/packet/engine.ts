@@ -34,7 +34,7 @@ import { IpvsHandlers } from './ipvs-hooks.js';
 import { compileIpv4Options, forwardIpv4Options, unicastTest } from './ipopt.js';
 import { Neigh, type NeighOptions } from './neigh.js';
 import { NetModel, RouteResult, type Iface } from './net.js';
-import { REASM_DONE, REASM_HELD, USER_FWD, USER_LOCAL } from './reasm.js';
+import { REASM_DONE, REASM_HELD, REASM_PASS, USER_FWD, USER_LOCAL } from './reasm.js';
 import { ReplyPath } from './reply-path.js';
 import { describeFrame } from './trace.js';
 import { Tx } from './tx.js';
@@ -574,7 +574,17 @@ export class PacketEngine {
       const local = this.net.isLocal(af, v.dst, 0);
       const all =
         af === AF_INET6 ? this.ipvs.services.hasFamily(AF_INET6) : this.classifier.size > 0;
-      if (local || all) {
+      if (af === AF_INET6 && v.mf && v.fragOffset === 0 && headerCut(v)) {
+        // RFC 8200 §4.5: a first fragment without the whole upper-layer header is not
+        // reassembled (nf_ct_frag6_gather lets it pass); for the director the host answers it
+        // with a parameter problem, header incomplete (ipv6_frag_rcv), in transit it goes on
+        if (local) {
+          this.icmp.send(v, ifc, ICMPV6.PARAM_PROB, ICMPV6_HDR_INCOMP, 0);
+          pkt.reason = R.FRAG_BAD;
+          if (c.trace) c.trace.step('defrag', 'first fragment without its upper-layer header');
+          return NF.DROP;
+        }
+      } else if (local || all) {
         const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
         if (r >= 0) return r;
         // the datagram has its first fragment's header, whose receive is not this one's
@@ -746,6 +756,16 @@ export class PacketEngine {
       if (trace) trace.step('defrag', `fragment ${id} held for reassembly`);
       return NF.STOLEN;
     }
+    if (r === REASM_PASS) {
+      // IPv6, a non-last fragment whose length is not a multiple of 8: its datagram is gone and
+      // it goes on alone; for the director the host's reassembly points a parameter problem at
+      // the payload length (ip6_frag_queue), in transit it is forwarded as it is
+      if (trace) trace.step('defrag', `fragment ${id} not a multiple of 8 long: datagram dropped`);
+      if (user !== USER_LOCAL) return -1;
+      this.icmp.send(v, ifc, ICMPV6.PARAM_PROB, 0, 4);
+      pkt.reason = R.FRAG_BAD;
+      return NF.DROP;
+    }
     if (r !== REASM_DONE) {
       pkt.reason = r;
       if (trace) trace.step('defrag', `fragment ${id} dropped (${REASONS[r]})`);
@@ -773,8 +793,9 @@ export class PacketEngine {
     if (re.size === 0) return;
     re.expire(this.ipvs.now(), (ifc) => {
       const v = this.#expired;
-      if (decodeEthernet(v, re.frame, 0, re.frameLen) === 0)
-        this.icmp.send(v, ifc, ICMP.TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
+      if (decodeEthernet(v, re.frame, 0, re.frameLen) !== 0) return;
+      if (v.af === AF_INET6) this.icmp.send(v, ifc, ICMPV6.TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
+      else this.icmp.send(v, ifc, ICMP.TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
     });
   }
 }
@@ -784,6 +805,18 @@ const GATHERED = new Uint8Array(256);
 GATHERED[IPPROTO.TCP] = GATHERED[IPPROTO.UDP] = GATHERED[IPPROTO.SCTP] = GATHERED[IPPROTO.ICMP] = 1;
 /** ICMP time exceeded code: fragment reassembly time exceeded. */
 const ICMP_EXC_FRAGTIME = 1;
+/** ICMPv6 parameter problem code: the first fragment lacks headers (RFC 7112). */
+const ICMPV6_HDR_INCOMP = 3;
+
+/**
+ * ipv6frag_thdr_truncated: an IPv6 first fragment ending before its upper-layer header does
+ * (TCP 20 bytes, UDP and ICMPv6 8, anything else 1).
+ */
+function headerCut(v: PacketView): boolean {
+  const p = v.protocol;
+  const need = p === IPPROTO.TCP ? 20 : p === IPPROTO.UDP || p === IPPROTO.ICMPV6 ? 8 : 1;
+  return v.l4Offset < 0 || v.l4Offset + need > v.ipEnd;
+}
 
 /** A VIP's key: the address word for IPv4, the text for IPv6. */
 function vipKey(af: number, addr: ArrayLike<number>): number | string {

@@ -3,12 +3,13 @@
  * (IPVS calls icmp_send / icmpv6_send): a global credit of `msgsPerSec` messages per second up to
  * `msgsBurst` (icmp_global_allow; each message sent then takes 0, 1 or 2 credits at random,
  * icmp_global_consume), and per destination host a token bucket of one message per `ratelimitMs`
- * with a burst of six (inet_peer_xrlim_allow; a host not seen before starts with the full burst).
- * Only the types in the rate mask are limited: IPv4 destination unreachable except fragmentation
- * needed, source quench, time exceeded, parameter problem (icmp_ratemask 0x1818); IPv6 every
- * error but packet too big (ratemask 0-1,3-127), with the per-host interval shortened for
- * destinations behind a route shorter than /128 (icmpv6_xrlim_allow: halved per 32 bits
- * missing). Echo replies are never limited. Hosts are kept in a fixed table of `peers` slots; a
+ * (IPv4) or `ratelimit6Ms` (IPv6) with a burst of six (inet_peer_xrlim_allow; a host not seen
+ * before starts with the full burst). Only the types in the rate mask are limited: IPv4
+ * destination unreachable except fragmentation needed, source quench, time exceeded, parameter
+ * problem (icmp_ratemask 0x1818); IPv6 every error but packet too big (ratemask 0-1,3-127), at
+ * net.ipv6.icmp.ratelimit's 100 ms whatever the route's prefix (icmpv6_xrlim_allow since
+ * commit 0201eedb69b2, which dropped the interval's scaling by prefix and the 1 s default).
+ * Echo replies are never limited. Hosts are kept in a fixed table of `peers` slots; a
  * host that loses its slot to another starts afresh, as an expired inet_peer entry does.
  */
 const AF_INET6 = 10;
@@ -20,8 +21,10 @@ export interface IcmpLimitOptions {
   msgsPerSec?: number;
   /** icmp_msgs_burst (default 50). */
   msgsBurst?: number;
-  /** icmp_ratelimit / icmpv6 ratelimit, ms (default 1000; 0 disables the per-host limit). */
+  /** icmp_ratelimit, ms (default 1000; 0 disables the per-host limit for IPv4). */
   ratelimitMs?: number;
+  /** net.ipv6.icmp.ratelimit, ms (default 100; 0 disables the per-host limit for IPv6). */
+  ratelimit6Ms?: number;
   /** icmp_ratemask (default 0x1818). */
   ratemask?: number;
   /** Host slots (default 4096, a power of two). */
@@ -35,6 +38,7 @@ export class IcmpLimit {
   readonly #perSec: number;
   readonly #burst: number;
   readonly #rate: number;
+  readonly #rate6: number;
   readonly #mask: number;
   #credit = 0;
   #stamp: number;
@@ -54,6 +58,7 @@ export class IcmpLimit {
     this.#perSec = o.msgsPerSec ?? 1000;
     this.#burst = o.msgsBurst ?? 50;
     this.#rate = o.ratelimitMs ?? 1000;
+    this.#rate6 = o.ratelimit6Ms ?? 100;
     this.#mask = o.ratemask ?? 0x1818;
     let n = 1;
     while (n < (o.peers ?? 4096)) n <<= 1;
@@ -68,16 +73,15 @@ export class IcmpLimit {
 
   /**
    * Whether an ICMP message of `type`/`code` to `dst` (family `af`) may go now; when it may and
-   * is limited, its cost is taken. `prefix` is the length of the route toward `dst` (IPv6).
+   * is limited, its cost is taken.
    */
-  allow(af: number, type: number, code: number, dst: ArrayLike<number>, prefix: number): boolean {
+  allow(af: number, type: number, code: number, dst: ArrayLike<number>): boolean {
     if (!this.#limited(af, type, code)) return true;
     if (!this.#globalAllow()) {
       this.limitedGlobal++;
       return false;
     }
-    let tmo = this.#rate;
-    if (af === AF_INET6 && prefix < 128) tmo = Math.floor(tmo / 2 ** ((128 - prefix) >>> 5));
+    const tmo = af === AF_INET6 ? this.#rate6 : this.#rate;
     if (tmo > 0 && !this.#hostAllow(af, dst, tmo)) {
       this.limitedHost++;
       return false;

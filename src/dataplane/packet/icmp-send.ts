@@ -149,10 +149,7 @@ export class IcmpSender {
     // about a packet the director sent itself: the local stack would get the error, not the wire
     if (this.#net.isLocal(af, v.src, 0)) return -1;
     if (this.#limit) {
-      // the route's prefix only matters for IPv6 (icmpv6_xrlim_allow); open() routes again
-      const res = this.#res;
-      const prefix = af === AF_INET6 && this.#net.route(af, v.src, 0, res) ? res.prefix : 0;
-      if (!this.#limit.allow(af, type, code, v.src, prefix)) {
+      if (!this.#limit.allow(af, type, code, v.src)) {
         this.#counters.icmpLimited++;
         return -1;
       }

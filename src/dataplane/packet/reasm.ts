@@ -11,15 +11,18 @@
  *   the whole datagram is dropped. So is one whose length contradicts the last fragment's, an
  *   empty one, a datagram that would exceed 65535 bytes (IPv6: of payload), and one mixing
  *   ECN-capable with not-ECN-capable fragments. A non-last fragment's data is trimmed to a
- *   multiple of 8 (IPv6: such a fragment drops the datagram).
+ *   multiple of 8 (IPv6: such a fragment drops the datagram and goes on alone, `REASM_PASS`, as
+ *   nf_ct_frag6_queue's -EPROTO lets it; the host's own reassembly answers it with a parameter
+ *   problem).
  * - The datagram is whole when the first and last fragments and every byte between are in. It is
  *   built on the first fragment's link-layer and IP headers (IPv4: options included; total
  *   length set, offset and MF cleared, DF set when every fragment had DF; IPv6: the
  *   unfragmentable part, the fragment header removed, payload length set), with CE when any
  *   fragment had it (the others being ECN-capable).
- * - A datagram not whole `IPFRAG_TIME_MS` after its first fragment came is dropped; for IPv4
- *   LOCAL_IN, when the first fragment was in, the sender gets ICMP time exceeded, fragment
- *   reassembly time exceeded (ip_expire; the kernel sends none for the IPVS and conntrack users).
+ * - A datagram not whole `IPFRAG_TIME_MS` (IPv6: `IP6FRAG_TIME_MS`) after its first fragment
+ *   came is dropped; when the first fragment was in, the sender gets ICMP time exceeded,
+ *   fragment reassembly time exceeded: for IPv4 LOCAL_IN (ip_expire; none for the IPVS user in
+ *   transit), for IPv6 always (ip6frag_expire_frag_queue, nf_ct_frag6's too).
  * - While the held fragments' memory is above `IPFRAG_HIGH_THRESH` every fragment is dropped.
  *
  * The whole datagram remembers its largest fragment and the fragments' boundaries: on output
@@ -38,6 +41,8 @@ import type { Iface } from './net.js';
 
 /** ipfrag_time: how long a datagram may take to arrive whole, ms. */
 export const IPFRAG_TIME_MS = 30_000;
+/** IPv6: IPV6_FRAG_TIMEOUT (ip6frag_time, and nf_conntrack_frag6_timeout), ms. */
+export const IP6FRAG_TIME_MS = 60_000;
 /** ipfrag_high_thresh: bytes of held fragments above which every fragment is dropped. */
 export const IPFRAG_HIGH_THRESH = 4 * 1024 * 1024;
 /**
@@ -45,6 +50,8 @@ export const IPFRAG_HIGH_THRESH = 4 * 1024 * 1024;
  * datagram is charged its buffer besides.
  */
 const FRAG_OVERHEAD = 256;
+/** The furthest a fragment's data can end: offset 65528 plus 65515 bytes, rounded up. */
+const MAX_END = 131_072;
 /** Room for the first fragment's link-layer header (Ethernet and VLAN tags). */
 const L2_ROOM = 64;
 
@@ -55,6 +62,8 @@ export const USER_FWD = 1;
 /** `add` results besides an R.* reason for a dropped fragment. */
 export const REASM_HELD = -1;
 export const REASM_DONE = -2;
+/** IPv6: a non-last fragment not a multiple of 8 long; its datagram dropped, it goes on alone. */
+export const REASM_PASS = -3;
 
 /** One datagram being reassembled. */
 class Datagram<I> {
@@ -109,7 +118,7 @@ class Datagram<I> {
     // an IPv6 datagram is keyed by addresses and identification only
     this.proto = v.af === AF_INET6 ? 0 : v.protocol;
     this.user = user;
-    this.expires = now + IPFRAG_TIME_MS;
+    this.expires = now + (v.af === AF_INET6 ? IP6FRAG_TIME_MS : IPFRAG_TIME_MS);
     this.ifc = ifc;
     this.hash = keyHash(v, user);
   }
@@ -140,7 +149,9 @@ class Datagram<I> {
     if (end <= this.data.length) return;
     let n = this.data.length;
     while (n < end) n *= 2;
-    const d = new Uint8Array(Math.min(n, 65536));
+    // an IPv4 fragment may reach past 65535 bytes (offset up to 65528 plus up to 65515 bytes):
+    // it is held like any other and its datagram fails when whole (ip_frag_reasm, out_oversize)
+    const d = new Uint8Array(Math.min(n, MAX_END));
     d.set(this.data);
     this.data = d;
   }
@@ -287,7 +298,10 @@ export class Reasm<I = Iface> {
     } else {
       // IPv4 trims a non-last fragment to a multiple of 8; IPv6 drops the datagram
       if (end & 7) {
-        if (v6) return this.#fail(qi, R.FRAG_BAD);
+        if (v6) {
+          this.#fail(qi, R.FRAG_BAD);
+          return REASM_PASS;
+        }
         end &= ~7;
       }
       if (end > q.len) {
@@ -378,8 +392,9 @@ export class Reasm<I = Iface> {
   }
 
   /**
-   * Drops every datagram due at `now`. For each LOCAL_IN one whose first fragment was in,
-   * `onTimeout` gets that fragment rebuilt in `frame` and the interface of the latest fragment.
+   * Drops every datagram due at `now`. For each one whose first fragment was in (IPv4: of
+   * LOCAL_IN), `onTimeout` gets that fragment rebuilt in `frame` (IPv6: its fragment header
+   * too) and the interface of the latest fragment.
    */
   expire(now: number, onTimeout: (ifc: I) => void): void {
     const held = this.#held;
@@ -389,11 +404,26 @@ export class Reasm<I = Iface> {
       this.#remove(i);
       this.stats.fails++;
       this.stats.timeouts++;
-      if (q.user !== USER_LOCAL || !q.firstIn || q.af === AF_INET6) continue;
+      const v6 = q.af === AF_INET6;
+      if (!q.firstIn || (!v6 && q.user !== USER_LOCAL)) continue;
       const f = this.frame;
-      copyBytes(f, 0, q.head, 0, q.headL2 + q.headIhl);
-      copyBytes(f, q.headL2 + q.headIhl, q.data, 0, q.headTotal - q.headIhl);
-      this.frameLen = q.headL2 + q.headTotal;
+      const at = q.headL2 + q.headIhl;
+      copyBytes(f, 0, q.head, 0, at);
+      let d = at;
+      if (v6) {
+        // the fragment header as it came: offset 0, more to come
+        f[d] = q.fragNh;
+        f[d + 1] = 0;
+        f[d + 2] = 0;
+        f[d + 3] = 1;
+        f[d + 4] = q.id >>> 24;
+        f[d + 5] = q.id >>> 16;
+        f[d + 6] = q.id >>> 8;
+        f[d + 7] = q.id;
+        d += 8;
+      }
+      copyBytes(f, d, q.data, 0, q.headTotal - q.headIhl);
+      this.frameLen = d + q.headTotal - q.headIhl;
       onTimeout(q.ifc);
     }
   }

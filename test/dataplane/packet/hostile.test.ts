@@ -274,7 +274,8 @@ describe('hostile input', () => {
       const head = lab.send('eth0', frag(v6f, 1000, 0, 320, true, 0));
       assert.deepEqual([tail.reason, head.reason, head.eth1.length], ['frag-held', 'forwarded', 2]);
     }
-    lab.advance(31_000);
+    // IPv4 datagrams wait 30 s, IPv6 ones 60 s (IPV6_FRAG_TIMEOUT)
+    lab.advance(61_000);
     lab.engine.tick();
     assert.deepEqual([re.size, re.memory], [0, 0], 'everything held times out');
   });

@@ -2,7 +2,7 @@
  * The host's ICMP rate limits on the errors the engine sends (icmp_global_allow /
  * inet_peer_xrlim_allow / icmpv6_xrlim_allow): the per-host burst of six then one a second, the
  * global credit, what is never limited (fragmentation needed, packet too big, echo replies), the
- * IPv6 interval by route prefix, and the engine's counters.
+ * IPv6 interval (100 ms, whatever the route), and the engine's counters.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -22,9 +22,9 @@ function limiter(o: ConstructorParameters<typeof IcmpLimit>[2] = {}, rnd = () =>
 }
 
 /** How many of `n` port unreachables to `dst` at the current time pass. */
-function burst(l: IcmpLimit, n: number, dst = A, af = 2, type = 3, code = 3, prefix = 24): number {
+function burst(l: IcmpLimit, n: number, dst = A, af = 2, type = 3, code = 3): number {
   let ok = 0;
-  for (let i = 0; i < n; i++) if (l.allow(af, type, code, dst, prefix)) ok++;
+  for (let i = 0; i < n; i++) if (l.allow(af, type, code, dst)) ok++;
   return ok;
 }
 
@@ -54,15 +54,19 @@ describe('ICMP rate limits (icmp_ratelimit, icmp_msgs_per_sec)', () => {
     assert.equal(burst(l2, 20), 20, 'ratemask 0 limits nothing');
   });
 
-  it('IPv6: the per-host interval halves per 32 bits the route is shorter than /128', () => {
+  it('IPv6: a burst of six, then one per net.ipv6.icmp.ratelimit (100 ms)', () => {
     const { l, step } = limiter();
-    assert.equal(burst(l, 10, V6, 10, 1, 4, 64), 6);
-    step(250); // 1000 ms >> 2 for a /64
-    assert.equal(burst(l, 2, V6, 10, 1, 4, 64), 1);
-    const { l: h, step: s2 } = limiter();
-    assert.equal(burst(h, 10, V6, 10, 1, 4, 128), 6);
-    s2(250);
-    assert.equal(burst(h, 1, V6, 10, 1, 4, 128), 0, 'a host route keeps the full second');
+    assert.equal(burst(l, 10, V6, 10, 1, 4), 6);
+    step(99);
+    assert.equal(burst(l, 1, V6, 10, 1, 4), 0);
+    step(1);
+    assert.equal(burst(l, 2, V6, 10, 1, 4), 1);
+    const { l: off } = limiter({ ratelimit6Ms: 0 });
+    assert.equal(burst(off, 20, V6, 10, 1, 4), 20, '0 turns the per-host limit off');
+    const { l: slow, step: s2 } = limiter({ ratelimit6Ms: 1000 });
+    assert.equal(burst(slow, 10, V6, 10, 1, 4), 6);
+    s2(999);
+    assert.equal(burst(slow, 1, V6, 10, 1, 4), 0);
   });
 
   it('global: icmp_msgs_burst credits, refilled at icmp_msgs_per_sec, each message 0-2 credits', () => {
@@ -73,7 +77,7 @@ describe('ICMP rate limits (icmp_ratelimit, icmp_msgs_per_sec)', () => {
       let ok = 0;
       for (let i = 0; i < 40; i++) {
         const d = new Uint32Array([0x0a000000 + ++hosts, 0, 0, 0]);
-        if (l.allow(2, 3, 3, d, 24)) ok++;
+        if (l.allow(2, 3, 3, d)) ok++;
       }
       return ok;
     };

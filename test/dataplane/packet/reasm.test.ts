@@ -3,7 +3,8 @@
  * are gathered (in any order), handled as one datagram and sent on as fragments again, along
  * their own boundaries or at their largest size; duplicates, overlaps, contradictions, ECN mixes,
  * timeouts (with ICMP fragment reassembly time exceeded) and the memory threshold as ip_defrag
- * treats them; pings larger than the MTU answered in fragments.
+ * treats them (IPv6 after 60 s, with ICMPv6 time exceeded), first fragments the host refuses,
+ * pings larger than the MTU answered in fragments.
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
@@ -339,6 +340,111 @@ describe('IPv4 reassembly', () => {
     assert.deepEqual([re[54], re.readUInt32BE(58)], [129, 0x0042_0001]);
     assert.deepEqual(checksumErrors(re), []);
     assert.deepEqual(re.subarray(62), ping.subarray(62));
+  });
+
+  it('IPv6: a datagram not whole in 60 s: ICMPv6 reassembly time exceeded quoting its first fragment', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 53, { af: 10, protocol: 17, scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 53, { af: 10, protocol: 17 }), destSpec(RS6, 5353, { af: 10 }));
+    const whole = (id: number) =>
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv6({ src: CLIENT6, dst: VIP6 })
+          .udp({ srcPort: 40000, dstPort: 53 })
+          .payload(Buffer.alloc(200, id))
+          .build(),
+      );
+    const [a] = split6(whole(1), 0x11, [64]);
+    const [, lone] = split6(whole(2), 0x12, [64]);
+    lab.send('eth0', a!);
+    lab.send('eth0', lone!);
+    lab.io0.sent.length = 0;
+    lab.advance(59_000);
+    lab.engine.tick();
+    assert.deepEqual([lab.io0.sent.length, lab.engine.ctx.reasm.size], [0, 2], 'not at 30 s');
+    lab.advance(1_100);
+    lab.engine.tick();
+    assert.equal(lab.engine.ctx.reasm.size, 0);
+    assert.equal(lab.io0.sent.length, 1, 'one error: only the datagram whose first fragment came');
+    const err = Buffer.from(lab.io0.sent[0]!.data);
+    const e = dec(err);
+    assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], [VIP6, CLIENT6, 3, 1]);
+    // the first fragment as it came: its fragment header (identification, M) included
+    assert.deepEqual(err.subarray(62), a!.subarray(14, 14 + err.length - 62));
+    assert.deepEqual(checksumErrors(err), []);
+  });
+
+  it('first fragments the host refuses: an IPv6 one without its upper-layer header, or not 8-aligned', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { af: 10, scheduler: 'rr' }));
+    const syn = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .tcp({ srcPort: 40000, dstPort: 81, flags: 2, seq: 1, ack: 0 })
+        .payload(Buffer.alloc(24, 1))
+        .build(),
+    );
+    // 8 of the TCP header's 20 bytes in the first fragment: parameter problem, header incomplete
+    const cut = lab.send('eth0', split6(syn, 0x21, [8, 8])[0]!);
+    const p = dec(cut.eth0[0]!);
+    assert.deepEqual([cut.reason, p.icmpType, p.icmpCode, p.icmpRest], ['frag-bad', 4, 3, 0]);
+    // a non-last fragment of 1001 bytes: parameter problem at the payload length field
+    const big = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .udp({ srcPort: 40000, dstPort: 9 })
+        .payload(Buffer.alloc(1600, 2))
+        .build(),
+    );
+    const odd = lab.send('eth0', split6(big, 0x22, [1001])[0]!);
+    const o = dec(odd.eth0[0]!);
+    assert.deepEqual([odd.reason, o.icmpType, o.icmpCode, o.icmpRest], ['frag-bad', 4, 0, 4]);
+    assert.equal(lab.engine.ctx.reasm.size, 0);
+  });
+
+  it('IPv4: a first fragment shorter than its TCP header is reassembled; past 65535 bytes, dropped', () => {
+    const lab = makeLab();
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    const syn = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP, id: 0x6c })
+        .tcp({ srcPort: 40000, dstPort: 81, flags: 2, seq: 1000, ack: 0 })
+        .payload(Buffer.alloc(24, 1))
+        .build(),
+    );
+    const [f1, f2, f3] = split(syn, [8, 8]);
+    assert.equal(lab.send('eth0', f1!).reason, 'frag-held');
+    assert.equal(lab.send('eth0', f2!).reason, 'frag-held');
+    const r = lab.send('eth0', f3!);
+    const rst = dec(r.eth0[0]!);
+    assert.deepEqual([r.reason, rst.tcpFlags, rst.tcpAck], ['vip-host', 0x14, 1025]);
+    // an echo request whose last fragment ends past 65535: the datagram fails when whole and
+    // leaves nothing behind to time out
+    const ping = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv4({ src: CLIENT, dst: VIP, id: 0x77 })
+        .icmp({ type: 8, code: 0, rest: 0x10001 })
+        .payload(Buffer.alloc(64_000, 3))
+        .build(),
+    );
+    const parts = split(ping, Array<number>(43).fill(1480));
+    // the last fragment (offset 63640) made 2000 bytes long: it would end at 65640
+    const last = parts.pop()!;
+    const long = Buffer.concat([last.subarray(0, 34), Buffer.alloc(2000, 4)]);
+    long.writeUInt16BE(2020, 16);
+    ipv4Sum(long);
+    parts.push(long);
+    const results = parts.map((f) => lab.send('eth0', f).reason);
+    assert.deepEqual(
+      results.slice(0, -1).filter((x) => x !== 'frag-held'),
+      [],
+    );
+    assert.equal(results.at(-1), 'frag-bad');
+    assert.equal(lab.engine.ctx.reasm.size, 0);
+    lab.io0.sent.length = 0;
+    lab.advance(31_000);
+    lab.engine.tick();
+    assert.equal(lab.io0.sent.length, 0, 'no time exceeded: the queue is gone');
   });
 
   it('memory above the threshold: every fragment dropped until the held ones go', () => {
