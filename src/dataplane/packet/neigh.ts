@@ -760,7 +760,8 @@ export class Neigh {
       o.set(ifc.mac, off + 6);
       const src = this.#source(ifc, s, AF_INET);
       const zero = new Uint8Array(6);
-      writeArp(o, off + 14, 1, ifc.mac, src ? src[0]! : 0, zero, 0, k[s * 4]!);
+      const spa = src ? src[0]! : this.#net.firstLocal4();
+      writeArp(o, off + 14, 1, ifc.mac, spa, zero, 0, k[s * 4]!);
       this.#counters.arpRequests++;
       return;
     }

@@ -443,6 +443,21 @@ export class NetModel {
   }
 
   /** Local IPv4 addresses (interface addresses and VIPs), for listings. */
+  /**
+   * The first IPv4 local address that is not a loopback one, or 0: where inet_select_addr
+   * turns for an interface without an address of its own (the VIPs on lo come first).
+   */
+  firstLocal4(): number {
+    let other = 0;
+    for (let i = 0; i < this.#n4; i++) {
+      const a = this.#loc4[i]!;
+      if (a >>> 24 === 127) continue;
+      if (this.#loc4Vip[i] === 1) return a;
+      if (other === 0) other = a;
+    }
+    return other;
+  }
+
   localAddresses(): string[] {
     const out: string[] = [];
     for (let i = 0; i < this.#n4; i++) out.push(formatIp(AF_INET, this.#loc4, i));

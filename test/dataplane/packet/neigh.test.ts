@@ -228,6 +228,18 @@ describe('neighbours', () => {
     );
   });
 
+  it('an interface without an IPv4 address asks from a VIP (inet_select_addr looks at lo first)', () => {
+    const lab = makeLab();
+    const io2 = new PcapIO(undefined, 'eth2', {});
+    lab.engine.net.addIface({ name: 'eth2', mac: '02:00:00:00:00:a2', addrs: [], io: io2 });
+    lab.engine.net.addRoute({ dst: '198.51.100.0/24', dev: 'eth2' });
+    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.50', 80, { fwd: 3 }));
+    lab.send('eth0', tcp4({ flags: SYN }));
+    const a = dec(Buffer.from(io2.sent[0]!.data));
+    assert.deepEqual([a.arpOp, a.arpSpa >>> 0], [1, v4(VIP)]);
+  });
+
   it('solicits as the waiting frame’s IPv6 source when it is an address of the link (ndisc_solicit)', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
