@@ -34,6 +34,29 @@ function arpReply(spa: string, mac: string): Buffer {
   );
 }
 
+/** Adds interface eth2 (MAC 02:00:00:00:00:a2) to `lab`; returns the frame I/O it sends into. */
+function eth2(
+  lab: ReturnType<typeof makeLab>,
+  spec: { addrs: string[]; linkLocal?: string },
+): PcapIO {
+  const io = new PcapIO(undefined, 'eth2', {});
+  lab.engine.net.addIface({ name: 'eth2', mac: '02:00:00:00:00:a2', ...spec, io });
+  return io;
+}
+
+/** A lab with the DR service VIP:80 → RS9 (not resolved yet), and RS9's cached MAC and state. */
+function rs9Lab() {
+  const lab = makeLab();
+  lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
+  lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+  const entry = (): string[] =>
+    lab.engine.neigh
+      .describe()
+      .find((l) => l.startsWith(`${RS9} `))
+      ?.split(' ') ?? [];
+  return { lab, macOf: () => entry()[4], stateOf: () => entry().at(-1) };
+}
+
 describe('neighbours', () => {
   it('queues frames for an unresolved real server, asks once, sends them when the answer comes', () => {
     const lab = makeLab();
@@ -200,13 +223,7 @@ describe('neighbours', () => {
 
   it('asks from the interface address in the target’s subnet, else its first (inet_select_addr)', () => {
     const lab = makeLab();
-    const io2 = new PcapIO(undefined, 'eth2', {});
-    lab.engine.net.addIface({
-      name: 'eth2',
-      mac: '02:00:00:00:00:a2',
-      addrs: ['172.16.0.1/24', '198.51.100.1/24'],
-      io: io2,
-    });
+    const io2 = eth2(lab, { addrs: ['172.16.0.1/24', '198.51.100.1/24'] });
     lab.engine.net.addRoute({ dst: '203.0.113.0/24', via: '172.16.0.254', dev: 'eth2' });
     lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.50', 80, { fwd: 3 }));
@@ -230,8 +247,7 @@ describe('neighbours', () => {
 
   it('an interface without an IPv4 address asks from a VIP (inet_select_addr looks at lo first)', () => {
     const lab = makeLab();
-    const io2 = new PcapIO(undefined, 'eth2', {});
-    lab.engine.net.addIface({ name: 'eth2', mac: '02:00:00:00:00:a2', addrs: [], io: io2 });
+    const io2 = eth2(lab, { addrs: [] });
     lab.engine.net.addRoute({ dst: '198.51.100.0/24', dev: 'eth2' });
     lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
     lab.ipvs.addDest(svcSpec(VIP, 80), destSpec('198.51.100.50', 80, { fwd: 3 }));
@@ -373,16 +389,9 @@ describe('neighbours', () => {
   });
 
   it('takes the first of several quick ARP replies (locktime), and a gratuitous one at once', () => {
-    const lab = makeLab();
-    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
+    const { lab, macOf } = rs9Lab();
     const A = '02:00:00:00:0a:0a';
     const B = '02:00:00:00:0b:0b';
-    const macOf = (): string | undefined =>
-      lab.engine.neigh
-        .describe()
-        .find((l) => l.startsWith(`${RS9} `))
-        ?.split(' ')[4];
     lab.send('eth0', tcp4({ flags: SYN }));
     assert.deepEqual(lab.send('eth1', arpReply(RS9, A)).eth1.map(dmac), [A]);
     lab.clock.t += 10;
@@ -415,14 +424,7 @@ describe('neighbours', () => {
   });
 
   it('locktime counts from the last change, a timer’s too; a late answer revives a FAILED entry', () => {
-    const lab = makeLab();
-    lab.ipvs.addService(svcSpec(VIP, 80, { scheduler: 'rr' }));
-    lab.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
-    const macOf = (): string | undefined =>
-      lab.engine.neigh
-        .describe()
-        .find((l) => l.startsWith(`${RS9} `))
-        ?.split(' ')[4];
+    const { lab, macOf, stateOf } = rs9Lab();
     lab.send('eth0', tcp4({ flags: SYN }));
     lab.send('eth1', arpReply(RS9, '02:00:00:00:0a:0a'));
     // past its reachable time the entry is STALE to the kernel as of then: an answer with
@@ -445,15 +447,11 @@ describe('neighbours', () => {
       lab.clock.t += 1000;
       lab.engine.tick();
     }
-    assert.ok(
-      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('FAILED')),
-    );
+    assert.equal(stateOf(), 'FAILED');
     lab.clock.t += 5000;
     lab.engine.tick();
     lab.send('eth1', arpReply(RS9, '02:00:00:00:0d:0d'));
-    assert.ok(
-      lab.engine.neigh.describe().some((l) => l.startsWith(`${RS9} `) && l.endsWith('REACHABLE')),
-    );
+    assert.equal(stateOf(), 'REACHABLE');
   });
 
   it('ignores ARP from martian senders; answers a subnet broadcast sender without learning it', () => {
@@ -475,14 +473,7 @@ describe('neighbours', () => {
 
   it('IPv6: solicits from the link-local address; answers NS for the link’s own addresses only', () => {
     const lab = makeLab();
-    const io2 = new PcapIO(undefined, 'eth2', {});
-    lab.engine.net.addIface({
-      name: 'eth2',
-      mac: '02:00:00:00:00:a2',
-      addrs: ['2001:db8:2::1/64'],
-      linkLocal: 'fe80::a2',
-      io: io2,
-    });
+    const io2 = eth2(lab, { addrs: ['2001:db8:2::1/64'], linkLocal: 'fe80::a2' });
     assert.throws(
       () =>
         lab.engine.net.addIface({

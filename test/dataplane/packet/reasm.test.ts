@@ -73,6 +73,24 @@ function join(frames: Buffer[]): Buffer {
   return whole;
 }
 
+/**
+ * Sends a datagram's first fragment and another's later one, then checks both are held until
+ * `ms` and gone just after, with one error sent: returns it (the first fragment's datagram's).
+ */
+function timedOut(lab: ReturnType<typeof makeLab>, frames: Buffer[], ms: number): Buffer {
+  for (const f of frames) lab.send('eth0', f);
+  assert.equal(lab.engine.ctx.reasm.size, 2);
+  lab.io0.sent.length = 0;
+  lab.advance(ms - 1000);
+  lab.engine.tick();
+  assert.deepEqual([lab.io0.sent.length, lab.engine.ctx.reasm.size], [0, 2], 'not yet');
+  lab.advance(1_100);
+  lab.engine.tick();
+  assert.equal(lab.engine.ctx.reasm.size, 0);
+  assert.equal(lab.io0.sent.length, 1, 'one error: only the datagram whose first fragment came');
+  return Buffer.from(lab.io0.sent[0]!.data);
+}
+
 /** A lab with UDP VIP:53 → RS1:5353 (NAT). */
 function udpLab(): ReturnType<typeof makeLab> {
   const lab = makeLab();
@@ -206,18 +224,7 @@ describe('IPv4 reassembly', () => {
     const lab = udpLab();
     const [a] = split(udp4({ payload: 100, id: 9 }), [64]);
     const [, lone] = split(udp4({ payload: 100, id: 10 }), [64]);
-    lab.send('eth0', a!);
-    lab.send('eth0', lone!);
-    assert.equal(lab.engine.ctx.reasm.size, 2);
-    lab.io0.sent.length = 0;
-    lab.advance(29_000);
-    lab.engine.tick();
-    assert.deepEqual([lab.io0.sent.length, lab.engine.ctx.reasm.size], [0, 2], 'not yet');
-    lab.advance(1_100);
-    lab.engine.tick();
-    assert.equal(lab.engine.ctx.reasm.size, 0);
-    assert.equal(lab.io0.sent.length, 1, 'one error: only the datagram whose first fragment came');
-    const err = Buffer.from(lab.io0.sent[0]!.data);
+    const err = timedOut(lab, [a!, lone!], 30_000);
     const e = dec(err);
     assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], [VIP, CLIENT, 11, 1]);
     const q = quoted(err);
@@ -356,17 +363,7 @@ describe('IPv4 reassembly', () => {
       );
     const [a] = split6(whole(1), 0x11, [64]);
     const [, lone] = split6(whole(2), 0x12, [64]);
-    lab.send('eth0', a!);
-    lab.send('eth0', lone!);
-    lab.io0.sent.length = 0;
-    lab.advance(59_000);
-    lab.engine.tick();
-    assert.deepEqual([lab.io0.sent.length, lab.engine.ctx.reasm.size], [0, 2], 'not at 30 s');
-    lab.advance(1_100);
-    lab.engine.tick();
-    assert.equal(lab.engine.ctx.reasm.size, 0);
-    assert.equal(lab.io0.sent.length, 1, 'one error: only the datagram whose first fragment came');
-    const err = Buffer.from(lab.io0.sent[0]!.data);
+    const err = timedOut(lab, [a!, lone!], 60_000);
     const e = dec(err);
     assert.deepEqual([src(e), dst(e), e.icmpType, e.icmpCode], [VIP6, CLIENT6, 3, 1]);
     // the first fragment as it came: its fragment header (identification, M) included
