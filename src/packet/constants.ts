@@ -130,7 +130,7 @@ export const MALFORMED_REASON: readonly string[] = [
   'ARP packet truncated',
   'ARP packet has an unsupported hardware/protocol format',
   'IP header truncated',
-  'IP version is neither 4 nor 6',
+  "IP version is neither 4 nor 6, or not the EtherType's",
   'IPv4 header length (IHL) below 5 or beyond the packet',
   'IPv4 total length below the header length or beyond the frame',
   'IPv4 options malformed',

@@ -165,6 +165,9 @@ export function decodeEthernet(v: PacketView, buf: Uint8Array, off: number, len:
   v.etherType = type;
   if (type === ETH_P.IPV4 || type === ETH_P.IPV6) {
     if (v.arpState) resetArp(v);
+    // the EtherType names the version (ip_rcv_core / ip6_rcv_core drop a mismatch)
+    if (p < end && buf[p]! >>> 4 !== (type === ETH_P.IPV4 ? 4 : 6))
+      return fail(v, MALFORMED.IP_BAD_VERSION);
     return decodeL3(v, buf, p, end, false);
   }
   if (v.l3State !== 0) resetL3(v);

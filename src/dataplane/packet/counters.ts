@@ -73,10 +73,19 @@ export const R = {
   FRAG_BAD: 31,
   /** IPv4 fragment dropped while held fragments are above the memory threshold. */
   FRAG_MEM: 32,
-  /** IPv4 options refused by ip_options_compile: ICMP parameter problem sent (InHdrErrors). */
+  /**
+   * IPv4 options refused by ip_options_compile, IPv6 hop-by-hop options by ip6_parse_tlv: the
+   * packet dropped, with a parameter problem when the option asks for one (InHdrErrors).
+   */
   IP_BAD_OPTIONS: 33,
   /** IPv4 source route (LSRR / SSRR): dropped, as ip_rcv_options with accept_source_route 0. */
   SOURCE_ROUTE: 34,
+  /**
+   * A martian address (ip_route_input_slow, fib_validate_source, ip6_rcv_core: a multicast,
+   * broadcast, zero-network, loopback or own source; a loopback or zero-network destination):
+   * dropped before any hook, without a word.
+   */
+  MARTIAN: 35,
 } as const;
 
 /** Names of the reasons, by code. */
@@ -116,6 +125,7 @@ export const REASON_NAMES: readonly string[] = [
   'frag-mem',
   'ip-bad-options',
   'source-route',
+  'martian',
 ];
 
 /** Engine counters: totals, reasons, malformed codes, and the neighbour subsystem. */

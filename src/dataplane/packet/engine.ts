@@ -31,6 +31,7 @@ import { HOOK, HookChain, NF, PRI } from './hooks.js';
 import { IcmpLimit, type IcmpLimitOptions } from './icmp-limit.js';
 import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
+import { EXT_DROP, EXT_OK, parseTlv, ppCode, ppPointer } from './ip6ext.js';
 import { compileIpv4Options, forwardIpv4Options, unicastTest } from './ipopt.js';
 import { Neigh, type NeighOptions } from './neigh.js';
 import { NetModel, RouteResult, type Iface } from './net.js';
@@ -547,9 +548,23 @@ export class PacketEngine {
       if (c.trace) c.trace.step('decode', 'IPv4 header checksum wrong: dropped');
       return NF.DROP;
     }
+    if (this.#martian(v)) {
+      pkt.reason = R.MARTIAN;
+      if (c.trace) c.trace.step('decode', 'martian address: dropped');
+      return NF.DROP;
+    }
     if (v.ipVersion === 4 && v.ipHeaderLength > 20) {
       const r = this.#ipOptions(pkt, ifc);
       if (r >= 0) return r;
+    } else if (v.ipVersion === 6 && buf[v.l3Offset + 6] === IPPROTO.HOPOPTS) {
+      // ip6_rcv_core → ipv6_parse_hopopts, before any hook
+      const r = parseTlv(buf, v.l3Offset, 40, true, v.dst[0]! >>> 24 === 0xff);
+      if (r !== EXT_OK) {
+        if (r !== EXT_DROP) this.icmp.send(v, ifc, ICMPV6.PARAM_PROB, ppCode(r), ppPointer(r));
+        pkt.reason = R.IP_BAD_OPTIONS;
+        if (c.trace) c.trace.step('decode', 'hop-by-hop options refused');
+        return NF.DROP;
+      }
     }
     const af = v.af;
     if (c.opts.learnFromIp && v.l2Offset >= 0 && v.src[0] !== 0)
@@ -657,6 +672,30 @@ export class PacketEngine {
       pkt.hasOpts = false;
     }
     return this.hooks.run(HOOK.FORWARD, pkt);
+  }
+
+  /**
+   * Addresses a Linux host drops a received packet for before any hook. IPv4 (the input route:
+   * ip_route_input_slow, fib_validate_source; route_localnet 0): a multicast, limited broadcast,
+   * 0/8, loopback or local source, a 0/8 or loopback destination. IPv6 (ip6_rcv_core): a
+   * multicast or loopback source, a loopback destination, a multicast one of scope 0 or 1.
+   */
+  #martian(v: PacketView): boolean {
+    if (v.ipVersion === 4) {
+      const s = v.src[0]! >>> 0;
+      const d = v.dst[0]! >>> 0;
+      if (s >>> 28 === 14 || s === 0xffffffff || s >>> 24 === 0 || s >>> 24 === 127) return true;
+      if (d >>> 24 === 0 || d >>> 24 === 127) return true;
+      // 255.255.255.255 and 0.0.0.0 → 0.0.0.0 are broadcast input; a source of ours is refused
+      return d !== 0xffffffff && this.net.isLocal(AF_INET, v.src, 0);
+    }
+    if (v.ipVersion !== 6) return false;
+    const s = v.src;
+    const d = v.dst;
+    if (s[0]! >>> 24 === 0xff) return true;
+    if (s[0] === 0 && s[1] === 0 && s[2] === 0 && s[3] === 1) return true;
+    if (d[0] === 0 && d[1] === 0 && d[2] === 0 && d[3] === 1) return true;
+    return d[0]! >>> 24 === 0xff && ((d[0]! >>> 16) & 15) <= 1;
   }
 
   readonly #optRoute = new RouteResult();

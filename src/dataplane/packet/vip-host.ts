@@ -26,6 +26,15 @@ import type { PacketView } from '../../packet/view.js';
 import { copyBytes, put32 } from './bytes.js';
 import type { Counters } from './counters.js';
 import type { IcmpSender } from './icmp-send.js';
+import {
+  EXT_DROP,
+  EXT_OK,
+  paramProblem,
+  parseTlv,
+  ppCode,
+  ppPointer,
+  routingHeader,
+} from './ip6ext.js';
 import type { Ipv4Options } from './ipopt.js';
 import type { Iface } from './net.js';
 import type { ReplyPath } from './reply-path.js';
@@ -33,8 +42,10 @@ import type { ReplyPath } from './reply-path.js';
 const AF_INET6 = 10;
 const IPPROTO_IGMP = 2;
 const IPPROTO_UDPLITE = 136;
-/** `chain()` result: an AH header on the way (the host's xfrm drops it without a word). */
-const CHAIN_AH = -1;
+/** `chain()` result: dropped without a word (below it, a parameter problem: `-2 - result`). */
+const CHAIN_DROP = -1;
+/** ICMPv6 parameter problem code: unrecognised next header. */
+const PP_UNK_NEXTHDR = 1;
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
@@ -65,15 +76,14 @@ export class VipHost {
   deliver(v: PacketView, ingress: Iface, host: boolean, opts: Ipv4Options | null = null): string {
     if (v.isFragment || v.l4Offset < 0) return '';
     const v6 = v.af === AF_INET6;
-    // the offset of the last next-header field (IP6CB nhoff); no answer behind an AH header (no
-    // security association is set up for a VIP)
-    const nhAt = v6 ? chain(v) : 0;
-    if (nhAt === CHAIN_AH) return '';
+    // the offset of the last next-header field (IP6CB nhoff), once the extension headers were
+    // processed as the host does
+    const nhAt = v6 ? chain(v, !host) : 0;
+    if (nhAt === CHAIN_DROP) return '';
     if (nhAt < 0) {
-      // a hop-by-hop header after the first: ip6_input_finish has no handler for it and points
-      // a parameter problem (unrecognised next header) at the field that named it
-      return this.#icmp.send(v, ingress, 4, 1, -2 - nhAt)
-        ? 'ICMPv6 unrecognised next header (hop-by-hop not first)'
+      const pp = -2 - nhAt;
+      return this.#icmp.send(v, ingress, 4, ppCode(pp), ppPointer(pp))
+        ? `ICMPv6 parameter problem (code ${ppCode(pp)}, pointer ${ppPointer(pp)})`
         : '';
     }
     if (!host && v.protocol !== (v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP)) return '';
@@ -236,21 +246,30 @@ export class VipHost {
 }
 
 /**
- * The offset from the IPv6 header of the next-header field that names `v`'s transport: 6 with no
- * extension header, else the start of the last one (its first byte). `CHAIN_AH` when an AH
- * header comes first in the chain; `-2 - at` when a hop-by-hop header does, after the first
- * position (`at`: the field that named it). The decoder has walked the chain (a reassembled
- * packet has no fragment header).
+ * The extension headers of `v` as ip6_protocol_deliver_rcu processes them, in order (the
+ * hop-by-hop options were checked on receive): an AH header drops the packet (no security
+ * association is set up for a VIP), a hop-by-hop header after the first gets a parameter problem
+ * at the field that named it (no handler takes it), destination options are parsed
+ * (ipv6_destopt_rcv) and routing headers checked (ipv6_rthdr_rcv; `group`: the frame or address
+ * was a group's). Returns the offset from the IPv6 header of the next-header field that names
+ * the transport (6 with no extension header, else the last one's start), `CHAIN_DROP`, or
+ * `-2 - paramProblem(…)`. The decoder has walked the chain (a reassembled packet has no fragment
+ * header).
  */
-function chain(v: PacketView): number {
+function chain(v: PacketView, group: boolean): number {
   const b = v.buf;
   const ip = v.l3Offset;
   let nh = b[ip + 6]!;
   let at = 6;
   let q = ip + 40;
   while (q < v.l4Offset) {
-    if (nh === IPPROTO.AH) return CHAIN_AH;
-    if (nh === IPPROTO.HOPOPTS && at !== 6) return -2 - at;
+    if (nh === IPPROTO.AH) return CHAIN_DROP;
+    if (nh === IPPROTO.HOPOPTS && at !== 6) return -2 - paramProblem(PP_UNK_NEXTHDR, at);
+    let r = EXT_OK;
+    if (nh === IPPROTO.DSTOPTS) r = parseTlv(b, ip, q - ip, false, false);
+    else if (nh === IPPROTO.ROUTING) r = routingHeader(b, ip, q - ip, group);
+    if (r === EXT_DROP) return CHAIN_DROP;
+    if (r !== EXT_OK) return -2 - r;
     at = q - ip;
     const len = ipv6ExtLength(b, q, nh);
     nh = b[q]!;

@@ -16,7 +16,7 @@ import { l4Checksum } from '../../../src/packet/checksum.js';
 import { PacketView } from '../../../src/packet/view.js';
 import { decodeEthernet } from '../../../src/packet/decode.js';
 import { destSpec, svcSpec } from '../../helpers/ipvs.js';
-import { CLIENT, MAC, RS1, RS2, VIP, makeLab } from './lab.js';
+import { CLIENT, CLIENT6, MAC, RS1, RS2, VIP, VIP6, makeLab } from './lab.js';
 import { ACK, SYN, ipv4Sum, tcp4, udp4 } from './frames.js';
 
 function hostileLab() {
@@ -464,5 +464,56 @@ describe('hostile input', () => {
         what,
       );
     }
+  });
+
+  it('martian addresses and a version the EtherType denies never reach IPVS', () => {
+    const lab = hostileLab();
+    lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
+    lab.ipvs.addDest(svcSpec(VIP6, 80), destSpec('2001:db8:1::11', 8080));
+    // sources: multicast, limited broadcast, 0/8, loopback, the VIP, the director's address;
+    // destinations: loopback, 0/8 (ip_route_input_slow / fib_validate_source)
+    for (const [s, d] of [
+      ['224.0.0.5', VIP],
+      ['255.255.255.255', VIP],
+      ['0.0.0.0', VIP],
+      ['127.0.0.1', VIP],
+      [VIP, VIP],
+      ['10.0.0.1', VIP],
+      [CLIENT, '127.0.0.1'],
+      [CLIENT, '0.0.0.7'],
+    ]) {
+      const r = lab.send('eth0', tcp4({ src: s, dst: d }));
+      assert.deepEqual([r.reason, r.eth0.length, r.eth1.length], ['martian', 0, 0], `${s} → ${d}`);
+    }
+    // IPv6 (ip6_rcv_core): a multicast or loopback source, a loopback destination, an
+    // interface-local group
+    for (const [s, d] of [
+      ['ff02::1', VIP6],
+      ['::1', VIP6],
+      [CLIENT6, '::1'],
+      [CLIENT6, 'ff01::1'],
+    ]) {
+      const f = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: s, dst: d })
+        .tcp({ srcPort: 40000, dstPort: 80, flags: SYN, seq: 1 })
+        .build();
+      const r = lab.send('eth0', f);
+      assert.deepEqual([r.reason, r.eth0.length, r.eth1.length], ['martian', 0, 0], `${s} → ${d}`);
+    }
+    assert.equal(lab.ipvs.conns.count, 0);
+    // an IPv6 packet in an IPv4 frame and the other way round: ip_rcv_core / ip6_rcv_core
+    const v4 = tcp4();
+    const v6 = Buffer.from(
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6 })
+        .tcp({ srcPort: 40000, dstPort: 80, flags: SYN, seq: 1 })
+        .build(),
+    );
+    v4.writeUInt16BE(0x86dd, 12);
+    v6.writeUInt16BE(0x0800, 12);
+    for (const f of [v4, v6]) assert.equal(lab.send('eth0', f).reason, 'malformed');
+    assert.equal(lab.ipvs.conns.count, 0);
+    // what stays the host's: a broadcast destination
+    assert.equal(lab.send('eth0', tcp4({ dst: '255.255.255.255' })).reason, 'pass');
   });
 });

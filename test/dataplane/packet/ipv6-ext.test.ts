@@ -137,4 +137,93 @@ describe('IPv6 extension headers through the director', () => {
     assert.equal(got[8], want[8]! - 1);
     assert.deepEqual(got.subarray(20), want.subarray(20));
   });
+
+  it('hop-by-hop options are checked before any hook, as ip6_parse_tlv does', () => {
+    const syn = (data: number[], dport = 80) =>
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({ src: CLIENT6, dst: VIP6, extensions: [{ type: 0, data: Uint8Array.from(data) }] })
+        .tcp({ srcPort: 40000, dstPort: dport, flags: SYN, seq: 1 })
+        .build();
+    const cases: [string, number[], null | [number, number]][] = [
+      ['14 bytes of padding', [1, 12, ...Array<number>(12).fill(0)], null],
+      ['PadN with data', [1, 4, 0, 9, 0, 0], null],
+      ['unknown, action 01 (discard)', [0x5e, 4, 0, 0, 0, 0], null],
+      ['unknown, action 10 (parameter problem)', [0x9e, 4, 0, 0, 0, 0], [2, 42]],
+      ['unknown, action 11 (parameter problem unless to a group)', [0xde, 4, 0, 0, 0, 0], [2, 42]],
+      [
+        'nine options',
+        Array<number>(9)
+          .fill(0)
+          .flatMap(() => [0x1e, 0]),
+        null,
+      ],
+      ['router alert of 4 bytes', [5, 4, 0, 0, 0, 0], null],
+      ['CALIPSO (no DOI configured)', [7, 4, 0, 0, 0, 1], null],
+      ['jumbo payload of 100 bytes', [0xc2, 4, 0, 0, 0, 100], [0, 44]],
+    ];
+    for (const [what, data, pp] of cases) {
+      const lab = lab6(0);
+      const r = lab.send('eth0', syn(data));
+      assert.deepEqual(
+        [r.reason, r.eth1.length, lab.ipvs.conns.count],
+        ['ip-bad-options', 0, 0],
+        what,
+      );
+      if (pp === null) assert.deepEqual(r.eth0, [], `${what}: silently`);
+      else {
+        const e = dec(r.eth0[0]!);
+        assert.deepEqual([e.icmpType, e.icmpCode, e.icmpRest, src(e)], [4, ...pp, VIP6], what);
+      }
+    }
+    // skipped unknowns, a router alert and eight options are fine: scheduled and NATed
+    for (const data of [
+      [0x1e, 4, 0, 0, 0, 0],
+      [5, 2, 0, 0, 1, 0],
+      Array<number>(8)
+        .fill(0)
+        .flatMap(() => [0x1e, 0]),
+    ]) {
+      const lab = lab6(0);
+      assert.equal(lab.send('eth0', syn(data)).eth1.length, 1);
+    }
+  });
+
+  it('for the VIP host: destination options and routing headers as ip6_protocol_deliver_rcu', () => {
+    const syn = (ext: { type: 43 | 60; data: number[] }, dport: number) =>
+      PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+        .ipv6({
+          src: CLIENT6,
+          dst: VIP6,
+          extensions: [{ type: ext.type, data: Uint8Array.from(ext.data) }],
+        })
+        .tcp({ srcPort: 40000, dstPort: dport, flags: SYN, seq: 1 })
+        .build();
+    const rh = (type: number, left: number) => ({
+      type: 43 as const,
+      data: [type, left, 0, 0, 0, 0, ...Array<number>(16).fill(0)],
+    });
+    const cases: [string, { type: 43 | 60; data: number[] }, string][] = [
+      ['destination option, action 10', { type: 60, data: [0x9e, 4, 0, 0, 0, 0] }, '4/2/42'],
+      [
+        'destination options padded too long',
+        { type: 60, data: [1, 12, ...Array<number>(12).fill(0)] },
+        '',
+      ],
+      ['routing header type 0, a segment left', rh(0, 1), '4/0/42'],
+      ['routing header type 0, none left', rh(0, 0), 'rst'],
+      ['segment routing header (not enabled)', rh(4, 0), ''],
+    ];
+    for (const [what, ext, want] of cases) {
+      const lab = lab6(0);
+      const r = lab.send('eth0', syn(ext, 81));
+      const got = r.eth0.map((f) => {
+        const v = dec(f);
+        return v.protocol === 6 ? 'rst' : `${v.icmpType}/${v.icmpCode}/${v.icmpRest}`;
+      });
+      assert.deepEqual(got, want === '' ? [] : [want], what);
+      // IPVS sees the packet before these headers are processed: a service port is scheduled
+      const s = lab6(0).send('eth0', syn(ext, 80));
+      assert.equal(s.eth1.length, 1, `${what}: NATed to the service`);
+    }
+  });
 });
