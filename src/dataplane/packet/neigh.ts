@@ -86,6 +86,7 @@ export interface FrameSink {
 }
 
 const BCAST = new Uint8Array([255, 255, 255, 255, 255, 255]);
+const ZERO_MAC = new Uint8Array(6);
 
 function hashKey(af: number, w: ArrayLike<number>, o: number, ifIndex: number): number {
   let h = Math.imul(w[o]! ^ (ifIndex << 24) ^ af, 0x9e3779b1);
@@ -800,11 +801,25 @@ export class Neigh {
     flags: number,
     optType: number,
   ): void {
-    const body = optType ? 32 : 24;
-    const len = 14 + 40 + body;
-    const off = this.sink!.raw(ifc, len);
+    const off = this.sink!.raw(ifc, 14 + 40 + (optType ? 32 : 24));
     if (off < 0) return;
-    const o = this.sink!.txBuf(ifc);
+    this.#writeNdp(this.sink!.txBuf(ifc), off, ifc, type, src, dst, dmac, target, flags, optType);
+  }
+
+  /** Writes the NS / NA frame of `#sendNdp` at `o[off…)`. */
+  #writeNdp(
+    o: Uint8Array,
+    off: number,
+    ifc: Iface,
+    type: number,
+    src: ArrayLike<number>,
+    dst: ArrayLike<number>,
+    dmac: ArrayLike<number>,
+    target: ArrayLike<number>,
+    flags: number,
+    optType: number,
+  ): void {
+    const body = optType ? 32 : 24;
     for (let i = 0; i < 6; i++) o[off + i] = dmac[i]!;
     o.set(ifc.mac, off + 6);
     o[off + 12] = 0x86;
@@ -915,23 +930,30 @@ export class Neigh {
       this.#counters.ndpAdverts++;
       return true;
     }
+    // without a link-layer option the answer goes the way of any packet to the solicitor: its
+    // entry (created for a unicast NS), resolved first if need be (ndisc_recv_ns → neigh_output)
+    let via = -1;
     if (llOff >= 0) this.learn(ifc, AF_INET6, v.src, 0, buf, llOff, true, NUD.STALE, true, true);
-    else if (toGroup && this.lookup(ifc.index, AF_INET6, v.src) < 0) return true; // nowhere to answer
-    const dmac = [0, 0, 0, 0, 0, 0];
-    for (let i = 0; i < 6; i++) dmac[i] = buf[(llOff >= 0 ? llOff : v.l2Offset + 6) + i]!;
+    else {
+      via = this.lookup(ifc.index, AF_INET6, v.src);
+      if (via < 0 && !toGroup) via = this.#insert(ifc.index, AF_INET6, v.src, 0);
+      if (via < 0) return true; // nowhere to answer
+      this.use(via);
+    }
     dst.set(v.src);
     // solicited; override and our address only in answer to a group solicitation (ndisc_recv_ns:
     // ndisc_send_na(…, solicited, override = inc, inc_opt = inc))
-    this.#sendNdp(
-      ifc,
-      136,
-      target,
-      dst,
-      dmac,
-      target,
-      toGroup ? 0x60000000 : 0x40000000,
-      toGroup ? 2 : 0,
-    );
+    const flags = toGroup ? 0x60000000 : 0x40000000;
+    const opt = toGroup ? 2 : 0;
+    if (via < 0 || this.usable(via)) {
+      const dmac =
+        via < 0 ? buf.subarray(llOff, llOff + 6) : this.mac.subarray(via * 6, via * 6 + 6);
+      this.#sendNdp(ifc, 136, target, dst, dmac, target, flags, opt);
+    } else {
+      const off = this.enqueue(via, ifc, 14 + 40 + (opt ? 32 : 24));
+      if (off < 0) return true;
+      this.#writeNdp(this.queueBuf, off, ifc, 136, target, dst, ZERO_MAC, target, flags, opt);
+    }
     this.#counters.ndpAdverts++;
     return true;
   }

@@ -526,6 +526,39 @@ describe('neighbours', () => {
     assert.deepEqual(run('2001:db8::1', 'ff02::1:ff00:1', '33:33:ff:00:00:01'), []);
   });
 
+  it('a unicast NS without a link-layer option is answered once the solicitor is resolved', () => {
+    const lab = makeLab();
+    const words = (a: string): Buffer => {
+      const b = Buffer.alloc(16);
+      parseIp(a)!.words.forEach((w, i) => b.writeUInt32BE(w, 4 * i));
+      return b;
+    };
+    const peer = '2001:db8::7';
+    const peerMac = '02:00:00:00:00:77';
+    const ns = PacketBuilder.eth({ src: peerMac, dst: MAC.eth0 })
+      .ipv6({ src: peer, dst: '2001:db8::1', hopLimit: 255 })
+      .icmpv6({ type: 135, code: 0 })
+      .payload(words('2001:db8::1'))
+      .build();
+    // ndisc_recv_ns creates the entry and sends the NA through it: first a solicitation
+    const r = lab.send('eth0', ns);
+    assert.deepEqual(
+      r.eth0.map((f) => [dec(f).icmpType, src(dec(f)), dst(dec(f))]),
+      [[135, '2001:db8::1', 'ff02::1:ff00:7']],
+    );
+    const na = PacketBuilder.eth({ src: peerMac, dst: MAC.eth0 })
+      .ipv6({ src: peer, dst: '2001:db8::1', hopLimit: 255 })
+      .icmpv6({ type: 136, code: 0, rest: 0x60000000 })
+      .payload(Buffer.concat([words(peer), Buffer.from([2, 1, 2, 0, 0, 0, 0, 0x77])]))
+      .build();
+    const back = lab.send('eth0', na);
+    assert.deepEqual(
+      back.eth0.map((f) => [dmac(f), dec(f).icmpType, src(dec(f)), dst(dec(f))]),
+      [[peerMac, 136, '2001:db8::1', peer]],
+    );
+    assert.deepEqual(checksumErrors(back.eth0[0]!), []);
+  });
+
   it('answers IPv6 neighbour solicitations for a VIP', () => {
     const lab = makeLab();
     lab.ipvs.addService(svcSpec(VIP6, 80, { scheduler: 'rr' }));
