@@ -3,9 +3,11 @@
  * spec §11) read and written the way sysctl(8) does it, so `sysctl -w net.ipv4.vs.X=Y` habits and
  * `/etc/sysctl.d` snippets carry over:
  *
- *   ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p FILE...
+ *   ipvs sysctl [--control PATH] [-n|-N] [-b] [-e] [-q] [--dry-run] -a [-r PATTERN] | NAME... |
+ *               [-w] NAME=VALUE... | -p FILE... (or -f FILE, - for stdin)
  *
- * NAME is `net.ipv4.vs.NAME`, `net/ipv4/vs/NAME` or the bare `NAME` (in a `-p` file only
+ * NAME is `net.ipv4.vs.NAME`, `net/ipv4/vs/NAME` or the bare `NAME`; `net.ipv4.vs` alone lists
+ * them all (the directory, as sysctl(8) lists a subtree). In a `-p` file only
  * `net.ipv4.vs.*` keys are applied; the kernel's other knobs there are skipped). Values are text as
  * the kernel's handlers read them: an integer, `sync_threshold` as two integers, `est_cpulist` as
  * a CPU list. Output and messages are sysctl(8)'s, each error followed by a line with its code;
@@ -28,8 +30,11 @@ export interface SysctlIo {
 }
 
 const USAGE =
-  'Usage: ipvs sysctl [--control PATH] [-n] [-e] [-q] -a | NAME... | [-w] NAME=VALUE... | -p [FILE...]\n' +
-  '  NAME: net.ipv4.vs.NAME (or NAME); -n values only, -e ignore unknown names, -q quiet writes\n';
+  'Usage: ipvs sysctl [--control PATH] [-n|-N] [-b] [-e] [-q] [--dry-run] -a [-r PATTERN] | NAME... |\n' +
+  '                   [-w] NAME=VALUE... | -p [FILE...]\n' +
+  '  NAME: net.ipv4.vs.NAME (or NAME); -n values only, -N names only, -b values without newline,\n' +
+  '  -e ignore unknown names, -q quiet writes, --dry-run echo without writing, -r only names\n' +
+  '  matching PATTERN (a regular expression), -p / -f FILE (- for stdin)\n';
 
 const PREFIX = 'net.ipv4.vs.';
 /** What `-p` without a file reads, as sysctl(8). */
@@ -76,11 +81,15 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
   let all = false;
   let write = false;
   let load = false;
+  let namesOnly = false;
+  let binary = false;
+  let dryRun = false;
+  let pattern: RegExp | null = null;
   const files: string[] = [];
   const keys: string[] = [];
   // combined short flags, as sysctl(8) takes them: -nq, -qw, -qp FILE
   const argv = rest.flatMap((a) =>
-    /^-[neqaAXw]+p?$/.test(a) && a.length > 2 ? [...a.slice(1)].map((c) => `-${c}`) : [a],
+    /^-[neqaAXwNb]+[pf]?$/.test(a) && a.length > 2 ? [...a.slice(1)].map((c) => `-${c}`) : [a],
   );
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -93,11 +102,26 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     else if (a === '-q' || a === '--quiet') quiet = true;
     else if (a === '-a' || a === '-A' || a === '-X' || a === '--all') all = true;
     else if (a === '-w' || a === '--write') write = true;
-    else if (a === '-p' || a === '--load') load = true;
+    else if (a === '-N' || a === '--names') namesOnly = true;
+    else if (a === '-b' || a === '--binary') binary = true;
+    else if (a === '--dry-run') dryRun = true;
+    else if (a === '-r' || a === '--pattern' || a.startsWith('--pattern=')) {
+      const p = a.startsWith('--pattern=') ? a.slice(10) : argv[++i];
+      if (p === undefined) {
+        err.write(`ipvs sysctl: ${a} needs a PATTERN\n${USAGE}`);
+        return 2;
+      }
+      try {
+        pattern = new RegExp(p);
+      } catch {
+        err.write(`sysctl: ${p}: bad regular expression\n`);
+        return 2;
+      }
+    } else if (a === '-p' || a === '-f' || a === '--load') load = true;
     else if (a.startsWith('--load=')) {
       load = true;
       files.push(a.slice(7));
-    } else if (a.startsWith('-p') && a.length > 2) {
+    } else if ((a.startsWith('-p') || a.startsWith('-f')) && a.length > 2) {
       load = true;
       files.push(a.slice(2));
     } else if (a.startsWith('-') && a.length > 1) {
@@ -109,6 +133,11 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     // as sysctl(8): with -p every other argument is a file, and none means /etc/sysctl.conf
     files.push(...keys.splice(0));
     if (files.length === 0) files.push(DEFAULT_CONF);
+  }
+  // the directory itself lists what is in it, as sysctl(8) lists a subtree
+  if (!load && !write && keys.length > 0 && keys.every((k) => /^net[./]ipv4[./]vs[./]?$/.test(k))) {
+    all = true;
+    keys.length = 0;
   }
   if (!all && files.length === 0 && keys.length === 0) {
     err.write(USAGE);
@@ -127,7 +156,8 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
   for (const f of files) {
     let text: string;
     try {
-      text = (io?.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(f);
+      // `-` is the standard input, as sysctl(8) reads it
+      text = (io?.readFile ?? ((p: string) => readFileSync(p === '-' ? 0 : p, 'utf8')))(f);
     } catch (e) {
       refuse(
         `sysctl: cannot open "${f}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String((e as Error).message)}`,
@@ -142,11 +172,8 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
       if (mayFail) l = l.slice(1).trim();
       const eq = l.indexOf('=');
       if (eq < 0) {
-        ops.push({
-          key: '',
-          value: null,
-          bad: `sysctl: ${f}(${n + 1}): invalid syntax, continuing...`,
-        });
+        // sysctl(8) reads every file before it applies a line: said at once, not a failure
+        err.write(`sysctl: ${f}(${n + 1}): invalid syntax, continuing...\n`);
         return;
       }
       const key = l.slice(0, eq).trim().replace(/\//g, '.');
@@ -156,17 +183,18 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     });
   }
   if (files.length === 0 && !all) {
-    keys.forEach((k, n) => {
+    for (const k of keys) {
       const eq = k.indexOf('=');
-      if (eq >= 0) ops.push({ key: k.slice(0, eq), value: k.slice(eq + 1) });
+      // the value as sysctl(8) takes it from the command line: surrounding blanks dropped
+      if (eq >= 0) ops.push({ key: k.slice(0, eq), value: k.slice(eq + 1).trim() });
       else if (write)
         ops.push({
           key: k,
           value: null,
-          bad: `sysctl: command line(${n}): invalid syntax, continuing...`,
+          bad: 'sysctl: command line(0): invalid syntax, continuing...',
         });
       else ops.push({ key: k, value: null });
-    });
+    }
   }
   let backend: CtlBackend | undefined;
   try {
@@ -176,10 +204,19 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     const read = async (): Promise<Record<string, SysctlValue>> =>
       (await b.call({ cmd: 'getSysctls' })) as unknown as Record<string, SysctlValue>;
     const line = (name: string, v: string): string =>
-      valuesOnly ? `${v}\n` : `${PREFIX}${name} = ${v}\n`;
+      binary
+        ? v
+        : namesOnly
+          ? `${PREFIX}${name}\n`
+          : valuesOnly
+            ? `${v}\n`
+            : `${PREFIX}${name} = ${v}\n`;
     if (all && files.length === 0) {
       const cur = await read();
-      for (const name of [...SYSCTL_NAMES].sort()) out.write(line(name, show(cur[name]!)));
+      for (const name of [...SYSCTL_NAMES].sort()) {
+        if (pattern !== null && !pattern.test(`${PREFIX}${name}`)) continue;
+        out.write(line(name, show(cur[name]!)));
+      }
     }
     for (const op of ops) {
       if (op.bad !== undefined) {
@@ -200,7 +237,7 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
         const value = await parseValue(name, op.value, async () => (await read())[name]!);
         if (value === null)
           throw new SysctlError(`${name}: '${op.value.trim()}' is not a value it takes`);
-        await b.call({ cmd: 'setSysctl', name, value });
+        if (!dryRun) await b.call({ cmd: 'setSysctl', name, value });
         // sysctl(8) echoes the value as it was given
         if (!quiet) out.write(line(name, op.value));
       } catch (e) {
