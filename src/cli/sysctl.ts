@@ -13,7 +13,7 @@
  * a CPU list. Output and messages are sysctl(8)'s, each error followed by a line with its code;
  * the status is 0, or 1 when any name or value was refused (the others still apply), 2 for usage.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { IpvsError, NoSysctlError, SysctlError } from '../core/errors.js';
 import { SYSCTL_NAMES, type SysctlValue, kernelValue } from '../core/sysctl.js';
 import type { CtlBackend } from '../ctl/backend.js';
@@ -27,14 +27,26 @@ export interface SysctlIo {
   stderr: { write(s: string): unknown };
   backend?: () => Promise<CtlBackend>;
   readFile?: (path: string) => string;
+  /** The names in a directory (`--system`); throws when it does not exist. */
+  listDir?: (dir: string) => string[];
 }
+
+/** `--system`'s directories, by precedence (sysctl(8) "SYSTEM FILE PRECEDENCE"). */
+const SYSTEM_DIRS = [
+  '/etc/sysctl.d',
+  '/run/sysctl.d',
+  '/usr/local/lib/sysctl.d',
+  '/usr/lib/sysctl.d',
+  '/lib/sysctl.d',
+];
 
 const USAGE =
   'Usage: ipvs sysctl [--control PATH] [-n|-N] [-b] [-e] [-q] [--dry-run] -a [-r PATTERN] | NAME... |\n' +
   '                   [-w] NAME=VALUE... | -p [FILE...]\n' +
   '  NAME: net.ipv4.vs.NAME (or NAME); -n values only, -N names only, -b values without newline,\n' +
   '  -e ignore unknown names, -q quiet writes, --dry-run echo without writing, -r only names\n' +
-  '  matching PATTERN (a regular expression), -p / -f FILE (- for stdin)\n';
+  '  matching PATTERN (a regular expression), -p / -f FILE (- for stdin), --system: the\n' +
+  '  sysctl.d directories and /etc/sysctl.conf\n';
 
 const PREFIX = 'net.ipv4.vs.';
 /** What `-p` without a file reads, as sysctl(8). */
@@ -85,6 +97,7 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
   let binary = false;
   let dryRun = false;
   let pattern: RegExp | null = null;
+  let system = false;
   const files: string[] = [];
   const keys: string[] = [];
   // combined short flags, as sysctl(8) takes them: -nq, -qw, -qp FILE
@@ -105,6 +118,7 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     else if (a === '-N' || a === '--names') namesOnly = true;
     else if (a === '-b' || a === '--binary') binary = true;
     else if (a === '--dry-run') dryRun = true;
+    else if (a === '--system') system = true;
     else if (a === '-r' || a === '--pattern' || a.startsWith('--pattern=')) {
       const p = a.startsWith('--pattern=') ? a.slice(10) : argv[++i];
       if (p === undefined) {
@@ -134,12 +148,32 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
     files.push(...keys.splice(0));
     if (files.length === 0) files.push(DEFAULT_CONF);
   }
+  const applying = new Set<string>();
+  if (system) {
+    // every *.conf of the directories, the first of a name winning, in name order; then
+    // /etc/sysctl.conf; each announced as sysctl(8) does
+    const list = io?.listDir ?? ((d: string) => readdirSync(d));
+    const byName = new Map<string, string>();
+    for (const d of SYSTEM_DIRS) {
+      let names: string[];
+      try {
+        names = list(d);
+      } catch {
+        continue;
+      }
+      for (const n of names) if (n.endsWith('.conf') && !byName.has(n)) byName.set(n, `${d}/${n}`);
+    }
+    const found = [...byName.keys()].sort().map((n) => byName.get(n)!);
+    for (const f of found) applying.add(f);
+    files.push(...found, DEFAULT_CONF);
+    applying.add(DEFAULT_CONF);
+  }
   // the directory itself lists what is in it, as sysctl(8) lists a subtree
   if (!load && !write && keys.length > 0 && keys.every((k) => /^net[./]ipv4[./]vs[./]?$/.test(k))) {
     all = true;
     keys.length = 0;
   }
-  if (!all && files.length === 0 && keys.length === 0) {
+  if (!all && !system && files.length === 0 && keys.length === 0) {
     err.write(USAGE);
     return 2;
   }
@@ -159,11 +193,14 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
       // `-` is the standard input, as sysctl(8) reads it
       text = (io?.readFile ?? ((p: string) => readFileSync(p === '-' ? 0 : p, 'utf8')))(f);
     } catch (e) {
+      // --system's /etc/sysctl.conf is read only when it is there
+      if (system && f === DEFAULT_CONF) continue;
       refuse(
         `sysctl: cannot open "${f}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String((e as Error).message)}`,
       );
       continue;
     }
+    if (applying.has(f) && !quiet) out.write(`* Applying ${f} ...\n`);
     text.split('\n').forEach((line, n) => {
       let l = line.trim();
       if (l === '' || l.startsWith('#') || l.startsWith(';')) return;
@@ -177,8 +214,9 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
         return;
       }
       const key = l.slice(0, eq).trim().replace(/\//g, '.');
-      // a file may set the kernel's other knobs too (net.ipv4.ip_forward …): not ours, skipped
-      if (!key.startsWith(PREFIX)) return;
+      // a file may set the kernel's other knobs too (net.ipv4.ip_forward …): not ours, skipped;
+      // with -r only the names it matches
+      if (!key.startsWith(PREFIX) || (pattern !== null && !pattern.test(key))) return;
       ops.push({ key, value: l.slice(eq + 1).trim(), mayFail });
     });
   }

@@ -241,6 +241,43 @@ describe('ipvs sysctl', () => {
     );
   });
 
+  it('--system: the sysctl.d directories by precedence, in name order, then /etc/sysctl.conf', async () => {
+    const { ipvs } = makeIpvs();
+    const x = io(ipvs, {
+      '/etc/sysctl.d/60-ipvs.conf': 'net.ipv4.vs.drop_entry = 1\n',
+      '/usr/lib/sysctl.d/60-ipvs.conf': 'net.ipv4.vs.drop_entry = 0\n',
+      '/usr/lib/sysctl.d/50-base.conf': 'kernel.pid_max = 4194304\nnet.ipv4.vs.sloppy_tcp = 1\n',
+      '/lib/sysctl.d/70-late.conf': 'net.ipv4.vs.sloppy_sctp = 1\n',
+      '/etc/sysctl.conf': '# nothing\n',
+    });
+    const dirs: Record<string, string[]> = {
+      '/etc/sysctl.d': ['60-ipvs.conf', 'README'],
+      '/usr/lib/sysctl.d': ['60-ipvs.conf', '50-base.conf'],
+      '/lib/sysctl.d': ['70-late.conf'],
+    };
+    const rc = await runSysctl(['--system'], {
+      ...x.io,
+      listDir: (d: string) => {
+        const l = dirs[d];
+        if (!l) throw new Error('ENOENT');
+        return l;
+      },
+    });
+    assert.equal(rc, 0, x.err());
+    assert.equal(
+      x.out(),
+      '* Applying /usr/lib/sysctl.d/50-base.conf ...\n' +
+        '* Applying /etc/sysctl.d/60-ipvs.conf ...\n' +
+        '* Applying /lib/sysctl.d/70-late.conf ...\n' +
+        '* Applying /etc/sysctl.conf ...\n' +
+        'net.ipv4.vs.sloppy_tcp = 1\nnet.ipv4.vs.drop_entry = 1\nnet.ipv4.vs.sloppy_sctp = 1\n',
+    );
+    assert.deepEqual(
+      [ipvs.sysctl.sloppy_tcp, ipvs.sysctl.drop_entry, ipvs.sysctl.sloppy_sctp],
+      [1, 1, 1],
+    );
+  });
+
   it('prints the errno of the refusal: a CPU beyond the last in est_cpulist is ERANGE', async () => {
     const { ipvs } = makeIpvs({ cpus: 4 });
     const a = io(ipvs);
