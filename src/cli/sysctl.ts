@@ -77,6 +77,28 @@ async function parseValue(
   return [v[0]!, ((await current()) as number[])[1]!];
 }
 
+/** The shell pattern `glob` (`*`, `?`, `[…]`; `.` separates, as `/` does in the path). */
+function globRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') re += '[^.]*';
+    else if (c === '?') re += '[^.]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        re += `[${glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
 /** sysctl(8)'s message for a name with no file under /proc/sys. */
 function noSuch(key: string): string {
   return `sysctl: cannot stat /proc/sys/${key.trim().replace(/\./g, '/')}: No such file or directory`;
@@ -217,7 +239,15 @@ export async function runSysctl(args: readonly string[], io?: SysctlIo): Promise
       // a file may set the kernel's other knobs too (net.ipv4.ip_forward …): not ours, skipped;
       // with -r only the names it matches
       if (!key.startsWith(PREFIX) || (pattern !== null && !pattern.test(key))) return;
-      ops.push({ key, value: l.slice(eq + 1).trim(), mayFail });
+      const value = l.slice(eq + 1).trim();
+      if (!/[*?[]/.test(key)) {
+        ops.push({ key, value, mayFail });
+        return;
+      }
+      // a glob names every key it matches (sysctl(8) expands it in files)
+      const re = globRegExp(key);
+      for (const name of [...SYSCTL_NAMES].sort())
+        if (re.test(`${PREFIX}${name}`)) ops.push({ key: `${PREFIX}${name}`, value, mayFail });
     });
   }
   if (files.length === 0 && !all) {

@@ -229,6 +229,13 @@ describe('ipvs sysctl', () => {
       'net.ipv4.vs.drop_entry = 0\n',
       '',
     ]);
+    // a glob in a file names every key it matches
+    assert.deepEqual(await run(['-p', '/g.conf'], { '/g.conf': 'net.ipv4.vs.sloppy_* = 1\n' }), [
+      0,
+      'net.ipv4.vs.sloppy_sctp = 1\nnet.ipv4.vs.sloppy_tcp = 1\n',
+      '',
+    ]);
+    assert.deepEqual([ipvs.sysctl.sloppy_sctp, ipvs.sysctl.sloppy_tcp], [1, 1]);
     // every file is read before a line applies: syntax errors first
     const two = await run(['-p', '/b.conf', '/c.conf'], {
       '/b.conf': 'net.ipv4.vs.nope = 1\n',
