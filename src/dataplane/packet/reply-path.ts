@@ -72,13 +72,16 @@ export class ReplyPath {
   /**
    * Starts a frame of `ipLen` bytes of IP toward the sender of the packet in `v` (received on
    * `ingress`): writes the Ethernet header into `this.buf` and returns the IP header's offset
-   * there, or -1 when nothing can be sent. Finish the frame, then call `done()`.
+   * there, or -1 when nothing can be sent (also when the sender is one of the director's own
+   * addresses). Finish the frame, then call `done()`.
    */
   open(v: PacketView, ingress: Iface, ipLen: number): number {
     this.#optOpen = this.#optLen;
     this.#optLen = 0;
     const af = v.af;
     const net = this.#net;
+    // an answer to one of our own addresses goes over lo, never on the wire
+    if (net.isLocal(af, v.src, 0)) return -1;
     const res = this.#res;
     const src = this.src;
     const nh = this.#nh;

@@ -232,6 +232,13 @@ describe('VIP host: answers for the VIP what IPVS leaves to the local stack', ()
       .payload('xxxxxxxx')
       .build();
     assert.deepEqual(lab.send('eth0', none).eth0, [], 'no next header: discarded');
+    // from one of our own addresses: the host's answer goes over lo, nothing on the wire (no
+    // solicitation for our own address either)
+    const self = PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+      .ipv6({ src: VIP6, dst: VIP6 })
+      .tcp({ srcPort: 40000, dstPort: 443, flags: SYN, seq: 1, ack: 0 })
+      .build();
+    assert.deepEqual(lab.send('eth0', self).eth0, []);
   });
 
   it('echo replies keep the request’s code; resets take its DSCP without ECN', () => {
