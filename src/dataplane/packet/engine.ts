@@ -602,8 +602,6 @@ export class PacketEngine {
       } else if (local || all) {
         const r = this.#defrag(pkt, ifc, local ? USER_LOCAL : USER_FWD);
         if (r >= 0) return r;
-        // the datagram has its first fragment's header, whose receive is not this one's
-        pkt.hasOpts = false;
       }
     }
     if (this.classifier.size > 0) {
@@ -669,7 +667,6 @@ export class PacketEngine {
       // IPVS's out and ICMP handlers gather the fragments they see first (ip_vs_gather_frags)
       const r = this.#defrag(pkt, ifc, USER_FWD);
       if (r >= 0) return r;
-      pkt.hasOpts = false;
     }
     return this.hooks.run(HOOK.FORWARD, pkt);
   }
@@ -789,7 +786,7 @@ export class PacketEngine {
     const re = c.reasm;
     const trace = c.trace;
     const id = trace ? `id ${v.ipId} offset ${v.fragOffset}${v.mf ? ' MF' : ''}` : '';
-    const r = re.add(v, user, ifc, this.ipvs.now());
+    const r = re.add(v, user, ifc, this.ipvs.now(), pkt.hasOpts ? pkt.opts : null);
     if (r === REASM_HELD) {
       pkt.reason = R.FRAG_HELD;
       if (trace) trace.step('defrag', `fragment ${id} held for reassembly`);
@@ -818,6 +815,12 @@ export class PacketEngine {
       return NF.DROP;
     }
     pkt.fragMax = re.maxSize;
+    // the datagram carries its first fragment's header and what that one's receive found in
+    // its options (the head's control block)
+    if (re.opts !== null) {
+      pkt.opts.copyFrom(re.opts);
+      pkt.hasOpts = true;
+    } else pkt.hasOpts = false;
     if (trace)
       trace.step(
         'defrag',

@@ -54,6 +54,17 @@ export class Ipv4Options {
   /** Bytes of the header changed (its checksum must be recomputed). */
   changed = false;
 
+  copyFrom(o: Ipv4Options): void {
+    this.rr = o.rr;
+    this.ts = o.ts;
+    this.srr = o.srr;
+    this.cipso = o.cipso;
+    this.rrNeedAddr = o.rrNeedAddr;
+    this.tsNeedAddr = o.tsNeedAddr;
+    this.tsNeedTime = o.tsNeedTime;
+    this.changed = o.changed;
+  }
+
   reset(): void {
     this.rr = 0;
     this.ts = 0;

@@ -37,6 +37,7 @@ import type { PacketView } from '../../packet/view.js';
 import { copyBytes } from './bytes.js';
 import { R } from './counters.js';
 import { nextHeaderAt } from './frag.js';
+import { Ipv4Options } from './ipopt.js';
 import type { Iface } from './net.js';
 
 /** ipfrag_time: how long a datagram may take to arrive whole, ms. */
@@ -93,6 +94,8 @@ class Datagram<I> {
   ecn = 0;
   /** Memory charged. */
   mem = 0;
+  /** What the first fragment's receive found in its IPv4 options (null: none). */
+  opts: Ipv4Options | null = null;
   /**
    * The first fragment's link-layer header and IP header (IPv6: the unfragmentable part, up to
    * the fragment header), and its IP total length.
@@ -239,6 +242,11 @@ export class Reasm<I = Iface> {
   /** Its header's length (IPv6: the unfragmentable part), and its identification. */
   unfrag = 0;
   id = 0;
+  /**
+   * What its first fragment's receive found in the IPv4 options, which the whole datagram keeps
+   * (inet_frag_reasm_prepare morphs the head's skb, control block included); null: none.
+   */
+  opts: Ipv4Options | null = null;
 
   constructor(highThresh = IPFRAG_HIGH_THRESH) {
     this.#highThresh = highThresh;
@@ -255,11 +263,12 @@ export class Reasm<I = Iface> {
   }
 
   /**
-   * Takes the IP fragment in `v` (received on `ifc`) for `user`. Returns REASM_HELD when it is
-   * kept, REASM_DONE when it completed its datagram (now in `frame`), or the R.* reason it was
-   * dropped for.
+   * Takes the IP fragment in `v` (received on `ifc`) for `user`; `opts`: what its receive found
+   * in its IPv4 options. Returns REASM_HELD when it is kept, REASM_DONE when it completed its
+   * datagram (now in `frame`, the first fragment's options in `opts`), REASM_PASS, or the R.*
+   * reason it was dropped for.
    */
-  add(v: PacketView, user: number, ifc: I, now: number): number {
+  add(v: PacketView, user: number, ifc: I, now: number, opts: Ipv4Options | null = null): number {
     this.stats.reqds++;
     // inet_frag_find refuses while memory is above the threshold
     if (this.#mem > this.#highThresh) {
@@ -334,6 +343,8 @@ export class Reasm<I = Iface> {
       q.headL2 = l2;
       q.headIhl = ihl;
       q.headTotal = ihl + end - offset;
+      if (opts !== null) (q.opts ??= new Ipv4Options()).copyFrom(opts);
+      else q.opts = null;
       if (v6) {
         q.fragNh = buf[v.fragHeaderOffset]!;
         q.nhAt = nextHeaderAt(buf, v.l3Offset, ihl);
@@ -365,6 +376,7 @@ export class Reasm<I = Iface> {
     copyBytes(f, ip + q.headIhl, q.data, 0, q.len);
     this.frameLen = l2 + total;
     this.maxSize = Math.max(q.maxSize, q.maxDfSize);
+    this.opts = q.opts;
     this.unfrag = q.headIhl;
     this.id = q.id;
     this.geometry.length = 0;

@@ -203,6 +203,36 @@ describe('IPv4 options', () => {
     assert.deepEqual(checksumErrors(u), []);
   });
 
+  it('a reassembled request keeps its first fragment’s options: the reply echoes them', () => {
+    const l = lab(0);
+    l.clock.t = 86_400_000 + 1000;
+    const ping = withOpts(
+      Buffer.from(
+        PacketBuilder.eth({ src: MAC.client, dst: MAC.eth0 })
+          .ipv4({ src: CLIENT, dst: VIP, id: 0x99 })
+          .icmp({ type: 8, code: 0, rest: 0x10001 })
+          .payload(Buffer.alloc(200, 5))
+          .build(),
+      ),
+      [7, 11, 4, ...Array<number>(9).fill(0)],
+    );
+    const ihl = (ping[14]! & 15) * 4;
+    const data = ping.subarray(14 + ihl);
+    const frag = (at: number, n: number, more: boolean): Buffer => {
+      const f = Buffer.concat([ping.subarray(0, 14 + ihl), data.subarray(at, at + n)]);
+      f.writeUInt16BE(ihl + n, 16);
+      f.writeUInt16BE((more ? 0x2000 : 0) | (at >>> 3), 20);
+      ipv4Sum(f);
+      return f;
+    };
+    assert.equal(l.send('eth0', frag(0, 64, true)).reason, 'frag-held');
+    const r = l.send('eth0', frag(64, data.length - 64, false));
+    assert.equal(r.reason, 'vip-host');
+    // the first fragment's slot got the VIP on receive; the reply adds its own
+    assert.deepEqual(opts(r.eth0[0]!), [7, 11, 12, ...ip(VIP), ...ip(VIP), 0]);
+    assert.deepEqual(checksumErrors(r.eth0[0]!), []);
+  });
+
   it('an error the director sends echoes the options and quotes less to stay within 576 bytes', () => {
     const l = natLab();
     l.eth1.mtu = 1000;
