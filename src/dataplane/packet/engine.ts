@@ -15,7 +15,7 @@ import { CONN_F_FWD_MASK, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
 import type { Ipvs, SyncConnData } from '../../core/ipvs.js';
 import type { Service } from '../../core/service.js';
 import { ETH_P, ICMP, ICMPV6, IPPROTO } from '../../packet/constants.js';
-import { ipv4HeaderChecksum, ipv4HeaderChecksumOk } from '../../packet/checksum.js';
+import { ipv4HeaderChecksumOk } from '../../packet/checksum.js';
 import { decodeEthernet, decodeIp } from '../../packet/decode.js';
 import type { PacketView } from '../../packet/view.js';
 import { setTtl } from '../../packet/nat.js';
@@ -32,15 +32,15 @@ import { IcmpLimit, type IcmpLimitOptions } from './icmp-limit.js';
 import { IcmpSender } from './icmp-send.js';
 import { IpvsHandlers } from './ipvs-hooks.js';
 import { EXT_DROP, EXT_OK, parseTlv, ppCode, ppPointer } from './ip6ext.js';
-import { compileIpv4Options, forwardIpv4Options, unicastTest } from './ipopt.js';
+import { compileIpv4Options, forwardIpv4Options, msOfDay, unicastTest } from './ipopt.js';
 import { Neigh, type NeighOptions } from './neigh.js';
-import { NetModel, RouteResult, type Iface } from './net.js';
+import { NetModel, RouteResult, martianSource4, type Iface } from './net.js';
 import { REASM_DONE, REASM_HELD, REASM_PASS, USER_FWD, USER_LOCAL } from './reasm.js';
 import { ReplyPath } from './reply-path.js';
 import { describeFrame } from './trace.js';
 import { Tx } from './tx.js';
 import { VipHost } from './vip-host.js';
-import { Xmit } from './xmit.js';
+import { Xmit, headerChecksum } from './xmit.js';
 
 /** Options of a packet engine. */
 export interface EngineOptions {
@@ -681,7 +681,7 @@ export class PacketEngine {
     if (v.ipVersion === 4) {
       const s = v.src[0]! >>> 0;
       const d = v.dst[0]! >>> 0;
-      if (s >>> 28 === 14 || s === 0xffffffff || s >>> 24 === 0 || s >>> 24 === 127) return true;
+      if (martianSource4(s)) return true;
       if (d >>> 24 === 0 || d >>> 24 === 127) return true;
       // 255.255.255.255 and 0.0.0.0 → 0.0.0.0 are broadcast input; a source of ours is refused
       return d !== 0xffffffff && this.net.isLocal(AF_INET, v.src, 0);
@@ -714,7 +714,7 @@ export class PacketEngine {
     else if (v.src[0] !== 0 && this.net.route(AF_INET, v.src, 0, res)) spec = res.src[0]!;
     else spec = ifc.addrOf(AF_INET)?.[0] ?? 0;
     const o = pkt.opts;
-    const ms = Math.floor(this.ipvs.now()) % 86_400_000;
+    const ms = msOfDay(this.ipvs.now());
     const ptr = compileIpv4Options(v.buf, ip, v.ipHeaderLength, spec, ms, this.#unicast, o);
     // what was found so far is echoed by the parameter problem (icmp_send → __ip_options_echo)
     pkt.hasOpts = true;
@@ -725,7 +725,7 @@ export class PacketEngine {
         this.ctx.trace.step('decode', `IPv4 option at byte ${ptr} refused: parameter problem`);
       return NF.DROP;
     }
-    if (o.changed) this.#headerChecksum(v);
+    if (o.changed) headerChecksum(v.buf, ip, v.ipHeaderLength);
     if (o.srr !== 0) {
       pkt.reason = R.SOURCE_ROUTE;
       if (this.ctx.trace) this.ctx.trace.step('decode', 'source-routed (accept_source_route 0)');
@@ -741,18 +741,8 @@ export class PacketEngine {
     if (v.af !== AF_INET || v.ipHeaderLength <= 20) return;
     const res = this.#optRoute;
     if (!this.net.route(AF_INET, v.dst, 0, res)) return;
-    if (forwardIpv4Options(v.buf, v.l3Offset, pkt.opts, res.src[0]!)) this.#headerChecksum(v);
-  }
-
-  #headerChecksum(v: PacketView): void {
-    const b = v.buf;
-    const ip = v.l3Offset;
-    b[ip + 10] = 0;
-    b[ip + 11] = 0;
-    const c = ipv4HeaderChecksum(b, ip, v.ipHeaderLength);
-    b[ip + 10] = c >>> 8;
-    b[ip + 11] = c;
-    v.ipChecksum = c;
+    if (forwardIpv4Options(v.buf, v.l3Offset, pkt.opts, res.src[0]!))
+      headerChecksum(v.buf, v.l3Offset, v.ipHeaderLength);
   }
 
   /**

@@ -39,6 +39,11 @@ export function unicastTest(net: NetModel): (addr: number) => boolean {
   };
 }
 
+/** inet_current_timestamp: the clock `ms` as milliseconds since midnight UTC. */
+export function msOfDay(ms: number): number {
+  return Math.floor(ms) % 86_400_000;
+}
+
 /** What `compileIpv4Options` found: offsets from the IP header, 0 when absent. */
 export class Ipv4Options {
   rr = 0;

@@ -18,7 +18,7 @@ import type { PacketView } from '../../packet/view.js';
 import type { Counters } from './counters.js';
 import { PktConfigError } from './errors.js';
 import { unicastTest } from './ipopt.js';
-import type { Iface, NetModel } from './net.js';
+import { martianSource4, type Iface, type NetModel } from './net.js';
 import { copyBytes, put32 } from './bytes.js';
 
 /** Neighbour states (include/net/neighbour.h, simplified). */
@@ -627,9 +627,7 @@ export class Neigh {
     // a martian sender (ip_route_input_slow: multicast, limited broadcast, 0/8, loopback, or one
     // of our own addresses) fails arp_process's route check: no answer, nothing learned; the
     // DAD probe's sender 0.0.0.0 is answered but not learned
-    if (a !== 0 && (a >>> 28 === 14 || a === 0xffffffff || a >>> 24 === 0 || a >>> 24 === 127))
-      return;
-    if (a !== 0 && this.#net.isLocal(AF_INET, spa, 0)) return;
+    if (a !== 0 && (martianSource4(a) || this.#net.isLocal(AF_INET, spa, 0))) return;
     const forUs = this.#net.answersFor(AF_INET, tpa, 0, ifc.index);
     // a subnet's broadcast address is answered, its entry NOARP (arp_constructor): not learned
     const heard = a !== 0 && !subnetBroadcast(ifc, a);
@@ -643,8 +641,8 @@ export class Neigh {
       let toUs = v.arpOp === 2 && v.l2Offset >= 0;
       for (let i = 0; toUs && i < 6; i++) if (buf[v.l2Offset + i] !== ifc.mac[i]) toUs = false;
       const s = this.lookup(ifc.index, AF_INET, spa, 0);
-      const override =
-        s >= 0 && (this.#now() - this.#changed(s, this.#now()) > this.#lock || this.#garp(v));
+      const now = this.#now();
+      const override = s >= 0 && (now - this.#changed(s, now) > this.#lock || this.#garp(v));
       this.learn(
         ifc,
         AF_INET,
@@ -690,8 +688,7 @@ export class Neigh {
       const o = this.sink.txBuf(ifc);
       o.set(BCAST, off);
       o.set(ifc.mac, off + 6);
-      const zero = new Uint8Array(6);
-      writeArp(o, off + 14, 1, ifc.mac, w[0]!, zero, 0, w[0]!);
+      writeArp(o, off + 14, 1, ifc.mac, w[0]!, ZERO_MAC, 0, w[0]!);
       this.#counters.arpRequests++;
       return;
     }
@@ -760,9 +757,8 @@ export class Neigh {
       else o.set(BCAST, off);
       o.set(ifc.mac, off + 6);
       const src = this.#source(ifc, s, AF_INET);
-      const zero = new Uint8Array(6);
       const spa = src ? src[0]! : this.#net.firstLocal4();
-      writeArp(o, off + 14, 1, ifc.mac, spa, zero, 0, k[s * 4]!);
+      writeArp(o, off + 14, 1, ifc.mac, spa, ZERO_MAC, 0, k[s * 4]!);
       this.#counters.arpRequests++;
       return;
     }

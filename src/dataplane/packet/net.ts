@@ -100,6 +100,14 @@ const LOCAL0 = 64;
 /** Up to this many local addresses of a family are found by a scan, beyond through the index. */
 const SCAN_MAX = 8;
 
+/**
+ * A source ip_route_input_slow refuses as martian (route_localnet 0): multicast, the limited
+ * broadcast, 0/8 (0.0.0.0 included) or loopback.
+ */
+export function martianSource4(a: number): boolean {
+  return a >>> 28 === 14 || a === 0xffffffff || a >>> 24 === 0 || a >>> 24 === 127;
+}
+
 /** Parses "a.b.c.d/len" or "v6/len" (no prefix: host route). */
 export function parseCidr(text: string): { af: Af; words: Uint32Array; prefix: number } {
   if (text === 'default') return { af: AF_INET, words: new Uint32Array(4), prefix: 0 };
@@ -442,7 +450,6 @@ export class NetModel {
     });
   }
 
-  /** Local IPv4 addresses (interface addresses and VIPs), for listings. */
   /**
    * The first IPv4 local address that is not a loopback one, or 0: where inet_select_addr
    * turns for an interface without an address of its own (the VIPs on lo come first).
@@ -458,6 +465,7 @@ export class NetModel {
     return other;
   }
 
+  /** Local IPv4 addresses (interface addresses and VIPs), for listings. */
   localAddresses(): string[] {
     const out: string[] = [];
     for (let i = 0; i < this.#n4; i++) out.push(formatIp(AF_INET, this.#loc4, i));

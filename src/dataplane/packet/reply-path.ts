@@ -10,7 +10,7 @@ import type { PacketView } from '../../packet/view.js';
 import { ipv4HeaderChecksum } from '../../packet/checksum.js';
 import { copyBytes, put32 } from './bytes.js';
 import { fragment4, fragment6 } from './frag.js';
-import { Ipv4Options, buildIpv4Options, echoIpv4Options, unicastTest } from './ipopt.js';
+import { Ipv4Options, buildIpv4Options, echoIpv4Options, msOfDay, unicastTest } from './ipopt.js';
 import type { Iface, NetModel } from './net.js';
 import { RouteResult } from './net.js';
 import type { Tx } from './tx.js';
@@ -155,7 +155,7 @@ export class ReplyPath {
     if (ol === 0 || v.af === AF_INET6) return;
     b[ip] = 0x40 | ((20 + ol) >>> 2);
     copyBytes(b, ip + 20, this.#opt, 0, ol);
-    buildIpv4Options(b, ip, this.#dopt, this.src[0]!, Math.floor(this.#now()) % 86_400_000);
+    buildIpv4Options(b, ip, this.#dopt, this.src[0]!, msOfDay(this.#now()));
     b[ip + 10] = 0;
     b[ip + 11] = 0;
     const hc = ipv4HeaderChecksum(b, ip, 20 + ol);

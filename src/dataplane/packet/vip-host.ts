@@ -35,7 +35,7 @@ import {
   ppPointer,
   routingHeader,
 } from './ip6ext.js';
-import type { Ipv4Options } from './ipopt.js';
+import { msOfDay, type Ipv4Options } from './ipopt.js';
 import type { Iface } from './net.js';
 import type { ReplyPath } from './reply-path.js';
 
@@ -185,7 +185,7 @@ export class VipHost {
     b[l4 + 3] = 0;
     if (stamp) {
       b[l4 + 1] = 0;
-      const now = Math.floor(this.#now()) % 86_400_000;
+      const now = msOfDay(this.#now());
       put32(b, l4 + copied, now);
       put32(b, l4 + copied + 4, now);
     }

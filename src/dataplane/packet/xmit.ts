@@ -622,7 +622,7 @@ export function fullChecksums(v: PacketView): void {
 }
 
 /** Writes the IPv4 header checksum of the header at `b[off, off+len)`. */
-function headerChecksum(b: Uint8Array, off: number, len: number): void {
+export function headerChecksum(b: Uint8Array, off: number, len: number): void {
   write16(b, off + 10, ipv4HeaderChecksum(b, off, len));
 }
 
