@@ -72,29 +72,55 @@ export async function runAdmCli(
     return 2;
   }
   const path = controlPath(control);
-  let out = '';
   let err = '';
+  const stdout = new StreamedStdout();
   const status = await runAdm(rest, {
-    stdout: { write: (s: string) => (out += s) },
+    stdout,
     stderr: { write: (s: string) => (err += s) },
     readStdin,
     backend: () => ControlClient.connect(path),
   });
-  // a reader that went away (`ipvs adm -Ln | head`): ipvsadm would die of SIGPIPE, quietly
-  let brokenPipe = false;
-  const onError = (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
-    brokenPipe = true;
-  };
-  process.stdout.on('error', onError);
-  await new Promise<void>((resolve) =>
-    process.stdout.write(out, (e) => {
-      if ((e as NodeJS.ErrnoException | null | undefined)?.code === 'EPIPE') brokenPipe = true;
-      resolve();
-    }),
-  );
+  await stdout.flushed();
   await new Promise<void>((resolve) => process.stderr.write(err, () => resolve()));
-  return brokenPipe ? SIGPIPE_STATUS : status;
+  return stdout.brokenPipe ? SIGPIPE_STATUS : status;
+}
+
+/**
+ * Standard output as `runAdm` writes it: each write goes out at once (a listing of a million
+ * connections is printed page by page, never held whole), and a write the pipe cannot take yet
+ * returns a promise that settles when it drains. A reader that went away (`ipvs adm -Lnc | head`)
+ * ends the output quietly, as SIGPIPE ends ipvsadm.
+ */
+class StreamedStdout {
+  brokenPipe = false;
+  #last: Promise<void> = Promise.resolve();
+
+  constructor() {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      this.brokenPipe = true;
+    });
+  }
+
+  write(s: string): Promise<void> | undefined {
+    if (this.brokenPipe || s === '') return undefined;
+    let settle!: () => void;
+    this.#last = new Promise<void>((resolve) => (settle = resolve));
+    const more = process.stdout.write(s, (e) => {
+      if ((e as NodeJS.ErrnoException | null | undefined)?.code === 'EPIPE') this.brokenPipe = true;
+      settle();
+    });
+    return more ? undefined : this.#last;
+  }
+
+  broken(): boolean {
+    return this.brokenPipe;
+  }
+
+  /** Settles once everything written has been handed to the pipe (or the pipe broke). */
+  flushed(): Promise<void> {
+    return this.#last;
+  }
 }
 
 /** The status a shell reports for a process killed by SIGPIPE (128 + 13). */

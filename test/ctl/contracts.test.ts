@@ -27,7 +27,7 @@ import { after, describe, it } from 'node:test';
 import { Daemon, type DaemonOptions } from '../../src/cli/daemon.js';
 import { runAdm } from '../../src/cli/adm/run.js';
 import { ControlClient } from '../../src/ctl/client.js';
-import { destSpec, svcSpec } from '../helpers/ipvs.js';
+import { destSpec, fillConns, svcSpec } from '../helpers/ipvs.js';
 import { readStateFile, writeStateFile } from '../../src/config/state.js';
 import { IpvsError } from '../../src/core/errors.js';
 
@@ -410,6 +410,37 @@ describe('control socket clients', () => {
     } finally {
       client.close();
     }
+    daemon.ipvs.flush();
+  });
+
+  it('ipvs adm -Lnc prints each page as it comes: its first bytes arrive before the rest is fetched', async () => {
+    const daemon = await start(opts());
+    fillConns(daemon.ipvs, 60_000);
+    const controller = daemon.controller;
+    const runAsync = controller.runAsync.bind(controller);
+    let pages = 0;
+    controller.runAsync = ((cmd: Parameters<typeof runAsync>[0], ...rest: [boolean?]) => {
+      if (cmd.cmd === 'getConnsPage') pages++;
+      return runAsync(cmd, ...rest);
+    }) as typeof controller.runAsync;
+    const c = spawn(process.execPath, [IPVS, 'adm', '--control', daemon.server.path, '-Lnc'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(c);
+    let atFirst = -1;
+    let lines = 0;
+    let stderr = '';
+    c.stdout!.on('data', (b: Buffer) => {
+      if (atFirst < 0) atFirst = pages;
+      for (const x of b) if (x === 10) lines++;
+    });
+    c.stderr!.on('data', (b) => (stderr += b));
+    const status = await new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
+    assert.equal(status, 0, stderr);
+    assert.equal(lines, 60_002);
+    assert.ok(pages >= 6, `${pages} pages in all`);
+    // the first page is on the pipe while the daemon has served at most the one after it
+    assert.ok(atFirst >= 1 && atFirst <= 2, `${atFirst} pages fetched before the first byte`);
     daemon.ipvs.flush();
   });
 

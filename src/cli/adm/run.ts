@@ -27,7 +27,12 @@ import { tryHelpText } from './usage.js';
 
 /** Where `runAdm` reads and writes, and how it reaches the control plane. */
 export interface AdmIo {
-  stdout: { write(s: string): unknown };
+  /**
+   * Where listings go. `write` may return a promise (the page loop of `-L -c` waits for it, so a
+   * slow reader slows the listing instead of filling memory); `broken` true stops a listing
+   * whose reader went away.
+   */
+  stdout: { write(s: string): unknown; broken?: () => boolean };
   stderr: { write(s: string): unknown };
   /** All of stdin, for `-R` (read on demand). */
   readStdin?: () => Promise<string>;
@@ -68,6 +73,8 @@ class Session {
   pipeline: InFlight[] | null = null;
   /** Status of the last restore line whose result is known. */
   last = 0;
+  /** Host names looked up during this command (`-L -c` asks for the same addresses page after page). */
+  readonly hosts = new Map<string, string | null>();
 
   constructor(io: AdmIo) {
     this.io = io;
@@ -195,9 +202,12 @@ async function prepareNames(
   addrs: Array<[number, string]>,
 ): Promise<F.Names> {
   if (format & O.FMT_NUMERIC) return F.NO_NAMES;
-  const hosts = new Map<string, string | null>();
+  const hosts = sess.hosts;
   const todo = new Map<string, [number, string]>();
-  for (const [af, addr] of addrs) todo.set(`${af}/${addr}`, [af, addr]);
+  for (const [af, addr] of addrs) {
+    const k = `${af}/${addr}`;
+    if (!hosts.has(k)) todo.set(k, [af, addr]);
+  }
   await Promise.all(
     [...todo].map(async ([k, [af, addr]]) => {
       hosts.set(k, await sess.resolver.addrToHost(af, addr).catch(() => null));
@@ -299,8 +309,11 @@ async function processOptions(
           }
           const names = await prepareNames(sess, fmt, connAddrs(page.conns));
           for (const c of page.conns) out += F.connRow(c, fmt, names);
-          sess.io.stdout.write(out);
+          // each page is printed before the next is asked for, as ipvsadm prints the rows of
+          // /proc/net/ip_vs_conn as it reads them; a reader that went away ends the listing
+          await sess.io.stdout.write(out);
           out = '';
+          if (sess.io.stdout.broken?.()) break;
           from = page.next;
         } while (from >= 0);
       } else if (has(O.OPTC_SERVICE)) {
