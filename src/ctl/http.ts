@@ -25,7 +25,7 @@ import {
   type AppInfo,
   type TotalsInfo,
 } from '../metrics/proc.js';
-import { PROMETHEUS_CONTENT_TYPE, prometheusText } from '../metrics/prometheus.js';
+import { PROMETHEUS_CONTENT_TYPE, prometheusChunks } from '../metrics/prometheus.js';
 
 /** What the listener reads; the daemon implements it over its controller and core. */
 export interface ObservabilitySource {
@@ -233,13 +233,7 @@ async function serve(
   const head = req.method === 'HEAD';
   switch (path) {
     case '/metrics':
-      reply(
-        res,
-        200,
-        prometheusText(source.totals(), await source.services()),
-        head,
-        PROMETHEUS_CONTENT_TYPE,
-      );
+      await streamMetrics(res, source, head);
       return;
     case '/proc/net/ip_vs': {
       const [info, services] = await Promise.all([source.info(), source.services()]);
@@ -284,6 +278,31 @@ function writable(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/**
+ * /metrics, chunked, a metric family at a time from one reading of the services: with thousands
+ * of real servers the text runs to tens of megabytes, and the data plane and the control socket
+ * go on between families instead of waiting for all of it.
+ */
+async function streamMetrics(
+  res: ServerResponse,
+  source: ObservabilitySource,
+  head: boolean,
+): Promise<void> {
+  const services = await source.services();
+  const totals = source.totals();
+  res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
+  if (!head) {
+    let first = true;
+    for (const chunk of prometheusChunks(totals, services)) {
+      if (!first) await new Promise((r) => setImmediate(r));
+      first = false;
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await writable(res);
+    }
+  }
+  res.end();
 }
 
 /** A connection text, chunked, one `getConnsPage` page at a time. */

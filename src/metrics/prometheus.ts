@@ -23,58 +23,84 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 type Labels = ReadonlyArray<readonly [string, string]>;
 
-/** One metric family: name, help, type and its samples (labels, value) for one object. */
+/**
+ * One metric family: name, help, type, and its samples for one object: one per entry of `extra`
+ * (the sample's labels beyond the object's, as `k="v"` text, '' for none), valued `value(x, i)`.
+ */
 interface Family<T> {
   name: string;
   help: string;
   type: 'counter' | 'gauge';
-  /** Samples of one object: extra labels (e.g. direction) and the value. */
-  samples: (x: T) => ReadonlyArray<readonly [Labels, number]>;
+  extra: readonly string[];
+  value: (x: T, i: number) => number;
 }
+
+const ONE: readonly string[] = [''];
+const DIRECTIONS: readonly string[] = ['direction="in"', 'direction="out"'];
 
 /** The counters and rates every stats object has, named for an object kind (`service_`, `backend_`). */
 function statsFamilies<T>(kind: string, what: string, stats: (x: T) => StatsSnapshot): Family<T>[] {
-  const dir = (a: number, b: number): ReadonlyArray<readonly [Labels, number]> => [
-    [[['direction', 'in']], a],
-    [[['direction', 'out']], b],
-  ];
+  const one = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    key: keyof StatsSnapshot,
+  ) => ({
+    name: `ipvs_${kind}${name}`,
+    help,
+    type,
+    extra: ONE,
+    value: (x: T) => stats(x)[key],
+  });
+  const dir = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    a: keyof StatsSnapshot,
+    b: keyof StatsSnapshot,
+  ) => ({
+    name: `ipvs_${kind}${name}`,
+    help,
+    type,
+    extra: DIRECTIONS,
+    value: (x: T, i: number) => stats(x)[i === 0 ? a : b],
+  });
   return [
-    {
-      name: `ipvs_${kind}connections_total`,
-      help: `Connections scheduled to the ${what}.`,
-      type: 'counter',
-      samples: (x) => [[[], stats(x).conns]],
-    },
-    {
-      name: `ipvs_${kind}packets_total`,
-      help: `Packets through the ${what}: in (client to server), out (server to client).`,
-      type: 'counter',
-      samples: (x) => dir(stats(x).inpkts, stats(x).outpkts),
-    },
-    {
-      name: `ipvs_${kind}bytes_total`,
-      help: `Bytes (layer-3 length) through the ${what}, by direction.`,
-      type: 'counter',
-      samples: (x) => dir(stats(x).inbytes, stats(x).outbytes),
-    },
-    {
-      name: `ipvs_${kind}connections_per_second`,
-      help: `Estimated connections per second of the ${what} (2 s samples, 8 s average).`,
-      type: 'gauge',
-      samples: (x) => [[[], stats(x).cps]],
-    },
-    {
-      name: `ipvs_${kind}packets_per_second`,
-      help: `Estimated packets per second of the ${what}, by direction.`,
-      type: 'gauge',
-      samples: (x) => dir(stats(x).inpps, stats(x).outpps),
-    },
-    {
-      name: `ipvs_${kind}bytes_per_second`,
-      help: `Estimated bytes per second of the ${what}, by direction.`,
-      type: 'gauge',
-      samples: (x) => dir(stats(x).inbps, stats(x).outbps),
-    },
+    one('connections_total', 'counter', `Connections scheduled to the ${what}.`, 'conns'),
+    dir(
+      'packets_total',
+      'counter',
+      `Packets through the ${what}: in (client to server), out (server to client).`,
+      'inpkts',
+      'outpkts',
+    ),
+    dir(
+      'bytes_total',
+      'counter',
+      `Bytes (layer-3 length) through the ${what}, by direction.`,
+      'inbytes',
+      'outbytes',
+    ),
+    one(
+      'connections_per_second',
+      'gauge',
+      `Estimated connections per second of the ${what} (2 s samples, 8 s average).`,
+      'cps',
+    ),
+    dir(
+      'packets_per_second',
+      'gauge',
+      `Estimated packets per second of the ${what}, by direction.`,
+      'inpps',
+      'outpps',
+    ),
+    dir(
+      'bytes_per_second',
+      'gauge',
+      `Estimated bytes per second of the ${what}, by direction.`,
+      'inbps',
+      'outbps',
+    ),
   ];
 }
 
@@ -96,7 +122,8 @@ const TOTAL_FAMILIES: Family<TotalsInfo>[] = TOTALS.map(([name, type, help, key]
   name: `ipvs_${name}`,
   help,
   type,
-  samples: (t) => [[[], t.stats[key]]],
+  extra: ONE,
+  value: (t) => t.stats[key],
 }));
 
 const TABLE_FAMILIES: Family<TotalsInfo>[] = [
@@ -104,7 +131,8 @@ const TABLE_FAMILIES: Family<TotalsInfo>[] = [
     name: 'ipvs_connection_table_entries',
     help: 'Entries in the connection table now, persistence templates included.',
     type: 'gauge',
-    samples: (t) => [[[], t.conns]],
+    extra: ONE,
+    value: (t) => t.conns,
   },
 ];
 
@@ -119,31 +147,36 @@ const BACKEND_FAMILIES: Family<DestInfo>[] = [
     name: 'ipvs_backend_connections_active',
     help: 'The current active connections by local and remote address.',
     type: 'gauge',
-    samples: (d) => [[[], d.activeConns]],
+    extra: ONE,
+    value: (d) => d.activeConns,
   },
   {
     name: 'ipvs_backend_connections_inactive',
     help: 'The current inactive connections by local and remote address.',
     type: 'gauge',
-    samples: (d) => [[[], d.inactConns]],
+    extra: ONE,
+    value: (d) => d.inactConns,
   },
   {
     name: 'ipvs_backend_connections_persistent',
     help: 'The current persistence templates pointing at the backend.',
     type: 'gauge',
-    samples: (d) => [[[], d.persistConns]],
+    extra: ONE,
+    value: (d) => d.persistConns,
   },
   {
     name: 'ipvs_backend_weight',
     help: 'The current backend weight by local and remote address.',
     type: 'gauge',
-    samples: (d) => [[[], d.weight]],
+    extra: ONE,
+    value: (d) => d.weight,
   },
   ...statsFamilies<DestInfo>('backend_', 'real server', (d) => d.stats),
 ];
 
 /** `\\`, `"` and newline escaped, as label values need. */
 export function escapeLabelValue(v: string): string {
+  if (!/[\\"\n]/.test(v)) return v;
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -164,38 +197,57 @@ function serviceLabels(s: ServiceInfo): Labels {
   ];
 }
 
-/** A service's labels plus the destination's address, port and forwarding method. */
-function backendLabels(base: Labels, d: DestInfo): Labels {
+/** The destination's labels that follow its service's: address, port and forwarding method. */
+function backendLabels(d: DestInfo): Labels {
   return [
-    ...base,
     ['remote_address', d.addr],
     ['remote_port', String(d.port)],
     ['forward', procFwdName(d.fwd)],
   ];
 }
 
-function sampleLine(name: string, labels: Labels, value: number): string {
-  const l = labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',');
-  return `${name}${l ? `{${l}}` : ''} ${value}\n`;
+/** Labels as they are written between the braces: `k="v",…` ('' for none). */
+function labelText(labels: Labels): string {
+  return labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',');
 }
 
-/** One family: HELP, TYPE, then its samples for every object. */
-function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [Labels, T]>): string {
+/**
+ * One family: HELP, TYPE, then its samples for every object, each object's labels written once
+ * beforehand (`[label text, object]`).
+ */
+function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): string {
   let out = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
-  for (const [labels, x] of objects)
-    for (const [extra, v] of f.samples(x)) out += sampleLine(f.name, [...labels, ...extra], v);
+  const { name, extra } = f;
+  for (const [lab, x] of objects)
+    for (let i = 0; i < extra.length; i++) {
+      const e = extra[i]!;
+      const all = e === '' ? lab : lab === '' ? e : `${lab},${e}`;
+      out += all === '' ? `${name} ${f.value(x, i)}\n` : `${name}{${all}} ${f.value(x, i)}\n`;
+    }
   return out;
 }
 
-/** The whole exposition: totals, the connection table, services, backends. */
+/**
+ * The whole exposition, a family at a time (totals, the connection table, services, backends),
+ * so a listener can send each before it writes the next.
+ */
+export function* prometheusChunks(
+  totals: TotalsInfo,
+  services: readonly ServiceInfo[],
+): Generator<string> {
+  const svcs: [string, ServiceInfo][] = services.map((s) => [labelText(serviceLabels(s)), s]);
+  const dests: [string, DestInfo][] = [];
+  for (const [lab, s] of svcs)
+    for (const d of s.dests) dests.push([`${lab},${labelText(backendLabels(d))}`, d]);
+  const none: [string, TotalsInfo][] = [['', totals]];
+  for (const f of [...TOTAL_FAMILIES, ...TABLE_FAMILIES]) yield family(f, none);
+  for (const f of SERVICE_FAMILIES) yield family(f, svcs);
+  for (const f of BACKEND_FAMILIES) yield family(f, dests);
+}
+
+/** The whole exposition as one text. */
 export function prometheusText(totals: TotalsInfo, services: readonly ServiceInfo[]): string {
-  const svcs: [Labels, ServiceInfo][] = services.map((s) => [serviceLabels(s), s]);
-  const dests: [Labels, DestInfo][] = [];
-  for (const [labels, s] of svcs)
-    for (const d of s.dests) dests.push([backendLabels(labels, d), d]);
   let out = '';
-  for (const f of [...TOTAL_FAMILIES, ...TABLE_FAMILIES]) out += family(f, [[[], totals]]);
-  for (const f of SERVICE_FAMILIES) out += family(f, svcs);
-  for (const f of BACKEND_FAMILIES) out += family(f, dests);
+  for (const c of prometheusChunks(totals, services)) out += c;
   return out;
 }

@@ -295,6 +295,75 @@ describe('ipvs daemon --http', () => {
     await d.stop(0);
     assert.equal(await accepting(port), false);
   });
+  it('sends a large /metrics a family at a time, letting other work run in between', async () => {
+    // 2,000 services x 4 real servers; reading a weight or a stats object is counted, so an
+    // immediate can see how far the text has got
+    let weights = 0;
+    let statsRead = 0;
+    const st = stats();
+    const dest = (i: number, j: number) => ({
+      af: 2,
+      addr: `192.0.${j}.${i & 255}`,
+      port: 8080,
+      fwd: 0,
+      get weight() {
+        weights++;
+        return 1;
+      },
+      activeConns: 1,
+      inactConns: 2,
+      persistConns: 0,
+      get stats() {
+        statsRead++;
+        return st;
+      },
+    });
+    const services = Array.from({ length: 2000 }, (_, i) => ({
+      af: 2,
+      protocol: 6,
+      addr: `10.0.${i >> 8}.${i & 255}`,
+      port: 80,
+      fwmark: 0,
+      stats: st,
+      dests: [0, 1, 2, 3].map((j) => dest(i, j)),
+    }));
+    const source: ObservabilitySource = {
+      info: () => Promise.resolve({ version: '1.2.1', size: 4096, services: 0 } as never),
+      services: () => Promise.resolve(services as never),
+      connsPage: () => Promise.resolve({ conns: [], next: -1 }),
+      totals: () => ({
+        stats: stats(),
+        raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
+        conns: 0,
+      }),
+      apps: () => [],
+    };
+    const hs = await HttpServer.listen({ host: '127.0.0.1', port: 0 }, source);
+    let between = false;
+    let watching = true;
+    const watch = () => {
+      // the weights are written, the real servers' counters not all yet: something ran between
+      if (weights === 8000 && statsRead > 0 && statsRead < 8000 * 10) between = true;
+      if (watching) setImmediate(watch);
+    };
+    try {
+      setImmediate(watch);
+      const m = await get(hs.address.port, '/metrics');
+      watching = false;
+      assert.equal(m.status, 200);
+      assert.equal(m.headers['transfer-encoding'], 'chunked');
+      assert.equal(
+        m.body.split('\n').filter((l) => l.startsWith('ipvs_backend_weight{')).length,
+        8000,
+      );
+      assert.ok(m.body.endsWith('direction="out"} 0\n'), m.body.slice(-80));
+      assert.equal(between, true, 'nothing ran while the text was built');
+    } finally {
+      watching = false;
+      await hs.close();
+    }
+  });
+
   it('answers pipelined requests in order, building each reply only when the last was sent', async () => {
     // a source that counts how often a services list was built
     let built = 0;
