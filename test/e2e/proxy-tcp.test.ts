@@ -587,6 +587,49 @@ describe('proxy data plane (TCP)', () => {
     }
   });
 
+  it('expire_nodest_conn turned on after the deletion ends a held connection at its client’s next bytes', async () => {
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    const b = backends[2]!;
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(b.port) });
+    const entries = () => lb.ipvs.listConns().filter((c) => c.vport === port).length;
+    const earlier = b.received.length;
+    try {
+      // two clients, each after an exchange (either may be in the native relay)
+      const idle = await whoAnswers(port);
+      const busy = await whoAnswers(port);
+      for (const { sock } of [idle, busy]) {
+        sock.on('error', () => {});
+        let text = '';
+        sock.on('data', (d: Buffer) => (text += d.toString()));
+        sock.write('one');
+        await until(() => text.includes('one'), 3000, 'the first echo');
+      }
+      lb.ctl.run({ cmd: 'delDest', service: svc, dest: masq(b.port) });
+      // the busy client's bytes are dropped (held) while expire_nodest_conn is 0
+      busy.sock.write('two');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(entries(), 2);
+      lb.ctl.run({ cmd: 'setSysctl', name: 'expire_nodest_conn', value: 1 });
+      // held bytes: under IPVS the client retransmits them and its next segment ends the entry
+      await until(() => busy.sock.closed, 3000, 'the busy client closed');
+      assert.equal(entries(), 1);
+      // the idle one stays until its client sends again, as no packet of it reaches IPVS
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(idle.sock.destroyed, false);
+      assert.equal(entries(), 1);
+      idle.sock.write('three');
+      await until(() => idle.sock.closed, 3000, 'the idle client closed at its next bytes');
+      assert.equal(entries(), 0);
+      const got = b.received.slice(earlier).map((r) => Buffer.concat(r).toString());
+      assert.deepEqual(got, ['one', 'one'], 'nothing after the deletion reached the server');
+    } finally {
+      lb.ctl.run({ cmd: 'setSysctl', name: 'expire_nodest_conn', value: 0 });
+      lb.ctl.run({ cmd: 'delService', service: svc });
+    }
+  });
+
   it('closes an idle connection when its entry expires on the --set timeout', async () => {
     const port = await freePort();
     const svc = tcpService(port, 'rr');

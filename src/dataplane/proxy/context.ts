@@ -25,6 +25,11 @@ export interface OpenTcp {
   checkDest(): void;
   /** Forwards again if it was stopped and its destination is back. */
   resume(): void;
+  /**
+   * expire_nodest_conn was turned on while it was stopped: its client's next packet ends it (at
+   * once when the client has bytes the kernel would have dropped, and so would see again).
+   */
+  watchClient(): void;
 }
 
 /**

@@ -230,6 +230,12 @@ export class ProxyDataplane implements Dataplane {
         // a destination added back comes from the trash with its connections (ip_vs_trash_get_dest)
         if (this.#ctx) for (const c of this.#ctx.tcpStalled) c.resume();
         break;
+      case 'setSysctl':
+        // turned on after a deletion: ip_vs_in_hook expires such a connection at its client's
+        // next packet (the sweep at deletion ran only if it was on then)
+        if (cmd.name === 'expire_nodest_conn' && cmd.value !== 0 && this.#ctx)
+          for (const c of [...this.#ctx.tcpStalled]) c.watchClient();
+        break;
       default:
         break;
     }

@@ -226,6 +226,15 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
   /** A read on one side's handle: data, EOF or an error. Returns the next buffer if it changed. */
   read(side: number): Uint8Array | undefined {
     const n = streamState[kReadBytesOrError]!;
+    if (side === CLIENT && this.#f & F_STALLED && this.h >= 0) {
+      // read again by watchClient: data, FIN or reset, the kernel would see a packet for an
+      // entry whose destination is gone, and with expire_nodest_conn on it expires the entry
+      if (this.ctx.ipvs.sysctl.expire_nodest_conn) {
+        this.#readStop(CLIENT);
+        this.ctx.ipvs.ops.expireNow(this.h);
+        return undefined;
+      }
+    }
     if (n > 0) {
       const fromClient = side === CLIENT;
       const buf = fromClient ? this.#bufC! : this.#bufS!;
@@ -344,6 +353,21 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
       if (!(f & (F_WAIT << CLIENT))) this.#readStart(SERVER);
     }
     if (this.ctx.ipvs.sysctl.expire_nodest_conn && this.h >= 0) this.ctx.ipvs.ops.expireNow(this.h);
+  }
+
+  /** See OpenTcp.watchClient: the client is read again, and its next read expires the entry. */
+  watchClient(): void {
+    const f = this.#f;
+    if (!(f & F_STALLED) || f & (F_DONE | ((F_CLOSING | F_EOF) << CLIENT)) || this.h < 0) return;
+    if (!this.ctx.ipvs.sysctl.expire_nodest_conn) return;
+    // bytes taken from the client while stalled: under IPVS they were dropped, and the client's
+    // retransmission comes within its RTO
+    if (this.#held > 0) {
+      this.ctx.ipvs.ops.expireNow(this.h);
+      return;
+    }
+    if (this.#bufC === null) this.client.useUserBuffer(this.nextBuf(true));
+    this.#readStart(CLIENT);
   }
 
   /** The destination is available again (see #stall): forward what was held, read the client. */
