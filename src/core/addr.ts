@@ -22,17 +22,27 @@ export function newAddrWords(): Uint32Array {
 
 /** Parses a dotted-quad IPv4 address (exactly four decimal parts, each 0..255) into a number. */
 export function parseIpv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
   let v = 0;
-  for (const p of parts) {
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      // a part ends: 1 to 3 digits (the length cap keeps 0255 out), at most 255
+      if (digits === 0 || part > 255) return null;
+      v = v * 256 + part;
+      part = digits = 0;
+      if (i < text.length && ++dots > 3) return null;
+      continue;
+    }
+    if (c < 48 || c > 57) return null;
     // inet_pton: decimal, no leading zero (glibc refuses "01", which inet_aton reads as octal)
-    if (!/^(?:0|[1-9]\d{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = v * 256 + n;
+    if (digits === 1 && part === 0) return null;
+    if (++digits > 3) return null;
+    part = part * 10 + (c - 48);
   }
-  return v >>> 0;
+  return dots === 3 ? v >>> 0 : null;
 }
 
 /** Parses an IPv6 address (RFC 4291 text forms, including an embedded dotted quad) into `out`. */

@@ -32,6 +32,21 @@ export function addrWords(addr: string): number[] {
   return ip ? Array.from(ip.words) : [0, 0, 0, 0];
 }
 
+/**
+ * The words of a listed service's or destination's address, parsed once per object: a sort
+ * compares each one about log2(n) times (5,000 services: 60,000 comparisons).
+ */
+const wordsOf = new WeakMap<object, number[]>();
+
+function cachedWords(x: object, addr: string): number[] {
+  let w = wordsOf.get(x);
+  if (w === undefined) {
+    w = addrWords(addr);
+    wordsOf.set(x, w);
+  }
+  return w;
+}
+
 /** (int32)(a − b) for two u32 values. */
 function sub32(a: number, b: number): number {
   return ((a >>> 0) - (b >>> 0)) | 0;
@@ -50,8 +65,8 @@ export function cmpServices(s1: ServiceInfo, s2: ServiceInfo): number {
   if (r !== 0) return r;
   r = listedProtocol(s1) - listedProtocol(s2);
   if (r !== 0) return r;
-  const a = addrWords(s1.fwmark ? '' : s1.addr);
-  const b = addrWords(s2.fwmark ? '' : s2.addr);
+  const a = cachedWords(s1, s1.fwmark ? '' : s1.addr);
+  const b = cachedWords(s2, s2.fwmark ? '' : s2.addr);
   if (s1.af === 10) {
     for (let i = 0; r === 0 && i < 4; i++) r = sub32(a[i]!, b[i]!);
   } else r = sub32(a[0]!, b[0]!);
@@ -61,8 +76,8 @@ export function cmpServices(s1: ServiceInfo, s2: ServiceInfo): number {
 
 /** libipvs ipvs_cmp_dests (the first destination's family decides how many words count). */
 export function cmpDests(d1: DestInfo, d2: DestInfo): number {
-  const a = addrWords(d1.addr);
-  const b = addrWords(d2.addr);
+  const a = cachedWords(d1, d1.addr);
+  const b = cachedWords(d2, d2.addr);
   let r = 0;
   if (d1.af === 10) {
     for (let i = 0; r === 0 && i < 4; i++) r = sub32(a[i]!, b[i]!);
