@@ -239,7 +239,22 @@ export class ProxyDataplane implements Dataplane {
       default:
         break;
     }
+    // a command on one service can change only that service's listener (-R of 5,000 services
+    // and 20,000 real servers walked every listener per line: 11 s)
+    if (cmd.cmd.startsWith('get')) return;
+    if ('service' in cmd && cmd.service !== undefined) {
+      if (cmd.cmd !== 'delService') this.#park(ipvs, this.#listenerOf(cmd.service));
+      return;
+    }
     this.#park(ipvs);
+  }
+
+  /** The listener of a service, if it has one (fwmark services and unknown keys have none). */
+  #listenerOf(k: ServiceKey): Listener | null {
+    if (k.fwmark) return null;
+    const a = parseIp(k.addr);
+    if (!a || a.af !== k.af) return null;
+    return this.#listeners.get(keyOf(k.protocol, k.af, formatIp(a.af, a.words), k.port)) ?? null;
   }
 
   /**
@@ -251,9 +266,9 @@ export class ProxyDataplane implements Dataplane {
    * scheduler skips those) and no persistence (a persistent client's template may still name a
    * quiescent one).
    */
-  #park(ipvs: Ipvs): void {
-    if (this.#stopped) return;
-    for (const l of this.#listeners.values()) {
+  #park(ipvs: Ipvs, only?: Listener | null): void {
+    if (this.#stopped || only === null) return;
+    for (const l of only ? [only] : this.#listeners.values()) {
       const svc = ipvs.services.findExact(l.vip.af, l.protocol, l.vip.words, l.vip.port);
       const want = svc === null || takesClients(svc);
       if (l.protocol !== IPPROTO_TCP) {
@@ -476,16 +491,17 @@ export class ProxyDataplane implements Dataplane {
     // a wildcard VIP and an address of its family on one port cannot both be served; the host
     // lets a bound but parked (not listening) TCP socket share the port, so it is checked here
     // and refused whichever came first
-    for (const other of [...this.#listeners.values(), ...this.#pending.values()]) {
-      const o = other.vip;
-      if (other.protocol !== proto || o.af !== af || o.port !== port || o.addr === addr) continue;
-      if (!isAny(addr) && !isAny(o.addr)) continue;
-      const at = (x: string) => (af === AF_INET6 ? `[${x}]:${port}` : `${x}:${port}`);
-      return new ProxyBindError(
-        `cannot listen on ${at(addr)}: address already in use by the service on ${at(o.addr)} (EADDRINUSE)`,
-        'EADDRINUSE',
-      );
-    }
+    for (const m of [this.#listeners, this.#pending])
+      for (const other of m.values()) {
+        const o = other.vip;
+        if (other.protocol !== proto || o.af !== af || o.port !== port || o.addr === addr) continue;
+        if (!isAny(addr) && !isAny(o.addr)) continue;
+        const at = (x: string) => (af === AF_INET6 ? `[${x}]:${port}` : `${x}:${port}`);
+        return new ProxyBindError(
+          `cannot listen on ${at(addr)}: address already in use by the service on ${at(o.addr)} (EADDRINUSE)`,
+          'EADDRINUSE',
+        );
+      }
     if (proto === IPPROTO_TCP) {
       const h = listenTcp(af, addr, port, this.#limits.backlog);
       if (isFailure(h)) return new ProxyBindError(h.message, h.errno);
