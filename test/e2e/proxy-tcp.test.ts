@@ -587,6 +587,61 @@ describe('proxy data plane (TCP)', () => {
     }
   });
 
+  it('a client port reused after TIME_WAIT is scheduled again when the old entry’s server was deleted', async () => {
+    // two servers that send their name and close first (the VIP side then holds the TIME_WAIT,
+    // so the client may reuse its port at once)
+    const names = ['x', 'y'];
+    const servers = names.map((n) =>
+      net.createServer({ allowHalfOpen: true }, (c) => {
+        c.on('error', () => {});
+        c.end(n);
+      }),
+    );
+    const sports: number[] = [];
+    for (const srv of servers) {
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      sports.push((srv.address() as net.AddressInfo).port);
+    }
+    const port = await freePort();
+    const svc = tcpService(port, 'rr');
+    lb.ctl.run({ cmd: 'newService', service: svc });
+    for (const sp of sports) lb.ctl.run({ cmd: 'newDest', service: svc, dest: masq(sp) });
+    const localPort = await freePort();
+    const ask = async (): Promise<string> => {
+      const c = await connect(port, { localPort });
+      let got = '';
+      c.on('data', (d: Buffer) => (got += d.toString()));
+      await new Promise<void>((r) => c.once('end', () => r()));
+      c.end();
+      await closed(c);
+      return got;
+    };
+    try {
+      const refused = lb.plane.counters.refusedNodest;
+      const first = await ask();
+      assert.ok(names.includes(first), first);
+      const entry = () =>
+        lb.ipvs.listConns().find((c) => c.vport === port && c.cport === localPort);
+      await until(() => entry()?.stateName === 'TIME_WAIT', 3000, 'the entry in TIME_WAIT');
+      // the entry's server is deleted; conn_reuse_mode (1) still takes the SYN for a new
+      // connection (spec §5.2 step 8 before step 9), so the client goes to the other server
+      lb.ctl.run({
+        cmd: 'delDest',
+        service: svc,
+        dest: { addr: '127.0.0.1', port: sports[names.indexOf(first)]! },
+      });
+      const second = await ask();
+      assert.equal(
+        second,
+        names.find((n) => n !== first),
+      );
+      assert.equal(lb.plane.counters.refusedNodest, refused);
+    } finally {
+      lb.ctl.run({ cmd: 'delService', service: svc });
+      for (const srv of servers) await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
   it('expire_nodest_conn turned on after the deletion ends a held connection at its client’s next bytes', async () => {
     const port = await freePort();
     const svc = tcpService(port, 'rr');

@@ -814,14 +814,19 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
     const d = ops.dest(h);
     const nodest = ipvs.sysctl.expire_nodest_conn;
     const owned = ctx.owners[h] !== undefined;
-    if (!d || !(d.flags & DEST_F_AVAILABLE)) {
+    if (owned || (nodest && d !== null && d.weight === 0) || ops.reusable(h)) {
+      // step 8 first, as ip_vs_in_hook: an entry conn_reuse_mode lets a new connection replace
+      // (TIME_WAIT, CLOSE …) is expired and the client scheduled again, whatever became of its
+      // destination
+      ops.expireNow(h);
+      h = NO_CONN;
+    } else if (!d || !(d.flags & DEST_F_AVAILABLE)) {
+      // step 9: the destination is gone; the client's segments are dropped unless
+      // expire_nodest_conn
       if (!nodest) {
         c.refusedNodest++;
         return refuse(ch);
       }
-      ops.expireNow(h);
-      h = NO_CONN;
-    } else if (owned || (nodest && d.weight === 0) || ops.reusable(h)) {
       ops.expireNow(h);
       h = NO_CONN;
     }
