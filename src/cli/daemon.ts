@@ -307,10 +307,22 @@ export async function runDaemon(args: readonly string[]): Promise<number> {
     process.stdout.write(DAEMON_HELP);
     return 0;
   }
+  // the data plane's counters on the log; installed before the start (whose log says the daemon
+  // is listening), as without a handler the signal ends the process
+  let started: Daemon | null = null;
+  const onUsr2 = () => {
+    if (started)
+      log(
+        started.plane.counterLine?.() ?? `${started.plane.name}: the data plane keeps no counters`,
+      );
+  };
+  process.on('SIGUSR2', onUsr2);
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(parsed, log);
+    started = daemon;
   } catch (e) {
+    process.off('SIGUSR2', onUsr2);
     // with its code, as every other refusal prints
     log(
       e instanceof IpvsError
@@ -326,6 +338,7 @@ export async function runDaemon(args: readonly string[]): Promise<number> {
       log(`${sig}: stopping`);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      process.off('SIGUSR2', onUsr2);
       daemon.stop().then(
         () => resolve(0),
         (e: unknown) => {

@@ -22,6 +22,8 @@ export interface Dataplane {
   stop(deadlineMs: number): Promise<void>;
   /** Its application helpers' incarnations (ip_vs_app); absent or empty when it has none. */
   apps?(): AppInfo[];
+  /** Its counters as one log line (the daemon logs it on SIGUSR2); absent when it keeps none. */
+  counterLine?(): string;
 }
 
 /** Control only: accepts everything, forwards nothing. */

@@ -485,6 +485,52 @@ describe('control socket clients', () => {
 });
 
 describe('stopping', () => {
+  it('SIGUSR2 logs the data plane’s counters and the daemon goes on (proxy and none)', async () => {
+    for (const [plane, line] of [
+      ['proxy', /proxy counters (\{.*\})\n/],
+      ['none', /none: the data plane keeps no counters\n/],
+    ] as const) {
+      const sock = join(dir, `usr2-${plane}.sock`);
+      const child = spawn(
+        process.execPath,
+        [IPVS, 'daemon', '--dataplane', plane, '--control', sock],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      children.add(child);
+      let log = '';
+      const seen = (re: RegExp) =>
+        new Promise<RegExpMatchArray>((resolve, reject) => {
+          const check = () => {
+            const m = re.exec(log);
+            if (m) resolve(m);
+          };
+          child.stderr!.on('data', (b) => {
+            log += b;
+            check();
+          });
+          child.once('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
+          check();
+        });
+      await seen(/listening on/);
+      child.kill('SIGUSR2');
+      const m = await seen(line);
+      if (plane === 'proxy') {
+        const c = JSON.parse(m[1]!) as { open: { tcp: number }; accepted: number };
+        assert.equal(c.open.tcp, 0);
+        assert.equal(c.accepted, 0);
+      }
+      // still serving
+      const client = await ControlClient.connect(sock);
+      assert.equal((await client.call({ cmd: 'getInfo' })).version, 0x010201);
+      client.close();
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, log);
+    }
+  });
+
   it('SIGTERM lets a proxied TCP connection in flight finish, then removes the socket', async () => {
     const backend = createServer((s) =>
       s.on('data', () => setTimeout(() => s.end('late reply\n'), 400)),

@@ -532,7 +532,6 @@ export class HostPacketDataplane implements Dataplane {
     await this.ingress?.install(ipvs);
     this.#timer = setInterval(() => this.#watch(), this.#watchMs);
     this.#timer.unref();
-    process.on('SIGUSR2', this.#dump);
   }
 
   /** The engine's counters and each interface's frame-I/O counters. */
@@ -549,10 +548,10 @@ export class HostPacketDataplane implements Dataplane {
     return { engine: this.plane.engine.counters.snapshot(), ifaces };
   }
 
-  /** SIGUSR2: the counters on the log, one JSON line. */
-  readonly #dump = (): void => {
-    this.#log(`packet counters ${JSON.stringify(this.counters())}`);
-  };
+  /** The counters as one log line (the daemon logs it on SIGUSR2). */
+  counterLine(): string {
+    return `packet counters ${JSON.stringify(this.counters())}`;
+  }
 
   #watch(): void {
     const e = this.plane.engine;
@@ -638,7 +637,6 @@ export class HostPacketDataplane implements Dataplane {
   }
 
   async stop(deadlineMs: number): Promise<void> {
-    process.off('SIGUSR2', this.#dump);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.plane.stop(deadlineMs);

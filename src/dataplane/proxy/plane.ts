@@ -125,6 +125,11 @@ export class ProxyDataplane implements Dataplane {
     return this.#counters;
   }
 
+  /** The counters, open connections and buffers as one log line (the daemon logs it on SIGUSR2). */
+  counterLine(): string {
+    return `proxy counters ${JSON.stringify({ open: this.open, buffers: this.buffers, ...this.#counters })}`;
+  }
+
   /** Open proxied TCP connections and UDP flows. */
   get open(): { tcp: number; udp: number } {
     return { tcp: this.#ctx?.liveTcp ?? 0, udp: this.#ctx?.liveUdp ?? 0 };
