@@ -3,6 +3,8 @@
  * owner of each connection-table entry (so an entry that IPVS expires closes its sockets), the
  * counters of refused and failed connections, and the plane's sizes and timeouts.
  */
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import type { Ipvs } from '../../core/ipvs.js';
 import { Flow } from '../../core/flow.js';
 import type { BufferPool } from './buffers.js';
@@ -63,6 +65,12 @@ export interface ProxyCounters {
   listenerErrors: number;
   /** Keep-alive connections handed to the native relay (native/splice.c). */
   spliced: number;
+  /**
+   * Connections and flows refused or ended for want of this host's resources: the open files
+   * limit (`fdLimit`, or EMFILE / ENFILE from the system), ENOBUFS, ENOMEM, EADDRNOTAVAIL. Not
+   * the real servers' fault: their `connectFailures` do not count these.
+   */
+  localErrors: number;
 }
 
 /** A fresh set of zero counters. */
@@ -81,6 +89,7 @@ export function newCounters(): ProxyCounters {
     udpDropped: 0,
     listenerErrors: 0,
     spliced: 0,
+    localErrors: 0,
   };
 }
 
@@ -94,6 +103,34 @@ export interface ProxyLimits {
   connectTimeoutMs: number;
   /** listen() backlog of each VIP listener (default 511). */
   backlog: number;
+  /**
+   * Open files the process may have (default: the soft RLIMIT_NOFILE, `ulimit -n`). A TCP
+   * connection takes two, a UDP flow and a listener one each, and FD_RESERVE stay for the control
+   * socket, the state file, the HTTP listener and sync: a new client that would go past it is
+   * refused (counted `localErrors`, logged), so the control socket keeps working at the limit.
+   */
+  fdLimit: number;
+}
+
+/** Descriptors kept back from the data plane for the daemon's own use (see `fdLimit`). */
+export const FD_RESERVE = 64;
+
+/** The soft open-files limit of this process (/proc/self/limits), or Infinity when unknown. */
+export function openFilesLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+const LOCAL_ERRNOS = ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL'];
+const LOCAL_UV = new Set(LOCAL_ERRNOS.map((n) => -(constants.errno as Record<string, number>)[n]!));
+
+/** Whether an error (a libuv code, negative, or a Node error code) is this host's, not the peer's. */
+export function isLocalError(err: number | string | undefined): boolean {
+  return typeof err === 'number' ? LOCAL_UV.has(err) : LOCAL_ERRNOS.includes(err ?? '');
 }
 
 /** State shared by the listeners and connections of one proxy plane. */
@@ -121,6 +158,33 @@ export class ProxyContext {
   readonly log: (msg: string) => void;
   /** Called whenever an open TCP connection finishes (drain waits on it). */
   onIdle: (() => void) | null = null;
+  /** Descriptors the plane holds besides connections and flows (its listeners). */
+  fixedFds: () => number = () => 0;
+
+  /**
+   * Whether `fds` more descriptors fit under `fdLimit`; when not, counts and logs (once a
+   * second) the refusal of `what`.
+   */
+  fdRoom(fds: number, what: string): boolean {
+    const lim = this.limits.fdLimit;
+    const used = 2 * this.liveTcp + this.liveUdp + this.fixedFds() + FD_RESERVE;
+    if (used + fds <= lim) return true;
+    this.counters.localErrors++;
+    this.ipvs.warn(
+      'proxy-fd-limit',
+      `proxy: open files limit ${lim} (ulimit -n) reached: ${this.liveTcp} connections, ${this.liveUdp} UDP flows, ${this.fixedFds()} listeners, ${FD_RESERVE} kept for the daemon; ${what} refused (raise the limit)`,
+    );
+    return false;
+  }
+
+  /** Counts and logs (once a second) a socket this host could not open (see isLocalError). */
+  localError(code: string, what: string): void {
+    this.counters.localErrors++;
+    this.ipvs.warn(
+      'proxy-local-error',
+      `proxy: ${what}: ${code} (this host's resources, not the real server)`,
+    );
+  }
 
   constructor(
     ipvs: Ipvs,

@@ -24,7 +24,13 @@ import type { Service } from '../../core/service.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command, ServiceKey, ServiceSpec } from '../../ctl/types.js';
 import { BufferPool, type BufferPoolOptions } from './buffers.js';
-import { newCounters, ProxyContext, type ProxyCounters, type ProxyLimits } from './context.js';
+import {
+  newCounters,
+  openFilesLimit,
+  ProxyContext,
+  type ProxyCounters,
+  type ProxyLimits,
+} from './context.js';
 import {
   ProxyBindError,
   ProxyForwardingError,
@@ -115,6 +121,7 @@ export class ProxyDataplane implements Dataplane {
       maxUdpFlows: opts.maxUdpFlows ?? 65536,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       backlog: opts.backlog ?? 511,
+      fdLimit: opts.fdLimit ?? openFilesLimit(),
     };
     this.#pool = new BufferPool(opts.buffers);
     this.#log = opts.log ?? ((m) => process.stderr.write(`ipvs proxy: ${m}\n`));
@@ -384,6 +391,7 @@ export class ProxyDataplane implements Dataplane {
     }
     const ctx = new ProxyContext(ipvs, this.#pool, this.#limits, this.#counters, this.#log);
     this.#ctx = ctx;
+    ctx.fixedFds = () => this.#listeners.size + this.#pending.size;
     const prev = ipvs.ops.onFree;
     this.#prevOnFree = prev;
     ipvs.ops.onFree = (h) => {

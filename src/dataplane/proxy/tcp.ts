@@ -26,7 +26,8 @@ import { NO_CONN } from '../../core/conn.js';
 import { DEST_F_AVAILABLE, IPPROTO_TCP } from '../../core/constants.js';
 import type { Service } from '../../core/service.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../proto/index.js';
-import type { EntryOwner, OpenTcp, ProxyContext } from './context.js';
+import { getSystemErrorName } from 'node:util';
+import { isLocalError, type EntryOwner, type OpenTcp, type ProxyContext } from './context.js';
 import { lastDataAddon, type LastDataAddon } from './last-data.js';
 import { encodeProxyV1, encodeProxyV2 } from './proxy-protocol.js';
 import { splice as nativeSplice, type Splice, type Spliced } from './splice.js';
@@ -541,9 +542,13 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
 
   /** An error on one side (read, write, connect): close it, then as IPVS would see it. */
   #error(side: number, err: number): void {
-    void err;
     if (this.#f & (F_CLOSING << side)) return;
     this.#close(side);
+    // no socket toward the real server (EMFILE …): this host's failure, not the server's
+    if (side === SERVER && !(this.#f & F_CONNECTED) && isLocalError(err)) {
+      this.#connectFailed(false, err);
+      return;
+    }
     this.failed(side === CLIENT);
   }
 
@@ -565,20 +570,25 @@ export class TcpConn implements EntryOwner, OpenTcp, Spliced {
     this.#kill(fromClient ? SERVER : CLIENT);
   }
 
-  /** The real server refused, reset, or did not answer in time: count it, reset the client. */
-  #connectFailed(timeout: boolean): void {
+  /**
+   * The real server refused, reset, or did not answer in time: count it, reset the client. With
+   * `localErr` (a libuv code) the socket toward it could not even be made: counted as this
+   * host's (`localErrors`, logged), not as the server's.
+   */
+  #connectFailed(timeout: boolean, localErr = 0): void {
     if (this.connectStart < 0) return;
     this.connectStart = -1;
     const ctx = this.ctx;
     const h = this.h;
-    if (timeout) ctx.counters.connectTimeouts++;
+    if (localErr) ctx.localError(getSystemErrorName(localErr), 'no socket toward the real server');
+    else if (timeout) ctx.counters.connectTimeouts++;
     else ctx.counters.connectFailures++;
     if (h >= 0) {
       const ops = ctx.ipvs.ops;
       const d = ops.dest(h);
-      if (d) d.connectFailures++;
+      if (d && !localErr) d.connectFailures++;
       // a refusal is the real server's RST (a packet IPVS counts); a timeout is no packet
-      if (!timeout) ops.outStats(h, 0);
+      if (!timeout && !localErr) ops.outStats(h, 0);
       ops.transition(h, DIR_OUTPUT, TCP_RST);
       ops.put(h);
     }
@@ -788,6 +798,8 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
     );
     return refuse(ch);
   }
+  // two descriptors (the client's and the real server's) must fit under the open files limit
+  if (!ctx.fdRoom(2, 'new connection')) return refuse(ch);
   const peer: { address?: string; port?: number } = {};
   if (ch.getpeername(peer) || peer.address === undefined || peer.port === undefined)
     return refuse(ch);

@@ -17,7 +17,7 @@ import { AF_INET6, type Af, formatIp, parseIpv4, parseIpv6 } from '../../core/ad
 import { NO_CONN } from '../../core/conn.js';
 import { CONN_F_ONE_PACKET, DEST_F_AVAILABLE, IPPROTO_UDP } from '../../core/constants.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../../proto/index.js';
-import type { EntryOwner, ProxyContext } from './context.js';
+import { isLocalError, type EntryOwner, type ProxyContext } from './context.js';
 import { encodeProxyV2 } from './proxy-protocol.js';
 import type { VipAddress } from './tcp.js';
 
@@ -90,7 +90,7 @@ class UdpFlow implements EntryOwner {
     const daf = t.daf(h);
     this.backend = new Upstream(ctx, daf, formatIp(daf, t.cold, t.daddrOff(h)), t.dport(h));
     this.backend.sock.on('message', (msg) => this.#reply(msg));
-    this.backend.sock.on('error', () => this.#error());
+    this.backend.sock.on('error', (e: NodeJS.ErrnoException) => this.#error(e));
     ctx.owners[h] = this;
     ctx.liveUdp++;
   }
@@ -119,9 +119,18 @@ class UdpFlow implements EntryOwner {
     this.svc.sendToClient(msg, this.cport, this.caddr);
   }
 
-  /** ICMP port unreachable from the real server (ECONNREFUSED on the connected socket). */
-  #error(): void {
+  /**
+   * ICMP port unreachable from the real server (ECONNREFUSED on the connected socket), or a
+   * socket this host could not make (EMFILE …: counted as the host's, not the server's).
+   */
+  #error(e: NodeJS.ErrnoException): void {
     const ctx = this.svc.ctx;
+    if (isLocalError(e.code)) {
+      ctx.localError(e.code!, 'no UDP socket toward the real server');
+      // the flow cannot forward: its entry goes, and the client's next datagram tries again
+      if (this.h >= 0) ctx.ipvs.ops.expireNow(this.h);
+      return;
+    }
     ctx.counters.connectFailures++;
     if (this.h >= 0) {
       const d = ctx.ipvs.ops.dest(this.h);
@@ -300,6 +309,10 @@ export class UdpService {
     }
     const oneShot = ipvs.conns.inGet(vip.af, IPPROTO_UDP, cw, cport, vip.words, vip.port);
     if (oneShot !== NO_CONN) ipvs.ops.expireNow(oneShot); // a stale entry without a flow
+    if (!ctx.fdRoom(1, 'new UDP flow')) {
+      ctx.counters.udpDropped++;
+      return;
+    }
     if (ctx.liveUdp >= ctx.limits.maxUdpFlows) {
       ctx.counters.udpDropped++;
       ipvs.warn(
