@@ -292,6 +292,7 @@ function observabilitySource(
       };
     },
     apps: () => plane.apps?.() ?? [],
+    planeMetrics: () => plane.metrics?.() ?? [],
   };
 }
 

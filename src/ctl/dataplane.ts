@@ -6,6 +6,7 @@
  */
 import type { Ipvs } from '../core/ipvs.js';
 import type { AppInfo } from '../metrics/proc.js';
+import type { PlaneMetric } from '../metrics/prometheus.js';
 import type { Command } from './types.js';
 
 /** A data plane, as the daemon drives it. */
@@ -24,6 +25,8 @@ export interface Dataplane {
   apps?(): AppInfo[];
   /** Its counters as one log line (the daemon logs it on SIGUSR2); absent when it keeps none. */
   counterLine?(): string;
+  /** Its own figures for `/metrics`; absent when it has none. */
+  metrics?(): PlaneMetric[];
 }
 
 /** Control only: accepts everything, forwards nothing. */

@@ -25,7 +25,11 @@ import {
   type AppInfo,
   type TotalsInfo,
 } from '../metrics/proc.js';
-import { PROMETHEUS_CONTENT_TYPE, prometheusChunks } from '../metrics/prometheus.js';
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  prometheusChunks,
+  type PlaneMetric,
+} from '../metrics/prometheus.js';
 
 /** What the listener reads; the daemon implements it over its controller and core. */
 export interface ObservabilitySource {
@@ -36,6 +40,8 @@ export interface ObservabilitySource {
   totals(): TotalsInfo;
   /** Application helper incarnations (the FTP helper's ports); empty when none is registered. */
   apps(): AppInfo[];
+  /** The data plane's own figures (ipvs-ts extension); absent or empty when it has none. */
+  planeMetrics?(): PlaneMetric[];
 }
 
 /** A parsed `--http` value. */
@@ -292,10 +298,11 @@ async function streamMetrics(
 ): Promise<void> {
   const services = await source.services();
   const totals = source.totals();
+  const plane = source.planeMetrics?.() ?? [];
   res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   if (!head) {
     let first = true;
-    for (const chunk of prometheusChunks(totals, services)) {
+    for (const chunk of prometheusChunks(totals, services, plane)) {
       if (!first) await new Promise((r) => setImmediate(r));
       first = false;
       if (res.destroyed) break;

@@ -227,6 +227,15 @@ function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): 
   return out;
 }
 
+/** One figure of a data plane's own (an ipvs-ts extension), for `/metrics`. */
+export interface PlaneMetric {
+  /** The family's name, `ipvs_` prefix included (a counter's ends in `_total`). */
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  value: number;
+}
+
 /**
  * The whole exposition, a family at a time (totals, the connection table, services, backends),
  * so a listener can send each before it writes the next.
@@ -234,6 +243,7 @@ function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): 
 export function* prometheusChunks(
   totals: TotalsInfo,
   services: readonly ServiceInfo[],
+  plane: readonly PlaneMetric[] = [],
 ): Generator<string> {
   const svcs: [string, ServiceInfo][] = services.map((s) => [labelText(serviceLabels(s)), s]);
   const dests: [string, DestInfo][] = [];
@@ -243,11 +253,19 @@ export function* prometheusChunks(
   for (const f of [...TOTAL_FAMILIES, ...TABLE_FAMILIES]) yield family(f, none);
   for (const f of SERVICE_FAMILIES) yield family(f, svcs);
   for (const f of BACKEND_FAMILIES) yield family(f, dests);
+  let out = '';
+  for (const m of plane)
+    out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n${m.name} ${m.value}\n`;
+  if (out) yield out;
 }
 
 /** The whole exposition as one text. */
-export function prometheusText(totals: TotalsInfo, services: readonly ServiceInfo[]): string {
+export function prometheusText(
+  totals: TotalsInfo,
+  services: readonly ServiceInfo[],
+  plane: readonly PlaneMetric[] = [],
+): string {
   let out = '';
-  for (const c of prometheusChunks(totals, services)) out += c;
+  for (const c of prometheusChunks(totals, services, plane)) out += c;
   return out;
 }

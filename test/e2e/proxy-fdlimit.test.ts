@@ -36,13 +36,13 @@ after(() => {
 /** A proxy daemon under `ulimit -n LIMIT`; resolves once it listens. */
 async function daemon(
   name: string,
-): Promise<{ sock: string; log: () => string; child: ChildProcess }> {
+): Promise<{ sock: string; log: () => string; child: ChildProcess; http: number }> {
   const sock = join(dir, `${name}.sock`);
   const child = spawn(
     'bash',
     [
       '-c',
-      `ulimit -n ${LIMIT} && exec "$0" "$1" daemon --dataplane proxy --control "$2"`,
+      `ulimit -n ${LIMIT} && exec "$0" "$1" daemon --dataplane proxy --control "$2" --http 127.0.0.1:0`,
       process.execPath,
       IPVS,
       sock,
@@ -52,8 +52,13 @@ async function daemon(
   children.add(child);
   let log = '';
   child.stderr!.on('data', (b) => (log += b));
-  await until(() => log.includes('listening on'), 5000, 'the daemon to listen');
-  return { sock, log: () => log, child };
+  await until(
+    () => /listening on .*sock/.test(log) && /http listening on/.test(log),
+    5000,
+    'the daemon to listen',
+  );
+  const http = Number(/http listening on [^:]+:(\d+)/.exec(log)![1]);
+  return { sock, log: () => log, child, http };
 }
 
 async function counters(d: { child: ChildProcess; log: () => string }) {
@@ -113,6 +118,12 @@ describe('proxy data plane at the open files limit', () => {
     assert.equal(c['localErrors'], 100 - TCP_ROOM);
     assert.equal(c['connectFailures'], 0);
     assert.match(d.log(), /open files limit 200 \(ulimit -n\) reached/);
+    // and a scraper sees them
+    const m = await (await fetch(`http://127.0.0.1:${d.http}/metrics`)).text();
+    assert.match(m, new RegExp(`^ipvs_proxy_local_errors_total ${100 - TCP_ROOM}$`, 'm'));
+    assert.match(m, new RegExp(`^ipvs_proxy_open_connections ${TCP_ROOM}$`, 'm'));
+    assert.match(m, /^ipvs_proxy_connect_failures_total 0$/m);
+    assert.match(m, /^# TYPE ipvs_proxy_refused_no_dest_total counter$/m);
     // once clients go, new ones are served again
     for (const s of clients.splice(0)) s.destroy();
     await until(() => held.every((s) => s.destroyed || s.readableEnded), 3000, 'the closes');

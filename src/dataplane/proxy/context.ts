@@ -73,6 +73,28 @@ export interface ProxyCounters {
   localErrors: number;
 }
 
+/** What each counter counts, as `/metrics` describes it (HELP). */
+export const COUNTER_HELP: Readonly<Record<keyof ProxyCounters, string>> = {
+  accepted: 'TCP connections accepted on a VIP listener.',
+  refusedNoDest: 'clients refused: no destination could take them (IPVS: ICMP port unreachable).',
+  refusedDropped:
+    'clients refused: connection table full, drop_packet, or a persistence engine failure.',
+  refusedLimit: 'clients refused: the plane held maxConns connections.',
+  refusedNodest:
+    "clients refused: their previous connection's destination was deleted (expire_nodest_conn 0).",
+  refusedStopping: 'clients refused while the daemon stopped.',
+  acceptErrors: 'accept() failures reported by the operating system.',
+  connectFailures: 'connections a real server refused or reset before answering.',
+  connectTimeouts: 'connections a real server did not answer in time.',
+  expiredOpen: 'connections closed because IPVS expired their entry while they were open.',
+  udpDropped:
+    'UDP datagrams dropped (no destination, table full, flow limit, deleted destination).',
+  listenerErrors: 'listener failures after the command that created them succeeded.',
+  spliced: 'keep-alive connections handed to the native relay.',
+  localErrors:
+    "clients refused or sockets not made for want of this host's resources (open files limit, EMFILE, ENOBUFS …).",
+};
+
 /** A fresh set of zero counters. */
 export function newCounters(): ProxyCounters {
   return {

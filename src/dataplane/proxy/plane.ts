@@ -24,7 +24,9 @@ import type { Service } from '../../core/service.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command, ServiceKey, ServiceSpec } from '../../ctl/types.js';
 import { BufferPool, type BufferPoolOptions } from './buffers.js';
+import type { PlaneMetric } from '../../metrics/prometheus.js';
 import {
+  COUNTER_HELP,
   newCounters,
   openFilesLimit,
   ProxyContext,
@@ -135,6 +137,37 @@ export class ProxyDataplane implements Dataplane {
   /** The counters, open connections and buffers as one log line (the daemon logs it on SIGUSR2). */
   counterLine(): string {
     return `proxy counters ${JSON.stringify({ open: this.open, buffers: this.buffers, ...this.#counters })}`;
+  }
+
+  /**
+   * For `/metrics`: every counter as `ipvs_proxy_<name>_total` (refusedNoDest →
+   * ipvs_proxy_refused_no_dest_total), and the open connections, flows and read buffers.
+   */
+  metrics(): PlaneMetric[] {
+    const out: PlaneMetric[] = [];
+    for (const [k, v] of Object.entries(this.#counters)) {
+      const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      out.push({
+        name: `ipvs_proxy_${snake}_total`,
+        help: `Proxy data plane: ${COUNTER_HELP[k as keyof ProxyCounters]}`,
+        type: 'counter',
+        value: v,
+      });
+    }
+    const { tcp, udp } = this.open;
+    const { small, large } = this.buffers;
+    const gauge = (name: string, help: string, value: number): PlaneMetric => ({
+      name,
+      help: `Proxy data plane: ${help}`,
+      type: 'gauge',
+      value,
+    });
+    out.push(
+      gauge('ipvs_proxy_open_connections', 'TCP connections open now.', tcp),
+      gauge('ipvs_proxy_open_udp_flows', 'UDP flows open now.', udp),
+      gauge('ipvs_proxy_read_buffers', 'read buffers in use.', small + large),
+    );
+    return out;
   }
 
   /** Open proxied TCP connections and UDP flows. */
