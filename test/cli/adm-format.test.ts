@@ -480,6 +480,16 @@ describe('ipvsadm output formats', () => {
       );
     });
 
+    it('names an unusual protocol as /proc/net/ip_vs_conn does (IP_<n>), as ipvsadm prints it', () => {
+      // a synced template of protocol 50 (the backup takes templates of any protocol)
+      const row = F.connRow(
+        conn({ protocol: 50, stateName: 'ERR!', caddr: '1.2.3.4', cport: 0, vport: 0, dport: 0 }),
+        N,
+        F.NO_NAMES,
+      );
+      assert.match(row, /^IP_50 \d\d:\d\d +ERR! +1\.2\.3\.4:0 /);
+    });
+
     it('prints PE name and data with --persistent-conn', () => {
       const out = F.listConns(
         [

@@ -4,7 +4,7 @@
  * large-number formatting, connection rows, timeouts, daemons and the `-S` save format. Pure: name
  * lookups come from a `Names` table filled in beforehand.
  */
-import { protoName } from '../../core/constants.js';
+import { procProtoName } from '../../metrics/proc.js';
 import type {
   ConnInfo,
   DaemonSpec,
@@ -342,7 +342,9 @@ export function connVaddr(c: ConnInfo): string {
 
 /** One `-L -c` row. */
 export function connRow(c: ConnInfo, format: number, names: Names): string {
-  const pname = protoName(c.protocol);
+  // the protocol as /proc/net/ip_vs_conn names it (ip_vs_proto_name: IP_<n> for others), which
+  // ipvsadm prints as it reads it
+  const pname = procProtoName(c.protocol);
   const proto = pname === 'TCP' ? 6 : pname === 'UDP' ? 17 : pname === 'SCTP' ? 132 : 0;
   const cname = addrPort(c.af, c.caddr, c.cport, proto, format, names);
   const vname = addrPort(c.af, connVaddr(c), c.vport, proto, format, names);
