@@ -26,6 +26,7 @@ import { checkControlPath, ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
+import type { PlaneMetric } from '../metrics/prometheus.js';
 import type { Command } from '../ctl/types.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
@@ -188,9 +189,13 @@ export class Daemon {
       const controller = new Controller(ipvs, { plane, sync });
       // bound before any rule is applied: a taken port stops the start before anything else opens
       if (httpAddr) {
-        http = await HttpServer.listen(httpAddr, observabilitySource(ipvs, controller, plane), {
-          log,
-        });
+        http = await HttpServer.listen(
+          httpAddr,
+          observabilitySource(ipvs, controller, plane, sync),
+          {
+            log,
+          },
+        );
         log(`http listening on ${formatHttpAddress(http.address)}`);
       }
       const state = opts.stateFile ? readStateFile(opts.stateFile) : null;
@@ -271,6 +276,7 @@ function observabilitySource(
   ipvs: Ipvs,
   controller: Controller,
   plane: Dataplane,
+  sync: SyncRunner,
 ): ObservabilitySource {
   const backend = controller.backend();
   return {
@@ -292,8 +298,43 @@ function observabilitySource(
       };
     },
     apps: () => plane.apps?.() ?? [],
-    planeMetrics: () => plane.metrics?.() ?? [],
+    extraMetrics: () => [...(plane.metrics?.() ?? []), ...syncMetrics(sync)],
   };
+}
+
+/**
+ * The sync daemons' counters for `/metrics` (ipvs-ts extension; the kernel keeps none it shows):
+ * `ipvs_sync_master_<counter>_total` and `ipvs_sync_backup_<counter>_total` while that daemon
+ * runs (they start from 0 when it is started again).
+ */
+function syncMetrics(sync: SyncRunner): PlaneMetric[] {
+  const out: PlaneMetric[] = [];
+  const add = (role: string, counters: object, help: Record<string, string>) => {
+    for (const [k, v] of Object.entries(counters))
+      out.push({
+        name: `ipvs_sync_${role}_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+        help: `Sync ${role}: ${help[k] ?? k}.`,
+        type: 'counter',
+        value: v as number,
+      });
+  };
+  if (sync.master)
+    add('master', sync.master.counters, {
+      records: 'records appended to buffers',
+      sent: 'datagrams sent',
+      queueFull: 'buffers dropped because the send queue held sync_qlen_max',
+    });
+  if (sync.backup)
+    add('backup', sync.backup.counters, {
+      messages: 'datagrams received',
+      dropped: 'datagrams (or their remainders) dropped by a validation rule',
+      skipped: 'records skipped (unknown protocol, state, option, persistence engine)',
+      applied: 'records applied',
+      created: 'records that created a connection',
+      stale: 'records ignored as stale',
+      tableFull: 'new connections refused because the table was full',
+    });
+  return out;
 }
 
 /** `ipvs daemon …`: runs until SIGINT/SIGTERM; resolves with the exit status. */

@@ -40,8 +40,8 @@ export interface ObservabilitySource {
   totals(): TotalsInfo;
   /** Application helper incarnations (the FTP helper's ports); empty when none is registered. */
   apps(): AppInfo[];
-  /** The data plane's own figures (ipvs-ts extension); absent or empty when it has none. */
-  planeMetrics?(): PlaneMetric[];
+  /** Figures beyond IPVS's (the data plane's, the sync daemons'; ipvs-ts extension). */
+  extraMetrics?(): PlaneMetric[];
 }
 
 /** A parsed `--http` value. */
@@ -298,7 +298,7 @@ async function streamMetrics(
 ): Promise<void> {
   const services = await source.services();
   const totals = source.totals();
-  const plane = source.planeMetrics?.() ?? [];
+  const plane = source.extraMetrics?.() ?? [];
   res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   if (!head) {
     let first = true;

@@ -362,7 +362,12 @@ export class SyncMaster implements SyncHook {
     const sb = th.buff!;
     th.buff = null;
     if (th.queue.length >= this.ipvs.sysctl.sync_qlen_max) {
+      // sb_queue_tail drops it without a word; we say so, once a second
       this.counters.queueFull++;
+      this.ipvs.warn(
+        'sync-queue-full',
+        `sync: send queue full (sync_qlen_max ${this.ipvs.sysctl.sync_qlen_max}): ${this.counters.queueFull} buffers of records dropped so far`,
+      );
       return;
     }
     const id = this.#threads.indexOf(th);

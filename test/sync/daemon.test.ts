@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { Daemon } from '../../src/cli/daemon.js';
 import { ControlClient } from '../../src/ctl/client.js';
 import { openBackupSockets, openMasterSockets, syncIface } from '../../src/sync/transport.js';
+import { SyncMessage } from '../../src/sync/wire.js';
 
 const quiet = (): void => {};
 
@@ -52,6 +53,71 @@ describe('sync roles across daemon restarts', () => {
       assert.ok(d2.ipvs.syncMaster, 'the master runs again');
     } finally {
       await d2.stop();
+    }
+  });
+});
+
+describe('sync counters in /metrics', () => {
+  it('a backup on lo counts what it received and applied, and /metrics shows it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-syncm-'));
+    const probe = createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+    const port = probe.address().port;
+    const d = await Daemon.start(
+      {
+        dataplane: 'none',
+        control: join(dir, 'c.sock'),
+        rules: undefined,
+        stateFile: undefined,
+        http: '127.0.0.1:0',
+      },
+      quiet,
+    );
+    try {
+      const c = await ControlClient.connect(join(dir, 'c.sock'));
+      await c.call({
+        cmd: 'newDaemon',
+        daemon: { state: 2, mcastIfn: 'lo', syncId: 1, mcastPort: port },
+      });
+      c.close();
+      const metrics = async () =>
+        (await fetch(`http://127.0.0.1:${d.http!.address.port}/metrics`)).text();
+      assert.match(await metrics(), /^ipvs_sync_backup_messages_total 0$/m);
+      assert.doesNotMatch(await metrics(), /ipvs_sync_master_/);
+      // one v1 message of three connections, and one datagram too short to be one
+      const msg = new SyncMessage(1, 1, 1472, 36, Date.now());
+      for (let i = 0; i < 3; i++)
+        msg.addV1({
+          af: 2,
+          protocol: 6,
+          flags: 0,
+          state: 1,
+          cport: 1024 + i,
+          vport: 80,
+          dport: 80,
+          fwmark: 0,
+          timeout: 60,
+          caddr: [0xcb007101],
+          vaddr: [0x0a000001],
+          daddr: [0xc0000201],
+        });
+      probe.setMulticastInterface('127.0.0.1');
+      probe.setMulticastLoopback(true);
+      for (const b of [Buffer.from(msg.bytes()), Buffer.from([1, 2, 3])])
+        await new Promise<void>((r, j) =>
+          probe.send(b, port, '224.0.0.81', (e) => (e ? j(e) : r())),
+        );
+      for (let i = 0; i < 100 && d.ipvs.conns.count < 3; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const m = await metrics();
+      assert.match(m, /^ipvs_sync_backup_messages_total 2$/m);
+      assert.match(m, /^ipvs_sync_backup_created_total 3$/m);
+      assert.match(m, /^ipvs_sync_backup_dropped_total 1$/m);
+      assert.match(m, /^# TYPE ipvs_sync_backup_applied_total counter$/m);
+    } finally {
+      probe.close();
+      await d.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -285,8 +285,8 @@ describe('SyncMaster', () => {
     });
   });
 
-  function master(o: { ports?: number; maxlen?: number } = {}) {
-    const env = makeIpvs();
+  function master(o: { ports?: number; maxlen?: number; log?: (m: string) => void } = {}) {
+    const env = makeIpvs(o.log ? { log: o.log } : {});
     const timers = new FakeTimers(env.clock);
     const sent: { id: number; at: number; msg: Buffer }[] = [];
     const m = new SyncMaster(
@@ -444,12 +444,16 @@ describe('SyncMaster', () => {
       assert.equal(sent[7]!.at, t0);
     });
 
-    it('discards buffers beyond sync_qlen_max', () => {
-      const { ipvs, m, timers, sent } = master({ maxlen: 44 });
+    it('discards buffers beyond sync_qlen_max, and says so once a second', () => {
+      const logged: string[] = [];
+      const { ipvs, m, timers, sent } = master({ maxlen: 44, log: (x) => logged.push(x) });
       ipvs.setSysctl('sync_qlen_max', 2);
       for (let i = 0; i < 5; i++) m.syncConn(conn(ipvs), 3);
       assert.equal(m.queued(0), 2);
       assert.equal(m.counters.queueFull, 2);
+      assert.deepEqual(logged, [
+        'sync: send queue full (sync_qlen_max 2): 1 buffers of records dropped so far',
+      ]);
       timers.advance(3_100);
       assert.equal(sent.length, 3); // two queued, then the current one after 2 s
     });
