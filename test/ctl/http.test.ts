@@ -95,6 +95,21 @@ function get(port: number, path: string, method = 'GET'): Promise<Res> {
   });
 }
 
+/** A source with no connections and zero totals whose services come from `services`. */
+function fakeSource(services: ObservabilitySource['services']): ObservabilitySource {
+  return {
+    info: () => Promise.resolve({ version: '1.2.1', size: 4096, services: 0 } as never),
+    services,
+    connsPage: () => Promise.resolve({ conns: [], next: -1 }),
+    totals: () => ({
+      stats: stats(),
+      raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
+      conns: 0,
+    }),
+    apps: () => [],
+  };
+}
+
 /** Resolves true when something accepts TCP connections on 127.0.0.1:port. */
 function accepting(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -327,17 +342,7 @@ describe('ipvs daemon --http', () => {
       stats: st,
       dests: [0, 1, 2, 3].map((j) => dest(i, j)),
     }));
-    const source: ObservabilitySource = {
-      info: () => Promise.resolve({ version: '1.2.1', size: 4096, services: 0 } as never),
-      services: () => Promise.resolve(services as never),
-      connsPage: () => Promise.resolve({ conns: [], next: -1 }),
-      totals: () => ({
-        stats: stats(),
-        raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
-        conns: 0,
-      }),
-      apps: () => [],
-    };
+    const source = fakeSource(() => Promise.resolve(services as never));
     const hs = await HttpServer.listen({ host: '127.0.0.1', port: 0 }, source);
     let between = false;
     let watching = true;
@@ -367,20 +372,10 @@ describe('ipvs daemon --http', () => {
   it('answers pipelined requests in order, building each reply only when the last was sent', async () => {
     // a source that counts how often a services list was built
     let built = 0;
-    const source: ObservabilitySource = {
-      info: () => Promise.resolve({ version: '1.2.1', size: 4096, services: 0 } as never),
-      services: () => {
-        built++;
-        return Promise.resolve([]);
-      },
-      connsPage: () => Promise.resolve({ conns: [], next: -1 }),
-      totals: () => ({
-        stats: stats(),
-        raw: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
-        conns: 0,
-      }),
-      apps: () => [],
-    };
+    const source = fakeSource(() => {
+      built++;
+      return Promise.resolve([]);
+    });
     const hs = await HttpServer.listen({ host: '127.0.0.1', port: 0 }, source);
     try {
       const port = hs.address.port;
