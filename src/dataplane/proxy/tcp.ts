@@ -826,7 +826,7 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
     const d = ops.dest(h);
     const nodest = ipvs.sysctl.expire_nodest_conn;
     const owned = ctx.owners[h] !== undefined;
-    if (owned || (nodest && d !== null && d.weight === 0) || ops.reusable(h)) {
+    if ((nodest && d !== null && d.weight === 0) || ops.reusable(h)) {
       // step 8 first, as ip_vs_in_hook: an entry conn_reuse_mode lets a new connection replace
       // (TIME_WAIT, CLOSE …) is expired and the client scheduled again, whatever became of its
       // destination
@@ -839,6 +839,11 @@ export function acceptTcp(ctx: ProxyContext, vip: VipAddress, ch: StreamHandle):
         c.refusedNodest++;
         return refuse(ch);
       }
+      ops.expireNow(h);
+      h = NO_CONN;
+    } else if (owned) {
+      // a connection of ours still holds the entry, yet the client's host started a new one
+      // with the same port: the old one is gone on its side
       ops.expireNow(h);
       h = NO_CONN;
     }
