@@ -270,6 +270,36 @@ describe('AF_PACKET TPACKET_V2 / V3 rings across a veth pair', { skip }, () => {
     assert.ok(worst < 750, `the quiet interface was never held long (max ${worst.toFixed(1)} ms)`);
   });
 
+  it('frames the kernel drops for a full receive ring are counted, once each (rxRingDrops)', async () => {
+    // a small V2 ring nobody drains: the kernel fills it, then drops the rest
+    const rx = openAfPacket(vB, { netns: nsB, rxVersion: 2, rxBlockSize: 4096, rxBlockCount: 2 });
+    open.push(rx);
+    const tx = openAfPacket(vA, { netns: nsA, txFrameCount: 256 });
+    open.push(tx);
+    const N = 200;
+    for (let i = 0; i < N; i++) {
+      if (!tx.send(testFrame(60, i, 0x7777, tx.iface.macBytes))) {
+        tx.txCommit();
+        await new Promise((r) => setTimeout(r, 1));
+        i--;
+      }
+    }
+    tx.txCommit();
+    const { WatchedIO } = await import('../../src/dataplane/packet/host.js');
+    const w = new WatchedIO(vB, rx.iface, () => rx);
+    let seen = 0;
+    assert.ok(
+      await until(() => (seen += w.pollRingDrops()) > 0, 3000),
+      'no drops reported for a full ring',
+    );
+    assert.ok(seen < N, `${seen} drops of ${N} frames`);
+    assert.equal(w.rxRingDrops, seen, 'accumulated');
+    // the kernel's counters reset on each read: nothing new, nothing added
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(w.pollRingDrops(), 0);
+    assert.equal(w.rxRingDrops, seen);
+  });
+
   it('joins a fanout group and reports kernel statistics', async () => {
     const a = openAfPacket(vB, { netns: nsB, fanout: { group: 4242, mode: FANOUT.HASH } });
     open.push(a);

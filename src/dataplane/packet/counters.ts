@@ -153,6 +153,8 @@ export class Counters {
    * when queued (forwarded, an ICMP error sent, ...), so these are not reasons.
    */
   neighDropped = 0;
+  /** New neighbour entries refused: the table was full even after a forced GC (neigh_alloc). */
+  neighTableFull = 0;
   /** Per-reason counts (index: R.*). */
   readonly reason = new Float64Array(REASON_NAMES.length);
   /** Per-decoder-reason counts (index: MALFORMED code). */
@@ -179,6 +181,7 @@ export class Counters {
       ndpSolicits: this.ndpSolicits,
       neighQueued: this.neighQueued,
       neighDropped: this.neighDropped,
+      neighTableFull: this.neighTableFull,
     };
     this.reason.forEach((n, i) => {
       if (n) o[REASON_NAMES[i]!] = n;

@@ -119,6 +119,7 @@ export class PacketEngine {
     this.#prefetch = opts.prefetch ?? true;
     this.net = opts.net ?? new NetModel();
     this.neigh = new Neigh(this.net, this.counters, () => ipvs.now(), opts.neigh);
+    this.neigh.warn = (key, msg) => ipvs.warn(key, msg);
     this.tx = new Tx(this.net, this.neigh, this.counters);
     this.icmp = new IcmpSender(
       this.net,

@@ -240,6 +240,21 @@ export class WatchedIO implements FrameIO {
   /** Times the interface went away / came back. */
   downs = 0;
   ups = 0;
+  /** Frames the kernel dropped because the receive ring was full (PACKET_STATISTICS tp_drops). */
+  rxRingDrops = 0;
+
+  /** Reads the kernel's ring statistics (they reset on each read); returns the new drops. */
+  pollRingDrops(): number {
+    if (!this.#io) return 0;
+    let d = 0;
+    try {
+      d = this.#io.kernelStats().drops;
+    } catch {
+      return 0;
+    }
+    this.rxRingDrops += d;
+    return d;
+  }
 
   constructor(
     readonly name: string,
@@ -543,6 +558,7 @@ export class HostPacketDataplane implements Dataplane {
         csumCompleted: io.csumCompleted,
         downs: io.downs,
         ups: io.ups,
+        rxRingDrops: io.rxRingDrops,
         up: io.up ? 1 : 0,
       };
     return { engine: this.plane.engine.counters.snapshot(), ifaces };
@@ -556,6 +572,12 @@ export class HostPacketDataplane implements Dataplane {
   #watch(): void {
     const e = this.plane.engine;
     for (const io of this.ios) {
+      // frames the kernel could not put in a full receive ring: nothing else would say so
+      const dropped = io.pollRingDrops();
+      if (dropped > 0)
+        this.#log(
+          `packet: ${io.name}: the kernel dropped ${dropped} frames, the receive ring was full (${io.rxRingDrops} so far; rxRingDrops)`,
+        );
       let ev;
       try {
         ev = io.check();

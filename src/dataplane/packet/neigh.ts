@@ -142,6 +142,8 @@ export class Neigh {
   readonly #delay: number;
   readonly #net: NetModel;
   readonly #counters: Counters;
+  /** Says something once a second per key (the engine passes Ipvs.warn); none by default. */
+  warn: ((key: string, msg: string) => void) | null = null;
   readonly #now: () => number;
   sink: FrameSink | null = null;
   /**
@@ -226,7 +228,15 @@ export class Neigh {
     const now = this.#now();
     if (this.#count >= (this.capacity * 3) >>> 2) {
       this.#forcedGc(now);
-      if (this.#count >= (this.capacity * 3) >>> 2) return -1;
+      if (this.#count >= (this.capacity * 3) >>> 2) {
+        // neigh_alloc: "neighbor table overflow!", counted in table_fulls
+        this.#counters.neighTableFull++;
+        this.warn?.(
+          'neigh-overflow',
+          `packet: neighbour table overflow (${this.#count} entries, capacity ${this.capacity}): new next hop refused, its frames dropped (neighTableFull ${this.#counters.neighTableFull})`,
+        );
+        return -1;
+      }
     }
     const m = this.#mask;
     let i = hashKey(af, w, o, ifIndex) & m;

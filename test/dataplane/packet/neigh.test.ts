@@ -357,8 +357,19 @@ describe('neighbours', () => {
     small.ipvs.addDest(svcSpec(VIP, 80), destSpec(RS9, 80, { fwd: 3 }));
     for (let i = small.engine.neigh.count; i < 12; i++) small.send('eth1', arpFrom(i));
     assert.equal(small.engine.neigh.count, 12);
+    const said: string[] = [];
+    const warn = small.engine.neigh.warn!;
+    small.engine.neigh.warn = (k, m) => {
+      said.push(m);
+      warn(k, m);
+    };
     const now = small.send('eth0', tcp4({ flags: SYN }));
     assert.deepEqual([now.reason, now.eth1.length], ['neigh-drop', 0], 'all updated just now');
+    // neigh_alloc's "neighbor table overflow!", counted as its table_fulls
+    assert.equal(small.engine.counters.neighTableFull, 1);
+    assert.deepEqual(said, [
+      'packet: neighbour table overflow (12 entries, capacity 16): new next hop refused, its frames dropped (neighTableFull 1)',
+    ]);
     small.clock.t += 6000;
     const later = small.send('eth0', tcp4({ flags: SYN, sport: 40001 }));
     assert.equal(later.eth1.length, 1, 'room made: the ARP request for the real server goes out');
