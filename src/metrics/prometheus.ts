@@ -234,6 +234,8 @@ export interface PlaneMetric {
   help: string;
   type: 'counter' | 'gauge';
   value: number;
+  /** The sample's labels, `k="v",…` (escaped); samples of one family must be adjacent. */
+  labels?: string;
 }
 
 /**
@@ -254,8 +256,13 @@ export function* prometheusChunks(
   for (const f of SERVICE_FAMILIES) yield family(f, svcs);
   for (const f of BACKEND_FAMILIES) yield family(f, dests);
   let out = '';
-  for (const m of plane)
-    out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n${m.name} ${m.value}\n`;
+  let last = '';
+  for (const m of plane) {
+    if (m.name !== last)
+      out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n`;
+    last = m.name;
+    out += m.labels ? `${m.name}{${m.labels}} ${m.value}\n` : `${m.name} ${m.value}\n`;
+  }
   if (out) yield out;
 }
 

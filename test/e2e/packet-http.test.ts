@@ -79,6 +79,16 @@ describe('ipvs daemon --dataplane packet --http: /metrics and /proc texts', { sk
       assert.equal(Number(series[1]), CONNS / 2, 'rr: half the connections each');
     }
     assert.match(metrics, new RegExp(`^ipvs_connections_total ${CONNS}$`, 'm'));
+    // the data plane's own counters: frames forwarded, by reason, per interface
+    const num = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    assert.ok(num(/^ipvs_packet_in_forwarded_total (\d+)$/m) > 0, 'in forwarded');
+    assert.ok(num(/^ipvs_packet_out_forwarded_total (\d+)$/m) > 0, 'out forwarded');
+    assert.match(metrics, /^# TYPE ipvs_packet_frames_total counter$/m);
+    assert.equal(metrics.match(/^# TYPE ipvs_packet_frames_total /gm)!.length, 1, 'one family');
+    assert.match(metrics, /^ipvs_packet_frames_total\{reason="[a-z-]+"\} \d+$/m);
+    assert.ok(num(/^ipvs_packet_iface_rx_frames_total\{iface="[^"]+"\} (\d+)$/m) > 0);
+    assert.match(metrics, /^ipvs_packet_iface_up\{iface="[^"]+"\} 1$/m);
+    assert.match(metrics, /^ipvs_packet_iface_rx_ring_drops_total\{iface="[^"]+"\} \d+$/m);
     const conns = get('/proc/net/ip_vs_conn').split('\n').filter(Boolean);
     assert.equal(
       conns[0],

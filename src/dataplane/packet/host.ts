@@ -18,6 +18,9 @@ import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
 import type { AppInfo } from '../../metrics/proc.js';
+import { escapeLabelValue, type PlaneMetric } from '../../metrics/prometheus.js';
+import { MALFORMED_REASON } from '../../packet/constants.js';
+import { REASON_NAMES } from './counters.js';
 import { IPPROTO } from '../../packet/constants.js';
 import { l4Checksum, l4ChecksumFieldOffset } from '../../packet/checksum.js';
 import { decodeEthernet } from '../../packet/decode.js';
@@ -562,6 +565,62 @@ export class HostPacketDataplane implements Dataplane {
         up: io.up ? 1 : 0,
       };
     return { engine: this.plane.engine.counters.snapshot(), ifaces };
+  }
+
+  /**
+   * For `/metrics`: the engine's counters as `ipvs_packet_<name>_total`, every frame's reason as
+   * `ipvs_packet_frames_total{reason}` and the decoder's as `ipvs_packet_malformed_total{reason}`,
+   * each interface's frame-I/O counters as `ipvs_packet_iface_<name>_total{iface}`.
+   */
+  metrics(): PlaneMetric[] {
+    const out: PlaneMetric[] = [];
+    const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    const c = this.plane.engine.counters;
+    const { engine, ifaces } = this.counters();
+    for (const [k, v] of Object.entries(engine)) {
+      if (!/^[a-zA-Z]+$/.test(k)) continue; // the reasons, below with labels
+      out.push({
+        name: `ipvs_packet_${snake(k)}_total`,
+        help: `Packet data plane: ${k} (docs/packet-engine.md).`,
+        type: 'counter',
+        value: v,
+      });
+    }
+    REASON_NAMES.forEach((r, i) =>
+      out.push({
+        name: 'ipvs_packet_frames_total',
+        help: 'Packet data plane: frames by what became of them (docs/packet-engine.md, reasons).',
+        type: 'counter',
+        value: c.reason[i]!,
+        labels: `reason="${escapeLabelValue(r)}"`,
+      }),
+    );
+    MALFORMED_REASON.forEach((r, i) => {
+      if (i)
+        out.push({
+          name: 'ipvs_packet_malformed_total',
+          help: 'Packet data plane: malformed frames by the decoder reason.',
+          type: 'counter',
+          value: c.malformed[i]!,
+          labels: `reason="${escapeLabelValue(r)}"`,
+        });
+    });
+    const keys = new Set<string>();
+    for (const st of Object.values(ifaces)) for (const k of Object.keys(st)) keys.add(k);
+    // two are levels, not counts: whether the interface is there, the largest batch seen
+    const gauges = new Set(['up', 'rxMaxBatch']);
+    for (const k of keys)
+      for (const [name, st] of Object.entries(ifaces))
+        out.push({
+          name: gauges.has(k)
+            ? `ipvs_packet_iface_${snake(k)}`
+            : `ipvs_packet_iface_${snake(k)}_total`,
+          help: `Packet data plane: ${k} of each interface's frame I/O.`,
+          type: gauges.has(k) ? 'gauge' : 'counter',
+          value: st[k] ?? 0,
+          labels: `iface="${escapeLabelValue(name)}"`,
+        });
+    return out;
   }
 
   /** The counters as one log line (the daemon logs it on SIGUSR2). */
