@@ -26,7 +26,7 @@ import { checkControlPath, ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
-import type { PlaneMetric } from '../metrics/prometheus.js';
+import { snakeCase, type PlaneMetric } from '../metrics/prometheus.js';
 import type { Command } from '../ctl/types.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
@@ -312,7 +312,7 @@ function syncMetrics(sync: SyncRunner): PlaneMetric[] {
   const add = (role: string, counters: object, help: Record<string, string>) => {
     for (const [k, v] of Object.entries(counters))
       out.push({
-        name: `ipvs_sync_${role}_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+        name: `ipvs_sync_${role}_${snakeCase(k)}_total`,
         help: `Sync ${role}: ${help[k] ?? k}.`,
         type: 'counter',
         value: v as number,

@@ -227,6 +227,11 @@ function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): 
   return out;
 }
 
+/** A counter's camelCase name as a metric name part: refusedNoDest → refused_no_dest. */
+export function snakeCase(k: string): string {
+  return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
 /** One figure of a data plane's own (an ipvs-ts extension), for `/metrics`. */
 export interface PlaneMetric {
   /** The family's name, `ipvs_` prefix included (a counter's ends in `_total`). */

@@ -18,7 +18,7 @@ import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
 import type { AppInfo } from '../../metrics/proc.js';
-import { escapeLabelValue, type PlaneMetric } from '../../metrics/prometheus.js';
+import { escapeLabelValue, snakeCase, type PlaneMetric } from '../../metrics/prometheus.js';
 import { MALFORMED_REASON } from '../../packet/constants.js';
 import { REASON_NAMES } from './counters.js';
 import { IPPROTO } from '../../packet/constants.js';
@@ -574,37 +574,48 @@ export class HostPacketDataplane implements Dataplane {
    */
   metrics(): PlaneMetric[] {
     const out: PlaneMetric[] = [];
-    const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     const c = this.plane.engine.counters;
     const { engine, ifaces } = this.counters();
     for (const [k, v] of Object.entries(engine)) {
       if (!/^[a-zA-Z]+$/.test(k)) continue; // the reasons, below with labels
       out.push({
-        name: `ipvs_packet_${snake(k)}_total`,
+        name: `ipvs_packet_${snakeCase(k)}_total`,
         help: `Packet data plane: ${k} (docs/packet-engine.md).`,
         type: 'counter',
         value: v,
       });
     }
-    REASON_NAMES.forEach((r, i) =>
-      out.push({
-        name: 'ipvs_packet_frames_total',
-        help: 'Packet data plane: frames by what became of them (docs/packet-engine.md, reasons).',
-        type: 'counter',
-        value: c.reason[i]!,
-        labels: `reason="${escapeLabelValue(r)}"`,
-      }),
-    );
-    MALFORMED_REASON.forEach((r, i) => {
-      if (i)
+    const byReason = (
+      name: string,
+      help: string,
+      names: readonly string[],
+      n: Float64Array,
+      from: number,
+    ) => {
+      for (let i = from; i < names.length; i++)
         out.push({
-          name: 'ipvs_packet_malformed_total',
-          help: 'Packet data plane: malformed frames by the decoder reason.',
+          name,
+          help,
           type: 'counter',
-          value: c.malformed[i]!,
-          labels: `reason="${escapeLabelValue(r)}"`,
+          value: n[i]!,
+          labels: `reason="${escapeLabelValue(names[i]!)}"`,
         });
-    });
+    };
+    byReason(
+      'ipvs_packet_frames_total',
+      'Packet data plane: frames by what became of them (docs/packet-engine.md, reasons).',
+      REASON_NAMES,
+      c.reason,
+      0,
+    );
+    // code 0 is a good frame
+    byReason(
+      'ipvs_packet_malformed_total',
+      'Packet data plane: malformed frames by the decoder reason.',
+      MALFORMED_REASON,
+      c.malformed,
+      1,
+    );
     const keys = new Set<string>();
     for (const st of Object.values(ifaces)) for (const k of Object.keys(st)) keys.add(k);
     // two are levels, not counts: whether the interface is there, the largest batch seen
@@ -613,8 +624,8 @@ export class HostPacketDataplane implements Dataplane {
       for (const [name, st] of Object.entries(ifaces))
         out.push({
           name: gauges.has(k)
-            ? `ipvs_packet_iface_${snake(k)}`
-            : `ipvs_packet_iface_${snake(k)}_total`,
+            ? `ipvs_packet_iface_${snakeCase(k)}`
+            : `ipvs_packet_iface_${snakeCase(k)}_total`,
           help: `Packet data plane: ${k} of each interface's frame I/O.`,
           type: gauges.has(k) ? 'gauge' : 'counter',
           value: st[k] ?? 0,

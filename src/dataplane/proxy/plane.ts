@@ -24,7 +24,7 @@ import type { Service } from '../../core/service.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command, ServiceKey, ServiceSpec } from '../../ctl/types.js';
 import { BufferPool, type BufferPoolOptions } from './buffers.js';
-import type { PlaneMetric } from '../../metrics/prometheus.js';
+import { snakeCase, type PlaneMetric } from '../../metrics/prometheus.js';
 import {
   COUNTER_HELP,
   newCounters,
@@ -146,9 +146,8 @@ export class ProxyDataplane implements Dataplane {
   metrics(): PlaneMetric[] {
     const out: PlaneMetric[] = [];
     for (const [k, v] of Object.entries(this.#counters)) {
-      const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
       out.push({
-        name: `ipvs_proxy_${snake}_total`,
+        name: `ipvs_proxy_${snakeCase(k)}_total`,
         help: `Proxy data plane: ${COUNTER_HELP[k as keyof ProxyCounters]}`,
         type: 'counter',
         value: v,
