@@ -26,7 +26,9 @@ import { checkControlPath, ControlServer } from '../ctl/server.js';
 import { loadRulesFile } from '../config/rules.js';
 import { applyState, readStateFile, writeStateFile } from '../config/state.js';
 import { SyncRunner } from '../sync/runner.js';
-import { snakeCase, type PlaneMetric } from '../metrics/prometheus.js';
+import { counterMetrics, type PlaneMetric } from '../metrics/prometheus.js';
+import { MASTER_COUNTER_HELP, type SyncMasterCounters } from '../sync/master.js';
+import { BACKUP_COUNTER_HELP, type SyncBackupCounters } from '../sync/backup.js';
 import type { Command } from '../ctl/types.js';
 
 /** Data planes by name; a plane's issue adds its line here. */
@@ -309,31 +311,22 @@ function observabilitySource(
  */
 function syncMetrics(sync: SyncRunner): PlaneMetric[] {
   const out: PlaneMetric[] = [];
-  const add = (role: string, counters: object, help: Record<string, string>) => {
-    for (const [k, v] of Object.entries(counters))
-      out.push({
-        name: `ipvs_sync_${role}_${snakeCase(k)}_total`,
-        help: `Sync ${role}: ${help[k] ?? k}.`,
-        type: 'counter',
-        value: v as number,
-      });
-  };
   if (sync.master)
-    add('master', sync.master.counters, {
-      records: 'records appended to buffers',
-      sent: 'datagrams sent',
-      queueFull: 'buffers dropped because the send queue held sync_qlen_max',
-    });
+    out.push(
+      ...counterMetrics(
+        'ipvs_sync_master_',
+        sync.master.counters,
+        (k) => `Sync master: ${MASTER_COUNTER_HELP[k as keyof SyncMasterCounters]}.`,
+      ),
+    );
   if (sync.backup)
-    add('backup', sync.backup.counters, {
-      messages: 'datagrams received',
-      dropped: 'datagrams (or their remainders) dropped by a validation rule',
-      skipped: 'records skipped (unknown protocol, state, option, persistence engine)',
-      applied: 'records applied',
-      created: 'records that created a connection',
-      stale: 'records ignored as stale',
-      tableFull: 'new connections refused because the table was full',
-    });
+    out.push(
+      ...counterMetrics(
+        'ipvs_sync_backup_',
+        sync.backup.counters,
+        (k) => `Sync backup: ${BACKUP_COUNTER_HELP[k as keyof SyncBackupCounters]}.`,
+      ),
+    );
   return out;
 }
 

@@ -216,7 +216,7 @@ function labelText(labels: Labels): string {
  * beforehand (`[label text, object]`).
  */
 function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): string {
-  let out = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
+  let out = familyHeader(f.name, f.help, f.type);
   const { name, extra } = f;
   for (const [lab, x] of objects)
     for (let i = 0; i < extra.length; i++) {
@@ -230,6 +230,28 @@ function family<T>(f: Family<T>, objects: ReadonlyArray<readonly [string, T]>): 
 /** A counter's camelCase name as a metric name part: refusedNoDest → refused_no_dest. */
 export function snakeCase(k: string): string {
   return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** A family's `# HELP` and `# TYPE` lines. */
+function familyHeader(name: string, help: string, type: string): string {
+  return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
+}
+
+/**
+ * Unlabelled counters of an object of named counts: `<prefix><snake name>_total` each, described
+ * by `help(name)`.
+ */
+export function counterMetrics(
+  prefix: string,
+  counters: object,
+  help: (name: string) => string,
+): PlaneMetric[] {
+  return Object.entries(counters).map(([k, v]) => ({
+    name: `${prefix}${snakeCase(k)}_total`,
+    help: help(k),
+    type: 'counter' as const,
+    value: v as number,
+  }));
 }
 
 /** One figure of a data plane's own (an ipvs-ts extension), for `/metrics`. */
@@ -263,8 +285,7 @@ export function* prometheusChunks(
   let out = '';
   let last = '';
   for (const m of plane) {
-    if (m.name !== last)
-      out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n`;
+    if (m.name !== last) out += familyHeader(m.name, m.help, m.type);
     last = m.name;
     out += m.labels ? `${m.name}{${m.labels}} ${m.value}\n` : `${m.name} ${m.value}\n`;
   }

@@ -22,6 +22,17 @@ import { type DecodeResult, MAX_SYNC_TIMEOUT_SEC, type SyncRecord, decodeMessage
 /** A template without a v1 timeout lives this long (3 minutes, as ip_vs_proc_conn). */
 export const SYNC_TEMPLATE_TIMEOUT_MS = 180_000;
 
+/** What each backup counter counts (HELP of `/metrics`). */
+export const BACKUP_COUNTER_HELP: Readonly<Record<keyof SyncBackupCounters, string>> = {
+  messages: 'datagrams received',
+  dropped: 'datagrams (or their remainders) dropped by a validation rule',
+  skipped: 'records skipped (unknown protocol, state, option, persistence engine)',
+  applied: 'records applied',
+  created: 'records that created a connection',
+  stale: 'records ignored as stale',
+  tableFull: 'new connections refused because the table was full',
+};
+
 /** Counters of one backup (ipvs-ts extension; the kernel only logs). */
 export interface SyncBackupCounters {
   /** Datagrams received. */

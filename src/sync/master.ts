@@ -73,6 +73,13 @@ export interface SyncMasterConfig {
 }
 
 /** Counters of one master (ipvs-ts extension; the kernel only logs). */
+/** What each master counter counts (HELP of `/metrics`). */
+export const MASTER_COUNTER_HELP: Readonly<Record<keyof SyncMasterCounters, string>> = {
+  records: 'records appended to buffers',
+  sent: 'datagrams sent',
+  queueFull: 'buffers dropped because the send queue held sync_qlen_max',
+};
+
 export interface SyncMasterCounters {
   /** Records appended to buffers. */
   records: number;

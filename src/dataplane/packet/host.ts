@@ -18,7 +18,12 @@ import type { Ipvs } from '../../core/ipvs.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command } from '../../ctl/types.js';
 import type { AppInfo } from '../../metrics/proc.js';
-import { escapeLabelValue, snakeCase, type PlaneMetric } from '../../metrics/prometheus.js';
+import {
+  counterMetrics,
+  escapeLabelValue,
+  snakeCase,
+  type PlaneMetric,
+} from '../../metrics/prometheus.js';
 import { MALFORMED_REASON } from '../../packet/constants.js';
 import { REASON_NAMES } from './counters.js';
 import { IPPROTO } from '../../packet/constants.js';
@@ -573,18 +578,15 @@ export class HostPacketDataplane implements Dataplane {
    * each interface's frame-I/O counters as `ipvs_packet_iface_<name>_total{iface}`.
    */
   metrics(): PlaneMetric[] {
-    const out: PlaneMetric[] = [];
     const c = this.plane.engine.counters;
     const { engine, ifaces } = this.counters();
-    for (const [k, v] of Object.entries(engine)) {
-      if (!/^[a-zA-Z]+$/.test(k)) continue; // the reasons, below with labels
-      out.push({
-        name: `ipvs_packet_${snakeCase(k)}_total`,
-        help: `Packet data plane: ${k} (docs/packet-engine.md).`,
-        type: 'counter',
-        value: v,
-      });
-    }
+    // the reasons (names with '-' or ':') come below, with labels
+    const plain = Object.fromEntries(Object.entries(engine).filter(([k]) => /^[a-zA-Z]+$/.test(k)));
+    const out = counterMetrics(
+      'ipvs_packet_',
+      plain,
+      (k) => `Packet data plane: ${k} (docs/packet-engine.md).`,
+    );
     const byReason = (
       name: string,
       help: string,

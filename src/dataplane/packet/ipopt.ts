@@ -71,16 +71,12 @@ export class Ipv4Options {
   }
 
   reset(): void {
-    this.rr = 0;
-    this.ts = 0;
-    this.srr = 0;
-    this.cipso = 0;
-    this.rrNeedAddr = false;
-    this.tsNeedAddr = false;
-    this.tsNeedTime = false;
-    this.changed = false;
+    this.copyFrom(NO_OPTIONS);
   }
 }
+
+/** No option found: what `reset` copies. */
+const NO_OPTIONS = new Ipv4Options();
 
 /**
  * `__ip_options_compile` on the received IPv4 header at `buf[ip, ip + ihl)`. `specDst` is the

@@ -21,10 +21,11 @@ import {
 } from '../../core/constants.js';
 import type { Ipvs } from '../../core/ipvs.js';
 import type { Service } from '../../core/service.js';
+import { MUTATING } from '../../ctl/backend.js';
 import type { Dataplane } from '../../ctl/dataplane.js';
 import type { Command, ServiceKey, ServiceSpec } from '../../ctl/types.js';
 import { BufferPool, type BufferPoolOptions } from './buffers.js';
-import { snakeCase, type PlaneMetric } from '../../metrics/prometheus.js';
+import { counterMetrics, type PlaneMetric } from '../../metrics/prometheus.js';
 import {
   COUNTER_HELP,
   newCounters,
@@ -144,15 +145,11 @@ export class ProxyDataplane implements Dataplane {
    * ipvs_proxy_refused_no_dest_total), and the open connections, flows and read buffers.
    */
   metrics(): PlaneMetric[] {
-    const out: PlaneMetric[] = [];
-    for (const [k, v] of Object.entries(this.#counters)) {
-      out.push({
-        name: `ipvs_proxy_${snakeCase(k)}_total`,
-        help: `Proxy data plane: ${COUNTER_HELP[k as keyof ProxyCounters]}`,
-        type: 'counter',
-        value: v,
-      });
-    }
+    const out = counterMetrics(
+      'ipvs_proxy_',
+      this.#counters,
+      (k) => `Proxy data plane: ${COUNTER_HELP[k as keyof ProxyCounters]}`,
+    );
     const { tcp, udp } = this.open;
     const { small, large } = this.buffers;
     const gauge = (name: string, help: string, value: number): PlaneMetric => ({
@@ -285,7 +282,7 @@ export class ProxyDataplane implements Dataplane {
     }
     // a command on one service can change only that service's listener (-R of 5,000 services
     // and 20,000 real servers walked every listener per line: 11 s)
-    if (cmd.cmd.startsWith('get')) return;
+    if (!MUTATING.has(cmd.cmd)) return;
     if ('service' in cmd && cmd.service !== undefined) {
       if (cmd.cmd !== 'delService') this.#park(ipvs, this.#listenerOf(cmd.service));
       return;
